@@ -1,0 +1,147 @@
+"""Wrap models as ART classifiers, and copy classifiers without touching the original."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import Iterator
+
+import torch
+from art.estimators.classification import PyTorchClassifier
+from torch import nn
+from torch.nn.utils import prune
+
+from gap_art.data import DatasetInfo
+from gap_art.training import resolve_device
+
+
+def to_art_classifier(
+    model: nn.Module,
+    info: DatasetInfo,
+    device: str | torch.device = "auto",
+    preprocessing: tuple | None = None,
+    lr: float = 1e-3,
+) -> PyTorchClassifier:
+    """An ART ``PyTorchClassifier`` for ``model`` with the dataset's shape, classes and range.
+
+    :param preprocessing: Optional ``(mean, std)`` applied by ART before the model.
+    :param lr: Learning rate of the Adam optimizer used by ART's ``fit`` and trainers.
+    """
+    target = resolve_device(device)
+    return PyTorchClassifier(
+        model=model.eval(),
+        loss=nn.CrossEntropyLoss(),
+        input_shape=tuple(info.input_shape),
+        nb_classes=info.nb_classes,
+        optimizer=torch.optim.Adam(model.parameters(), lr=lr),
+        clip_values=tuple(info.clip_values),
+        preprocessing=preprocessing if preprocessing is not None else (0.0, 1.0),
+        device_type="gpu" if target.type == "cuda" else "cpu",
+    )
+
+
+class GradientFreeError(TypeError):
+    """A white-box attack or gradient was asked of a model that has no usable gradient."""
+
+
+def is_gradient_free(classifier: object) -> bool:
+    """Whether ``classifier`` declares itself gradient-free (e.g. an int8 model)."""
+    return bool(getattr(classifier, "gradient_free", False))
+
+
+def require_gradients(classifier: object, param: str = "classifier") -> None:
+    """Refuse a gradient-free classifier where gradients are needed, pointing at transfer."""
+    if is_gradient_free(classifier):
+        raise GradientFreeError(
+            f"{param} is gradient-free (an int8 model): craft adversarial examples on a "
+            "surrogate, such as its float model (classifier.surrogate) or the source model, "
+            "and evaluate them on it as a transfer target"
+        )
+
+
+def check_pytorch_classifier(classifier: object, param: str = "classifier") -> PyTorchClassifier:
+    """Refuse anything but an ART ``PyTorchClassifier`` with a message naming ``param``."""
+    if not isinstance(classifier, PyTorchClassifier):
+        raise TypeError(
+            f"{param} must be an art.estimators.classification.PyTorchClassifier, "
+            f"got {type(classifier).__name__}"
+        )
+    return classifier
+
+
+def classifier_device(classifier: PyTorchClassifier) -> torch.device:
+    """The torch device the ART classifier computes on."""
+    return torch.device(classifier.device)
+
+
+@contextlib.contextmanager
+def _masks_detached(model: nn.Module) -> Iterator[list[tuple[nn.Module, str]]]:
+    """Drop the derived ``weight = weight_orig * weight_mask`` tensors while copying.
+
+    ``copy.deepcopy`` refuses a pruned module because that derived tensor is not a leaf;
+    it is recomputed from the (copied) parameter and mask afterwards.
+    """
+    pruned = [
+        (module, hook._tensor_name)
+        for module in model.modules()
+        for hook in module._forward_pre_hooks.values()
+        if isinstance(hook, prune.BasePruningMethod)
+    ]
+    saved = [(module, name, getattr(module, name)) for module, name in pruned]
+    for module, name, _ in saved:
+        delattr(module, name)
+    try:
+        yield pruned
+    finally:
+        for module, name, value in saved:
+            setattr(module, name, value)
+
+
+def clone_module(model: nn.Module) -> nn.Module:
+    """A deep copy of ``model`` that also works when it holds ``torch.nn.utils.prune`` masks."""
+    with _masks_detached(model) as pruned:
+        clone = copy.deepcopy(model)
+    names = {id(module): path for path, module in model.named_modules()}
+    clone_modules = dict(clone.named_modules())
+    for module, name in pruned:
+        twin = clone_modules[names[id(module)]]
+        setattr(twin, name, getattr(twin, name + "_orig") * getattr(twin, name + "_mask"))
+    return clone
+
+
+def rewrap_classifier(classifier: PyTorchClassifier, model: nn.Module) -> PyTorchClassifier:
+    """A new ART classifier around ``model`` with every setting of ``classifier``.
+
+    Clip values, preprocessing, defences, input shape, class count, loss and device carry
+    over; the optimizer is a fresh one of the same type bound to the new model's parameters.
+    """
+    params = classifier.get_params()
+    params["model"] = model
+    optimizer = params.get("optimizer")
+    if optimizer is not None:
+        params["optimizer"] = type(optimizer)(model.parameters(), **optimizer.defaults)
+    return type(classifier)(**params)
+
+
+class ClassifierModule(nn.Module):
+    """The ART classifier's forward pass as a differentiable ``nn.Module``.
+
+    Inputs are in the classifier's input space (inside ``clip_values``); ART's
+    preprocessing (e.g. ``preprocessing=(mean, std)``) is applied before the model, so
+    torch-level code (torchattacks, gradient accumulation) sees what ART predicts.
+    """
+
+    def __init__(self, classifier: PyTorchClassifier) -> None:
+        super().__init__()
+        if not classifier.all_framework_preprocessing:
+            raise ValueError(
+                "classifier has preprocessing or preprocessing_defences that are not PyTorch "
+                "operations; gap-art needs a differentiable forward pass: use PyTorch-based "
+                "preprocessing (e.g. preprocessing=(mean, std)) or attach the defence after pruning"
+            )
+        self.classifier = classifier
+        self.model = classifier.model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        processed, _ = self.classifier._apply_preprocessing(x, None, fit=False, no_grad=False)
+        return self.model(processed)

@@ -1,0 +1,261 @@
+"""Load the study's datasets into memory as float tensors in [0, 1], channels first."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+"""Where Debian's ``dataset-fashion-mnist`` package installs the gzip IDX files."""
+
+FASHION_MNIST_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+
+
+class DataUnavailableError(FileNotFoundError):
+    """The dataset is not on disk and could not be downloaded."""
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a model and an attack need to know about a dataset.
+
+    :param name: Registry name of the dataset.
+    :param input_shape: Shape of one example, channels first.
+    :param nb_classes: Number of classes.
+    :param eps: Suggested L-inf attack budget in the [0, 1] input range.
+    :param clip_values: Range of valid input values.
+    """
+
+    name: str
+    input_shape: tuple[int, ...]
+    nb_classes: int
+    eps: float
+    clip_values: tuple[float, float] = (0.0, 1.0)
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "input_shape": list(self.input_shape),
+            "nb_classes": self.nb_classes,
+            "eps": self.eps,
+            "clip_values": list(self.clip_values),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> DatasetInfo:
+        return cls(
+            name=str(data["name"]),
+            input_shape=tuple(int(v) for v in data["input_shape"]),
+            nb_classes=int(data["nb_classes"]),
+            eps=float(data["eps"]),
+            clip_values=(float(data["clip_values"][0]), float(data["clip_values"][1])),
+        )
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    "digits": DatasetInfo("digits", (1, 8, 8), 10, eps=0.15),
+    "fashion-mnist": DatasetInfo("fashion-mnist", (1, 28, 28), 10, eps=0.1),
+    "mnist": DatasetInfo("mnist", (1, 28, 28), 10, eps=0.2),
+    "cifar10": DatasetInfo("cifar10", (3, 32, 32), 10, eps=8 / 255),
+}
+
+
+@dataclass
+class DataBundle:
+    """Train and test splits of one dataset, in memory, with their metadata."""
+
+    info: DatasetInfo
+    train: TensorDataset
+    test: TensorDataset
+
+    def train_loader(
+        self, batch_size: int = 128, seed: int = 0, shuffle: bool = True
+    ) -> DataLoader:
+        """A loader over the training split, shuffled reproducibly by ``seed``."""
+        generator = torch.Generator().manual_seed(seed)
+        return DataLoader(self.train, batch_size=batch_size, shuffle=shuffle, generator=generator)
+
+    def test_loader(self, batch_size: int = 256) -> DataLoader:
+        """A loader over the test split, in order."""
+        return DataLoader(self.test, batch_size=batch_size, shuffle=False)
+
+    def numpy(self, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
+        """``(x, y)`` of a split as numpy arrays (float32 images, int64 labels), as ART expects."""
+        if split not in ("train", "test"):
+            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        x, y = (self.train if split == "train" else self.test).tensors
+        return x.numpy(), y.numpy()
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """Metadata of a registered dataset; an unknown name lists the known ones."""
+    if name not in DATASETS:
+        raise ValueError(f"dataset must be one of {sorted(DATASETS)}, got {name!r}")
+    return DATASETS[name]
+
+
+def default_data_root() -> Path:
+    """Where downloaded or unpacked data is kept: ``$GAP_ART_DATA`` or ``~/.cache/gap-art/data``."""
+    return Path(os.environ.get("GAP_ART_DATA", Path.home() / ".cache" / "gap-art" / "data"))
+
+
+def load_dataset(
+    name: str = "digits",
+    data_dir: str | Path | None = None,
+    n_train: int | None = None,
+    n_test: int | None = None,
+    seed: int = 0,
+    download: bool = True,
+) -> DataBundle:
+    """Load a dataset by name, optionally a seeded random subset of each split.
+
+    :param name: One of :data:`DATASETS` (``digits``, ``fashion-mnist``, ``mnist``, ``cifar10``).
+    :param data_dir: Folder holding the data in torchvision's layout (or, for Fashion-MNIST,
+        the gzip IDX files). Defaults to :func:`default_data_root`.
+    :param n_train: Keep this many training examples (all when ``None``).
+    :param n_test: Keep this many test examples (all when ``None``).
+    :param seed: Seed of the subset selection.
+    :param download: Let torchvision download what is missing.
+    :raises DataUnavailableError: The data is neither on disk nor downloadable.
+    """
+    info = dataset_info(name)
+    loader = _LOADERS[name]
+    root = Path(data_dir) if data_dir is not None else None
+    (x_train, y_train), (x_test, y_test) = loader(root, download)
+    train = _subset(x_train, y_train, n_train, seed, "n_train")
+    test = _subset(x_test, y_test, n_test, seed + 1, "n_test")
+    return DataBundle(info=info, train=train, test=test)
+
+
+def _subset(
+    x: torch.Tensor, y: torch.Tensor, n: int | None, seed: int, param: str
+) -> TensorDataset:
+    if n is None:
+        return TensorDataset(x, y)
+    if not 1 <= n <= len(x):
+        raise ValueError(f"{param} must be between 1 and {len(x)}, got {n}")
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n]
+    order, _ = order.sort()
+    return TensorDataset(x[order], y[order])
+
+
+Split = tuple[torch.Tensor, torch.Tensor]
+
+
+def _load_digits(root: Path | None, download: bool) -> tuple[Split, Split]:
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    images = (digits.images / 16.0).astype(np.float32)[:, None]
+    x_train, x_test, y_train, y_test = train_test_split(
+        images, digits.target, test_size=0.25, random_state=0, stratify=digits.target
+    )
+    return _tensors(x_train, y_train), _tensors(x_test, y_test)
+
+
+def _tensors(x: np.ndarray, y: np.ndarray) -> Split:
+    return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y.astype(np.int64))
+
+
+def _uint8_images(data: np.ndarray | torch.Tensor, channels_last: bool) -> torch.Tensor:
+    images = torch.as_tensor(np.asarray(data)).float().div_(255.0)
+    return images.permute(0, 3, 1, 2).contiguous() if channels_last else images.unsqueeze(1)
+
+
+def _torchvision_splits(factory: Callable, root: Path, download: bool, channels_last: bool):
+    splits = []
+    for train in (True, False):
+        dataset = factory(root=str(root), train=train, download=download)
+        images = _uint8_images(dataset.data, channels_last)
+        splits.append((images, torch.as_tensor(np.asarray(dataset.targets), dtype=torch.int64)))
+    return splits[0], splits[1]
+
+
+def _fetch(
+    name: str, factory: Callable, root: Path, download: bool, channels_last: bool, looked: list[str]
+) -> tuple[Split, Split]:
+    try:
+        return _torchvision_splits(factory, root, download, channels_last)
+    except (RuntimeError, OSError) as error:
+        message = _missing_message(name, looked + [str(root)], download, error)
+        raise DataUnavailableError(message) from error
+
+
+def _missing_message(name: str, looked: list[str], download: bool, error: Exception) -> str:
+    how = {
+        "fashion-mnist": "install Debian's package (`apt-get install -y dataset-fashion-mnist`), "
+        "or run once with network access so torchvision can download it",
+        "mnist": "run once with network access so torchvision can download it",
+        "cifar10": "run once with network access so torchvision can download it",
+    }[name]
+    tried = "download was disabled" if not download else f"the download failed ({error})"
+    return (
+        f"dataset {name!r} is not available: looked in {', '.join(looked)} and {tried}. "
+        f"To get it: {how}, or pass --data-dir / data_dir pointing at a folder in "
+        f"torchvision's layout."
+    )
+
+
+def _load_mnist(root: Path | None, download: bool) -> tuple[Split, Split]:
+    from torchvision.datasets import MNIST
+
+    return _fetch("mnist", MNIST, root or default_data_root(), download, False, [])
+
+
+def _load_cifar10(root: Path | None, download: bool) -> tuple[Split, Split]:
+    from torchvision.datasets import CIFAR10
+
+    return _fetch("cifar10", CIFAR10, root or default_data_root(), download, True, [])
+
+
+def _load_fashion_mnist(root: Path | None, download: bool) -> tuple[Split, Split]:
+    from torchvision.datasets import FashionMNIST
+
+    looked: list[str] = []
+    if root is None:
+        root = default_data_root()
+        if _has_gzip_idx(DEBIAN_FASHION_MNIST_DIR):
+            _unpack_idx(DEBIAN_FASHION_MNIST_DIR, root / "FashionMNIST" / "raw")
+        looked.append(str(DEBIAN_FASHION_MNIST_DIR))
+    elif _has_gzip_idx(root):
+        _unpack_idx(root, root / "FashionMNIST" / "raw")
+    return _fetch("fashion-mnist", FashionMNIST, root, download, False, looked)
+
+
+def _has_gzip_idx(folder: Path) -> bool:
+    return all((folder / f"{stem}.gz").is_file() for stem in FASHION_MNIST_FILES)
+
+
+def _unpack_idx(source: Path, raw: Path) -> None:
+    """Decompress gzip IDX files into torchvision's raw folder (atomically, once)."""
+    raw.mkdir(parents=True, exist_ok=True)
+    for stem in FASHION_MNIST_FILES:
+        target = raw / stem
+        if target.is_file():
+            continue
+        partial = raw / f".{stem}.partial"
+        with gzip.open(source / f"{stem}.gz", "rb") as src, open(partial, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        partial.replace(target)
+
+
+_LOADERS: dict[str, Callable[[Path | None, bool], tuple[Split, Split]]] = {
+    "digits": _load_digits,
+    "fashion-mnist": _load_fashion_mnist,
+    "mnist": _load_mnist,
+    "cifar10": _load_cifar10,
+}

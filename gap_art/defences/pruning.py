@@ -1,0 +1,403 @@
+"""GAP and irregular pruning as ART transformers: a classifier goes in, a pruned one comes out."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from art.defences.transformer.transformer import Transformer
+from art.estimators.classification import PyTorchClassifier
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from gap_art.attacks import ATTACK_NAMES, BACKENDS, make_attack
+from gap_art.classifiers import (
+    ClassifierModule,
+    check_pytorch_classifier,
+    clone_module,
+    require_gradients,
+    rewrap_classifier,
+)
+from gap_art.pruning import (
+    BASELINES,
+    GAP_CRITERIA,
+    SCOPES,
+    CompressionReport,
+    Target,
+    accumulate_gradients,
+    activation_scores,
+    gap_scores,
+    load_masked_state,
+    magnitude_scores,
+    measure_compression,
+    other_parameter_count,
+    prunable_parameters,
+    prune_by_scores,
+    random_scores,
+    taylor_scores,
+    weights_to_keep,
+)
+from gap_art.pruning.selection import BASES
+from gap_art.pruning.targets import target_names
+from gap_art.training import Recipe, seeded, train_model
+from gap_art.validation import (
+    check_choice,
+    check_inputs,
+    check_int,
+    check_labels,
+    check_range,
+)
+
+Batches = list[tuple[torch.Tensor, torch.Tensor]]
+
+
+class _PruningTransformer(Transformer):
+    """Shared machinery: score on a copy, turn scores into masks, fine-tune, rewrap.
+
+    Subclasses only say how to score (:meth:`_score`) and which end to remove.
+    """
+
+    params = [
+        "compression",
+        "scope",
+        "compression_basis",
+        "batch_size",
+        "nb_calibration",
+        "finetune_epochs",
+        "finetune_lr",
+        "finetune_optimizer",
+        "seed",
+        "verbose",
+    ]
+    remove_highest = False
+
+    def __init__(
+        self,
+        classifier: PyTorchClassifier,
+        compression: float = 2.0,
+        scope: str = "global",
+        parameters: Sequence[Target] | None = None,
+        compression_basis: str = "prunable",
+        batch_size: int = 128,
+        nb_calibration: int | None = None,
+        finetune_epochs: int = 0,
+        finetune_lr: float = 1e-3,
+        finetune_optimizer: str = "adam",
+        seed: int = 0,
+        verbose: bool = False,
+    ) -> None:
+        check_pytorch_classifier(classifier)
+        super().__init__(classifier)
+        targets = prunable_parameters(classifier.model, parameters)
+        self.parameter_names = target_names(classifier.model, targets)
+        self.compression = compression
+        self.scope = scope
+        self.compression_basis = compression_basis
+        self.batch_size = batch_size
+        self.nb_calibration = nb_calibration
+        self.finetune_epochs = finetune_epochs
+        self.finetune_lr = finetune_lr
+        self.finetune_optimizer = finetune_optimizer
+        self.seed = seed
+        self.verbose = verbose
+        self.scores_: dict[str, torch.Tensor] | None = None
+        self.compression_report_: CompressionReport | None = None
+        self._check_params()
+
+    # ART interface -------------------------------------------------------------------------
+
+    def fit(self, x: np.ndarray, y: np.ndarray | None = None, **kwargs: Any) -> None:
+        """Score every prunable weight of (a copy of) the classifier's model.
+
+        :param x: Calibration inputs (numpy, the classifier's input shape).
+        :param y: Labels, as class indices or one-hot (required by GAP and clean Taylor).
+        """
+        x = check_inputs(x, self.classifier.input_shape)
+        labels = self._labels(x, y, required=self.needs_labels)
+        x, labels = self._calibration_subset(x, labels)
+        model = clone_module(self.classifier.model)
+        working = rewrap_classifier(self.classifier, model)
+        targets = self._targets(model)
+        batches = _batches(x, labels, self.batch_size, torch.device(working.device))
+        with seeded(self.seed):
+            scores = self._score(working, targets, batches)
+        self.scores_ = dict(zip(self.parameter_names, (s.detach() for s in scores), strict=True))
+        self._is_fitted = True
+
+    def __call__(
+        self,
+        x: np.ndarray,
+        transformed_classifier: PyTorchClassifier | None = None,
+        y: np.ndarray | None = None,
+    ) -> PyTorchClassifier:
+        """Return a new classifier holding the pruned (and fine-tuned) copy of the model.
+
+        :param x: Data for fitting (when not fitted yet) and fine-tuning.
+        :param transformed_classifier: If given, the pruned weights and masks are loaded into
+            this classifier's model (same architecture), which is returned.
+        :param y: Labels of ``x`` (indices or one-hot); needed for fine-tuning and GAP.
+        """
+        if not self.is_fitted:
+            self.fit(x, y)
+        assert self.scores_ is not None
+        model = clone_module(self.classifier.model)
+        targets = self._targets(model)
+        report = prune_by_scores(
+            model,
+            [self.scores_[name] for name in self.parameter_names],
+            self.compression,
+            parameters=targets,
+            scope=self.scope,
+            largest=self.remove_highest,
+            seed=self.seed,
+            basis=self.compression_basis,
+        )
+        pruned = rewrap_classifier(self.classifier, model)
+        if self.finetune_epochs > 0:
+            self._finetune(pruned, x, y)
+            report = measure_compression(model, targets)
+        self.compression_report_ = report
+        if transformed_classifier is None:
+            return pruned
+        check_pytorch_classifier(transformed_classifier, "transformed_classifier")
+        load_masked_state(transformed_classifier.model, model.state_dict())
+        return transformed_classifier
+
+    def _check_params(self) -> None:
+        if not isinstance(self.compression, (int, float)) or not self.compression > 1:
+            raise ValueError(
+                "compression must be a number > 1 (2 removes half the weights), "
+                f"got {self.compression!r}"
+            )
+        check_choice(self.scope, "scope", SCOPES)
+        check_choice(self.compression_basis, "compression_basis", BASES)
+        model = self.classifier.model
+        targets = self._targets(model)
+        n_prunable = sum(getattr(m, n).numel() for m, n in targets)
+        weights_to_keep(
+            n_prunable,
+            self.compression,
+            self.compression_basis,
+            other_parameter_count(model, targets),
+        )
+        check_int(self.batch_size, "batch_size", 1)
+        if self.nb_calibration is not None:
+            check_int(self.nb_calibration, "nb_calibration", 1)
+        check_int(self.finetune_epochs, "finetune_epochs", 0)
+        check_range(self.finetune_lr, "finetune_lr", 0.0, 10.0, low_open=True)
+        check_choice(self.finetune_optimizer, "finetune_optimizer", ("adam", "sgd"))
+        check_int(self.seed, "seed", 0)
+
+    # Helpers --------------------------------------------------------------------------------
+
+    needs_labels = True
+
+    @abstractmethod
+    def _score(
+        self, classifier: PyTorchClassifier, targets: list[Target], batches: Batches
+    ) -> list[torch.Tensor]:
+        """One score tensor per target of ``classifier.model`` (a private copy)."""
+
+    def _targets(self, model: nn.Module) -> list[Target]:
+        modules = dict(model.named_modules())
+        return [
+            (modules[path], name)
+            for path, _, name in (n.rpartition(".") for n in self.parameter_names)
+        ]
+
+    def _labels(self, x: np.ndarray, y: object, required: bool) -> np.ndarray | None:
+        if y is None and not required:
+            return None
+        if y is None:
+            raise ValueError(
+                f"y is required by {type(self).__name__}.fit: pass the true labels of x "
+                "(class indices or one-hot)"
+            )
+        return check_labels(y, len(x), self.classifier.nb_classes)
+
+    def _calibration_subset(
+        self, x: np.ndarray, y: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        if self.nb_calibration is None or self.nb_calibration >= len(x):
+            return x, y
+        rng = np.random.default_rng(self.seed)
+        keep = np.sort(rng.choice(len(x), size=self.nb_calibration, replace=False))
+        return x[keep], (y[keep] if y is not None else None)
+
+    def _finetune(self, classifier: PyTorchClassifier, x: np.ndarray, y: object) -> None:
+        x = check_inputs(x, classifier.input_shape)
+        labels = self._labels(x, y, required=True)
+        assert labels is not None
+        data = TensorDataset(torch.from_numpy(x), torch.from_numpy(labels))
+        recipe = Recipe(self.finetune_optimizer, self.finetune_lr, 0.0, "constant", self.batch_size)
+        train_model(
+            ClassifierModule(classifier),
+            data,
+            self.finetune_epochs,
+            recipe,
+            seed=self.seed,
+            device=torch.device(classifier.device),
+            progress=self.verbose,
+            desc="fine-tune",
+        )
+
+
+def _batches(x: np.ndarray, y: np.ndarray | None, batch_size: int, device: torch.device) -> Batches:
+    x_t = torch.from_numpy(x)
+    y_t = torch.from_numpy(y) if y is not None else torch.zeros(len(x), dtype=torch.int64)
+    return list(zip(x_t.split(batch_size), y_t.split(batch_size), strict=True))
+
+
+class GreedyAdversarialPruning(_PruningTransformer):
+    """Greedy Adversarial Pruning (O'Brien Weiss et al., AICAS 2022) as an ART transformer.
+
+    Crafts adversarial examples against the model on calibration data, accumulates the
+    gradient of the adversarial loss for every prunable weight, and removes the weights with
+    the highest scores: those the adversarial examples rely on most. The pruned model
+    resists examples transferred from the uncompressed model; it is not a white-box defence.
+
+    :param classifier: A trained ART ``PyTorchClassifier`` (never modified).
+    :param compression: Ratio of prunable weights to those kept (2 removes half).
+    :param criterion: ``grad`` (signed gradient), ``taylor`` (signed weight x gradient) or
+        ``abs_grad`` (|gradient|).
+    :param scope: ``global`` (rank across layers) or ``layer`` (same fraction per layer).
+    :param attack: ``fgsm``, ``pgd``, ``cw``, ``mifgsm`` or ``autoattack``; or a ready
+        ``torchattacks.Attack`` / ART ``EvasionAttack``.
+    :param eps: Attack budget (L-inf) in input units; default 2/255 of the input range.
+    :param eps_step: Step of iterative attacks; default 0.001 of the input range.
+    :param max_iter: Attack iterations.
+    :param attack_backend: ``torchattacks`` or ``art`` for attacks given by name.
+    :param train_mode: Take the loss in training mode, as the reference implementation does.
+    :param parameters: ``(module, name)`` pairs to prune; Conv and Linear weights by default.
+    :param compression_basis: ``prunable`` or ``model`` (the reference's ratio definition).
+    :param batch_size: Calibration and fine-tuning batch size.
+    :param nb_calibration: Use a seeded subset of this many calibration examples.
+    :param finetune_epochs: Epochs of fine-tuning with the masks held (0: none).
+    :param finetune_lr: Fine-tuning learning rate.
+    :param finetune_optimizer: ``adam`` or ``sgd``.
+    :param seed: Seeds the attack's random start, the calibration subset and tie-breaking.
+    :param verbose: Show progress bars.
+    """
+
+    params = _PruningTransformer.params + [
+        "criterion",
+        "attack",
+        "eps",
+        "eps_step",
+        "max_iter",
+        "attack_backend",
+        "train_mode",
+    ]
+    remove_highest = True
+
+    def __init__(
+        self,
+        classifier: PyTorchClassifier,
+        compression: float = 2.0,
+        criterion: str = "grad",
+        scope: str = "global",
+        attack: Any = "pgd",
+        eps: float | None = None,
+        eps_step: float | None = None,
+        max_iter: int = 10,
+        attack_backend: str = "torchattacks",
+        train_mode: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        self.criterion = criterion
+        self.attack = attack
+        self.eps = eps
+        self.eps_step = eps_step
+        self.max_iter = max_iter
+        self.attack_backend = attack_backend
+        self.train_mode = train_mode
+        super().__init__(classifier, compression=compression, scope=scope, **kwargs)
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        require_gradients(self.classifier)
+        check_choice(self.criterion, "criterion", GAP_CRITERIA)
+        check_choice(self.attack_backend, "attack_backend", BACKENDS)
+        if isinstance(self.attack, str):
+            check_choice(self.attack, "attack", ATTACK_NAMES)
+        else:
+            import torchattacks
+            from art.attacks.attack import EvasionAttack
+
+            if not isinstance(self.attack, (torchattacks.attack.Attack, EvasionAttack)):
+                raise TypeError(
+                    f"attack must be a name in {list(ATTACK_NAMES)}, a torchattacks.Attack or an "
+                    f"ART EvasionAttack, got {type(self.attack).__name__}"
+                )
+        check_int(self.max_iter, "max_iter", 1)
+
+    def _score(
+        self, classifier: PyTorchClassifier, targets: list[Target], batches: Batches
+    ) -> list[torch.Tensor]:
+        low, high = (float(np.min(v)) for v in classifier.clip_values)
+        span = high - low
+        attack = make_attack(
+            self.attack,
+            classifier,
+            backend=self.attack_backend,
+            eps=self.eps if self.eps is not None else span * 2 / 255,
+            eps_step=self.eps_step if self.eps_step is not None else span * 0.001,
+            max_iter=self.max_iter,
+            batch_size=self.batch_size,
+            seed=None,
+        )
+        module = ClassifierModule(classifier)
+        gradients = accumulate_gradients(module, targets, batches, attack.craft, self.train_mode)
+        return gap_scores(targets, gradients, self.criterion)
+
+
+class IrregularPruning(_PruningTransformer):
+    """The classic irregular (unstructured) pruning baselines as an ART transformer.
+
+    :param classifier: A trained ART ``PyTorchClassifier`` (never modified).
+    :param compression: Ratio of prunable weights to those kept (2 removes half).
+    :param method: ``random``, ``magnitude`` (|w|), ``taylor`` (|w x g| on clean data) or
+        ``activation`` (|w| x mean |input activation|); the lowest scores are removed.
+    :param scope: ``global`` (rank across layers) or ``layer`` (same fraction per layer).
+    :param kwargs: ``parameters``, ``compression_basis``, ``batch_size``, ``nb_calibration``,
+        ``finetune_epochs``, ``finetune_lr``, ``finetune_optimizer``, ``seed``, ``verbose``
+        as for :class:`GreedyAdversarialPruning`.
+    """
+
+    params = _PruningTransformer.params + ["method"]
+
+    def __init__(
+        self,
+        classifier: PyTorchClassifier,
+        compression: float = 2.0,
+        method: str = "magnitude",
+        scope: str = "global",
+        **kwargs: Any,
+    ) -> None:
+        self.method = method
+        super().__init__(classifier, compression=compression, scope=scope, **kwargs)
+
+    @property
+    def needs_labels(self) -> bool:  # type: ignore[override]
+        return self.method == "taylor"
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        check_choice(self.method, "method", BASELINES)
+        if self.method in ("taylor", "activation"):
+            require_gradients(self.classifier)
+
+    def _score(
+        self, classifier: PyTorchClassifier, targets: list[Target], batches: Batches
+    ) -> list[torch.Tensor]:
+        if self.method == "random":
+            return random_scores(targets, self.seed)
+        if self.method == "magnitude":
+            return magnitude_scores(targets)
+        module = ClassifierModule(classifier)
+        if self.method == "activation":
+            return activation_scores(module, targets, batches)
+        return taylor_scores(targets, accumulate_gradients(module, targets, batches))

@@ -1,0 +1,5 @@
+"""Models of the study, created by name for a dataset's input shape."""
+
+from gap_art.models.registry import MODELS, ModelInputError, create_model, model_names
+
+__all__ = ["MODELS", "ModelInputError", "create_model", "model_names"]

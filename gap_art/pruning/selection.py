@@ -1,0 +1,206 @@
+"""Budget to masks: the one place that turns scores and a compression ratio into masks.
+
+Scores are ranked on their own device with ``torch.kthvalue``; ties at the threshold are
+broken by a seeded random choice, so exactly the requested number of weights is removed
+while the order of distinct scores is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from torch.nn.utils import prune
+
+from gap_art.pruning.targets import Target, current_mask, trainable_tensor
+
+SCOPES = ("global", "layer")
+BASES = ("prunable", "model")
+
+
+def select_removed(
+    scores: torch.Tensor,
+    n_remove: int,
+    largest: bool,
+    generator: torch.Generator | None = None,
+    forced: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Boolean mask of the ``n_remove`` entries to remove from a flat score vector.
+
+    :param largest: Remove the highest scores (GAP) instead of the lowest (baselines).
+    :param generator: CPU generator that breaks ties at the threshold.
+    :param forced: Entries already removed; they count towards ``n_remove``.
+    :raises ValueError: NaN scores, or fewer removals than ``forced`` entries.
+    """
+    if scores.dim() != 1:
+        raise ValueError(f"scores must be a flat vector, got shape {tuple(scores.shape)}")
+    if torch.isnan(scores).any():
+        raise ValueError("scores contain NaN; check the model and calibration data")
+    if not 0 <= n_remove <= scores.numel():
+        raise ValueError(f"n_remove must be between 0 and {scores.numel()}, got {n_remove}")
+    key = (-scores if largest else scores).float()
+    if forced is not None:
+        n_forced = int(forced.sum())
+        if n_forced > n_remove:
+            raise ValueError(
+                f"{n_forced} weights are already pruned, more than the {n_remove} this "
+                "compression removes; ask for a higher compression"
+            )
+        key = key.masked_fill(forced, float("-inf"))
+    removed = torch.zeros_like(key, dtype=torch.bool)
+    if n_remove == 0:
+        return removed
+    threshold = torch.kthvalue(key, n_remove).values
+    removed |= key < threshold
+    ties = (key == threshold).nonzero().squeeze(1)
+    need = n_remove - int(removed.sum())
+    order = torch.randperm(len(ties), generator=generator)[:need].to(ties.device)
+    removed[ties[order]] = True
+    return removed
+
+
+def layer_allocation(sizes: Sequence[int], n_remove: int) -> list[int]:
+    """Split ``n_remove`` over layers in proportion to their sizes, summing exactly.
+
+    Largest-remainder rounding keeps every layer's fraction as equal as integers allow.
+    """
+    total = sum(sizes)
+    shares = [size * n_remove / total for size in sizes]
+    counts = [int(share) for share in shares]
+    leftovers = sorted(range(len(sizes)), key=lambda i: counts[i] - shares[i])
+    for i in leftovers[: n_remove - sum(counts)]:
+        counts[i] += 1
+    return counts
+
+
+def weights_to_keep(
+    n_prunable: int, compression: float, basis: str = "prunable", n_other: int = 0
+) -> int:
+    """How many prunable weights a compression ratio keeps.
+
+    ``basis="prunable"``: ``compression = n_prunable / kept``.
+    ``basis="model"`` (the reference's):
+    ``compression = (n_prunable + n_other) / (kept + n_other)``, with ``n_other`` the
+    parameters that are never pruned (biases, norm layers).
+
+    :raises ValueError: ``compression <= 1``, unknown basis, or nothing would remain.
+    """
+    if basis not in BASES:
+        raise ValueError(f"compression_basis must be one of {list(BASES)}, got {basis!r}")
+    if not compression > 1:
+        raise ValueError(f"compression must be > 1 (2 removes half the weights), got {compression}")
+    if basis == "prunable":
+        keep = round(n_prunable / compression)
+    else:
+        keep = round((n_prunable + n_other) / compression - n_other)
+    if keep < 1:
+        limit = n_prunable if basis == "prunable" else (n_prunable + n_other) / (1 + n_other)
+        raise ValueError(
+            f"compression {compression} would remove every prunable weight; "
+            f"it must be at most {limit:.6g} for this model"
+        )
+    return keep
+
+
+def compute_masks(
+    targets: Sequence[Target],
+    scores: Sequence[torch.Tensor],
+    compression: float,
+    scope: str = "global",
+    largest: bool = False,
+    seed: int = 0,
+    basis: str = "prunable",
+    n_other: int = 0,
+) -> list[torch.Tensor]:
+    """Masks (1 keep, 0 remove) that reach ``compression`` by removing the chosen scores.
+
+    Weights already masked by ``torch.nn.utils.prune`` stay removed and count in the budget.
+
+    :param scope: ``global`` ranks all layers together; ``layer`` removes the same fraction
+        from every layer.
+    :param largest: Remove the highest scores (GAP) rather than the lowest (baselines).
+    :param seed: Breaks ties among equal scores.
+    """
+    if scope not in SCOPES:
+        raise ValueError(f"scope must be one of {list(SCOPES)}, got {scope!r}")
+    if len(scores) != len(targets):
+        raise ValueError(f"expected {len(targets)} score tensors, got {len(scores)}")
+    for (module, name), score in zip(targets, scores, strict=True):
+        if score.shape != getattr(module, name).shape:
+            raise ValueError(f"score shape {tuple(score.shape)} does not match {name} of {module}")
+    sizes = [s.numel() for s in scores]
+    n_remove = sum(sizes) - weights_to_keep(sum(sizes), compression, basis, n_other)
+    generator = torch.Generator().manual_seed(seed)
+    forced = [current_mask(m, n).flatten() == 0 for m, n in targets]
+    if scope == "global":
+        flat = torch.cat([s.detach().flatten().to(scores[0].device) for s in scores])
+        removed = select_removed(
+            flat, n_remove, largest, generator, torch.cat(forced).to(flat.device)
+        )
+        pieces = removed.split(sizes)
+    else:
+        counts = layer_allocation(sizes, n_remove)
+        pieces = tuple(
+            select_removed(
+                s.detach().flatten(), max(k, int(f.sum())), largest, generator, f.to(s.device)
+            )
+            for s, k, f in zip(scores, counts, forced, strict=True)
+        )
+    return [
+        (~piece).to(score.dtype).view_as(score) for piece, score in zip(pieces, scores, strict=True)
+    ]
+
+
+def apply_masks(targets: Sequence[Target], masks: Sequence[torch.Tensor]) -> None:
+    """Install ``masks`` as ``torch.nn.utils.prune`` masks (``<name>_orig`` / ``<name>_mask``).
+
+    On an already pruned tensor the new mask is combined with the old one by ``prune``.
+    """
+    for (module, name), mask in zip(targets, masks, strict=True):
+        prune.custom_from_mask(module, name, mask.to(getattr(module, name).device))
+
+
+@dataclass(frozen=True)
+class CompressionReport:
+    """A compression ratio measured from the weights themselves.
+
+    :param n_prunable: Prunable weights.
+    :param n_nonzero: Prunable weights that are not zero.
+    :param n_other: Parameters that are never pruned (biases, norm layers, ...).
+    :param compression: ``n_prunable / n_nonzero`` (basis ``prunable``).
+    :param model_compression: ``(n_prunable + n_other) / (n_nonzero + n_other)`` (basis ``model``).
+    :param sparsity: Fraction of prunable weights that are zero.
+    """
+
+    n_prunable: int
+    n_nonzero: int
+    n_other: int
+    compression: float
+    model_compression: float
+    sparsity: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def other_parameter_count(model: nn.Module, targets: Sequence[Target]) -> int:
+    """Parameters of ``model`` outside the targets (masked tensors counted once)."""
+    prunable = {id(trainable_tensor(m, n)) for m, n in targets}
+    return sum(p.numel() for p in model.parameters() if id(p) not in prunable)
+
+
+def measure_compression(model: nn.Module, targets: Sequence[Target]) -> CompressionReport:
+    """Count the nonzero prunable weights of ``model`` and report the achieved ratios."""
+    n_prunable = sum(getattr(m, n).numel() for m, n in targets)
+    n_nonzero = sum(int(torch.count_nonzero(getattr(m, n))) for m, n in targets)
+    n_other = other_parameter_count(model, targets)
+    return CompressionReport(
+        n_prunable=n_prunable,
+        n_nonzero=n_nonzero,
+        n_other=n_other,
+        compression=n_prunable / max(n_nonzero, 1),
+        model_compression=(n_prunable + n_other) / max(n_nonzero + n_other, 1),
+        sparsity=1 - n_nonzero / n_prunable,
+    )

@@ -1,0 +1,177 @@
+"""Train and evaluate models reproducibly, on CPU or CUDA."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` picks CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.split(":")[0] not in ("cpu", "cuda"):
+        raise ValueError(f"device must be one of {list(DEVICES)}, got {device!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but no CUDA GPU is available; use 'cpu'")
+    return torch.device(device)
+
+
+@contextlib.contextmanager
+def seeded(seed: int | None) -> Iterator[None]:
+    """Seed torch, numpy and random inside the block and restore their states after it.
+
+    Attacks with random starts (torchattacks, ART) draw from the global generators; this
+    makes them reproducible without disturbing the caller's random state.
+    """
+    if seed is None:
+        yield
+        return
+    np_state, py_state = np.random.get_state(), random.getstate()
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        np.random.seed(seed % 2**32)
+        random.seed(seed)
+        try:
+            yield
+        finally:
+            np.random.set_state(np_state)
+            random.setstate(py_state)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Optimizer settings of one training run.
+
+    :param optimizer: ``adam`` or ``sgd`` (SGD with momentum 0.9).
+    :param lr: Learning rate.
+    :param weight_decay: L2 penalty.
+    :param schedule: ``cosine`` over the run, or ``constant``.
+    :param batch_size: Examples per step.
+    """
+
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    batch_size: int = 64
+
+
+RECIPES = {
+    "adam": Recipe("adam", 1e-3, 0.0, "constant", 64),
+    "sgd": Recipe("sgd", 0.1, 1e-4, "cosine", 128),
+}
+FINETUNE_RECIPES = {
+    "adam": Recipe("adam", 1e-3, 0.0, "constant", 64),
+    "sgd": Recipe("sgd", 1e-3, 1e-4, "constant", 128),
+}
+
+
+def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+    """The optimizer a recipe names, over the model's trainable parameters."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if recipe.optimizer == "adam":
+        return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    if recipe.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=recipe.lr, momentum=0.9, weight_decay=recipe.weight_decay)
+    raise ValueError(f"optimizer must be 'adam' or 'sgd', got {recipe.optimizer!r}")
+
+
+def train_model(
+    model: nn.Module,
+    data: Dataset,
+    epochs: int,
+    recipe: Recipe | None = None,
+    seed: int = 0,
+    device: str | torch.device = "auto",
+    progress: bool = True,
+    desc: str = "train",
+) -> list[float]:
+    """Train ``model`` in place with cross-entropy and return the mean loss of each epoch.
+
+    Pruning masks (``torch.nn.utils.prune``) stay in force: masked weights remain exactly zero.
+
+    :param data: Training examples ``(x, y)``.
+    :param epochs: Passes over ``data`` (0 trains nothing).
+    :param recipe: Optimizer settings; defaults to Adam at 1e-3.
+    :param seed: Fixes the order of the examples and dropout.
+    """
+    if epochs < 0:
+        raise ValueError(f"epochs must be >= 0, got {epochs}")
+    recipe = recipe or Recipe()
+    target = resolve_device(device)
+    model.to(target)
+    optimizer = make_optimizer(model, recipe)
+    loader = DataLoader(
+        data,
+        batch_size=recipe.batch_size,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(seed),
+    )
+    total_steps = max(1, epochs * len(loader))
+    scheduler = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, total_steps)
+        if recipe.schedule == "cosine"
+        else None
+    )
+    loss_fn = nn.CrossEntropyLoss()
+    history: list[float] = []
+    with seeded(seed):
+        for _ in tqdm(range(epochs), desc=desc, disable=not progress, leave=False):
+            model.train()
+            losses = []
+            for x, y in loader:
+                x, y = x.to(target), y.to(target)
+                optimizer.zero_grad(set_to_none=True)
+                loss = loss_fn(model(x), y)
+                loss.backward()
+                optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
+                losses.append(loss.item() * len(x))
+            history.append(sum(losses) / len(loader.dataset))  # type: ignore[arg-type]
+    model.eval()
+    return history
+
+
+@torch.no_grad()
+def predict_logits(
+    model: nn.Module, x: torch.Tensor, batch_size: int = 512, device: str | torch.device = "auto"
+) -> torch.Tensor:
+    """Logits of ``model`` in eval mode on ``x``, batched, returned on the CPU."""
+    target = resolve_device(device)
+    model.to(target).eval()
+    outputs = [model(batch.to(target)).cpu() for batch in x.split(batch_size)]
+    return torch.cat(outputs) if outputs else torch.empty(0)
+
+
+def evaluate_accuracy(
+    model: nn.Module, data: Dataset, batch_size: int = 512, device: str | torch.device = "auto"
+) -> float:
+    """Top-1 accuracy of ``model`` (eval mode) on ``data``, counted over examples."""
+    x, y = _as_tensors(data)
+    if len(y) == 0:
+        raise ValueError("data must hold at least one example")
+    predictions = predict_logits(model, x, batch_size, device).argmax(1)
+    return float((predictions == y).float().mean())
+
+
+def _as_tensors(data: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
+    tensors = getattr(data, "tensors", None)
+    if tensors is not None:
+        return tensors[0], tensors[1]
+    xs, ys = zip(*[data[i] for i in range(len(data))], strict=True)  # type: ignore[arg-type]
+    return torch.stack(list(xs)), torch.as_tensor(ys)

@@ -1,0 +1,68 @@
+"""Checks shared by the public API: clear errors that name the parameter and what is allowed."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def check_inputs(x: object, input_shape: tuple[int, ...], param: str = "x") -> np.ndarray:
+    """``x`` as a float32 array of shape ``(n, *input_shape)`` with no NaN, or a ``ValueError``."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{param} must be a numpy array, got {type(x).__name__}")
+    if x.shape[1:] != tuple(input_shape):
+        raise ValueError(
+            f"{param} must have shape (n, {', '.join(map(str, input_shape))}), got {x.shape}"
+        )
+    if len(x) == 0:
+        raise ValueError(f"{param} must hold at least one example")
+    if np.isnan(x).any():
+        raise ValueError(f"{param} contains NaN values")
+    return x.astype(np.float32, copy=False)
+
+
+def check_labels(y: object, n: int, nb_classes: int, param: str = "y") -> np.ndarray:
+    """Class indices from ``y`` given as indices or one-hot (as in ART), length ``n``, in range."""
+    if y is None:
+        raise ValueError(f"{param} is required: pass the true labels (indices or one-hot)")
+    labels = np.asarray(y)
+    if labels.ndim == 2:
+        if labels.shape[1] != nb_classes:
+            raise ValueError(
+                f"{param} one-hot labels must have {nb_classes} columns, got {labels.shape[1]}"
+            )
+        labels = labels.argmax(axis=1)
+    if labels.ndim != 1:
+        raise ValueError(f"{param} must be class indices (n,) or one-hot (n, {nb_classes})")
+    if len(labels) != n:
+        raise ValueError(f"{param} has {len(labels)} labels for {n} examples")
+    if not np.issubdtype(labels.dtype, np.integer) and not np.all(np.mod(labels, 1) == 0):
+        raise ValueError(f"{param} must hold integer class indices")
+    labels = labels.astype(np.int64)
+    if labels.size and (labels.min() < 0 or labels.max() >= nb_classes):
+        raise ValueError(
+            f"{param} labels must be in [0, {nb_classes - 1}], got [{labels.min()}, {labels.max()}]"
+        )
+    return labels
+
+
+def check_range(value: float, param: str, low: float, high: float, low_open: bool = False) -> float:
+    """``low <= value <= high`` (``low < value`` when ``low_open``), else a ``ValueError``."""
+    bad = value <= low if low_open else value < low
+    if bad or value > high or value != value:
+        bracket = "(" if low_open else "["
+        raise ValueError(f"{param} must be in {bracket}{low}, {high}], got {value}")
+    return float(value)
+
+
+def check_int(value: object, param: str, minimum: int) -> int:
+    """An ``int`` at least ``minimum``, else a ``ValueError`` naming ``param``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{param} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_choice(value: object, param: str, allowed: tuple[str, ...] | list[str]) -> str:
+    """``value`` must be one of ``allowed``; the error lists them."""
+    if value not in allowed:
+        raise ValueError(f"{param} must be one of {list(allowed)}, got {value!r}")
+    return str(value)
