@@ -1,0 +1,317 @@
+"""Transfer and white-box evaluation of ART classifiers, with honest, per-example metrics."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from art.estimators.classification import PyTorchClassifier
+
+from gap_art.attacks import AttackAdapter, make_attack
+from gap_art.classifiers import check_pytorch_classifier
+from gap_art.evaluation.metrics import proportion, topk_correct, wilson_interval
+from gap_art.validation import check_inputs, check_labels
+
+
+@dataclass
+class TransferResult:
+    """What examples crafted on the source did to one target.
+
+    Proportions are over the ``n`` examples, except ``transfer_success_rate`` (over the
+    examples that fool the source and that the target gets right when clean). Each has a
+    Wilson 95% interval in ``intervals``; ``None`` marks a metric that does not apply.
+    """
+
+    target: str
+    attack: str
+    n: int
+    clean_accuracy: float
+    transfer_accuracy: float
+    source_clean_accuracy: float
+    source_whitebox_accuracy: float
+    transfer_success_rate: float | None
+    n_success_base: int
+    both_correct: float
+    clean_top5: float | None
+    transfer_top5: float | None
+    linf_mean: float
+    l2_mean: float
+    seed: int | None = None
+    source: str = "source"
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A flat dict: every interval becomes ``<metric>_ci_low`` / ``<metric>_ci_high``."""
+        data = asdict(self)
+        for name, (low, high) in data.pop("intervals").items():
+            data[f"{name}_ci_low"], data[f"{name}_ci_high"] = low, high
+        return data
+
+
+@dataclass
+class WhiteboxResult:
+    """A target attacked with full knowledge of itself (the attack runs on the target)."""
+
+    target: str
+    attack: str
+    n: int
+    clean_accuracy: float
+    adversarial_accuracy: float
+    linf_mean: float
+    l2_mean: float
+    seed: int | None = None
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for name, (low, high) in data.pop("intervals").items():
+            data[f"{name}_ci_low"], data[f"{name}_ci_high"] = low, high
+        return data
+
+
+def _check_compatible(source: PyTorchClassifier, name: str, target: PyTorchClassifier) -> None:
+    if tuple(target.input_shape) != tuple(source.input_shape):
+        raise ValueError(
+            f"target {name!r} takes input shape {tuple(target.input_shape)}, "
+            f"the source takes {tuple(source.input_shape)}"
+        )
+    if target.nb_classes != source.nb_classes:
+        raise ValueError(
+            f"target {name!r} has {target.nb_classes} classes, the source has {source.nb_classes}"
+        )
+
+
+def craft_examples(
+    source: PyTorchClassifier,
+    x: np.ndarray,
+    y: np.ndarray,
+    attack: Any = "pgd",
+    progress: bool = False,
+    **attack_kwargs: Any,
+) -> np.ndarray:
+    """Adversarial examples crafted on ``source`` (numpy in, numpy out).
+
+    :param attack: A name (see :func:`gap_art.attacks.make_attack`), an attack instance or an
+        :class:`~gap_art.attacks.AttackAdapter`.
+    :param attack_kwargs: ``backend``, ``eps``, ``eps_step``, ``max_iter``, ``batch_size``,
+        ``seed``, ... passed to :func:`~gap_art.attacks.make_attack`.
+    """
+    adapter = make_attack(attack, source, **attack_kwargs)
+    return adapter.generate(x, y, progress=progress)
+
+
+def _perturbation(x: np.ndarray, x_adv: np.ndarray) -> tuple[float, float]:
+    delta = (x_adv - x).reshape(len(x), -1)
+    return float(np.abs(delta).max(axis=1).mean()), float(np.linalg.norm(delta, axis=1).mean())
+
+
+def _attack_name(attack: Any) -> str:
+    if isinstance(attack, str):
+        return attack
+    if isinstance(attack, AttackAdapter):
+        return attack.name
+    return type(attack).__name__
+
+
+def evaluate_transfer(
+    source: PyTorchClassifier,
+    targets: Mapping[str, PyTorchClassifier] | PyTorchClassifier,
+    x: np.ndarray,
+    y: np.ndarray,
+    attack: Any = "pgd",
+    x_adv: np.ndarray | None = None,
+    batch_size: int = 256,
+    progress: bool = True,
+    seed: int | None = 0,
+    **attack_kwargs: Any,
+) -> list[TransferResult]:
+    """Craft adversarial examples once on ``source`` and measure each target on them.
+
+    :param source: The model the attacker holds (differentiable ART classifier).
+    :param targets: ``{name: classifier}`` (pruned, int8, defended, ...), or one classifier.
+    :param x: Clean inputs (numpy, the classifier's input shape).
+    :param y: True labels, as indices or one-hot.
+    :param attack: ``fgsm``, ``pgd``, ``cw``, ``mifgsm``, ``autoattack``, or an instance.
+    :param x_adv: Examples already crafted on ``source`` from ``x`` (skips crafting).
+    :param seed: Fixes the attack's random start: the same call twice gives equal numbers.
+    :param attack_kwargs: ``backend``, ``eps``, ``eps_step``, ``max_iter``, ... for
+        :func:`~gap_art.attacks.make_attack`.
+    :return: One :class:`TransferResult` per target, in order.
+    """
+    check_pytorch_classifier(source, "source")
+    if isinstance(targets, PyTorchClassifier):
+        targets = {"target": targets}
+    if not targets:
+        raise ValueError("targets must name at least one classifier")
+    for name, target in targets.items():
+        check_pytorch_classifier(target, f"targets[{name!r}]")
+        _check_compatible(source, name, target)
+    x = check_inputs(x, tuple(source.input_shape))
+    labels = check_labels(y, len(x), source.nb_classes)
+    if x_adv is None:
+        x_adv = craft_examples(
+            source, x, labels, attack, progress=progress, seed=seed, **attack_kwargs
+        )
+    elif np.shape(x_adv) != x.shape:
+        raise ValueError(f"x_adv must have the shape of x {x.shape}, got {np.shape(x_adv)}")
+    source_clean = source.predict(x, batch_size=batch_size).argmax(1) == labels
+    source_adv = source.predict(x_adv, batch_size=batch_size).argmax(1) == labels
+    shared = {
+        "attack": _attack_name(attack),
+        "n": len(labels),
+        "source_clean": source_clean,
+        "source_adv": source_adv,
+        "perturbation": _perturbation(x, x_adv),
+        "seed": seed,
+    }
+    return [
+        _transfer_result(name, target, x, x_adv, labels, batch_size, **shared)
+        for name, target in targets.items()
+    ]
+
+
+def _transfer_result(
+    name: str,
+    target: PyTorchClassifier,
+    x: np.ndarray,
+    x_adv: np.ndarray,
+    labels: np.ndarray,
+    batch_size: int,
+    attack: str,
+    n: int,
+    source_clean: np.ndarray,
+    source_adv: np.ndarray,
+    perturbation: tuple[float, float],
+    seed: int | None,
+) -> TransferResult:
+    clean_logits = target.predict(x, batch_size=batch_size)
+    adv_logits = target.predict(x_adv, batch_size=batch_size)
+    clean = clean_logits.argmax(1) == labels
+    adv = adv_logits.argmax(1) == labels
+    base = (~source_adv) & clean
+    flags = {
+        "clean_accuracy": clean,
+        "transfer_accuracy": adv,
+        "source_clean_accuracy": source_clean,
+        "source_whitebox_accuracy": source_adv,
+        "transfer_success_rate": ~adv[base],
+        "both_correct": source_adv & adv,
+    }
+    if target.nb_classes >= 5:
+        flags["clean_top5"] = topk_correct(clean_logits, labels, 5)
+        flags["transfer_top5"] = topk_correct(adv_logits, labels, 5)
+    values: dict[str, Any] = {"clean_top5": None, "transfer_top5": None}
+    intervals = {}
+    for key, value in flags.items():
+        fraction, k, total = proportion(value)
+        values[key] = None if math.isnan(fraction) else fraction
+        intervals[key] = wilson_interval(k, total)
+    return TransferResult(
+        target=name,
+        attack=attack,
+        n=n,
+        n_success_base=int(base.sum()),
+        linf_mean=perturbation[0],
+        l2_mean=perturbation[1],
+        seed=seed,
+        intervals=intervals,
+        **values,
+    )
+
+
+def evaluate_whitebox(
+    target: PyTorchClassifier,
+    x: np.ndarray,
+    y: np.ndarray,
+    attack: Any = "pgd",
+    name: str = "target",
+    batch_size: int = 256,
+    progress: bool = True,
+    seed: int | None = 0,
+    **attack_kwargs: Any,
+) -> WhiteboxResult:
+    """Attack ``target`` with its own gradients: shows what pruning does *not* defend against.
+
+    :raises GradientFreeError: ``target`` is an int8 model (evaluate it by transfer instead).
+    """
+    check_pytorch_classifier(target, "target")
+    x = check_inputs(x, tuple(target.input_shape))
+    labels = check_labels(y, len(x), target.nb_classes)
+    x_adv = craft_examples(target, x, labels, attack, progress=progress, seed=seed, **attack_kwargs)
+    clean = target.predict(x, batch_size=batch_size).argmax(1) == labels
+    adv = target.predict(x_adv, batch_size=batch_size).argmax(1) == labels
+    linf, l2 = _perturbation(x, x_adv)
+    return WhiteboxResult(
+        target=name,
+        attack=_attack_name(attack),
+        n=len(labels),
+        clean_accuracy=float(clean.mean()),
+        adversarial_accuracy=float(adv.mean()),
+        linf_mean=linf,
+        l2_mean=l2,
+        seed=seed,
+        intervals={
+            "clean_accuracy": wilson_interval(int(clean.sum()), len(clean)),
+            "adversarial_accuracy": wilson_interval(int(adv.sum()), len(adv)),
+        },
+    )
+
+
+Result = TransferResult | WhiteboxResult
+
+
+def to_json(results: Sequence[Result], path: str | Path | None = None) -> str:
+    """Results as a JSON list of flat dicts; written to ``path`` when given."""
+    text = json.dumps([r.to_dict() for r in results], indent=2)
+    if path is not None:
+        Path(path).write_text(text)
+    return text
+
+
+def to_csv(results: Sequence[Result], path: str | Path | None = None) -> str:
+    """Results as CSV with one row per result; written to ``path`` when given."""
+    rows = [r.to_dict() for r in results]
+    buffer = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    if path is not None:
+        Path(path).write_text(buffer.getvalue())
+    return buffer.getvalue()
+
+
+def _cell(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def format_table(results: Sequence[TransferResult]) -> str:
+    """A compact terminal table: clean, transfer and success rate per target."""
+    header = ("target", "attack", "clean", "transfer", "src wb", "success", "both", "n")
+    rows = [
+        (
+            r.target,
+            r.attack,
+            _cell(r.clean_accuracy),
+            _cell(r.transfer_accuracy),
+            _cell(r.source_whitebox_accuracy),
+            _cell(r.transfer_success_rate),
+            _cell(r.both_correct),
+            str(r.n),
+        )
+        for r in results
+    ]
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=True)]
+    lines = [
+        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True))
+        for row in [header, *rows]
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

@@ -1,0 +1,133 @@
+"""8-bit post-training static quantization through torchao's PT2E flow.
+
+``torch.export`` (dynamic batch) -> ``prepare_pt2e`` -> calibration -> ``convert_pt2e``.
+Weights become int8 tensors (per-channel symmetric, so a pruned zero stays exactly 0);
+activations are quantized per tensor to 8 bits (unsigned for the x86 quantizer, as its
+oneDNN kernels expect; signed for XNNPACK).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from torch import nn
+
+from gap_art.classifiers import clone_module
+from gap_art.pruning import make_permanent
+
+QUANTIZER_BACKENDS = ("x86", "xnnpack")
+
+
+class QuantizationError(ValueError):
+    """The model could not be exported or quantized; the message says why and what to try."""
+
+
+def _quantizer(backend: str):  # noqa: ANN202 - torchao's Quantizer type is private API
+    if backend == "x86":
+        from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as x86
+
+        quantizer = x86.X86InductorQuantizer()
+        quantizer.set_global(x86.get_default_x86_inductor_quantization_config())
+        return quantizer
+    if backend == "xnnpack":
+        try:
+            from executorch.backends.xnnpack.quantizer import xnnpack_quantizer as xnn
+        except ImportError:
+            from torchao.testing.pt2e import _xnnpack_quantizer as xnn
+        quantizer = xnn.XNNPACKQuantizer()
+        quantizer.set_global(xnn.get_symmetric_quantization_config(is_per_channel=True))
+        return quantizer
+    raise ValueError(f"backend must be one of {list(QUANTIZER_BACKENDS)}, got {backend!r}")
+
+
+def check_calibration(calibration: torch.Tensor, input_shape: tuple[int, ...]) -> torch.Tensor:
+    """Refuse empty, wrongly shaped or NaN calibration data with a clear message."""
+    if not isinstance(calibration, torch.Tensor):
+        raise TypeError(f"calibration must be a tensor, got {type(calibration).__name__}")
+    if calibration.dim() == 0 or len(calibration) == 0:
+        raise ValueError("calibration data is empty: pass at least one input example")
+    if tuple(calibration.shape[1:]) != tuple(input_shape):
+        raise ValueError(
+            f"calibration must have shape (n, {', '.join(map(str, input_shape))}), "
+            f"got {tuple(calibration.shape)}"
+        )
+    if torch.isnan(calibration).any():
+        raise ValueError("calibration data contains NaN values")
+    return calibration.float()
+
+
+def export_model(model: nn.Module, example: torch.Tensor) -> torch.export.ExportedProgram:
+    """``torch.export`` with a dynamic batch dimension; failures name the cause and a fix."""
+    batch = torch.export.Dim("batch", min=1, max=2**20)
+    sample = example[:2] if len(example) >= 2 else example.repeat(2, *([1] * (example.dim() - 1)))
+    try:
+        return torch.export.export(model, (sample,), dynamic_shapes=({0: batch},))
+    except Exception as error:  # torch.export raises many types; all mean "cannot trace"
+        detail = str(error).strip().splitlines()[0][:400] if str(error).strip() else repr(error)
+        raise QuantizationError(
+            f"torch.export could not trace {type(model).__name__} for int8 quantization: "
+            f"{type(error).__name__}: {detail}. Fix: make the named layer or op traceable "
+            "(no data-dependent Python control flow, no .item()/.numpy() in forward, no "
+            "unsupported custom ops), or quantize a submodule that exports"
+        ) from error
+
+
+def quantize_int8(
+    model: nn.Module,
+    calibration: torch.Tensor,
+    backend: str = "x86",
+    batch_size: int = 256,
+) -> nn.Module:
+    """An int8 copy of ``model`` (float, possibly pruned), calibrated on ``calibration``.
+
+    ``model`` itself is not modified. Pruning masks are made permanent on the copy, so
+    pruned weights are exactly 0 in the int8 tensors. The result runs on the CPU and
+    accepts any batch size.
+
+    :param calibration: Model inputs (already preprocessed), shape ``(n, *input_shape)``.
+    :param backend: ``x86`` (``X86InductorQuantizer``) or ``xnnpack`` (mobile).
+    :raises QuantizationError: ``torch.export`` cannot trace the model.
+    """
+    _quiet_torchao()
+    from torchao.quantization.pt2e import allow_exported_model_train_eval
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    quantizer = _quantizer(backend)
+    float_model = make_permanent(clone_module(model)).cpu().eval()
+    calibration = calibration.detach().cpu().float()
+    exported = export_model(float_model, calibration)
+    prepared = prepare_pt2e(exported.module(), quantizer)
+    with torch.no_grad():
+        for batch in calibration.split(batch_size):
+            prepared(batch)
+    converted = convert_pt2e(prepared)
+    allow_exported_model_train_eval(converted)
+    converted.eval()
+    return converted
+
+
+def int8_weights(quantized: nn.Module) -> dict[str, torch.Tensor]:
+    """The int8 constant tensors (quantized weights) that a converted model computes with."""
+    graph = getattr(quantized, "graph", None)
+    if graph is None:
+        raise TypeError("quantized must be a converted PT2E GraphModule")
+    tensors = {}
+    for node in graph.nodes:
+        if node.op == "get_attr":
+            value = _resolve_attr(quantized, str(node.target))
+            if isinstance(value, torch.Tensor) and value.dtype == torch.int8:
+                tensors[str(node.target)] = value
+    return tensors
+
+
+def _resolve_attr(module: nn.Module, target: str) -> object:
+    value: object = module
+    for part in target.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _quiet_torchao() -> None:
+    """torchao's import logs a torch-internal deprecation note; keep the terminal clean."""
+    logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)

@@ -1,0 +1,60 @@
+"""Honest storage size of a model: dense float32, dense int8, and sparse encodings."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from gap_art.pruning import Target, prunable_parameters
+from gap_art.pruning.selection import other_parameter_count
+
+
+@dataclass(frozen=True)
+class SizeReport:
+    """Bytes needed to store a model's parameters under several encodings.
+
+    :param n_parameters: All parameters (a pruned tensor counted once).
+    :param n_prunable: Prunable weights (Conv and Linear weights by default).
+    :param n_nonzero: Prunable weights that are not zero.
+    :param float32_bytes: Every parameter as float32.
+    :param int8_bytes: Prunable weights as int8 plus one float32 scale per output channel;
+        the other parameters (biases, norm layers) as float32.
+    :param sparse_float32_bytes: Nonzero prunable weights as float32 plus a one-bit-per-weight
+        presence bitmap; other parameters as float32.
+    :param sparse_int8_bytes: As ``sparse_float32_bytes`` with int8 values and channel scales.
+    """
+
+    n_parameters: int
+    n_prunable: int
+    n_nonzero: int
+    float32_bytes: int
+    int8_bytes: int
+    sparse_float32_bytes: int
+    sparse_int8_bytes: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def model_size(model: nn.Module, parameters: Sequence[Target] | None = None) -> SizeReport:
+    """Measure a float model (pruned or not): how many bytes each encoding takes."""
+    targets = prunable_parameters(model, parameters)
+    weights = [getattr(m, n).detach() for m, n in targets]
+    n_prunable = sum(w.numel() for w in weights)
+    n_nonzero = sum(int(torch.count_nonzero(w)) for w in weights)
+    n_other = other_parameter_count(model, targets)
+    scales = 4 * sum(w.shape[0] for w in weights)
+    bitmap = math.ceil(n_prunable / 8)
+    return SizeReport(
+        n_parameters=n_prunable + n_other,
+        n_prunable=n_prunable,
+        n_nonzero=n_nonzero,
+        float32_bytes=4 * (n_prunable + n_other),
+        int8_bytes=n_prunable + scales + 4 * n_other,
+        sparse_float32_bytes=4 * n_nonzero + bitmap + 4 * n_other,
+        sparse_int8_bytes=n_nonzero + bitmap + scales + 4 * n_other,
+    )
