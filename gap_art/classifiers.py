@@ -28,12 +28,13 @@ def to_art_classifier(
     :param lr: Learning rate of the Adam optimizer used by ART's ``fit`` and trainers.
     """
     target = resolve_device(device)
+    params = list(model.parameters())
     return PyTorchClassifier(
         model=model.eval(),
         loss=nn.CrossEntropyLoss(),
         input_shape=tuple(info.input_shape),
         nb_classes=info.nb_classes,
-        optimizer=torch.optim.Adam(model.parameters(), lr=lr),
+        optimizer=torch.optim.Adam(params, lr=lr) if params else None,
         clip_values=tuple(info.clip_values),
         preprocessing=preprocessing if preprocessing is not None else (0.0, 1.0),
         device_type="gpu" if target.type == "cuda" else "cpu",

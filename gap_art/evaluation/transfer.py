@@ -280,7 +280,7 @@ def to_csv(results: Sequence[Result], path: str | Path | None = None) -> str:
     rows = [r.to_dict() for r in results]
     buffer = io.StringIO()
     if rows:
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
     if path is not None:

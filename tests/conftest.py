@@ -1,0 +1,38 @@
+"""Shared fixtures: the digits data and one small CNN trained on it once per session."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gap_art.classifiers import to_art_classifier
+from gap_art.data import DataBundle, load_dataset
+from gap_art.models import create_model
+from gap_art.training import RECIPES, train_model
+
+
+@pytest.fixture(scope="session")
+def digits() -> DataBundle:
+    return load_dataset("digits")
+
+
+@pytest.fixture(scope="session")
+def trained_state(digits: DataBundle) -> dict[str, torch.Tensor]:
+    torch.manual_seed(0)
+    model = create_model("small-cnn", digits.info.input_shape, digits.info.nb_classes)
+    train_model(model, digits.train, 30, RECIPES["adam"], seed=0, device="cpu", progress=False)
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+@pytest.fixture
+def digits_model(digits: DataBundle, trained_state: dict[str, torch.Tensor]) -> torch.nn.Module:
+    """A fresh copy of the trained digits CNN, free to modify."""
+    model = create_model("small-cnn", digits.info.input_shape, digits.info.nb_classes)
+    model.load_state_dict(trained_state)
+    return model.eval()
+
+
+@pytest.fixture
+def classifier(digits: DataBundle, digits_model: torch.nn.Module):
+    """An ART classifier of the trained digits CNN (CPU)."""
+    return to_art_classifier(digits_model, digits.info, device="cpu")
