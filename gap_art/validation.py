@@ -10,9 +10,7 @@ def check_inputs(x: object, input_shape: tuple[int, ...], param: str = "x") -> n
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{param} must be a numpy array, got {type(x).__name__}")
     if x.shape[1:] != tuple(input_shape):
-        raise ValueError(
-            f"{param} must have shape (n, {', '.join(map(str, input_shape))}), got {x.shape}"
-        )
+        raise ValueError(f"{param} must have shape (n, {', '.join(map(str, input_shape))}), got {x.shape}")
     if len(x) == 0:
         raise ValueError(f"{param} must hold at least one example")
     if np.isnan(x).any():
@@ -27,9 +25,7 @@ def check_labels(y: object, n: int, nb_classes: int, param: str = "y") -> np.nda
     labels = np.asarray(y)
     if labels.ndim == 2:
         if labels.shape[1] != nb_classes:
-            raise ValueError(
-                f"{param} one-hot labels must have {nb_classes} columns, got {labels.shape[1]}"
-            )
+            raise ValueError(f"{param} one-hot labels must have {nb_classes} columns, got {labels.shape[1]}")
         labels = labels.argmax(axis=1)
     if labels.ndim != 1:
         raise ValueError(f"{param} must be class indices (n,) or one-hot (n, {nb_classes})")

@@ -45,8 +45,9 @@ def test_backends_honour_clip_values_and_normalization(digits, digits_model):
     x, y = digits.numpy("test")
     x255 = x * 255.0
     for backend in ("torchattacks", "art"):
-        adv = make_attack("pgd", classifier, backend=backend, eps=0.2 * 255, eps_step=0.05 * 255,
-                          random_start=False).generate(x255, y)
+        adv = make_attack(
+            "pgd", classifier, backend=backend, eps=0.2 * 255, eps_step=0.05 * 255, random_start=False
+        ).generate(x255, y)
         assert adv.min() >= 0 and adv.max() <= 255.0 + 1e-3
         assert np.abs(adv - x255).max() <= 0.2 * 255 + 1e-3
         assert (classifier.predict(adv).argmax(1) == y).mean() < 0.2
@@ -116,7 +117,9 @@ def test_intervals_contain_the_estimate_and_shrink():
 
 def test_result_intervals_and_export(classifier, digits, tmp_path):
     x, y = digits.numpy("test")
-    results = evaluate_transfer(classifier, {"self": classifier}, x[:100], y[:100], "fgsm", eps=0.1, progress=False)
+    results = evaluate_transfer(
+        classifier, {"self": classifier}, x[:100], y[:100], "fgsm", eps=0.1, progress=False
+    )
     low, high = results[0].intervals["transfer_accuracy"]
     assert low <= results[0].transfer_accuracy <= high
     rows = json.loads(to_json(results, tmp_path / "r.json"))
@@ -138,8 +141,9 @@ def test_whitebox_shows_pruning_is_not_a_general_defence(classifier, digits):
 
 def test_bad_input(classifier, digits):
     x, y = digits.numpy("test")
-    other = to_art_classifier(nn.Sequential(nn.Flatten(), nn.Linear(64, 5)),
-                              DatasetInfo("five", (1, 8, 8), 5, 0.1), device="cpu")
+    other = to_art_classifier(
+        nn.Sequential(nn.Flatten(), nn.Linear(64, 5)), DatasetInfo("five", (1, 8, 8), 5, 0.1), device="cpu"
+    )
     with pytest.raises(ValueError, match="5 classes"):
         evaluate_transfer(classifier, {"five": other}, x, y)
     with pytest.raises(ValueError, match="labels for"):

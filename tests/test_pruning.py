@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from art.attacks.evasion import FastGradientMethod, ProjectedGradientDescent
+from art.attacks.evasion import ProjectedGradientDescent
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -46,13 +46,15 @@ def test_exact_count_and_exact_extremes_under_ties(sizes, compression, levels, l
             weights_to_keep(n, compression)
         return
     generator = torch.Generator().manual_seed(seed)
-    scores = [torch.randint(0, levels, getattr(m, name).shape, generator=generator).float() for m, name in targets]
+    scores = [
+        torch.randint(0, levels, getattr(m, name).shape, generator=generator).float() for m, name in targets
+    ]
     masks = compute_masks(targets, scores, compression, scope, largest, seed)
     removed = sum(int((mask == 0).sum()) for mask in masks)
     assert removed == n - round(n / compression)
     groups = [(torch.cat([s.flatten() for s in scores]), torch.cat([m.flatten() for m in masks]))]
     if scope == "layer":
-        groups = [(s.flatten(), m.flatten()) for s, m in zip(scores, masks)]
+        groups = [(s.flatten(), m.flatten()) for s, m in zip(scores, masks, strict=False)]
     for score, mask in groups:
         gone, kept = score[mask == 0], score[mask == 1]
         if len(gone) and len(kept):
@@ -110,7 +112,7 @@ def test_masks_are_prune_buffers_that_survive_training_and_remove(digits, digits
         F.cross_entropy(digits_model(x[:64]), y[:64]).backward()
         optimizer.step()
     digits_model(x[:1])
-    for (m, n), z in zip(targets, zeros):
+    for (m, n), z in zip(targets, zeros, strict=False):
         assert (getattr(m, n)[z] == 0).all()
     for m, n in targets:
         prune.remove(m, n)
@@ -121,10 +123,14 @@ def test_gap_method_composes_with_global_unstructured():
     model = _toy([6, 6])
     targets = prunable_parameters(model)
     scores = {t: torch.arange(18.0).view(3, 6) + 100 * i for i, t in enumerate(targets)}
-    prune.global_unstructured(targets, pruning_method=GreedyAdversarialUnstructured, importance_scores=scores, amount=18)
+    prune.global_unstructured(
+        targets, pruning_method=GreedyAdversarialUnstructured, importance_scores=scores, amount=18
+    )
     assert (model[1].weight == 0).all() and (model[0].weight != 0).all()
     single = _toy([4])
-    greedy_adversarial_unstructured(single[0], "weight", 0.25, importance_scores=torch.arange(12.0).view(3, 4))
+    greedy_adversarial_unstructured(
+        single[0], "weight", 0.25, importance_scores=torch.arange(12.0).view(3, 4)
+    )
     assert single[0].weight_mask.flatten().tolist() == [1.0] * 9 + [0.0] * 3
 
 
@@ -139,12 +145,12 @@ def _brute_force_fgsm_gradients(model, x, y, eps, batch_size):
     """The accumulated adversarial gradient of both Linear weights, computed by hand for FGSM."""
     weights = [model[1].weight, model[2].weight]
     totals = [torch.zeros_like(w) for w in weights]
-    for xb, yb in zip(x.split(batch_size), y.split(batch_size)):
+    for xb, yb in zip(x.split(batch_size), y.split(batch_size), strict=False):
         xb = xb.clone().requires_grad_(True)
         (grad_x,) = torch.autograd.grad(F.cross_entropy(model(xb), yb), xb)
         x_adv = (xb + eps * grad_x.sign()).clamp(0, 1).detach()
         grads = torch.autograd.grad(F.cross_entropy(model(x_adv), yb), weights)
-        totals = [t + g for t, g in zip(totals, grads)]
+        totals = [t + g for t, g in zip(totals, grads, strict=False)]
     return totals
 
 
@@ -161,21 +167,28 @@ def test_gap_scores_match_brute_force_with_fgsm(backend, digits):
     gap.fit(x, y)
     expected = _brute_force_fgsm_gradients(model, torch.from_numpy(x), torch.from_numpy(y), 0.1, 32)
     assert list(gap.scores_) == ["1.weight", "2.weight"]
-    for name, want in zip(gap.scores_, expected):
+    for name, want in zip(gap.scores_, expected, strict=False):
         torch.testing.assert_close(gap.scores_[name], want, rtol=1e-4, atol=1e-6)
-    taylor = GreedyAdversarialPruning(classifier, 2.0, criterion="taylor", attack="fgsm", eps=0.1, batch_size=32)
+    taylor = GreedyAdversarialPruning(
+        classifier, 2.0, criterion="taylor", attack="fgsm", eps=0.1, batch_size=32
+    )
     taylor.fit(x, y)
-    torch.testing.assert_close(taylor.scores_["1.weight"], model[1].weight.detach() * expected[0], rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(
+        taylor.scores_["1.weight"], model[1].weight.detach() * expected[0], rtol=1e-4, atol=1e-6
+    )
 
 
 def _state(model):
     return {k: v.clone() for k, v in model.state_dict().items()}
 
 
-@pytest.mark.parametrize("make", [
-    lambda c: GreedyAdversarialPruning(c, 4.0, attack="fgsm", eps=0.1, finetune_epochs=1),
-    lambda c: IrregularPruning(c, 4.0, method="taylor", finetune_epochs=1),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda c: GreedyAdversarialPruning(c, 4.0, attack="fgsm", eps=0.1, finetune_epochs=1),
+        lambda c: IrregularPruning(c, 4.0, method="taylor", finetune_epochs=1),
+    ],
+)
 def test_input_classifier_is_untouched_and_output_is_native_art(make, classifier, digits):
     before = _state(classifier.model)
     x, y = digits.numpy("train")
@@ -189,7 +202,9 @@ def test_input_classifier_is_untouched_and_output_is_native_art(make, classifier
     assert np.array_equal(pruned.clip_values, classifier.clip_values)
     assert defence.compression_report_.compression == pytest.approx(4.0, rel=1e-3)
     xt, yt = digits.numpy("test")
-    adv = ProjectedGradientDescent(pruned, eps=0.1, eps_step=0.02, max_iter=3, verbose=False).generate(xt[:20])
+    adv = ProjectedGradientDescent(pruned, eps=0.1, eps_step=0.02, max_iter=3, verbose=False).generate(
+        xt[:20]
+    )
     assert adv.shape == xt[:20].shape
     ta = make_attack("pgd", pruned, eps=0.1, max_iter=3).generate(xt[:20], yt[:20])
     assert np.abs(ta - xt[:20]).max() <= 0.1 + 1e-6
@@ -254,16 +269,19 @@ def test_set_params_validates(classifier):
         gap.set_params(criterion="biggest")
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    ({"compression": 1.0}, ValueError, "compression must be a number > 1"),
-    ({"compression": 1e9}, ValueError, "would remove every prunable weight"),
-    ({"criterion": "x"}, ValueError, "criterion must be one of"),
-    ({"scope": "x"}, ValueError, "scope must be one of"),
-    ({"attack": 3}, TypeError, "attack must be a name"),
-    ({"attack": "deepfool"}, ValueError, "attack must be one of"),
-    ({"finetune_epochs": -1}, ValueError, "finetune_epochs"),
-    ({"batch_size": 0}, ValueError, "batch_size"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"compression": 1.0}, ValueError, "compression must be a number > 1"),
+        ({"compression": 1e9}, ValueError, "would remove every prunable weight"),
+        ({"criterion": "x"}, ValueError, "criterion must be one of"),
+        ({"scope": "x"}, ValueError, "scope must be one of"),
+        ({"attack": 3}, TypeError, "attack must be a name"),
+        ({"attack": "deepfool"}, ValueError, "attack must be one of"),
+        ({"finetune_epochs": -1}, ValueError, "finetune_epochs"),
+        ({"batch_size": 0}, ValueError, "batch_size"),
+    ],
+)
 def test_bad_parameters_name_themselves(classifier, kwargs, error, match):
     with pytest.raises(error, match=match):
         GreedyAdversarialPruning(classifier, **{"compression": 2.0, **kwargs})

@@ -61,7 +61,7 @@ def test_prune_then_quantize_keeps_zeros_and_accuracy(classifier, digits, method
     zeros = _pruned_zero_masks(pruned)
     quantized = list(int8_weights(int8.quantized_model).values())
     assert [q.shape for q in quantized] == [z.shape for z in zeros]
-    for q, z in zip(quantized, zeros):
+    for q, z in zip(quantized, zeros, strict=False):
         assert (q[z] == 0).all()
     assert abs(_accuracy(int8, xt, yt) - _accuracy(pruned, xt, yt)) <= 0.015
     assert _accuracy(pruned, xt, yt) > 0.5

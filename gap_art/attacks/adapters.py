@@ -50,9 +50,7 @@ class AttackAdapter(ABC):
         with seeded(self.seed):
             batches = zip(x_t.split(self.batch_size), y_t.split(self.batch_size), strict=True)
             total = -(-len(x_t) // self.batch_size)
-            for xb, yb in tqdm(
-                batches, total=total, desc=f"craft {self.name}", disable=not progress
-            ):
+            for xb, yb in tqdm(batches, total=total, desc=f"craft {self.name}", disable=not progress):
                 pieces.append(self.craft(xb, yb).detach().cpu())
         return torch.cat(pieces).numpy() if pieces else np.empty_like(x)
 
@@ -176,9 +174,7 @@ def make_attack(
     span = high - low
     eps = check_range(span * 8 / 255 if eps is None else eps, "eps", 0.0, span)
     eps_step = check_range(eps / 4 if eps_step is None else eps_step, "eps_step", 0.0, span, True)
-    steps = check_int(
-        max_iter if max_iter is not None else (50 if attack == "cw" else 10), "max_iter", 1
-    )
+    steps = check_int(max_iter if max_iter is not None else (50 if attack == "cw" else 10), "max_iter", 1)
     settings = _Settings(attack, eps, eps_step, steps, random_start, batch_size, seed, kwargs)
     if backend == "torchattacks":
         return _build_torchattacks(classifier, settings, (low, high))
@@ -224,9 +220,7 @@ def _build_torchattacks(
     if s.name == "fgsm":
         attack = torchattacks.FGSM(module, eps=eps)
     elif s.name == "pgd":
-        attack = torchattacks.PGD(
-            module, eps=eps, alpha=alpha, steps=s.steps, random_start=s.random_start
-        )
+        attack = torchattacks.PGD(module, eps=eps, alpha=alpha, steps=s.steps, random_start=s.random_start)
     elif s.name == "mifgsm":
         attack = torchattacks.MIFGSM(module, eps=eps, alpha=alpha, steps=s.steps, decay=s.decay)
     elif s.name == "cw":
@@ -248,9 +242,7 @@ def _build_art(classifier: PyTorchClassifier, s: _Settings) -> ARTAttack:
 
     attack: EvasionAttack
     if s.name == "fgsm":
-        attack = evasion.FastGradientMethod(
-            classifier, norm=np.inf, eps=s.eps, batch_size=s.batch_size
-        )
+        attack = evasion.FastGradientMethod(classifier, norm=np.inf, eps=s.eps, batch_size=s.batch_size)
     elif s.name == "pgd":
         attack = evasion.ProjectedGradientDescent(
             classifier,

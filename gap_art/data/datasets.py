@@ -66,7 +66,7 @@ class DatasetInfo:
 
 
 DATASETS: dict[str, DatasetInfo] = {
-    "digits": DatasetInfo("digits", (1, 8, 8), 10, eps=0.15),
+    "digits": DatasetInfo("digits", (1, 8, 8), 10, eps=0.2),
     "fashion-mnist": DatasetInfo("fashion-mnist", (1, 28, 28), 10, eps=0.1),
     "mnist": DatasetInfo("mnist", (1, 28, 28), 10, eps=0.2),
     "cifar10": DatasetInfo("cifar10", (3, 32, 32), 10, eps=8 / 255),
@@ -81,9 +81,7 @@ class DataBundle:
     train: TensorDataset
     test: TensorDataset
 
-    def train_loader(
-        self, batch_size: int = 128, seed: int = 0, shuffle: bool = True
-    ) -> DataLoader:
+    def train_loader(self, batch_size: int = 128, seed: int = 0, shuffle: bool = True) -> DataLoader:
         """A loader over the training split, shuffled reproducibly by ``seed``."""
         generator = torch.Generator().manual_seed(seed)
         return DataLoader(self.train, batch_size=batch_size, shuffle=shuffle, generator=generator)
@@ -140,9 +138,7 @@ def load_dataset(
     return DataBundle(info=info, train=train, test=test)
 
 
-def _subset(
-    x: torch.Tensor, y: torch.Tensor, n: int | None, seed: int, param: str
-) -> TensorDataset:
+def _subset(x: torch.Tensor, y: torch.Tensor, n: int | None, seed: int, param: str) -> TensorDataset:
     if n is None:
         return TensorDataset(x, y)
     if not 1 <= n <= len(x):

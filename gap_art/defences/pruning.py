@@ -169,8 +169,7 @@ class _PruningTransformer(Transformer):
     def _check_params(self) -> None:
         if not isinstance(self.compression, (int, float)) or not self.compression > 1:
             raise ValueError(
-                "compression must be a number > 1 (2 removes half the weights), "
-                f"got {self.compression!r}"
+                f"compression must be a number > 1 (2 removes half the weights), got {self.compression!r}"
             )
         check_choice(self.scope, "scope", SCOPES)
         check_choice(self.compression_basis, "compression_basis", BASES)
@@ -203,10 +202,7 @@ class _PruningTransformer(Transformer):
 
     def _targets(self, model: nn.Module) -> list[Target]:
         modules = dict(model.named_modules())
-        return [
-            (modules[path], name)
-            for path, _, name in (n.rpartition(".") for n in self.parameter_names)
-        ]
+        return [(modules[path], name) for path, _, name in (n.rpartition(".") for n in self.parameter_names)]
 
     def _labels(self, x: np.ndarray, y: object, required: bool) -> np.ndarray | None:
         if y is None and not required:

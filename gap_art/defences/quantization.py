@@ -142,9 +142,7 @@ class Int8Quantization(Transformer):
         classifier = self.classifier
         processed, _ = classifier._apply_preprocessing(x, y=None, fit=False)
         calibration = torch.as_tensor(np.asarray(processed, dtype=np.float32))
-        self.quantized_model_ = quantize_int8(
-            classifier.model, calibration, self.backend, self.batch_size
-        )
+        self.quantized_model_ = quantize_int8(classifier.model, calibration, self.backend, self.batch_size)
         self._is_fitted = True
 
     def __call__(

@@ -156,9 +156,7 @@ def evaluate_transfer(
     x = check_inputs(x, tuple(source.input_shape))
     labels = check_labels(y, len(x), source.nb_classes)
     if x_adv is None:
-        x_adv = craft_examples(
-            source, x, labels, attack, progress=progress, seed=seed, **attack_kwargs
-        )
+        x_adv = craft_examples(source, x, labels, attack, progress=progress, seed=seed, **attack_kwargs)
     elif np.shape(x_adv) != x.shape:
         raise ValueError(f"x_adv must have the shape of x {x.shape}, got {np.shape(x_adv)}")
     source_clean = source.predict(x, batch_size=batch_size).argmax(1) == labels
@@ -309,9 +307,6 @@ def format_table(results: Sequence[TransferResult]) -> str:
         for r in results
     ]
     widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=True)]
-    lines = [
-        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True))
-        for row in [header, *rows]
-    ]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in [header, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)

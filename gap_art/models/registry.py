@@ -98,8 +98,6 @@ def _check_forward(model: nn.Module, name: str, input_shape: tuple[int, ...]) ->
         with torch.no_grad():
             model(torch.zeros(1, *input_shape))
     except (RuntimeError, ValueError) as error:
-        raise ModelInputError(
-            f"model {name!r} cannot process input shape {input_shape}: {error}"
-        ) from error
+        raise ModelInputError(f"model {name!r} cannot process input shape {input_shape}: {error}") from error
     finally:
         model.train(was_training)

@@ -45,9 +45,7 @@ class HighestScoreUnstructured(prune.BasePruningMethod):
         seed: int = 0,
         importance_scores: torch.Tensor | None = None,
     ) -> HighestScoreUnstructured:
-        return super().apply(
-            module, name, amount=amount, seed=seed, importance_scores=importance_scores
-        )
+        return super().apply(module, name, amount=amount, seed=seed, importance_scores=importance_scores)
 
 
 GreedyAdversarialUnstructured = HighestScoreUnstructured
@@ -68,7 +66,5 @@ def greedy_adversarial_unstructured(
     For a global ranking across layers use ``prune.global_unstructured(parameters,
     pruning_method=GreedyAdversarialUnstructured, importance_scores=..., amount=...)``.
     """
-    HighestScoreUnstructured.apply(
-        module, name, amount, seed=seed, importance_scores=importance_scores
-    )
+    HighestScoreUnstructured.apply(module, name, amount, seed=seed, importance_scores=importance_scores)
     return module

@@ -24,10 +24,7 @@ BASELINES = ("random", "magnitude", "taylor", "activation")
 def random_scores(targets: Sequence[Target], seed: int = 0) -> list[torch.Tensor]:
     """Uniform random scores from a seeded generator: random pruning."""
     generator = torch.Generator().manual_seed(seed)
-    return [
-        torch.rand(getattr(m, n).shape, generator=generator).to(getattr(m, n).device)
-        for m, n in targets
-    ]
+    return [torch.rand(getattr(m, n).shape, generator=generator).to(getattr(m, n).device) for m, n in targets]
 
 
 def magnitude_scores(targets: Sequence[Target]) -> list[torch.Tensor]:
@@ -92,13 +89,9 @@ def gap_scores(
     raise ValueError(f"criterion must be one of {list(GAP_CRITERIA)}, got {criterion!r}")
 
 
-def taylor_scores(
-    targets: Sequence[Target], gradients: Sequence[torch.Tensor]
-) -> list[torch.Tensor]:
+def taylor_scores(targets: Sequence[Target], gradients: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     """``|w * g|``, ``g`` the clean-loss gradient; Taylor pruning removes the smallest."""
-    return [
-        (getattr(m, n).detach() * g).abs() for (m, n), g in zip(targets, gradients, strict=True)
-    ]
+    return [(getattr(m, n).detach() * g).abs() for (m, n), g in zip(targets, gradients, strict=True)]
 
 
 def input_activation_magnitudes(
@@ -119,9 +112,7 @@ def input_activation_magnitudes(
 
     for module, _ in targets:
         if not isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)):
-            raise ValueError(
-                f"activation scores need Conv or Linear layers, got {type(module).__name__}"
-            )
+            raise ValueError(f"activation scores need Conv or Linear layers, got {type(module).__name__}")
     handles = [module.register_forward_pre_hook(record) for module, _ in targets]
     was_training = model.training
     model.eval()
@@ -139,9 +130,7 @@ def input_activation_magnitudes(
     return [sums[id(m)] / counts[id(m)] for m, _ in targets]
 
 
-def activation_scores(
-    model: nn.Module, targets: Sequence[Target], batches: Batches
-) -> list[torch.Tensor]:
+def activation_scores(model: nn.Module, targets: Sequence[Target], batches: Batches) -> list[torch.Tensor]:
     """``|w|`` times the mean magnitude of the input activation it multiplies."""
     activations = input_activation_magnitudes(model, targets, batches)
     return [

@@ -75,9 +75,7 @@ def layer_allocation(sizes: Sequence[int], n_remove: int) -> list[int]:
     return counts
 
 
-def weights_to_keep(
-    n_prunable: int, compression: float, basis: str = "prunable", n_other: int = 0
-) -> int:
+def weights_to_keep(n_prunable: int, compression: float, basis: str = "prunable", n_other: int = 0) -> int:
     """How many prunable weights a compression ratio keeps.
 
     ``basis="prunable"``: ``compression = n_prunable / kept``.
@@ -136,21 +134,15 @@ def compute_masks(
     forced = [current_mask(m, n).flatten() == 0 for m, n in targets]
     if scope == "global":
         flat = torch.cat([s.detach().flatten().to(scores[0].device) for s in scores])
-        removed = select_removed(
-            flat, n_remove, largest, generator, torch.cat(forced).to(flat.device)
-        )
+        removed = select_removed(flat, n_remove, largest, generator, torch.cat(forced).to(flat.device))
         pieces = removed.split(sizes)
     else:
         counts = layer_allocation(sizes, n_remove)
         pieces = tuple(
-            select_removed(
-                s.detach().flatten(), max(k, int(f.sum())), largest, generator, f.to(s.device)
-            )
+            select_removed(s.detach().flatten(), max(k, int(f.sum())), largest, generator, f.to(s.device))
             for s, k, f in zip(scores, counts, forced, strict=True)
         )
-    return [
-        (~piece).to(score.dtype).view_as(score) for piece, score in zip(pieces, scores, strict=True)
-    ]
+    return [(~piece).to(score.dtype).view_as(score) for piece, score in zip(pieces, scores, strict=True)]
 
 
 def apply_masks(targets: Sequence[Target], masks: Sequence[torch.Tensor]) -> None:

@@ -13,17 +13,13 @@ Target = tuple[nn.Module, str]
 PRUNABLE_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 
 
-def prunable_parameters(
-    model: nn.Module, parameters: Sequence[Target] | None = None
-) -> list[Target]:
+def prunable_parameters(model: nn.Module, parameters: Sequence[Target] | None = None) -> list[Target]:
     """The tensors to prune: the weights of Conv and Linear layers unless ``parameters`` is given.
 
     :raises ValueError: The model has no prunable weight, or a given pair names no tensor.
     """
     if parameters is None:
-        layers: list[Target] = [
-            (m, "weight") for m in model.modules() if isinstance(m, PRUNABLE_LAYERS)
-        ]
+        layers: list[Target] = [(m, "weight") for m in model.modules() if isinstance(m, PRUNABLE_LAYERS)]
         if not layers:
             raise ValueError(
                 f"model {type(model).__name__} has no prunable weights (no Conv or Linear layer); "
@@ -36,9 +32,7 @@ def prunable_parameters(
     owned = {id(m) for m in model.modules()}
     for module, name in targets:
         if id(module) not in owned or not isinstance(getattr(module, name, None), torch.Tensor):
-            raise ValueError(
-                f"parameters: ({type(module).__name__}, {name!r}) is not a tensor of the model"
-            )
+            raise ValueError(f"parameters: ({type(module).__name__}, {name!r}) is not a tensor of the model")
     return targets
 
 

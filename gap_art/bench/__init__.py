@@ -1,0 +1,92 @@
+"""The whole study in one call: ``gap_art.bench.run(config) -> BenchResults``.
+
+Train (or reuse) the source, build every target (GAP and baseline pruning, int8, ART's
+defences), craft each attack once on the source, evaluate every (target, attack) cell,
+and write results.json, results.csv, report.md and plots into the results folder.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gap_art.bench.config import (
+    ART_DEFENCES,
+    PRESETS,
+    PRUNING_METHODS,
+    BenchConfig,
+    ConfigError,
+    load_config_file,
+    preset,
+)
+from gap_art.bench.executors import EXECUTORS
+from gap_art.bench.graph import Graph, Task, build_graph
+from gap_art.bench.report import environment, write_outputs
+from gap_art.bench.runner import Context
+from gap_art.bench.store import Store
+
+
+@dataclass
+class BenchResults:
+    """What a run produced: its rows (one per target, attack and seed) and the files written."""
+
+    out: Path
+    rows: list[dict[str, Any]]
+    files: dict[str, Path] = field(default_factory=dict)
+    wall_time_s: float = 0.0
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        """Rows whose cell raised an error (recorded, not hidden)."""
+        return [row for row in self.rows if row.get("error")]
+
+
+def default_out() -> Path:
+    """``./gap-art-results/<timestamp>``."""
+    return Path("gap-art-results") / time.strftime("%Y%m%d-%H%M%S")
+
+
+def run(
+    config: BenchConfig | None = None,
+    out: str | Path | None = None,
+    executor: str = "local",
+    resume: bool = True,
+    progress: bool = True,
+    **executor_options: Any,
+) -> BenchResults:
+    """Run the study described by ``config`` (the ``quick`` preset by default).
+
+    :param out: Results folder; cached models and finished cells there are reused.
+    :param executor: ``local`` (this process).
+    :param resume: Reuse cached tasks and finished cells; ``False`` recomputes everything.
+    :param progress: Show one progress bar over the cells.
+    """
+    config = (config or preset("quick")).validate()
+    if executor not in EXECUTORS:
+        raise ConfigError(f"executor must be one of {sorted(EXECUTORS)}, got {executor!r}")
+    store = Store(out if out is not None else default_out())
+    store.prepare()
+    start = time.perf_counter()
+    ctx = Context(config, store)
+    graph = build_graph(config)
+    rows = EXECUTORS[executor](graph, ctx, resume=resume, progress=progress, **executor_options)
+    files = write_outputs(rows, config, store, environment(str(ctx.device)))
+    return BenchResults(store.root, rows, files, time.perf_counter() - start)
+
+
+__all__ = [
+    "ART_DEFENCES",
+    "PRESETS",
+    "PRUNING_METHODS",
+    "BenchConfig",
+    "BenchResults",
+    "ConfigError",
+    "Graph",
+    "Task",
+    "build_graph",
+    "load_config_file",
+    "preset",
+    "run",
+]

@@ -1,0 +1,237 @@
+"""The study's configuration: presets, overrides, validation, and TOML/JSON files."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from gap_art.attacks import ATTACK_NAMES, BACKENDS
+from gap_art.data import DATASETS
+from gap_art.models import MODELS
+from gap_art.training import DEVICES
+
+PRUNING_METHODS: dict[str, tuple[str, str]] = {
+    "gap-grad": ("gap", "grad"),
+    "gap-taylor": ("gap", "taylor"),
+    "gap-abs_grad": ("gap", "abs_grad"),
+    "random": ("baseline", "random"),
+    "magnitude": ("baseline", "magnitude"),
+    "taylor": ("baseline", "taylor"),
+    "activation": ("baseline", "activation"),
+}
+"""Bench method name -> (kind, GAP criterion or baseline method); all use global scope."""
+
+ART_DEFENCES = (
+    "feature-squeezing",
+    "spatial-smoothing",
+    "jpeg",
+    "distillation",
+    "madry-pgd",
+    "fbf",
+)
+"""ART's built-in defences compared against: three preprocessors, a transformer, two trainers."""
+
+DEFAULT_METHODS = ["gap-grad", "gap-taylor", "random", "magnitude", "taylor", "activation"]
+
+
+class ConfigError(ValueError):
+    """A bench setting is unknown or out of range; the message names it."""
+
+
+@dataclass
+class BenchConfig:
+    """Everything that determines a study. Each field is one CLI override.
+
+    :param dataset: Dataset name (``digits``, ``fashion-mnist``, ``mnist``, ``cifar10``).
+    :param model: Model name (registry or torchvision).
+    :param methods: Pruning methods (see :data:`PRUNING_METHODS`).
+    :param compression: Compression ratios (> 1) applied with every method.
+    :param attacks: Attacks crafted on the source (``fgsm``, ``pgd``, ``cw``, ...).
+    :param eps: L-inf budget; ``None`` uses the dataset's suggestion.
+    :param gap_eps: Budget of GAP's own calibration attack (PGD, step ``gap_eps / 4``);
+        ``None`` uses GAP's default (2/255 of the input range).
+    :param defences: ART built-in defences to compare with (see :data:`ART_DEFENCES`).
+    :param int8: Also evaluate int8 versions of the dense and every pruned model.
+    :param seeds: One full study per seed (training, pruning, attack random starts).
+    :param epochs: Training epochs of the source model.
+    :param finetune_epochs: Fine-tuning epochs after pruning.
+    :param defence_epochs: Epochs of ART's trained defences (distillation, adversarial training).
+    :param n_train: Training examples (all when ``None``).
+    :param n_test: Test examples attacked (a seeded subset of the test split).
+    :param n_calibration: Calibration examples for GAP and the data-driven baselines.
+    :param whitebox_attacks: Attacks also run white-box on each differentiable target.
+    :param attack_backend: ``torchattacks`` or ``art``.
+    :param split: Evaluate on the ``test`` split (default) or ``train``.
+    :param device: ``auto``, ``cpu`` or ``cuda``.
+    :param data_dir: Where datasets are read from (see :func:`gap_art.data.load_dataset`).
+    :param data_seed: Seed of the train/test subsets (fixed across model seeds).
+    """
+
+    dataset: str = "digits"
+    model: str = "small-cnn"
+    methods: list[str] = field(default_factory=lambda: list(DEFAULT_METHODS))
+    compression: list[float] = field(default_factory=lambda: [2.0, 4.0, 8.0])
+    attacks: list[str] = field(default_factory=lambda: ["fgsm", "pgd", "cw"])
+    eps: float | None = None
+    gap_eps: float | None = None
+    defences: list[str] = field(default_factory=lambda: list(ART_DEFENCES))
+    int8: bool = True
+    seeds: list[int] = field(default_factory=lambda: [0])
+    epochs: int = 30
+    finetune_epochs: int = 10
+    defence_epochs: int = 3
+    n_train: int | None = None
+    n_test: int | None = None
+    n_calibration: int = 512
+    whitebox_attacks: list[str] = field(default_factory=lambda: ["pgd"])
+    attack_backend: str = "torchattacks"
+    split: str = "test"
+    device: str = "auto"
+    data_dir: str | None = None
+    data_seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], base: BenchConfig | None = None) -> BenchConfig:
+        """Build from a dict (a config file); unknown keys are an error that lists the known ones."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown config keys {unknown}; known keys: {sorted(known)}")
+        config = replace(base or cls(), **data)
+        config.validate()
+        return config
+
+    def validate(self) -> BenchConfig:
+        """Check every setting; the first bad one raises :class:`ConfigError` naming it."""
+        _choice(self.dataset, "dataset", sorted(DATASETS))
+        if self.model not in MODELS:
+            _torchvision_name(self.model)
+        _choices(self.methods, "methods", list(PRUNING_METHODS))
+        _choices(self.attacks, "attacks", list(ATTACK_NAMES))
+        _choices(self.whitebox_attacks, "whitebox_attacks", list(ATTACK_NAMES), allow_empty=True)
+        _choices(self.defences, "defences", list(ART_DEFENCES), allow_empty=True)
+        _choice(self.attack_backend, "attack_backend", list(BACKENDS))
+        _choice(self.split, "split", ["test", "train"])
+        _choice(self.device, "device", list(DEVICES))
+        if not self.compression:
+            raise ConfigError("compression must list at least one ratio")
+        for ratio in self.compression:
+            if not isinstance(ratio, (int, float)) or not ratio > 1:
+                raise ConfigError(f"compression ratios must be numbers > 1, got {ratio!r}")
+        span = DATASETS[self.dataset].clip_values[1] - DATASETS[self.dataset].clip_values[0]
+        for name in ("eps", "gap_eps"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, (int, float)) or not 0 < value <= span):
+                raise ConfigError(f"{name} must be in (0, {span}], got {value!r}")
+        if not self.seeds or any(not isinstance(s, int) or s < 0 for s in self.seeds):
+            raise ConfigError(f"seeds must be non-negative integers, got {self.seeds!r}")
+        for name in ("epochs", "finetune_epochs", "defence_epochs"):
+            _integer(getattr(self, name), name, 0)
+        _integer(self.n_calibration, "n_calibration", 1)
+        _integer(self.data_seed, "data_seed", 0)
+        for name in ("n_train", "n_test"):
+            if getattr(self, name) is not None:
+                _integer(getattr(self, name), name, 1)
+        return self
+
+    @property
+    def attack_eps(self) -> float:
+        """The L-inf budget in use: ``eps`` or the dataset's suggestion."""
+        return self.eps if self.eps is not None else DATASETS[self.dataset].eps
+
+
+PRESETS: dict[str, BenchConfig] = {
+    "quick": BenchConfig(),
+    "fashion": BenchConfig(
+        dataset="fashion-mnist",
+        model="lenet",
+        compression=[2.0, 4.0, 8.0, 16.0],
+        seeds=[0, 1, 2],
+        epochs=4,
+        finetune_epochs=1,
+        defence_epochs=1,
+        n_test=1000,
+        n_calibration=1024,
+    ),
+    "cifar10": BenchConfig(
+        dataset="cifar10",
+        model="resnet20",
+        compression=[2.0, 4.0],
+        epochs=160,
+        finetune_epochs=10,
+        defence_epochs=10,
+        n_test=1000,
+        n_calibration=1024,
+        device="auto",
+    ),
+}
+
+
+def preset(name: str) -> BenchConfig:
+    """A fresh copy of a named preset (``quick``, ``fashion``, ``cifar10``)."""
+    if name not in PRESETS:
+        raise ConfigError(f"preset must be one of {sorted(PRESETS)}, got {name!r}")
+    return replace(PRESETS[name])
+
+
+def load_config_file(path: str | Path, base: BenchConfig | None = None) -> BenchConfig:
+    """Read a TOML or JSON config file (a flat table of :class:`BenchConfig` fields)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise ConfigError(f"config file {path} cannot be read: {error.strerror}") from error
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            data = _toml_loads(text)
+    except ValueError as error:
+        raise ConfigError(f"config file {path} is not valid {path.suffix or 'TOML'}: {error}") from error
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a table of settings")
+    data = dict(data)
+    preset_name = data.pop("preset", None)
+    start = preset(preset_name) if preset_name else base
+    return BenchConfig.from_dict(data, start)
+
+
+def _toml_loads(text: str) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+    return tomllib.loads(text)
+
+
+def _choice(value: object, name: str, allowed: list[str]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {allowed}, got {value!r}")
+
+
+def _choices(values: object, name: str, allowed: list[str], allow_empty: bool = False) -> None:
+    if not isinstance(values, list) or (not values and not allow_empty):
+        raise ConfigError(f"{name} must be a list drawn from {allowed}, got {values!r}")
+    for value in values:
+        if value not in allowed:
+            raise ConfigError(f"{name}: unknown {value!r}; known: {allowed}")
+
+
+def _integer(value: object, name: str, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def _torchvision_name(name: str) -> None:
+    import torchvision
+
+    if name not in torchvision.models.list_models(module=torchvision.models):
+        raise ConfigError(
+            f"model must be one of {sorted(MODELS)} or a torchvision classification model, got {name!r}"
+        )

@@ -1,0 +1,311 @@
+"""What each task of the study does. Every function reads its inputs from the store and
+its dependencies' metadata, and returns its own metadata (small, JSON-able), so that any
+executor (local or Ray) can run it in any process that sees the results folder."""
+
+from __future__ import annotations
+
+import functools
+import time
+import traceback
+from typing import Any
+
+import numpy as np
+import torch
+from art.estimators.classification import PyTorchClassifier
+
+from gap_art.bench import art_defences
+from gap_art.bench.config import PRUNING_METHODS, BenchConfig
+from gap_art.bench.graph import Task
+from gap_art.bench.store import Store
+from gap_art.checkpoint import load_checkpoint, save_checkpoint
+from gap_art.classifiers import is_gradient_free, to_art_classifier
+from gap_art.data import DataBundle, load_dataset
+from gap_art.defences import GreedyAdversarialPruning, Int8Quantization, IrregularPruning
+from gap_art.evaluation import craft_examples, evaluate_transfer, evaluate_whitebox
+from gap_art.models import create_model
+from gap_art.models.registry import model_recipe
+from gap_art.pruning import measure_compression, prunable_parameters
+from gap_art.quantization import model_size
+from gap_art.training import RECIPES, resolve_device, train_model
+
+Meta = dict[str, Any]
+
+
+@functools.lru_cache(maxsize=4)
+def _bundle(dataset: str, data_dir: str | None, n_train: int | None, data_seed: int) -> DataBundle:
+    return load_dataset(dataset, data_dir=data_dir, n_train=n_train, seed=data_seed)
+
+
+class Context:
+    """The configuration, the store and the data, shared by the tasks of one run."""
+
+    def __init__(self, config: BenchConfig, store: Store) -> None:
+        self.config = config
+        self.store = store
+        self.device = resolve_device(config.device)
+        self._targets: dict[str, PyTorchClassifier] = {}
+
+    @property
+    def data(self) -> DataBundle:
+        c = self.config
+        return _bundle(c.dataset, c.data_dir, c.n_train, c.data_seed)
+
+    def evaluation_set(self) -> tuple[np.ndarray, np.ndarray]:
+        """The examples attacked: a seeded subset of the held-out split (``n_test``)."""
+        x, y = self.data.numpy(self.config.split)
+        if self.config.n_test is None or self.config.n_test >= len(x):
+            return x, y
+        rng = np.random.default_rng(self.config.data_seed)
+        keep = np.sort(rng.choice(len(x), size=self.config.n_test, replace=False))
+        return x[keep], y[keep]
+
+    def calibration_set(self, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """Training examples for GAP's calibration attacks, the baselines and int8."""
+        x, y = self.data.numpy("train")
+        n = min(self.config.n_calibration, len(x))
+        keep = np.sort(np.random.default_rng(seed).choice(len(x), size=n, replace=False))
+        return x[keep], y[keep]
+
+    def classifier(self, checkpoint: str) -> PyTorchClassifier:
+        """An ART classifier of a cached checkpoint on the run's device."""
+        model, info, _ = load_checkpoint(self.store.cache / checkpoint)
+        return to_art_classifier(model, info, device=self.device)
+
+    def target(self, task_id: str, meta: Meta, seed: int) -> PyTorchClassifier:
+        """The target classifier of a finished target task, built once per process."""
+        if task_id not in self._targets:
+            self._targets[task_id] = load_target(meta, seed, self)
+        return self._targets[task_id]
+
+    def keep_target(self, task_id: str, classifier: PyTorchClassifier) -> None:
+        self._targets[task_id] = classifier
+
+    def save_model(self, task: Task, model: torch.nn.Module) -> str:
+        name = f"{task.id}.pt"
+        save_checkpoint(self.store.cache / name, model, self.config.model, self.data.info)
+        return name
+
+
+def run_task(task: Task, deps: dict[str, Meta], ctx: Context) -> Meta:
+    """Run one task and return its metadata; target and cell failures are recorded, not raised."""
+    runner = {"source": _source, "target": _target, "craft": _craft, "cell": _cell}[task.kind]
+    if task.kind in ("target", "cell"):
+        failed = next((m for m in deps.values() if m.get("error")), None)
+        if failed is not None:
+            return {"error": failed["error"]}
+        try:
+            return runner(task, deps, ctx)
+        except Exception as error:  # a crash in one target or cell must not stop the study
+            return {
+                "error": f"{type(error).__name__}: {error}",
+                "traceback": traceback.format_exc(),
+            }
+    return runner(task, deps, ctx)
+
+
+def _size_fields(model: torch.nn.Module, int8: bool) -> Meta:
+    size = model_size(model)
+    report = measure_compression(model, prunable_parameters(model))
+    sparse = size.sparse_int8_bytes if int8 else size.sparse_float32_bytes
+    dense = size.int8_bytes if int8 else size.float32_bytes
+    encoding = ("int8" if int8 else "float32") + ("+bitmap" if sparse < dense else "")
+    return {
+        "compression": report.compression,
+        "sparsity": report.sparsity,
+        "size_bytes": min(sparse, dense),
+        "size_encoding": encoding,
+        "float32_bytes": size.float32_bytes,
+    }
+
+
+def _source(task: Task, deps: dict[str, Meta], ctx: Context) -> Meta:
+    spec = task.spec
+    torch.manual_seed(spec["seed"])
+    info = ctx.data.info
+    model = create_model(spec["model"], info.input_shape, info.nb_classes)
+    start = time.perf_counter()
+    recipe = RECIPES[model_recipe(spec["model"])]
+    train_model(model, ctx.data.train, spec["epochs"], recipe, spec["seed"], ctx.device, False)
+    elapsed = time.perf_counter() - start
+    return {
+        "checkpoint": ctx.save_model(task, model),
+        "time_s": elapsed,
+        **_size_fields(model, False),
+    }
+
+
+def _target(task: Task, deps: dict[str, Meta], ctx: Context) -> Meta:
+    spec = task.spec
+    source = deps[task.deps[0]]
+    if spec["family"] == "baseline":
+        return {key: source[key] for key in source if key != "traceback"}
+    start = time.perf_counter()
+    if spec["family"] == "pruning":
+        model = _prune(spec, ctx.classifier(source["checkpoint"]), ctx)
+        meta = {"checkpoint": ctx.save_model(task, model), **_size_fields(model, False)}
+    elif spec["family"] == "quantization":
+        parent = deps[task.deps[1]]
+        float_classifier = ctx.classifier(parent["checkpoint"])
+        # built here to time it and prove it works; kept in memory, rebuilt in a new process
+        ctx.keep_target(task.id, _quantize(float_classifier, spec["seed"], ctx))
+        meta = {
+            "parent_checkpoint": parent["checkpoint"],
+            **_size_fields(float_classifier.model, True),
+        }
+    elif spec["method"] in art_defences.PREPROCESSORS:
+        meta = {"checkpoint": source["checkpoint"], "preprocessor": spec["method"]}
+        meta.update({k: source[k] for k in ("compression", "sparsity", "size_bytes", "size_encoding")})
+    else:
+        model = _train_defence(spec, ctx.classifier(source["checkpoint"]), ctx)
+        meta = {"checkpoint": ctx.save_model(task, model), **_size_fields(model, False)}
+    meta["time_s"] = time.perf_counter() - start
+    return meta
+
+
+def _prune(spec: Meta, classifier: PyTorchClassifier, ctx: Context) -> torch.nn.Module:
+    kind, method = PRUNING_METHODS[spec["method"]]
+    optimizer = RECIPES[model_recipe(ctx.config.model)].optimizer
+    common = {
+        "compression": spec["requested_compression"],
+        "finetune_epochs": spec["finetune_epochs"],
+        "finetune_optimizer": optimizer,
+        "nb_calibration": spec["n_calibration"],
+        "seed": spec["seed"],
+    }
+    defence: GreedyAdversarialPruning | IrregularPruning
+    if kind == "gap":
+        eps = spec["gap_eps"]
+        steps = {"eps": eps, "eps_step": eps / 4} if eps is not None else {}  # else GAP's default
+        defence = GreedyAdversarialPruning(classifier, criterion=method, max_iter=10, **steps, **common)
+    else:
+        defence = IrregularPruning(classifier, method=method, **common)
+    x_cal, y_cal = ctx.calibration_set(spec["seed"])
+    defence.fit(x_cal, y_cal)
+    x_train, y_train = ctx.data.numpy("train")
+    return defence(x_train, y=y_train).model
+
+
+def _quantize(classifier: PyTorchClassifier, seed: int, ctx: Context) -> PyTorchClassifier:
+    x_cal, _ = ctx.calibration_set(seed)
+    return Int8Quantization(classifier, nb_calibration=None, seed=seed)(x_cal)
+
+
+def _train_defence(spec: Meta, source: PyTorchClassifier, ctx: Context) -> torch.nn.Module:
+    info = ctx.data.info
+    torch.manual_seed(spec["seed"])
+    student = create_model(ctx.config.model, info.input_shape, info.nb_classes)
+    x, y = ctx.data.numpy("train")
+    return art_defences.train_defence(
+        spec["method"], source, student, x, y, spec["epochs"], spec.get("eps", 0.0), spec["seed"]
+    )
+
+
+def _craft(task: Task, deps: dict[str, Meta], ctx: Context) -> Meta:
+    spec = task.spec
+    source = ctx.classifier(deps[task.deps[0]]["checkpoint"])
+    x, y = ctx.evaluation_set()
+    start = time.perf_counter()
+    x_adv = craft_examples(
+        source,
+        x,
+        y,
+        spec["attack"],
+        backend=spec["backend"],
+        eps=spec["eps"],
+        eps_step=spec["eps"] / 4,
+        seed=spec["seed"],
+    )
+    name = f"{task.id}.npz"
+    path = ctx.store.cache / name
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, x_adv=x_adv)
+    tmp.replace(path)
+    return {"examples": name, "time_s": time.perf_counter() - start, "n": len(x)}
+
+
+def load_target(meta: Meta, seed: int, ctx: Context) -> PyTorchClassifier:
+    """Rebuild a target classifier from its cached metadata."""
+    if "parent_checkpoint" in meta:
+        return _quantize(ctx.classifier(meta["parent_checkpoint"]), seed, ctx)
+    classifier = ctx.classifier(meta["checkpoint"])
+    if "preprocessor" in meta:
+        return art_defences.with_preprocessor(classifier, meta["preprocessor"])
+    return classifier
+
+
+def _cell(task: Task, deps: dict[str, Meta], ctx: Context) -> Meta:
+    spec = task.spec
+    source_meta, target_meta, craft_meta = (deps[d] for d in task.deps)
+    source = ctx.classifier(source_meta["checkpoint"])
+    target = ctx.target(task.deps[1], target_meta, spec["seed"])
+    x, y = ctx.evaluation_set()
+    with np.load(ctx.store.cache / craft_meta["examples"]) as stored:
+        x_adv = stored["x_adv"]
+    (result,) = evaluate_transfer(
+        source,
+        {spec["target"]: target},
+        x,
+        y,
+        spec["attack"],
+        x_adv=x_adv,
+        progress=False,
+        seed=spec["seed"],
+    )
+    row = result.to_dict()
+    row.update(_whitebox(target, x, y, spec, ctx))
+    return row
+
+
+def _whitebox(target: PyTorchClassifier, x: np.ndarray, y: np.ndarray, spec: Meta, ctx: Context) -> Meta:
+    """White-box accuracy on the target itself; ``None`` where it has no gradients."""
+    if not spec["whitebox"] or is_gradient_free(target):
+        return {"whitebox_accuracy": None, "whitebox_backend": None}
+    # ART's numpy preprocessors are only differentiable through ART's own estimates (BPDA)
+    backend = ctx.config.attack_backend if target.all_framework_preprocessing else "art"
+    eps = ctx.config.attack_eps
+    result = evaluate_whitebox(
+        target,
+        x,
+        y,
+        spec["attack"],
+        progress=False,
+        seed=spec["seed"],
+        backend=backend,
+        eps=eps,
+        eps_step=eps / 4,
+    )
+    low, high = result.intervals["adversarial_accuracy"]
+    return {
+        "whitebox_accuracy": result.adversarial_accuracy,
+        "whitebox_accuracy_ci_low": low,
+        "whitebox_accuracy_ci_high": high,
+        "whitebox_backend": backend,
+    }
+
+
+ROW_FIELDS = (
+    "target", "family", "method", "requested_compression", "compression", "sparsity",
+    "size_bytes", "size_encoding", "seed", "attack", "threat_model", "clean_accuracy",
+    "transfer_accuracy", "whitebox_accuracy", "transfer_success_rate", "both_correct", "n",
+    "time_s", "error",
+)  # fmt: skip
+"""The leading columns of every row; the metrics' intervals and extras follow."""
+
+
+def compose_row(cell: Task, target: Task, target_meta: Meta, cell_meta: Meta) -> Meta:
+    """One results row: the target's identity and cost, then the cell's metrics."""
+    row: Meta = {name: None for name in ROW_FIELDS}
+    row.update(
+        cell_id=cell.id,
+        target=target.spec["name"],
+        family=target.spec["family"],
+        method=target.spec["method"],
+        requested_compression=target.spec.get("requested_compression", 1.0),
+        seed=cell.spec["seed"],
+        attack=cell.spec["attack"],
+        threat_model="dense",
+    )
+    for key in ("compression", "sparsity", "size_bytes", "size_encoding", "time_s"):
+        row[key] = target_meta.get(key)
+    row.update({k: v for k, v in cell_meta.items() if k not in ("target", "attack", "seed", "traceback")})
+    return row
