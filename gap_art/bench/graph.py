@@ -158,9 +158,10 @@ def _targets(config: BenchConfig, seed: int, source: Task, add: Any) -> list[Tas
             targets.append(add(Task.make("target", spec, (source, parent))))
     for defence in config.defences:
         spec = {**common, "name": f"art:{defence}", "family": "art_defence", "method": defence}
-        if defence in ("distillation", "madry-pgd", "fbf"):
+        if defence == "distillation":  # a student trained from scratch, like the source
+            spec["epochs"] = config.epochs
+        elif defence in ("madry-pgd", "fbf"):  # adversarial fine-tuning of the source
             spec["epochs"] = config.defence_epochs
-        if defence in ("madry-pgd", "fbf"):
             spec["eps"] = config.attack_eps
         targets.append(add(Task.make("target", spec, (source,))))
     return targets

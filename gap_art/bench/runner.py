@@ -191,6 +191,7 @@ def _quantize(classifier: PyTorchClassifier, seed: int, ctx: Context) -> PyTorch
 
 
 def _train_defence(spec: Meta, source: PyTorchClassifier, ctx: Context) -> torch.nn.Module:
+    """Train one of ART's trained defences (distillation trains a student for ``epochs``)."""
     info = ctx.data.info
     torch.manual_seed(spec["seed"])
     student = create_model(ctx.config.model, info.input_shape, info.nb_classes)

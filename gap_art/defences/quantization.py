@@ -43,6 +43,12 @@ class GradientFreeModule(nn.Module):
         super().__init__()
         self.quantized = quantized
 
+    def train(self, mode: bool = True) -> GradientFreeModule:
+        """Record the mode only: the int8 graph is fixed in eval mode, and switching an
+        exported graph (as ART's ``predict`` does on every call) rewrites it each time."""
+        self.training = mode
+        return self
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         output = self.quantized(x.detach().float())
         return _RefuseGradient.apply(output, x) if x.requires_grad else output

@@ -102,8 +102,8 @@ def quantize_int8(
         for batch in calibration.split(batch_size):
             prepared(batch)
     converted = convert_pt2e(prepared)
+    # converted graphs are already in inference form; this lets callers' .eval() succeed
     allow_exported_model_train_eval(converted)
-    converted.eval()
     return converted
 
 

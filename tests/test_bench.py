@@ -1,0 +1,163 @@
+import json
+from dataclasses import replace
+
+import pytest
+
+from gap_art.bench import BenchConfig, ConfigError, build_graph, load_config_file, preset, run
+from gap_art.bench import executors as executors_module
+from gap_art.bench.runner import ROW_FIELDS
+
+
+def small_config(**changes) -> BenchConfig:
+    """The quick preset at a reduced size: the same study, fewer cells."""
+    base = replace(
+        preset("quick"),
+        methods=["gap-grad", "magnitude"],
+        compression=[4.0],
+        attacks=["fgsm", "pgd"],
+        defences=["feature-squeezing", "fbf"],
+        n_test=200,
+        defence_epochs=1,
+    )
+    return replace(base, **changes)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    return run(small_config(), out=out, progress=False)
+
+
+def test_rows_schema_and_files(finished):
+    rows = finished.rows
+    targets = {"dense", "gap-grad@4x", "magnitude@4x", "dense+int8", "gap-grad@4x+int8",
+               "magnitude@4x+int8", "art:feature-squeezing", "art:fbf"}  # fmt: skip
+    assert {r["target"] for r in rows} == targets
+    assert len(rows) == len(targets) * 2 and not finished.failed
+    for row in rows:
+        assert set(ROW_FIELDS) <= set(row)
+        assert row["family"] in ("baseline", "pruning", "quantization", "art_defence")
+        assert row["n"] == 200 and 0 <= row["clean_accuracy"] <= 1
+        assert row["transfer_accuracy_ci_low"] <= row["transfer_accuracy"] <= row["transfer_accuracy_ci_high"]
+        assert row["size_bytes"] > 0 and row["time_s"] >= 0
+    by_target = {(r["target"], r["attack"]): r for r in rows}
+    assert by_target[("gap-grad@4x", "pgd")]["compression"] == pytest.approx(4.0, rel=1e-3)
+    assert by_target[("dense+int8", "pgd")]["whitebox_accuracy"] is None
+    assert by_target[("gap-grad@4x", "pgd")]["whitebox_accuracy"] is not None
+    assert by_target[("art:feature-squeezing", "pgd")]["whitebox_backend"] == "art"
+    assert by_target[("dense+int8", "pgd")]["size_bytes"] < by_target[("dense", "pgd")]["size_bytes"]
+    document = json.loads((finished.out / "results.json").read_text())
+    assert set(document) == {"gap_art_version", "config", "environment", "rows"}
+    assert document["config"]["compression"] == [4.0] and "torch" in document["environment"]
+    csv_lines = (finished.out / "results.csv").read_text().splitlines()
+    assert len(csv_lines) == len(rows) + 1 and csv_lines[0].startswith("target,family,method")
+    report = (finished.out / "report.md").read_text()
+    assert "## PGD" in report and "white-box" in report.lower() and "not against attacks in general" in report
+    for name in ("pareto_pgd.png", "transfer_vs_compression_pgd.png"):
+        assert (finished.out / name).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_gap_beats_magnitude_on_pgd_transfer_at_4x(finished):
+    rows = {(r["target"], r["attack"]): r for r in finished.rows}
+    assert (
+        rows[("gap-grad@4x", "pgd")]["transfer_accuracy"] > rows[("magnitude@4x", "pgd")]["transfer_accuracy"]
+    )
+
+
+def test_resume_after_an_interrupted_run_loses_and_redoes_nothing(tmp_path, monkeypatch):
+    config = small_config(defences=[], int8=False, attacks=["fgsm"])
+    calls = []
+    original = executors_module.run_task
+
+    def flaky(task, deps, ctx):
+        if task.kind == "cell":
+            calls.append(task.id)
+            if len(calls) == 2:
+                raise KeyboardInterrupt  # killed mid-run
+        return original(task, deps, ctx)
+
+    monkeypatch.setattr(executors_module, "run_task", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        run(config, out=tmp_path, progress=False)
+    first = list(calls)
+    calls.clear()
+    monkeypatch.setattr(
+        executors_module, "run_task", lambda t, d, c: (calls.append(t.id), original(t, d, c))[1]
+    )
+    results = run(config, out=tmp_path, progress=False)
+    cells = [c for c in calls if c.startswith("cell-")]
+    assert first[0] not in cells and len(cells) == len(results.rows) - 1
+    assert not [c for c in calls if c.startswith("source-")]  # the trained model was reused
+    calls.clear()
+    again = run(config, out=tmp_path, progress=False)
+    assert calls == [] and again.rows == results.rows
+
+
+def test_changing_one_setting_recomputes_only_what_it_determines(tmp_path):
+    config = small_config(defences=[], int8=False, attacks=["fgsm"], methods=["magnitude"])
+    graph = build_graph(config)
+    other = build_graph(replace(config, finetune_epochs=3))
+    changed = set(other.tasks) - set(graph.tasks)
+    kinds = sorted(other.tasks[t].spec.get("name", other.tasks[t].kind) for t in changed)
+    assert kinds == ["cell", "magnitude@4x"]  # the pruned target and its one cell
+    assert build_graph(config).tasks.keys() == graph.tasks.keys()  # ids are stable
+
+
+def test_a_crash_in_one_cell_is_recorded_and_the_run_goes_on(tmp_path, monkeypatch):
+    from gap_art.bench import runner
+
+    config = small_config(defences=[], int8=False, attacks=["fgsm"])
+    original = runner._cell
+
+    def broken(task, deps, ctx):
+        if task.spec["target"] == "magnitude@4x":
+            raise RuntimeError("boom")
+        return original(task, deps, ctx)
+
+    monkeypatch.setattr(runner, "_cell", broken)
+    results = run(config, out=tmp_path, progress=False)
+    failed = results.failed
+    assert [r["target"] for r in failed] == ["magnitude@4x"] and "boom" in failed[0]["error"]
+    assert len(results.rows) == 3 and "Failed cells" in (tmp_path / "report.md").read_text()
+
+
+def test_config_file_round_trip(tmp_path):
+    config = small_config(seeds=[1, 2], eps=0.1)
+    path = tmp_path / "study.json"
+    path.write_text(json.dumps(config.to_dict()))
+    assert load_config_file(path) == config
+    toml = tmp_path / "study.toml"
+    toml.write_text('preset = "fashion"\ncompression = [2.0, 32.0]\nattacks = ["pgd"]\n')
+    loaded = load_config_file(toml)
+    assert (
+        loaded.dataset == "fashion-mnist" and loaded.compression == [2.0, 32.0] and loaded.attacks == ["pgd"]
+    )
+
+
+@pytest.mark.parametrize(
+    "changes, match",
+    [
+        ({"methods": ["lottery"]}, "methods: unknown 'lottery'"),
+        ({"attacks": ["deepfool"]}, "attacks: unknown"),
+        ({"defences": ["magic"]}, "defences: unknown"),
+        ({"compression": [1.0]}, "compression ratios must be numbers > 1"),
+        ({"eps": 3.0}, r"eps must be in \(0, 1.0\]"),
+        ({"dataset": "svhn"}, "dataset must be one of"),
+        ({"model": "nonet"}, "model must be one of"),
+        ({"seeds": []}, "seeds"),
+    ],
+)
+def test_bad_settings_name_themselves(changes, match):
+    with pytest.raises(ConfigError, match=match):
+        BenchConfig.from_dict(changes)
+
+
+def test_unknown_config_keys_and_presets(tmp_path):
+    with pytest.raises(ConfigError, match="unknown config keys \\['colour'\\]"):
+        BenchConfig.from_dict({"colour": "red"})
+    with pytest.raises(ConfigError, match="preset must be one of"):
+        preset("huge")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("this is = = not toml")
+    with pytest.raises(ConfigError, match="not valid"):
+        load_config_file(bad)
