@@ -100,8 +100,29 @@ def main() -> None:
     help="Reuse finished cells and cached models.",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Run in this process, or as Ray tasks (pip install 'gap-art[ray]').",
+)
+@click.option(
+    "--ray-address", help="Join this Ray cluster (default: start a local Ray sized to the machine)."
+)
+@click.option("--cpus-per-task", type=click.IntRange(min=1), help="CPUs (torch threads) per task.")
+@click.option("--gpus-per-task", type=click.FloatRange(min=0), default=0.0, help="GPUs per Ray task.")
 def bench(
-    preset: str, config_file: str | None, out: str | None, resume: bool, quiet: bool, **options: Any
+    preset: str,
+    config_file: str | None,
+    out: str | None,
+    resume: bool,
+    quiet: bool,
+    executor: str,
+    ray_address: str | None,
+    cpus_per_task: int | None,
+    gpus_per_task: float,
+    **options: Any,
 ) -> None:
     """Run the whole study: train, prune, quantize, attack, compare with ART's defences."""
     from gap_art import bench as bench_api
@@ -115,9 +136,16 @@ def bench(
         config = bench_api.BenchConfig.from_dict(_overrides(options), base=config)
     except bench_api.ConfigError as error:
         raise click.UsageError(str(error)) from None
+    executor_options: dict[str, Any] = {"cpus_per_task": cpus_per_task}
+    if executor == "ray":
+        executor_options.update(ray_address=ray_address, gpus_per_task=gpus_per_task)
+    elif ray_address is not None or gpus_per_task:
+        raise click.UsageError("--ray-address and --gpus-per-task need --executor ray")
     try:
-        results = bench_api.run(config, out=out, resume=resume, progress=not quiet)
-    except PermissionError as error:
+        results = bench_api.run(
+            config, out=out, executor=executor, resume=resume, progress=not quiet, **executor_options
+        )
+    except (PermissionError, bench_api.RayUnavailableError) as error:
         raise click.UsageError(str(error)) from None
     except DataUnavailableError as error:
         raise click.ClickException(str(error)) from None

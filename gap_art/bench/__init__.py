@@ -21,7 +21,7 @@ from gap_art.bench.config import (
     load_config_file,
     preset,
 )
-from gap_art.bench.executors import EXECUTORS
+from gap_art.bench.executors import EXECUTORS, RayUnavailableError, _import_ray
 from gap_art.bench.graph import Graph, Task, build_graph
 from gap_art.bench.report import environment, write_outputs
 from gap_art.bench.runner import Context
@@ -59,13 +59,17 @@ def run(
     """Run the study described by ``config`` (the ``quick`` preset by default).
 
     :param out: Results folder; cached models and finished cells there are reused.
-    :param executor: ``local`` (this process).
+    :param executor: ``local`` (this process) or ``ray`` (Ray tasks; needs ``gap-art[ray]``).
+    :param executor_options: ``cpus_per_task`` (torch threads per task, both executors);
+        for Ray also ``ray_address``, ``gpus_per_task``, ``max_retries``.
     :param resume: Reuse cached tasks and finished cells; ``False`` recomputes everything.
     :param progress: Show one progress bar over the cells.
     """
     config = (config or preset("quick")).validate()
     if executor not in EXECUTORS:
         raise ConfigError(f"executor must be one of {sorted(EXECUTORS)}, got {executor!r}")
+    if executor == "ray":
+        _import_ray()  # fail before any work if the extra is missing
     store = Store(out if out is not None else default_out())
     store.prepare()
     start = time.perf_counter()
@@ -80,6 +84,7 @@ __all__ = [
     "ART_DEFENCES",
     "PRESETS",
     "PRUNING_METHODS",
+    "RayUnavailableError",
     "BenchConfig",
     "BenchResults",
     "ConfigError",

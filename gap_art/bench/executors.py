@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from tqdm.auto import tqdm
@@ -17,11 +18,34 @@ def _finished(row: Meta | None) -> bool:
     return row is not None and not row.get("error")
 
 
-def run_local(graph: Graph, ctx: Context, resume: bool = True, progress: bool = True) -> list[Meta]:
+@contextlib.contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    """Fix torch's CPU threads for the block (``None``: leave them). On CPU the thread count
+    changes the order of float sums, so equal thread counts give equal numbers."""
+    import torch
+
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def run_local(
+    graph: Graph, ctx: Context, resume: bool = True, progress: bool = True, cpus_per_task: int | None = None
+) -> list[Meta]:
     """Run every cell (and, first, what it needs) in this process; returns the rows in order.
 
     With ``resume``, cached tasks and logged rows are reused; failed ones are retried.
+    ``cpus_per_task`` sets torch's threads, as it does for each Ray task.
     """
+    with _torch_threads(cpus_per_task):
+        return _run_local(graph, ctx, resume, progress)
+
+
+def _run_local(graph: Graph, ctx: Context, resume: bool, progress: bool) -> list[Meta]:
     store = ctx.store
     logged = store.finished_rows() if resume else {}
     metas: dict[str, Meta] = {}
@@ -60,4 +84,128 @@ def _row(graph: Graph, cell: Task, metas: dict[str, Meta], ctx: Context) -> Meta
     return compose_row(cell, target, metas[target.id], cell_meta)
 
 
-EXECUTORS: dict[str, Callable[..., list[Meta]]] = {"local": run_local}
+class RayUnavailableError(ImportError):
+    """The Ray executor was asked for but Ray is not installed."""
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError as error:
+        raise RayUnavailableError(
+            "the Ray executor needs Ray: install it with pip install 'gap-art[ray]'"
+        ) from error
+    return ray
+
+
+def _ray_task(task: Task, config: dict[str, Any], out: str, threads: int, *dep_metas: Meta) -> Meta:
+    """Body of one Ray task: the same :func:`run_task` the local executor calls."""
+    import torch
+
+    from gap_art.bench.config import BenchConfig
+    from gap_art.bench.store import Store
+
+    torch.set_num_threads(threads)
+    ctx = _worker_context(BenchConfig(**config), Store(out))
+    return run_task(task, dict(zip(task.deps, dep_metas, strict=True)), ctx)
+
+
+_WORKER_CONTEXTS: dict[str, Context] = {}
+
+
+def _worker_context(config: Any, store: Any) -> Context:
+    """One context per worker process and study, so loaded data and targets are reused."""
+    key = f"{store.root}|{config.to_dict()}"
+    if key not in _WORKER_CONTEXTS:
+        _WORKER_CONTEXTS.clear()
+        _WORKER_CONTEXTS[key] = Context(config, store)
+    return _WORKER_CONTEXTS[key]
+
+
+def run_ray(
+    graph: Graph,
+    ctx: Context,
+    resume: bool = True,
+    progress: bool = True,
+    ray_address: str | None = None,
+    cpus_per_task: int | None = 1,
+    gpus_per_task: float = 0,
+    max_retries: int = 2,
+) -> list[Meta]:
+    """Run the graph as Ray tasks: each task once, placed by Ray's scheduler.
+
+    Without ``ray_address`` a local Ray instance sized to this machine is started (and
+    stopped afterwards); with one, the driver joins that cluster, whose nodes must all see
+    the results folder (a shared filesystem): models and examples travel through it, task
+    metadata through Ray's object store. Workers that die are retried ``max_retries`` times.
+    """
+    ray = _import_ray()
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=ray_address, include_dashboard=False, log_to_driver=False,
+                 logging_level="ERROR", configure_logging=False)  # fmt: skip
+    try:
+        return _run_on_ray(ray, graph, ctx, resume, progress, cpus_per_task, gpus_per_task, max_retries)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _run_on_ray(
+    ray: Any,
+    graph: Graph,
+    ctx: Context,
+    resume: bool,
+    progress: bool,
+    cpus_per_task: int | None,
+    gpus_per_task: float,
+    max_retries: int,
+) -> list[Meta]:
+    store = ctx.store
+    logged = store.finished_rows() if resume else {}
+    remote = ray.remote(_ray_task).options(
+        num_cpus=cpus_per_task or 1, num_gpus=gpus_per_task, max_retries=max_retries
+    )
+    config = ctx.config.to_dict()
+    threads = cpus_per_task or 1
+    refs: dict[str, Any] = {}
+
+    def submit(task: Task) -> Any:
+        if task.id not in refs:
+            cached = store.read_meta(task.id) if resume else None
+            if cached is not None and not cached.get("error"):
+                refs[task.id] = ray.put(cached)
+            else:
+                deps = [submit(graph.tasks[d]) for d in task.deps]
+                refs[task.id] = remote.remote(task, config, str(store.root), threads, *deps)
+        return refs[task.id]
+
+    pending = {submit(cell): cell for cell in graph.cells if not _finished(logged.get(cell.id))}
+    rows = {cell.id: logged[cell.id] for cell in graph.cells if _finished(logged.get(cell.id))}
+    bar = tqdm(total=len(graph.cells), initial=len(rows), desc="cells", disable=not progress, unit="cell")
+    while pending:
+        done, _ = ray.wait(list(pending), num_returns=1)
+        cell = pending.pop(done[0])
+        row = _ray_row(ray, graph, cell, refs, store)
+        store.append_row(row)
+        rows[cell.id] = row
+        bar.update(1)
+    bar.close()
+    return [rows[cell.id] for cell in graph.cells]
+
+
+def _ray_row(ray: Any, graph: Graph, cell: Task, refs: dict[str, Any], store: Any) -> Meta:
+    """Collect a finished cell; record its dependencies' metadata as the local executor does."""
+    target = graph.tasks[cell.deps[1]]
+    try:
+        for dep in graph.order(cell)[:-1]:
+            if store.read_meta(dep.id) is None:
+                store.write_meta(dep.id, ray.get(refs[dep.id]))
+        target_meta = ray.get(refs[target.id])
+        cell_meta = ray.get(refs[cell.id])
+    except Exception as error:  # a task that failed for good: record it in the row
+        target_meta, cell_meta = {}, {"error": f"{type(error).__name__}: {error}"}
+    return compose_row(cell, target, target_meta, cell_meta)
+
+
+EXECUTORS: dict[str, Callable[..., list[Meta]]] = {"local": run_local, "ray": run_ray}
