@@ -144,5 +144,7 @@ class ClassifierModule(nn.Module):
         self.model = classifier.model
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.classifier.preprocessing_operations:
+            return self.model(x)
         processed, _ = self.classifier._apply_preprocessing(x, None, fit=False, no_grad=False)
         return self.model(processed)

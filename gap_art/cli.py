@@ -47,8 +47,19 @@ def _overrides(options: dict[str, Any]) -> dict[str, Any]:
         lists["methods"] = list(PRUNING_METHODS)
     if lists["defences"] == ["all"]:
         lists["defences"] = list(ART_DEFENCES)
-    plain = ("dataset", "model", "eps", "gap_eps", "epochs", "finetune_epochs", "n_train",
-             "n_test", "device", "data_dir", "attack_backend")  # fmt: skip
+    plain = (
+        "dataset",
+        "model",
+        "eps",
+        "gap_eps",
+        "epochs",
+        "finetune_epochs",
+        "n_train",
+        "n_test",
+        "device",
+        "data_dir",
+        "attack_backend",
+    )
     given = {key: options[key] for key in plain if options[key] is not None}
     given.update({key: value for key, value in lists.items() if value is not None})
     return given
@@ -149,8 +160,7 @@ def bench(
         raise click.UsageError(str(error)) from None
     except DataUnavailableError as error:
         raise click.ClickException(str(error)) from None
-    attack = "pgd" if "pgd" in config.attacks else config.attacks[0]
-    click.echo(terminal_table(results.rows, attack))
+    click.echo(terminal_table(results.rows, config))
     click.echo(f"\n{len(results.rows)} cells in {results.wall_time_s:.1f} s; {len(results.failed)} failed.")
     for name, path in results.files.items():
         click.echo(f"  {name}: {path}")

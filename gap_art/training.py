@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,6 +99,7 @@ def train_model(
     device: str | torch.device = "auto",
     progress: bool = True,
     desc: str = "train",
+    on_epoch_end: Callable[[int], None] | None = None,
 ) -> list[float]:
     """Train ``model`` in place with cross-entropy and return the mean loss of each epoch.
 
@@ -108,6 +109,8 @@ def train_model(
     :param epochs: Passes over ``data`` (0 trains nothing).
     :param recipe: Optimizer settings; defaults to Adam at 1e-3.
     :param seed: Fixes the order of the examples and dropout.
+    :param on_epoch_end: Called with the number of finished epochs (model in eval mode),
+        e.g. to record a fine-tuning curve.
     """
     if epochs < 0:
         raise ValueError(f"epochs must be >= 0, got {epochs}")
@@ -143,6 +146,9 @@ def train_model(
                     scheduler.step()
                 losses.append(loss.item() * len(x))
             history.append(sum(losses) / len(loader.dataset))  # type: ignore[arg-type]
+            if on_epoch_end is not None:
+                model.eval()
+                on_epoch_end(len(history))
     model.eval()
     return history
 

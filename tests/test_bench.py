@@ -30,8 +30,16 @@ def finished(tmp_path_factory):
 
 def test_rows_schema_and_files(finished):
     rows = finished.rows
-    targets = {"dense", "gap-grad@4x", "magnitude@4x", "dense+int8", "gap-grad@4x+int8",
-               "magnitude@4x+int8", "art:feature-squeezing", "art:fbf"}  # fmt: skip
+    targets = {
+        "dense",
+        "gap-grad@4x",
+        "magnitude@4x",
+        "dense+int8",
+        "gap-grad@4x+int8",
+        "magnitude@4x+int8",
+        "art:feature-squeezing",
+        "art:fbf",
+    }
     assert {r["target"] for r in rows} == targets
     assert len(rows) == len(targets) * 2 and not finished.failed
     for row in rows:

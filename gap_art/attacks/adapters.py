@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,9 +18,8 @@ from gap_art.classifiers import ClassifierModule, check_pytorch_classifier, requ
 from gap_art.training import seeded
 from gap_art.validation import check_choice, check_int, check_range
 
-ATTACK_NAMES = ("fgsm", "pgd", "cw", "mifgsm", "autoattack")
+ATTACK_NAMES = ("fgsm", "pgd", "cw", "mifgsm", "pgd-restarts", "autoattack")
 BACKENDS = ("torchattacks", "art")
-LINF_ATTACKS = ("fgsm", "pgd", "mifgsm", "autoattack")
 
 
 class AttackAdapter(ABC):
@@ -143,15 +143,18 @@ def make_attack(
 ) -> AttackAdapter:
     """Build an attack on ``classifier`` by name, or adapt a ready attack instance.
 
-    :param attack: ``fgsm``, ``pgd`` (L-inf), ``cw`` (L2), ``mifgsm`` or ``autoattack``;
-        or a ``torchattacks.Attack`` / ART ``EvasionAttack`` instance.
+    :param attack: ``fgsm``, ``pgd`` (L-inf), ``cw`` (L2), ``mifgsm``, ``pgd-restarts``
+        (PGD with twice the steps from ``restarts`` random starts, the best kept per example)
+        or ``autoattack``; or a ``torchattacks.Attack`` / ART ``EvasionAttack`` instance.
     :param backend: ``torchattacks`` (default) or ``art``.
     :param eps: L-inf budget in the classifier's input units (default 8/255 of the range).
     :param eps_step: Step size of iterative attacks (default ``eps / 4``).
     :param max_iter: Iterations (default 10; 50 for ``cw``).
     :param random_start: PGD starts at a random point of the eps-ball.
-    :param kwargs: Extra settings: ``c``, ``kappa``, ``lr`` for CW; ``decay`` for MI-FGSM;
-        ``version`` for AutoAttack.
+    :param kwargs: Extra settings: ``c`` (default 10), ``kappa`` (0), ``lr`` (0.1) for CW, a
+        budget that drives small-image classifiers to ~0 accuracy in 50 steps (torchattacks'
+        own c=1, lr=0.01 barely moves them; the bench's sanity checks flag such a CW); ``decay`` for MI-FGSM;
+        ``restarts`` (default 5) for ``pgd-restarts``; ``version`` for AutoAttack.
     :raises GradientFreeError: ``classifier`` is an int8 model (craft on a surrogate).
     """
     check_pytorch_classifier(classifier)
@@ -175,37 +178,38 @@ def make_attack(
     eps = check_range(span * 8 / 255 if eps is None else eps, "eps", 0.0, span)
     eps_step = check_range(eps / 4 if eps_step is None else eps_step, "eps_step", 0.0, span, True)
     steps = check_int(max_iter if max_iter is not None else (50 if attack == "cw" else 10), "max_iter", 1)
-    settings = _Settings(attack, eps, eps_step, steps, random_start, batch_size, seed, kwargs)
+    unknown = sorted(set(kwargs) - set(_EXTRA_SETTINGS))
+    if unknown:
+        raise ValueError(f"unknown attack settings {unknown}; allowed: {', '.join(_EXTRA_SETTINGS)}")
+    settings = _Settings(attack, eps, eps_step, steps, random_start, batch_size, seed, **kwargs)
     if backend == "torchattacks":
         return _build_torchattacks(classifier, settings, (low, high))
     return _build_art(classifier, settings)
 
 
+@dataclass(frozen=True)
 class _Settings:
     """The resolved settings of an attack requested by name."""
 
-    def __init__(
-        self,
-        name: str,
-        eps: float,
-        eps_step: float,
-        steps: int,
-        random_start: bool,
-        batch_size: int,
-        seed: int | None,
-        extra: dict[str, Any],
-    ) -> None:
-        self.name, self.eps, self.eps_step, self.steps = name, eps, eps_step, steps
-        self.random_start, self.batch_size, self.seed = random_start, batch_size, seed
-        self.c = float(extra.pop("c", 1.0))
-        self.kappa = float(extra.pop("kappa", 0.0))
-        self.lr = float(extra.pop("lr", 0.01))
-        self.decay = float(extra.pop("decay", 1.0))
-        self.version = str(extra.pop("version", "standard"))
-        if extra:
-            raise ValueError(
-                f"unknown attack settings {sorted(extra)}; allowed: c, kappa, lr, decay, version"
-            )
+    name: str
+    eps: float
+    eps_step: float
+    steps: int
+    random_start: bool
+    batch_size: int
+    seed: int | None
+    c: float = 10.0
+    kappa: float = 0.0
+    lr: float = 0.1
+    decay: float = 1.0
+    restarts: int = 5
+    version: str = "standard"
+
+    def __post_init__(self) -> None:
+        check_int(self.restarts, "restarts", 1)
+
+
+_EXTRA_SETTINGS = ("c", "kappa", "lr", "decay", "restarts", "version")
 
 
 def _build_torchattacks(
@@ -223,6 +227,9 @@ def _build_torchattacks(
         attack = torchattacks.PGD(module, eps=eps, alpha=alpha, steps=s.steps, random_start=s.random_start)
     elif s.name == "mifgsm":
         attack = torchattacks.MIFGSM(module, eps=eps, alpha=alpha, steps=s.steps, decay=s.decay)
+    elif s.name == "pgd-restarts":  # MultiAttack keeps, per example, the first run that succeeds
+        runs = [torchattacks.PGD(module, eps=eps, alpha=alpha, steps=2 * s.steps) for _ in range(s.restarts)]
+        attack = torchattacks.MultiAttack(runs)
     elif s.name == "cw":
         attack = torchattacks.CW(module, c=s.c, kappa=s.kappa, steps=s.steps, lr=s.lr)
     else:
@@ -251,6 +258,17 @@ def _build_art(classifier: PyTorchClassifier, s: _Settings) -> ARTAttack:
             eps_step=s.eps_step,
             max_iter=s.steps,
             num_random_init=1 if s.random_start else 0,
+            batch_size=s.batch_size,
+            verbose=False,
+        )
+    elif s.name == "pgd-restarts":
+        attack = evasion.ProjectedGradientDescent(
+            classifier,
+            norm=np.inf,
+            eps=s.eps,
+            eps_step=s.eps_step,
+            max_iter=2 * s.steps,
+            num_random_init=s.restarts,
             batch_size=s.batch_size,
             verbose=False,
         )

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gap_art.bench.analysis import add_matched_accuracy, add_sanity_flags, add_worst_case
 from gap_art.bench.config import (
     ART_DEFENCES,
     PRESETS,
@@ -22,10 +23,11 @@ from gap_art.bench.config import (
     preset,
 )
 from gap_art.bench.executors import EXECUTORS, RayUnavailableError, _import_ray
-from gap_art.bench.graph import Graph, Task, build_graph
+from gap_art.bench.graph import Graph, Task, build_graph, primary_attack
 from gap_art.bench.report import environment, write_outputs
 from gap_art.bench.runner import Context
 from gap_art.bench.store import Store
+from gap_art.evaluation.sanity import SanityCheck
 
 
 @dataclass
@@ -41,6 +43,18 @@ class BenchResults:
     def failed(self) -> list[dict[str, Any]]:
         """Rows whose cell raised an error (recorded, not hidden)."""
         return [row for row in self.rows if row.get("error")]
+
+
+def _sanity_checks(graph: Graph, store: Store) -> dict[int, list[SanityCheck]]:
+    """The sanity checks of each seed, as the sanity tasks recorded them."""
+    checks = {}
+    for task in graph.extras:
+        meta = store.read_meta(task.id) or {}
+        if "checks" in meta:
+            checks[int(meta["seed"])] = [
+                SanityCheck(**{**c, "affects": tuple(c["affects"])}) for c in meta["checks"]
+            ]
+    return checks
 
 
 def default_out() -> Path:
@@ -76,7 +90,12 @@ def run(
     ctx = Context(config, store)
     graph = build_graph(config)
     rows = EXECUTORS[executor](graph, ctx, resume=resume, progress=progress, **executor_options)
-    files = write_outputs(rows, config, store, environment(str(ctx.device)))
+    rows = [dict(row) for row in rows]
+    checks = _sanity_checks(graph, store)
+    add_worst_case(rows, config.attack_eps)
+    add_sanity_flags(rows, checks)
+    add_matched_accuracy(rows, primary_attack(config), config.attack_eps)
+    files = write_outputs(rows, config, store, environment(str(ctx.device)), checks)
     return BenchResults(store.root, rows, files, time.perf_counter() - start)
 
 

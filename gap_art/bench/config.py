@@ -34,6 +34,11 @@ ART_DEFENCES = (
 )
 """ART's built-in defences compared against: three preprocessors, a transformer, two trainers."""
 
+THREAT_MODELS = ("dense", "independent", "replica", "ensemble")
+"""Who crafts the examples: the uncompressed parent (the paper's threat model), an
+independently trained dense model, a replica of the defence on the attacker's own model,
+or an ensemble of dense, magnitude-pruned and replica models."""
+
 DEFAULT_METHODS = ["gap-grad", "gap-taylor", "random", "magnitude", "taylor", "activation"]
 
 
@@ -62,7 +67,11 @@ class BenchConfig:
     :param n_train: Training examples (all when ``None``).
     :param n_test: Test examples attacked (a seeded subset of the test split).
     :param n_calibration: Calibration examples for GAP and the data-driven baselines.
-    :param whitebox_attacks: Attacks also run white-box on each differentiable target.
+    :param whitebox_attacks: Attacks also run white-box on each differentiable target (int8
+        targets: white-box on their float parent, transferred, labelled ``surrogate``).
+    :param threat_models: Who crafts the examples (see :data:`THREAT_MODELS`).
+    :param curve_eps: Multiples of ``eps`` for security curves (accuracy against eps).
+    :param sanity_checks: Run the attack sanity checks on each seed's source.
     :param attack_backend: ``torchattacks`` or ``art``.
     :param split: Evaluate on the ``test`` split (default) or ``train``.
     :param device: ``auto``, ``cpu`` or ``cuda``.
@@ -87,6 +96,9 @@ class BenchConfig:
     n_test: int | None = None
     n_calibration: int = 512
     whitebox_attacks: list[str] = field(default_factory=lambda: ["pgd"])
+    threat_models: list[str] = field(default_factory=lambda: ["dense"])
+    curve_eps: list[float] = field(default_factory=list)
+    sanity_checks: bool = True
     attack_backend: str = "torchattacks"
     split: str = "test"
     device: str = "auto"
@@ -116,6 +128,15 @@ class BenchConfig:
         _choices(self.attacks, "attacks", list(ATTACK_NAMES))
         _choices(self.whitebox_attacks, "whitebox_attacks", list(ATTACK_NAMES), allow_empty=True)
         _choices(self.defences, "defences", list(ART_DEFENCES), allow_empty=True)
+        _choices(self.threat_models, "threat_models", list(THREAT_MODELS))
+        if "dense" not in self.threat_models:
+            raise ConfigError("threat_models must include 'dense' (the reference the others compare to)")
+        if not isinstance(self.curve_eps, list) or any(
+            not isinstance(m, (int, float)) or m <= 0 for m in self.curve_eps
+        ):
+            raise ConfigError(
+                f"curve_eps must be a list of positive multiples of eps, got {self.curve_eps!r}"
+            )
         _choice(self.attack_backend, "attack_backend", list(BACKENDS))
         _choice(self.split, "split", ["test", "train"])
         _choice(self.device, "device", list(DEVICES))

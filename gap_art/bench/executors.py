@@ -61,8 +61,13 @@ def _run_local(graph: Graph, ctx: Context, resume: bool, progress: bool) -> list
 
     rows = []
     todo = [cell for cell in graph.cells if not _finished(logged.get(cell.id))]
-    bar = tqdm(total=len(graph.cells), initial=len(graph.cells) - len(todo), desc="cells",
-               disable=not progress, unit="cell")  # fmt: skip
+    bar = tqdm(
+        total=len(graph.cells),
+        initial=len(graph.cells) - len(todo),
+        desc="cells",
+        disable=not progress,
+        unit="cell",
+    )
     for cell in graph.cells:
         if _finished(logged.get(cell.id)):
             rows.append(logged[cell.id])
@@ -75,12 +80,15 @@ def _run_local(graph: Graph, ctx: Context, resume: bool, progress: bool) -> list
         rows.append(row)
         bar.update(1)
     bar.close()
+    for extra in graph.extras:
+        for task in graph.order(extra):
+            ensure(task)
     return rows
 
 
 def _row(graph: Graph, cell: Task, metas: dict[str, Meta], ctx: Context) -> Meta:
     cell_meta = run_task(cell, {d: metas[d] for d in cell.deps}, ctx)
-    target = graph.tasks[cell.deps[1]]
+    target = graph.tasks[cell.deps[0]]
     return compose_row(cell, target, metas[target.id], cell_meta)
 
 
@@ -142,8 +150,13 @@ def run_ray(
     ray = _import_ray()
     started = not ray.is_initialized()
     if started:
-        ray.init(address=ray_address, include_dashboard=False, log_to_driver=False,
-                 logging_level="ERROR", configure_logging=False)  # fmt: skip
+        ray.init(
+            address=ray_address,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level="ERROR",
+            configure_logging=False,
+        )
     try:
         return _run_on_ray(ray, graph, ctx, resume, progress, cpus_per_task, gpus_per_task, max_retries)
     finally:
@@ -181,6 +194,7 @@ def _run_on_ray(
         return refs[task.id]
 
     pending = {submit(cell): cell for cell in graph.cells if not _finished(logged.get(cell.id))}
+    extras = {extra.id: submit(extra) for extra in graph.extras}
     rows = {cell.id: logged[cell.id] for cell in graph.cells if _finished(logged.get(cell.id))}
     bar = tqdm(total=len(graph.cells), initial=len(rows), desc="cells", disable=not progress, unit="cell")
     while pending:
@@ -191,12 +205,14 @@ def _run_on_ray(
         rows[cell.id] = row
         bar.update(1)
     bar.close()
+    for extra, ref in extras.items():
+        store.write_meta(extra, ray.get(ref))
     return [rows[cell.id] for cell in graph.cells]
 
 
 def _ray_row(ray: Any, graph: Graph, cell: Task, refs: dict[str, Any], store: Any) -> Meta:
     """Collect a finished cell; record its dependencies' metadata as the local executor does."""
-    target = graph.tasks[cell.deps[1]]
+    target = graph.tasks[cell.deps[0]]
     try:
         for dep in graph.order(cell)[:-1]:
             if store.read_meta(dep.id) is None:

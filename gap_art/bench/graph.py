@@ -16,7 +16,7 @@ from typing import Any
 
 from gap_art.bench.config import PRUNING_METHODS, BenchConfig
 
-KINDS = ("source", "target", "craft", "cell")
+KINDS = ("source", "target", "craft", "cell", "sanity")
 
 
 @dataclass(frozen=True)
@@ -38,10 +38,12 @@ class Task:
 
 @dataclass
 class Graph:
-    """All tasks of a study, keyed by id, with the cells (the results' rows) in report order."""
+    """All tasks of a study, keyed by id; the cells (the results' rows) in report order; and
+    the extra tasks whose results go into the report beside the rows (sanity checks)."""
 
     tasks: dict[str, Task]
     cells: list[Task]
+    extras: list[Task] = field(default_factory=list)
 
     def order(self, task: Task) -> list[Task]:
         """``task`` and everything it depends on, dependencies first, each once."""
@@ -69,99 +71,164 @@ def _format_ratio(ratio: float) -> str:
     return f"{ratio:g}x"
 
 
+ATTACKER_SEED_OFFSET = 7919
+"""The attacker's own models (``independent``, ``replica``) use seed + this offset: another
+initialisation, another data order and another calibration subset than the defender's."""
+
+
+def primary_attack(config: BenchConfig) -> str:
+    """The attack the fine-tuning curves, security curves and summaries use: PGD if studied."""
+    return "pgd" if "pgd" in config.attacks else config.attacks[0]
+
+
+class _Builder:
+    """Adds the tasks of one study to a graph, each once."""
+
+    def __init__(self, config: BenchConfig) -> None:
+        self.config = config
+        self.tasks: dict[str, Task] = {}
+        self.cells: list[Task] = []
+        self.extras: list[Task] = []
+
+    def add(self, task: Task) -> Task:
+        return self.tasks.setdefault(task.id, task)
+
+    def source(self, seed: int) -> Task:
+        c = self.config
+        spec = {**_data_spec(c), "model": c.model, "epochs": c.epochs, "seed": seed}
+        return self.add(Task.make("source", spec, ()))
+
+    def craft(self, attack: str, eps: float, seed: int, threat: str, sources: tuple[Task, ...]) -> Task:
+        c = self.config
+        spec = {
+            "attack": attack,
+            "eps": eps,
+            "backend": c.attack_backend,
+            "n_test": c.n_test,
+            "split": c.split,
+            "seed": seed,
+            "threat_model": threat,
+        }
+        return self.add(Task.make("craft", spec, sources))
+
+    def pruned(self, method: str, ratio: float, seed: int, source: Task, curve: Task | None) -> Task:
+        c = self.config
+        spec: dict[str, Any] = {
+            "seed": seed,
+            "name": f"{method}@{_format_ratio(ratio)}",
+            "family": "pruning",
+            "method": method,
+            "requested_compression": float(ratio),
+            "finetune_epochs": c.finetune_epochs,
+            "n_calibration": c.n_calibration,
+        }
+        if PRUNING_METHODS[method][0] == "gap":
+            spec["gap_eps"] = c.gap_eps
+        deps = (source,) if curve is None else (source, curve)
+        return self.add(Task.make("target", spec, deps))
+
+    def cell(self, target: Task, craft: Task, whitebox: bool) -> None:
+        spec = {
+            "target": target.spec["name"],
+            "attack": craft.spec["attack"],
+            "eps": craft.spec["eps"],
+            "threat_model": craft.spec["threat_model"],
+            "seed": craft.spec["seed"],
+            "whitebox": whitebox,
+        }
+        self.cells.append(self.add(Task.make("cell", spec, (target, craft))))
+
+
 def build_graph(config: BenchConfig) -> Graph:
     """Every task of the study described by ``config``."""
-    tasks: dict[str, Task] = {}
-    cells: list[Task] = []
-
-    def add(task: Task) -> Task:
-        tasks.setdefault(task.id, task)
-        return task
-
+    b = _Builder(config)
+    eps, primary = config.attack_eps, primary_attack(config)
     for seed in config.seeds:
-        source = add(
-            Task.make(
-                "source",
-                {
-                    **_data_spec(config),
-                    "model": config.model,
-                    "epochs": config.epochs,
-                    "seed": seed,
-                },
-            )
-        )
-        targets = _targets(config, seed, source, add)
-        crafts = {
-            attack: add(
-                Task.make(
-                    "craft",
-                    {
-                        "attack": attack,
-                        "eps": config.attack_eps,
-                        "backend": config.attack_backend,
-                        "n_test": config.n_test,
-                        "split": config.split,
-                        "seed": seed,
-                    },
-                    (source,),
-                )
-            )
-            for attack in config.attacks
-        }
+        source = b.source(seed)
+        dense = {a: b.craft(a, eps, seed, "dense", (source,)) for a in config.attacks}
+        targets, parents = _targets(b, seed, source, dense[primary])
+        if config.sanity_checks:
+            spec = {"eps": eps, "attacks": list(config.attacks), "backend": config.attack_backend,
+                    "n_test": config.n_test, "split": config.split, "seed": seed}  # fmt: skip
+            b.extras.append(b.add(Task.make("sanity", spec, (source,))))
+        attacker = b.source(seed + ATTACKER_SEED_OFFSET)
         for target in targets:
-            for attack, craft in crafts.items():
-                spec = {
-                    "target": target.spec["name"],
-                    "attack": attack,
-                    "seed": seed,
-                    "whitebox": attack in config.whitebox_attacks,
-                }
-                cells.append(add(Task.make("cell", spec, (source, target, craft))))
-    return Graph(tasks, cells)
+            for attack in config.attacks:
+                b.cell(target, dense[attack], attack in config.whitebox_attacks)
+                for threat in config.threat_models:
+                    if threat == "dense":
+                        continue
+                    sources = _attacker_sources(b, threat, parents.get(target.id), source, attacker)
+                    if sources:
+                        b.cell(target, b.craft(attack, eps, seed, threat, sources), False)
+            for multiplier in config.curve_eps:
+                if multiplier != 1.0:
+                    curve = b.craft(primary, multiplier * eps, seed, "dense", (source,))
+                    b.cell(target, curve, primary in config.whitebox_attacks)
+    return Graph(b.tasks, b.cells, b.extras)
 
 
-def _targets(config: BenchConfig, seed: int, source: Task, add: Any) -> list[Task]:
-    """The dense model, every pruned model, their int8 versions and ART's defences."""
-    common = {"seed": seed}
-    dense = add(
+def _attacker_sources(
+    b: _Builder, threat: str, pruned: Task | None, source: Task, attacker: Task
+) -> tuple[Task, ...]:
+    """The models an attacker crafts on, for one target (``()``: not applicable to it).
+
+    ``independent``: the attacker's own dense model. ``replica``: the target's pruning method
+    and ratio run on that model. ``ensemble``: our dense model (the attacker holds it),
+    its magnitude-pruned version and the replica, averaged.
+    """
+    if threat == "independent":
+        return (attacker,)
+    if pruned is None:  # replica and ensemble copy a pruning method; this target has none
+        return ()
+    method, ratio = pruned.spec["method"], pruned.spec["requested_compression"]
+    seed = pruned.spec["seed"] + ATTACKER_SEED_OFFSET
+    replica = b.pruned(method, ratio, seed, attacker, None)
+    if threat == "replica":
+        return (replica,)
+    magnitude = b.pruned("magnitude", ratio, pruned.spec["seed"], source, None)
+    return (source, magnitude, replica)
+
+
+def _targets(b: _Builder, seed: int, source: Task, curve: Task) -> tuple[list[Task], dict[str, Task]]:
+    """The dense model, every pruned model, their int8 versions and ART's defences.
+
+    Also returns, for each target that comes from a pruning method (the pruned model and
+    its int8 version), that pruned model.
+    """
+    config = b.config
+    dense = b.add(
         Task.make(
-            "target",
-            {**common, "name": "dense", "family": "baseline", "method": "dense"},
-            (source,),
+            "target", {"seed": seed, "name": "dense", "family": "baseline", "method": "dense"}, (source,)
         )
     )
     floats = [dense]
+    parents: dict[str, Task] = {}
     for method in config.methods:
         for ratio in config.compression:
-            spec = {
-                **common,
-                "name": f"{method}@{_format_ratio(ratio)}",
-                "family": "pruning",
-                "method": method,
-                "requested_compression": float(ratio),
-                "finetune_epochs": config.finetune_epochs,
-                "n_calibration": config.n_calibration,
-            }
-            if PRUNING_METHODS[method][0] == "gap":
-                spec["gap_eps"] = config.gap_eps
-            floats.append(add(Task.make("target", spec, (source,))))
+            pruned = b.pruned(method, ratio, seed, source, curve)
+            parents[pruned.id] = pruned
+            floats.append(pruned)
     targets = list(floats)
     if config.int8:
         for parent in floats:
             spec = {
-                **common,
+                "seed": seed,
                 "name": f"{parent.spec['name']}+int8",
                 "family": "quantization",
                 "method": f"{parent.spec['method']}+int8",
                 "parent": parent.spec["name"],
             }
-            targets.append(add(Task.make("target", spec, (source, parent))))
+            quantized = b.add(Task.make("target", spec, (source, parent)))
+            if parent.id in parents:
+                parents[quantized.id] = parent
+            targets.append(quantized)
     for defence in config.defences:
-        spec = {**common, "name": f"art:{defence}", "family": "art_defence", "method": defence}
+        spec = {"seed": seed, "name": f"art:{defence}", "family": "art_defence", "method": defence}
         if defence == "distillation":  # a student trained from scratch, like the source
             spec["epochs"] = config.epochs
         elif defence in ("madry-pgd", "fbf"):  # adversarial fine-tuning of the source
             spec["epochs"] = config.defence_epochs
             spec["eps"] = config.attack_eps
-        targets.append(add(Task.make("target", spec, (source,))))
-    return targets
+        targets.append(b.add(Task.make("target", spec, (source,))))
+    return targets, parents

@@ -17,12 +17,23 @@ import torch
 
 from gap_art import __version__
 from gap_art.bench.config import BenchConfig
+from gap_art.bench.graph import primary_attack
 from gap_art.bench.runner import ROW_FIELDS
 from gap_art.bench.store import Store
 from gap_art.evaluation.metrics import Z_95
+from gap_art.evaluation.sanity import SanityCheck
 
 Row = dict[str, Any]
-METRICS = ("clean_accuracy", "transfer_accuracy", "whitebox_accuracy", "transfer_success_rate")
+Cell = tuple[float, float, float] | None
+METRICS = (
+    "clean_accuracy",
+    "transfer_accuracy",
+    "whitebox_accuracy",
+    "worst_case_transfer_accuracy",
+    "transfer_success_rate",
+    "matched_transfer_accuracy",
+)
+CSV_EXCLUDED = ("transfer_correct", "finetune_curve")
 
 
 def environment(device: str) -> dict[str, Any]:
@@ -43,29 +54,32 @@ def environment(device: str) -> dict[str, Any]:
     }
 
 
-def _columns(rows: Sequence[Row]) -> list[str]:
-    extra = sorted({key for row in rows for key in row} - set(ROW_FIELDS))
-    return list(ROW_FIELDS) + extra
-
-
 def results_csv(rows: Sequence[Row]) -> str:
+    """The rows as CSV; per-example bits and fine-tuning curves stay in results.json."""
+    extra = sorted({key for row in rows for key in row} - set(ROW_FIELDS) - set(CSV_EXCLUDED))
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=_columns(rows), lineterminator="\n")
+    writer = csv.DictWriter(
+        buffer, fieldnames=list(ROW_FIELDS) + extra, lineterminator="\n", extrasaction="ignore"
+    )
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
 
 
-def summarize(rows: Sequence[Row]) -> dict[tuple[str, str], dict[str, Any]]:
-    """Per (attack, target): the mean of each metric over seeds and its 95% interval.
+Key = tuple[str, str, str, float]
+"""(attack, target, threat model, eps)"""
+
+
+def summarize(rows: Sequence[Row]) -> dict[Key, dict[str, Any]]:
+    """Per (attack, target, threat model, eps): each metric's mean over seeds and 95% interval.
 
     One seed: the Wilson interval over examples. Several seeds: mean +- 1.96 standard
     errors across seeds (the seed-to-seed spread, which includes the example noise).
     """
-    groups: dict[tuple[str, str], list[Row]] = defaultdict(list)
+    groups: dict[Key, list[Row]] = defaultdict(list)
     for row in rows:
         if not row.get("error"):
-            groups[(row["attack"], row["target"])].append(row)
+            groups[(row["attack"], row["target"], row["threat_model"], row["eps"])].append(row)
     summary = {}
     for key, members in groups.items():
         entry: dict[str, Any] = {
@@ -75,6 +89,8 @@ def summarize(rows: Sequence[Row]) -> dict[tuple[str, str], dict[str, Any]]:
             "compression": float(np.mean([m["compression"] or 1.0 for m in members])),
             "size_bytes": float(np.mean([m["size_bytes"] or 0 for m in members])),
             "seeds": len(members),
+            "trustworthy": all(m.get("trustworthy") is not False for m in members),
+            "notes": sorted({m["matched_note"] for m in members if m.get("matched_note")}),
         }
         for metric in METRICS:
             values = [m[metric] for m in members if m.get(metric) is not None]
@@ -83,7 +99,7 @@ def summarize(rows: Sequence[Row]) -> dict[tuple[str, str], dict[str, Any]]:
     return summary
 
 
-def _mean_interval(values: list[float], members: list[Row], metric: str) -> tuple[float, float, float] | None:
+def _mean_interval(values: list[float], members: list[Row], metric: str) -> Cell:
     if not values:
         return None
     mean = float(np.mean(values))
@@ -95,123 +111,232 @@ def _mean_interval(values: list[float], members: list[Row], metric: str) -> tupl
     return (mean, max(0.0, mean - half), min(1.0, mean + half))
 
 
-def _fmt(cell: tuple[float, float, float] | None, best: bool) -> str:
+def _fmt(cell: Cell, best: bool = False, interval: bool = True) -> str:
     if cell is None:
         return "-"
-    text = f"{cell[0]:.3f} [{cell[1]:.2f}, {cell[2]:.2f}]"
+    has_interval = interval and (cell[1], cell[2]) != (cell[0], cell[0])
+    text = f"{cell[0]:.3f} [{cell[1]:.2f}, {cell[2]:.2f}]" if has_interval else f"{cell[0]:.3f}"
     return f"**{text}**" if best else text
 
 
-def _best(entries: list[dict[str, Any]], metric: str, lowest: bool) -> float | None:
-    values = [e[metric][0] for e in entries if e[metric] is not None]
+def _best(cells: list[Cell], lowest: bool) -> float | None:
+    values = [c[0] for c in cells if c is not None]
     if not values:
         return None
     return min(values) if lowest else max(values)
 
 
-def report_markdown(rows: Sequence[Row], config: BenchConfig, env: dict[str, Any]) -> str:
-    """The readable report: one table per attack, then what a reader can and cannot conclude."""
+def _is_best(cell: Cell, best: float | None) -> bool:
+    return cell is not None and best is not None and cell[0] == best
+
+
+def _targets(summary: dict[Key, dict[str, Any]], attack: str, eps: float) -> list[str]:
+    return list(dict.fromkeys(t for (a, t, th, e) in summary if a == attack and th == "dense" and e == eps))
+
+
+def _attack_table(summary: dict[Key, dict[str, Any]], config: BenchConfig, attack: str) -> list[str]:
+    eps = config.attack_eps
+    threats = [t for t in config.threat_models if t != "dense"]
+    columns: list[tuple[str, str, str, bool]] = [
+        ("clean", "dense", "clean_accuracy", False),
+        ("transfer (dense)", "dense", "transfer_accuracy", False),
+        *[(f"transfer ({t})", t, "transfer_accuracy", False) for t in threats],
+        ("white-box", "dense", "whitebox_accuracy", False),
+        ("worst case", "dense", "worst_case_transfer_accuracy", False),
+        ("transfer success", "dense", "transfer_success_rate", True),
+    ]
+    targets = _targets(summary, attack, eps)
+    grid = {
+        (target, title): summary.get((attack, target, threat, eps), {}).get(metric)
+        for target in targets
+        for title, threat, metric, _ in columns
+    }
+    best = {title: _best([grid[(t, title)] for t in targets], low) for title, _, _, low in columns}
+    lines = [
+        f"## {attack.upper()}",
+        "",
+        "| target | compression | " + " | ".join(c[0] for c in columns) + " | size (KiB) |",
+        "|---" * (len(columns) + 3) + "|",
+    ]
+    for target in targets:
+        entry = summary[(attack, target, "dense", eps)]
+        mark = "" if entry["trustworthy"] else " †"
+        cells = [
+            _fmt(grid[(target, title)], _is_best(grid[(target, title)], best[title])) for title, *_ in columns
+        ]
+        lines.append(
+            f"| {target}{mark} | {entry['compression']:.2f} | "
+            + " | ".join(cells)
+            + f" | {entry['size_bytes'] / 1024:.1f} |"
+        )
+    return lines + [""]
+
+
+def _matched_table(summary: dict[Key, dict[str, Any]], config: BenchConfig) -> list[str]:
+    attack, eps = primary_attack(config), config.attack_eps
+    entries = [
+        (target, e)
+        for (a, target, threat, ep), e in summary.items()
+        if a == attack and threat == "dense" and ep == eps and e["matched_transfer_accuracy"] is not None
+    ]
+    if not entries:
+        return []
+    lines = [
+        f"## At matched clean accuracy ({attack.upper()} from the dense model)",
+        "",
+        "Pruning methods compared at equal sparsity *and* at equal clean accuracy: for each ratio, the "
+        "matched level is the weakest method's final clean accuracy, and each method's transfer "
+        "accuracy is read off its fine-tuning curve where it has that clean accuracy (measured "
+        "before and after each fine-tuning epoch). The note says how each number was obtained.",
+        "",
+        "| target | clean (final) | transfer (final, matched sparsity) | transfer at matched clean "
+        "accuracy | how |",
+        "|---|---|---|---|---|",
+    ]
+    for target, e in sorted(entries, key=lambda item: (item[1]["requested_compression"], item[0])):
+        lines.append(
+            f"| {target} | {_fmt(e['clean_accuracy'], interval=False)} | "
+            f"{_fmt(e['transfer_accuracy'], interval=False)} | "
+            f"{_fmt(e['matched_transfer_accuracy'])} | {'; '.join(e['notes'])} |"
+        )
+    return lines + [""]
+
+
+def _sanity_table(checks_by_seed: dict[int, list[SanityCheck]]) -> list[str]:
+    if not checks_by_seed:
+        return []
+    lines = [
+        "## Sanity checks",
+        "",
+        "Run on each seed's source model at the study's budget. A failed check marks the numbers "
+        "of the attacks it covers with † (not trustworthy); they are still shown.",
+        "",
+        "| seed | check | passed | value | requirement | detail |",
+        "|---|---|---|---|---|---|",
+    ]
+    for seed, checks in sorted(checks_by_seed.items()):
+        for c in checks:
+            lines.append(
+                f"| {seed} | {c.name} | {'yes' if c.passed else '**NO**'} | {c.value:.3f} | "
+                f"{c.requirement} | {c.detail} |"
+            )
+    return lines + [""]
+
+
+def report_markdown(
+    rows: Sequence[Row],
+    config: BenchConfig,
+    env: dict[str, Any],
+    checks_by_seed: dict[int, list[SanityCheck]] | None = None,
+) -> str:
+    """The readable report: a table per attack, the matched-accuracy comparison, the sanity
+    checks, and what a reader can and cannot conclude."""
     summary = summarize(rows)
     failed = [r for r in rows if r.get("error")]
+    n = next((r["n"] for r in rows if r.get("n")), "?")
     lines = [
         "# gap-art bench report",
         "",
         f"gap-art {__version__}; dataset `{config.dataset}`, model `{config.model}`, "
-        f"seeds {config.seeds}, eps {config.attack_eps:g} (L-inf), "
-        f"{rows[0]['n'] if rows and rows[0].get('n') else '?'} {config.split} examples per cell; "
-        f"device {env['device']}, torch {env['torch']}.",
+        f"seeds {config.seeds}, eps {config.attack_eps:g} (L-inf), {n} examples of the "
+        f"{config.split} split per cell (a seeded subset, data seed {config.data_seed}); threat models "
+        f"{', '.join(config.threat_models)}; device {env['device']}, torch {env['torch']}.",
         "",
         "Each cell: mean over seeds with a 95% interval (one seed: Wilson interval over examples; "
-        "several: mean +- 1.96 standard errors across seeds). Examples are crafted on the dense "
-        "source model and transferred to each target. **Bold**: best in the column (highest "
-        "accuracy, lowest transfer success). Compression is measured from the weights "
-        "(prunable weights / nonzero prunable weights). Size: the smaller of the dense and the "
-        "bitmap-sparse encoding, float32 or int8.",
+        "several: mean +- 1.96 standard errors across seeds). Transfer: examples crafted on the "
+        "threat model's source, evaluated on the target. White-box: crafted on the target itself "
+        "(int8 targets: on their float parent, transferred). Worst case: correct under every "
+        "attack and threat model at once. **Bold**: best in the column (highest accuracy, lowest "
+        "transfer success). Compression is measured from the weights (prunable weights / nonzero "
+        "prunable weights). Size: the smaller of the dense and the bitmap-sparse encoding, float32 "
+        "or int8.",
         "",
     ]
     for attack in config.attacks:
-        entries = [(target, e) for (a, target), e in summary.items() if a == attack]
-        if not entries:
-            continue
-        values = [e for _, e in entries]
-        best = {m: _best(values, m, lowest=(m == "transfer_success_rate")) for m in METRICS}
-        lines += [
-            f"## {attack.upper()}",
-            "",
-            "| target | family | compression | clean | transfer | white-box "
-            "| transfer success | size (KiB) |",
-            "|---|---|---|---|---|---|---|---|",
-        ]
-        for target, e in entries:
-            cells = [
-                _fmt(e[m], e[m] is not None and best[m] is not None and e[m][0] == best[m]) for m in METRICS
-            ]
-            lines.append(
-                f"| {target} | {e['family']} | {e['compression']:.2f} | "
-                + " | ".join(cells)
-                + f" | {e['size_bytes'] / 1024:.1f} |"
-            )
-        lines.append("")
+        lines += _attack_table(summary, config, attack)
+    lines += _matched_table(summary, config)
+    lines += _sanity_table(checks_by_seed or {})
     lines += ["## What this shows, and what it does not", "", _conclusions(summary, config), ""]
     if failed:
         lines += ["## Failed cells", ""]
-        lines += [f"- {r['target']} / {r['attack']} / seed {r['seed']}: {r['error']}" for r in failed]
+        lines += [
+            f"- {r['target']} / {r['attack']} / {r['threat_model']} / seed {r['seed']}: {r['error']}"
+            for r in failed
+        ]
         lines.append("")
     return "\n".join(lines)
 
 
-def _conclusions(summary: dict[tuple[str, str], dict[str, Any]], config: BenchConfig) -> str:
-    attack = "pgd" if "pgd" in config.attacks else config.attacks[0]
+def _conclusions(summary: dict[Key, dict[str, Any]], config: BenchConfig) -> str:
+    attack, eps = primary_attack(config), config.attack_eps
     sentences = []
-    dense = summary.get((attack, "dense"))
-    if dense and dense["transfer_accuracy"]:
+    dense = summary.get((attack, "dense", "dense", eps))
+    if dense and dense["transfer_accuracy"] and dense["clean_accuracy"]:
         sentences.append(
             f"Under {attack.upper()} crafted on the dense model, the dense model itself keeps "
-            f"{dense['transfer_accuracy'][0]:.3f} accuracy "
-            f"(clean {dense['clean_accuracy'][0]:.3f})."
+            f"{dense['transfer_accuracy'][0]:.3f} accuracy (clean {dense['clean_accuracy'][0]:.3f})."
         )
     for ratio in config.compression:
         pruned = {
             e["method"]: e
-            for (a, _), e in summary.items()
-            if a == attack and e["family"] == "pruning" and e["requested_compression"] == ratio
+            for (a, _, threat, ep), e in summary.items()
+            if a == attack
+            and threat == "dense"
+            and ep == eps
+            and e["family"] == "pruning"
+            and e["requested_compression"] == ratio
         }
-        if not pruned:
-            continue
         parts = [
             f"{m} {e['transfer_accuracy'][0]:.3f} (clean {e['clean_accuracy'][0]:.3f})"
             for m, e in sorted(pruned.items())
             if e["transfer_accuracy"] is not None and e["clean_accuracy"] is not None
         ]
-        sentences.append(f"At {ratio:g}x, transfer accuracy: " + "; ".join(parts) + ".")
+        if parts:
+            sentences.append(f"At {ratio:g}x, transfer accuracy: " + "; ".join(parts) + ".")
     sentences.append(
-        "Compare methods by clean and transfer accuracy together (see the Pareto plot): a method "
-        "that destroys clean accuracy also stops transfer, and random pruning at high compression "
-        "is a strong baseline for that reason. Where intervals overlap, the difference is not "
-        f"established with {len(config.seeds)} seed(s)."
+        "Compare methods by clean and transfer accuracy together (the Pareto plot, and the "
+        "matched-accuracy table): a method that destroys clean accuracy also stops transfer, and "
+        "random pruning at high compression is a strong baseline for that reason. Where intervals "
+        f"overlap, the difference is not established with {len(config.seeds)} seed(s)."
     )
     sentences.append(
         "White-box accuracy shows what pruning does not do: an attacker who can query the "
         "gradients of the pruned model itself still succeeds, so GAP hardens against transfer "
-        "from the uncompressed model, not against attacks in general. int8 models are "
-        "gradient-free and only attacked by transfer here. This report covers the paper's "
-        "threat model (examples from the dense parent); attackers who know the defence "
-        "(an independently trained or a replica GAP model as source) are not evaluated here."
+        "from the uncompressed model, not against attacks in general."
     )
+    if set(config.threat_models) == {"dense"}:
+        sentences.append(
+            "This report covers the paper's threat model only (examples from the dense parent); "
+            "attackers who know the defence (an independent or a replica model as source, or an "
+            "ensemble) are not evaluated here: run with --threat-models all."
+        )
+    else:
+        sentences.append(
+            "The independent column is the natural transfer gap any second model shows (the floor "
+            "to compare against); the replica and ensemble columns are attackers who know the "
+            "defence. A hardening claim holds only as far as it survives those columns and the "
+            "worst case."
+        )
     return " ".join(sentences)
 
 
 def plot_results(rows: Sequence[Row], config: BenchConfig, out: Path) -> list[Path]:
-    """Pareto view (clean vs transfer) and transfer vs compression, one PNG each per attack."""
+    """Pareto view (clean vs transfer) and transfer vs compression per attack, and the
+    security curve (accuracy against eps) when the study swept eps."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     summary = summarize(rows)
+    eps = config.attack_eps
     paths = []
     for attack in config.attacks:
-        entries = [e for (a, _), e in summary.items() if a == attack and e["transfer_accuracy"]]
+        entries = [
+            e
+            for (a, _, th, ep), e in summary.items()
+            if a == attack and th == "dense" and ep == eps and e["transfer_accuracy"]
+        ]
         if not entries:
             continue
         methods = sorted({e["method"] for e in entries})
@@ -256,7 +381,53 @@ def plot_results(rows: Sequence[Row], config: BenchConfig, out: Path) -> list[Pa
         ax.legend(fontsize=7, ncol=2)
         ax.grid(alpha=0.3)
         paths.append(_save(fig, out / f"transfer_vs_compression_{attack}.png"))
-    return paths
+    curve = _security_curve(summary, config, plt, out)
+    return paths + ([curve] if curve else [])
+
+
+def _security_curve(
+    summary: dict[Key, dict[str, Any]], config: BenchConfig, plt: Any, out: Path
+) -> Path | None:
+    """Accuracy against eps (transfer solid, white-box dashed) for the dense model and each
+    pruning method at the middle compression ratio."""
+    attack = primary_attack(config)
+    ratio = sorted(config.compression)[len(config.compression) // 2]
+    by_target: dict[str, list[tuple[float, dict[str, Any]]]] = defaultdict(list)
+    for (a, target, threat, ep), e in summary.items():
+        if (
+            a == attack
+            and threat == "dense"
+            and (target == "dense" or (e["family"] == "pruning" and e["requested_compression"] == ratio))
+        ):
+            by_target[target].append((ep, e))
+    if not any(len(points) > 1 for points in by_target.values()):
+        return None
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for i, (target, points) in enumerate(sorted(by_target.items())):
+        points.sort(key=lambda p: p[0])
+        colour = plt.get_cmap("tab10")(i % 10)
+        ax.plot(
+            [p[0] for p in points],
+            [p[1]["transfer_accuracy"][0] for p in points],
+            marker="o",
+            color=colour,
+            label=f"{target} transfer",
+        )
+        white = [(p[0], p[1]["whitebox_accuracy"][0]) for p in points if p[1]["whitebox_accuracy"]]
+        if white:
+            ax.plot(
+                *zip(*white, strict=True),
+                linestyle="--",
+                marker="x",
+                color=colour,
+                label=f"{target} white-box",
+            )
+    ax.set_xlabel("eps (L-inf)")
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"Security curve ({attack}, {ratio:g}x): transfer solid, white-box dashed")
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(alpha=0.3)
+    return _save(fig, out / f"security_curve_{attack}.png")
 
 
 def _save(fig: Any, path: Path) -> Path:
@@ -271,36 +442,51 @@ def _save(fig: Any, path: Path) -> Path:
 
 
 def write_outputs(
-    rows: Sequence[Row], config: BenchConfig, store: Store, env: dict[str, Any]
+    rows: Sequence[Row],
+    config: BenchConfig,
+    store: Store,
+    env: dict[str, Any],
+    checks_by_seed: dict[int, list[SanityCheck]] | None = None,
 ) -> dict[str, Path]:
     """results.json, results.csv, report.md and the plots, each written atomically."""
     document = {
         "gap_art_version": __version__,
         "config": config.to_dict(),
         "environment": env,
+        "evaluation_set": {"split": config.split, "n": config.n_test, "selection_seed": config.data_seed},
+        "sanity_checks": {
+            str(seed): [c.to_dict() for c in checks] for seed, checks in (checks_by_seed or {}).items()
+        },
         "rows": list(rows),
     }
     paths = {
         "results.json": store.write_text("results.json", json.dumps(document, indent=1)),
         "results.csv": store.write_text("results.csv", results_csv(rows)),
-        "report.md": store.write_text("report.md", report_markdown(rows, config, env)),
+        "report.md": store.write_text("report.md", report_markdown(rows, config, env, checks_by_seed)),
     }
     for path in plot_results(rows, config, store.root):
         paths[path.name] = path
     return paths
 
 
-def terminal_table(rows: Sequence[Row], attack: str) -> str:
-    """A compact table of one attack for the terminal: mean over seeds per target."""
+def terminal_table(rows: Sequence[Row], config: BenchConfig) -> str:
+    """A compact table of the primary attack for the terminal: mean over seeds per target."""
     summary = summarize(rows)
-    header = ("target", "compr.", "clean", "transfer", "white-box", "success")
+    attack, eps = primary_attack(config), config.attack_eps
+    header = ("target", "compr.", "clean", "transfer", "white-box", "worst", "success")
+    metrics = (
+        "clean_accuracy",
+        "transfer_accuracy",
+        "whitebox_accuracy",
+        "worst_case_transfer_accuracy",
+        "transfer_success_rate",
+    )
     lines = []
-    for (a, target), e in summary.items():
-        if a != attack:
-            continue
+    for target in _targets(summary, attack, eps):
+        e = summary[(attack, target, "dense", eps)]
         lines.append(
-            (target, f"{e['compression']:.1f}")
-            + tuple("-" if e[m] is None else f"{e[m][0]:.3f}" for m in METRICS)
+            (target + ("" if e["trustworthy"] else " †"), f"{e['compression']:.1f}")
+            + tuple(_fmt(e[m], interval=False) for m in metrics)
         )
     widths = [max(len(r[i]) for r in [header, *lines]) for i in range(len(header))]
     text = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in [header, *lines]]

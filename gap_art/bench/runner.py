@@ -21,8 +21,9 @@ from gap_art.checkpoint import load_checkpoint, save_checkpoint
 from gap_art.classifiers import is_gradient_free, to_art_classifier
 from gap_art.data import DataBundle, load_dataset
 from gap_art.defences import GreedyAdversarialPruning, Int8Quantization, IrregularPruning
-from gap_art.evaluation import craft_examples, evaluate_transfer, evaluate_whitebox
-from gap_art.models import create_model
+from gap_art.evaluation import craft_examples, evaluate_transfer, wilson_interval
+from gap_art.evaluation.sanity import run_sanity_checks
+from gap_art.models import EnsembleModule, create_model
 from gap_art.models.registry import model_recipe
 from gap_art.pruning import measure_compression, prunable_parameters
 from gap_art.quantization import model_size
@@ -77,6 +78,11 @@ class Context:
             self._targets[task_id] = load_target(meta, seed, self)
         return self._targets[task_id]
 
+    def examples(self, craft_meta: Meta) -> np.ndarray:
+        """The adversarial examples a craft task stored."""
+        with np.load(self.store.cache / craft_meta["examples"]) as stored:
+            return stored["x_adv"]
+
     def keep_target(self, task_id: str, classifier: PyTorchClassifier) -> None:
         self._targets[task_id] = classifier
 
@@ -88,8 +94,9 @@ class Context:
 
 def run_task(task: Task, deps: dict[str, Meta], ctx: Context) -> Meta:
     """Run one task and return its metadata; target and cell failures are recorded, not raised."""
-    runner = {"source": _source, "target": _target, "craft": _craft, "cell": _cell}[task.kind]
-    if task.kind in ("target", "cell"):
+    runners = {"source": _source, "target": _target, "craft": _craft, "cell": _cell, "sanity": _sanity}
+    runner = runners[task.kind]
+    if task.kind in ("target", "cell", "sanity"):
         failed = next((m for m in deps.values() if m.get("error")), None)
         if failed is not None:
             return {"error": failed["error"]}
@@ -141,8 +148,11 @@ def _target(task: Task, deps: dict[str, Meta], ctx: Context) -> Meta:
         return {key: source[key] for key in source if key != "traceback"}
     start = time.perf_counter()
     if spec["family"] == "pruning":
-        model = _prune(spec, ctx.classifier(source["checkpoint"]), ctx)
+        curve_examples = deps[task.deps[1]] if len(task.deps) > 1 else None
+        model, curve = _prune(spec, ctx.classifier(source["checkpoint"]), curve_examples, ctx)
         meta = {"checkpoint": ctx.save_model(task, model), **_size_fields(model, False)}
+        if curve:
+            meta["finetune_curve"] = curve
     elif spec["family"] == "quantization":
         parent = deps[task.deps[1]]
         float_classifier = ctx.classifier(parent["checkpoint"])
@@ -162,7 +172,11 @@ def _target(task: Task, deps: dict[str, Meta], ctx: Context) -> Meta:
     return meta
 
 
-def _prune(spec: Meta, classifier: PyTorchClassifier, ctx: Context) -> torch.nn.Module:
+def _prune(
+    spec: Meta, classifier: PyTorchClassifier, curve_examples: Meta | None, ctx: Context
+) -> tuple[torch.nn.Module, list[list[float]]]:
+    """Prune and fine-tune; with ``curve_examples`` (a craft task's output), also record
+    ``[epoch, clean accuracy, transfer accuracy]`` before and after each fine-tuning epoch."""
     kind, method = PRUNING_METHODS[spec["method"]]
     optimizer = RECIPES[model_recipe(ctx.config.model)].optimizer
     common = {
@@ -179,10 +193,22 @@ def _prune(spec: Meta, classifier: PyTorchClassifier, ctx: Context) -> torch.nn.
         defence = GreedyAdversarialPruning(classifier, criterion=method, max_iter=10, **steps, **common)
     else:
         defence = IrregularPruning(classifier, method=method, **common)
+    curve: list[list[float]] = []
+    if curve_examples is not None:
+        x, y = ctx.evaluation_set()
+        x_adv = ctx.examples(curve_examples)
+
+        both, labels = np.concatenate([x, x_adv]), np.concatenate([y, y])
+
+        def record(epoch: int, pruned: PyTorchClassifier) -> None:
+            correct = pruned.predict(both, batch_size=1024).argmax(1) == labels
+            curve.append([epoch, float(correct[: len(x)].mean()), float(correct[len(x) :].mean())])
+
+        defence.finetune_monitor = record
     x_cal, y_cal = ctx.calibration_set(spec["seed"])
     defence.fit(x_cal, y_cal)
     x_train, y_train = ctx.data.numpy("train")
-    return defence(x_train, y=y_train).model
+    return defence(x_train, y=y_train).model, curve
 
 
 def _quantize(classifier: PyTorchClassifier, seed: int, ctx: Context) -> PyTorchClassifier:
@@ -201,9 +227,21 @@ def _train_defence(spec: Meta, source: PyTorchClassifier, ctx: Context) -> torch
     )
 
 
+def crafting_classifier(source_metas: list[Meta], ctx: Context) -> PyTorchClassifier:
+    """The model the attacker crafts on: one model, or the logit average of several."""
+    classifiers = [ctx.classifier(m["checkpoint"]) for m in source_metas]
+    if len(classifiers) == 1:
+        return classifiers[0]
+    ensemble = EnsembleModule([c.model for c in classifiers])
+    return to_art_classifier(ensemble, ctx.data.info, device=ctx.device)
+
+
 def _craft(task: Task, deps: dict[str, Meta], ctx: Context) -> Meta:
     spec = task.spec
-    source = ctx.classifier(deps[task.deps[0]]["checkpoint"])
+    failed = next((m for m in deps.values() if m.get("error")), None)
+    if failed is not None:  # an attacker model failed to build: no examples, cells record why
+        return {"error": failed["error"]}
+    source = crafting_classifier([deps[d] for d in task.deps], ctx)
     x, y = ctx.evaluation_set()
     start = time.perf_counter()
     x_adv = craft_examples(
@@ -221,7 +259,12 @@ def _craft(task: Task, deps: dict[str, Meta], ctx: Context) -> Meta:
     tmp = path.with_suffix(".tmp.npz")
     np.savez_compressed(tmp, x_adv=x_adv)
     tmp.replace(path)
-    return {"examples": name, "time_s": time.perf_counter() - start, "n": len(x)}
+    return {
+        "examples": name,
+        "sources": [deps[d]["checkpoint"] for d in task.deps],
+        "time_s": time.perf_counter() - start,
+        "n": len(x),
+    }
 
 
 def load_target(meta: Meta, seed: int, ctx: Context) -> PyTorchClassifier:
@@ -236,12 +279,11 @@ def load_target(meta: Meta, seed: int, ctx: Context) -> PyTorchClassifier:
 
 def _cell(task: Task, deps: dict[str, Meta], ctx: Context) -> Meta:
     spec = task.spec
-    source_meta, target_meta, craft_meta = (deps[d] for d in task.deps)
-    source = ctx.classifier(source_meta["checkpoint"])
-    target = ctx.target(task.deps[1], target_meta, spec["seed"])
+    target_meta, craft_meta = (deps[d] for d in task.deps)
+    source = crafting_classifier([{"checkpoint": c} for c in craft_meta["sources"]], ctx)
+    target = ctx.target(task.deps[0], target_meta, spec["seed"])
     x, y = ctx.evaluation_set()
-    with np.load(ctx.store.cache / craft_meta["examples"]) as stored:
-        x_adv = stored["x_adv"]
+    x_adv = ctx.examples(craft_meta)
     (result,) = evaluate_transfer(
         source,
         {spec["target"]: target},
@@ -253,43 +295,72 @@ def _cell(task: Task, deps: dict[str, Meta], ctx: Context) -> Meta:
         seed=spec["seed"],
     )
     row = result.to_dict()
+    correct = target.predict(x_adv).argmax(1) == y
+    row["transfer_correct"] = np.packbits(correct).tobytes().hex()  # for the worst case per example
     row.update(_whitebox(target, x, y, spec, ctx))
     return row
 
 
 def _whitebox(target: PyTorchClassifier, x: np.ndarray, y: np.ndarray, spec: Meta, ctx: Context) -> Meta:
-    """White-box accuracy on the target itself; ``None`` where it has no gradients."""
-    if not spec["whitebox"] or is_gradient_free(target):
-        return {"whitebox_accuracy": None, "whitebox_backend": None}
+    """White-box accuracy: attacked through its own gradients, or, for an int8 target,
+    through its float parent (``surrogate``) and transferred; ``None`` where not asked."""
+    if not spec["whitebox"]:
+        return {"whitebox_accuracy": None, "whitebox_mode": None}
+    attacked, mode = target, "direct"
+    if is_gradient_free(target):
+        attacked, mode = target.surrogate, "surrogate"
     # ART's numpy preprocessors are only differentiable through ART's own estimates (BPDA)
-    backend = ctx.config.attack_backend if target.all_framework_preprocessing else "art"
-    eps = ctx.config.attack_eps
-    result = evaluate_whitebox(
-        target,
-        x,
-        y,
-        spec["attack"],
-        progress=False,
-        seed=spec["seed"],
-        backend=backend,
-        eps=eps,
-        eps_step=eps / 4,
+    backend = ctx.config.attack_backend if attacked.all_framework_preprocessing else "art"
+    eps = spec["eps"]
+    x_adv = craft_examples(
+        attacked, x, y, spec["attack"], backend=backend, eps=eps, eps_step=eps / 4, seed=spec["seed"]
     )
-    low, high = result.intervals["adversarial_accuracy"]
+    correct = target.predict(x_adv).argmax(1) == y
+    low, high = wilson_interval(int(correct.sum()), len(correct))
     return {
-        "whitebox_accuracy": result.adversarial_accuracy,
+        "whitebox_accuracy": float(correct.mean()),
         "whitebox_accuracy_ci_low": low,
         "whitebox_accuracy_ci_high": high,
-        "whitebox_backend": backend,
+        "whitebox_mode": f"{mode} ({backend})",
     }
 
 
+def _sanity(task: Task, deps: dict[str, Meta], ctx: Context) -> Meta:
+    spec = task.spec
+    source = ctx.classifier(deps[task.deps[0]]["checkpoint"])
+    x, y = ctx.evaluation_set()
+    checks = run_sanity_checks(
+        source, x, y, spec["eps"], spec["attacks"], backend=spec["backend"], seed=spec["seed"]
+    )
+    return {"seed": spec["seed"], "checks": [c.to_dict() for c in checks]}
+
+
 ROW_FIELDS = (
-    "target", "family", "method", "requested_compression", "compression", "sparsity",
-    "size_bytes", "size_encoding", "seed", "attack", "threat_model", "clean_accuracy",
-    "transfer_accuracy", "whitebox_accuracy", "transfer_success_rate", "both_correct", "n",
-    "time_s", "error",
-)  # fmt: skip
+    "target",
+    "family",
+    "method",
+    "requested_compression",
+    "compression",
+    "sparsity",
+    "size_bytes",
+    "size_encoding",
+    "seed",
+    "attack",
+    "eps",
+    "threat_model",
+    "clean_accuracy",
+    "transfer_accuracy",
+    "whitebox_accuracy",
+    "whitebox_mode",
+    "worst_case_transfer_accuracy",
+    "transfer_success_rate",
+    "both_correct",
+    "n",
+    "trustworthy",
+    "sanity_failures",
+    "time_s",
+    "error",
+)
 """The leading columns of every row; the metrics' intervals and extras follow."""
 
 
@@ -304,9 +375,11 @@ def compose_row(cell: Task, target: Task, target_meta: Meta, cell_meta: Meta) ->
         requested_compression=target.spec.get("requested_compression", 1.0),
         seed=cell.spec["seed"],
         attack=cell.spec["attack"],
-        threat_model="dense",
+        eps=cell.spec["eps"],
+        threat_model=cell.spec["threat_model"],
     )
-    for key in ("compression", "sparsity", "size_bytes", "size_encoding", "time_s"):
-        row[key] = target_meta.get(key)
+    for key in ("compression", "sparsity", "size_bytes", "size_encoding", "time_s", "finetune_curve"):
+        if key in target_meta:
+            row[key] = target_meta[key]
     row.update({k: v for k, v in cell_meta.items() if k not in ("target", "attack", "seed", "traceback")})
     return row

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -105,6 +105,9 @@ class _PruningTransformer(Transformer):
         self.verbose = verbose
         self.scores_: dict[str, torch.Tensor] | None = None
         self.compression_report_: CompressionReport | None = None
+        self.finetune_monitor: Callable[[int, PyTorchClassifier], None] | None = None
+        """Optional hook, called with (epochs done, pruned classifier) before fine-tuning
+        and after each epoch: e.g. to record clean and transfer accuracy along the way."""
         self._check_params()
 
     # ART interface -------------------------------------------------------------------------
@@ -156,6 +159,8 @@ class _PruningTransformer(Transformer):
             basis=self.compression_basis,
         )
         pruned = rewrap_classifier(self.classifier, model)
+        if self.finetune_monitor is not None:
+            self.finetune_monitor(0, pruned)
         if self.finetune_epochs > 0:
             self._finetune(pruned, x, y)
             report = measure_compression(model, targets)
@@ -229,6 +234,7 @@ class _PruningTransformer(Transformer):
         assert labels is not None
         data = TensorDataset(torch.from_numpy(x), torch.from_numpy(labels))
         recipe = Recipe(self.finetune_optimizer, self.finetune_lr, 0.0, "constant", self.batch_size)
+        monitor = self.finetune_monitor
         train_model(
             ClassifierModule(classifier),
             data,
@@ -238,6 +244,7 @@ class _PruningTransformer(Transformer):
             device=torch.device(classifier.device),
             progress=self.verbose,
             desc="fine-tune",
+            on_epoch_end=(lambda epoch: monitor(epoch, classifier)) if monitor is not None else None,
         )
 
 

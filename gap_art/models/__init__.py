@@ -1,5 +1,6 @@
 """Models of the study, created by name for a dataset's input shape."""
 
+from gap_art.models.ensemble import EnsembleModule
 from gap_art.models.registry import MODELS, ModelInputError, create_model, model_names
 
-__all__ = ["MODELS", "ModelInputError", "create_model", "model_names"]
+__all__ = ["EnsembleModule", "MODELS", "ModelInputError", "create_model", "model_names"]

@@ -8,6 +8,7 @@ oneDNN kernels expect; signed for XNNPACK).
 
 from __future__ import annotations
 
+import copy
 import logging
 
 import torch
@@ -96,8 +97,7 @@ def quantize_int8(
     quantizer = _quantizer(backend)
     float_model = make_permanent(clone_module(model)).cpu().eval()
     calibration = calibration.detach().cpu().float()
-    exported = export_model(float_model, calibration)
-    prepared = prepare_pt2e(exported.module(), quantizer)
+    prepared = prepare_pt2e(_exported_graph(float_model, calibration), quantizer)
     with torch.no_grad():
         for batch in calibration.split(batch_size):
             prepared(batch)
@@ -105,6 +105,31 @@ def quantize_int8(
     # converted graphs are already in inference form; this lets callers' .eval() succeed
     allow_exported_model_train_eval(converted)
     return converted
+
+
+_EXPORTS: dict[tuple, nn.Module] = {}
+"""Exported graphs by architecture: exporting costs more than quantizing a small model, and a
+study quantizes many models that differ only in their weights."""
+
+
+def _exported_graph(model: nn.Module, calibration: torch.Tensor) -> nn.Module:
+    """The exported graph of ``model``, reusing an earlier export of the same architecture
+    with this model's weights loaded, when it provably computes the same outputs."""
+    state = model.state_dict()
+    key = (repr(model), tuple((k, tuple(v.shape)) for k, v in state.items()), tuple(calibration.shape[1:]))
+    cached = _EXPORTS.get(key)
+    if cached is not None:
+        graph = copy.deepcopy(cached)
+        graph.load_state_dict(state, strict=True)
+        probe = calibration[:8]
+        with torch.no_grad():
+            if torch.allclose(graph(probe), model(probe), rtol=1e-5, atol=1e-6):
+                return graph
+    graph = export_model(model, calibration).module()
+    if len(_EXPORTS) >= 8:
+        _EXPORTS.pop(next(iter(_EXPORTS)))
+    _EXPORTS[key] = copy.deepcopy(graph)
+    return graph
 
 
 def int8_weights(quantized: nn.Module) -> dict[str, torch.Tensor]:
