@@ -34,6 +34,7 @@ def _numbers(value: str | None, kind: type, name: str) -> list | None:
 def _overrides(options: dict[str, Any]) -> dict[str, Any]:
     """CLI options that were given, as BenchConfig fields."""
     from gap_art.bench import ART_DEFENCES, PRUNING_METHODS
+    from gap_art.bench.config import THREAT_MODELS
 
     lists = {
         "methods": _split(options["methods"]),
@@ -42,11 +43,13 @@ def _overrides(options: dict[str, Any]) -> dict[str, Any]:
         "whitebox_attacks": _split(options["whitebox_attacks"]),
         "compression": _numbers(options["compression"], float, "--compression"),
         "seeds": _numbers(options["seeds"], int, "--seeds"),
+        "threat_models": _split(options["threat_models"]),
+        "curve_eps": _numbers(options["curve_eps"], float, "--curve-eps"),
     }
-    if lists["methods"] == ["all"]:
-        lists["methods"] = list(PRUNING_METHODS)
-    if lists["defences"] == ["all"]:
-        lists["defences"] = list(ART_DEFENCES)
+    everything = {"methods": PRUNING_METHODS, "defences": ART_DEFENCES, "threat_models": THREAT_MODELS}
+    for name, known in everything.items():
+        if lists[name] == ["all"]:
+            lists[name] = list(known)
     plain = (
         "dataset",
         "model",
@@ -60,7 +63,7 @@ def _overrides(options: dict[str, Any]) -> dict[str, Any]:
         "data_dir",
         "attack_backend",
     )
-    given = {key: options[key] for key in plain if options[key] is not None}
+    given = {key: options[key] for key in plain + ("sanity_checks",) if options[key] is not None}
     given.update({key: value for key, value in lists.items() if value is not None})
     return given
 
@@ -83,7 +86,15 @@ def main() -> None:
 @click.option("--model", help="small-cnn, lenet, resnet20, resnet56, vgg11-bn or a torchvision model.")
 @click.option("--methods", help=f"Pruning methods, {LIST_HELP} (or 'all').")
 @click.option("--compression", help=f"Compression ratios > 1, {LIST_HELP}.")
-@click.option("--attacks", help=f"fgsm, pgd, cw, mifgsm, autoattack; {LIST_HELP}.")
+@click.option("--attacks", help=f"fgsm, pgd, cw, mifgsm, pgd-restarts, autoattack; {LIST_HELP}.")
+@click.option(
+    "--threat-models",
+    help=f"Who crafts the examples: dense, independent, replica, ensemble ({LIST_HELP}, or 'all').",
+)
+@click.option("--curve-eps", help=f"Multiples of eps for security curves, {LIST_HELP} (e.g. 0.25,0.5,1,2).")
+@click.option(
+    "--sanity-checks/--no-sanity-checks", default=None, help="Run the attack sanity checks (default: on)."
+)
 @click.option(
     "--whitebox-attacks",
     help=f"Attacks also run white-box on each target ({LIST_HELP}, or 'none').",

@@ -50,17 +50,32 @@ def test_rows_schema_and_files(finished):
         assert row["size_bytes"] > 0 and row["time_s"] >= 0
     by_target = {(r["target"], r["attack"]): r for r in rows}
     assert by_target[("gap-grad@4x", "pgd")]["compression"] == pytest.approx(4.0, rel=1e-3)
-    assert by_target[("dense+int8", "pgd")]["whitebox_accuracy"] is None
-    assert by_target[("gap-grad@4x", "pgd")]["whitebox_accuracy"] is not None
-    assert by_target[("art:feature-squeezing", "pgd")]["whitebox_backend"] == "art"
+    assert by_target[("dense+int8", "pgd")]["whitebox_mode"] == "surrogate (torchattacks)"
+    assert by_target[("dense+int8", "fgsm")]["whitebox_accuracy"] is None  # only PGD runs white-box
+    assert by_target[("gap-grad@4x", "pgd")]["whitebox_mode"] == "direct (torchattacks)"
+    assert by_target[("art:feature-squeezing", "pgd")]["whitebox_mode"] == "direct (art)"
+    for row in rows:
+        assert row["worst_case_transfer_accuracy"] <= row["transfer_accuracy"]
+        assert row["trustworthy"] is True and row["sanity_failures"] == []
+    gap_row = by_target[("gap-grad@4x", "pgd")]
+    assert gap_row["matched_note"] and len(gap_row["finetune_curve"]) == 11  # before + 10 epochs
     assert by_target[("dense+int8", "pgd")]["size_bytes"] < by_target[("dense", "pgd")]["size_bytes"]
     document = json.loads((finished.out / "results.json").read_text())
-    assert set(document) == {"gap_art_version", "config", "environment", "rows"}
+    assert set(document) == {
+        "gap_art_version",
+        "config",
+        "environment",
+        "evaluation_set",
+        "sanity_checks",
+        "rows",
+    }
     assert document["config"]["compression"] == [4.0] and "torch" in document["environment"]
     csv_lines = (finished.out / "results.csv").read_text().splitlines()
     assert len(csv_lines) == len(rows) + 1 and csv_lines[0].startswith("target,family,method")
     report = (finished.out / "report.md").read_text()
     assert "## PGD" in report and "white-box" in report.lower() and "not against attacks in general" in report
+    assert "## Sanity checks" in report and "## At matched clean accuracy" in report
+    assert set(document["sanity_checks"]) == {"0"} and document["evaluation_set"]["n"] == 200
     for name in ("pareto_pgd.png", "transfer_vs_compression_pgd.png"):
         assert (finished.out / name).read_bytes()[:4] == b"\x89PNG"
 
@@ -169,3 +184,51 @@ def test_unknown_config_keys_and_presets(tmp_path):
     bad.write_text("this is = = not toml")
     with pytest.raises(ConfigError, match="not valid"):
         load_config_file(bad)
+
+
+def test_threat_models_on_digits(tmp_path):
+    config = small_config(
+        methods=["gap-grad"],
+        attacks=["pgd"],
+        defences=[],
+        int8=False,
+        threat_models=["dense", "independent", "replica", "ensemble"],
+        sanity_checks=False,
+    )
+    results = run(config, out=tmp_path, progress=False)
+    cells = {(r["target"], r["threat_model"]): r for r in results.rows}
+    assert set(cells) == {
+        ("dense", "dense"),
+        ("dense", "independent"),
+        ("gap-grad@4x", "dense"),
+        ("gap-grad@4x", "independent"),
+        ("gap-grad@4x", "replica"),
+        ("gap-grad@4x", "ensemble"),
+    }
+    assert not results.failed
+    # another model's examples transfer less than the model's own (the natural gap)
+    assert (
+        cells[("dense", "independent")]["transfer_accuracy"] > cells[("dense", "dense")]["transfer_accuracy"]
+    )
+    gap = [r for r in results.rows if r["target"] == "gap-grad@4x"]
+    worst = gap[0]["worst_case_transfer_accuracy"]
+    assert all(r["worst_case_transfer_accuracy"] == worst for r in gap)
+    assert worst <= min(r["transfer_accuracy"] for r in gap)
+    report = (tmp_path / "report.md").read_text()
+    assert "transfer (replica)" in report and "transfer (ensemble)" in report
+
+
+def test_security_curve_rows_and_plot(tmp_path):
+    config = small_config(
+        methods=["magnitude"],
+        attacks=["pgd"],
+        defences=[],
+        int8=False,
+        curve_eps=[0.5, 1.0, 2.0],
+        sanity_checks=False,
+    )
+    results = run(config, out=tmp_path, progress=False)
+    dense = sorted((r["eps"], r["transfer_accuracy"]) for r in results.rows if r["target"] == "dense")
+    assert [e for e, _ in dense] == pytest.approx([0.1, 0.2, 0.4])
+    assert dense[0][1] >= dense[1][1] >= dense[2][1]
+    assert (tmp_path / "security_curve_pgd.png").is_file()

@@ -26,6 +26,9 @@ def test_usage_errors_exit_2_with_one_clear_line_and_no_traceback(tmp_path):
         (["bench", "--compression", "1"], "compression ratios must be numbers > 1"),
         (["bench", "--compression", "two"], "expected comma-separated floats"),
         (["bench", "--eps", "5"], "eps must be in"),
+        (["bench", "--threat-models", "psychic"], "threat_models: unknown 'psychic'"),
+        (["bench", "--curve-eps", "x"], "expected comma-separated floats"),
+        (["bench", "--executor", "spark"], "Invalid value for '--executor'"),
         (["bench", "--config", str(tmp_path / "missing.toml")], "cannot be read"),
     ]
     (tmp_path / "keys.json").write_text(json.dumps({"colour": "red"}))
