@@ -74,7 +74,7 @@ def main() -> None:
     print(machine())
     print(
         f"{args.dataset}, {name}, {len(x)} examples, batch {args.batch_size}, eps {eps:g} "
-        "(CW: c=1, 50 steps, lr 0.01; ART with one binary-search step)\n"
+        "(CW: c=10, 50 steps, lr 0.1; ART with one binary-search step)\n"
     )
     print(
         table(["attack", "torchattacks ex/s", "ART ex/s", "speed ratio", "ta success", "ART success"], rows)

@@ -177,6 +177,7 @@ PRESETS: dict[str, BenchConfig] = {
         epochs=4,
         finetune_epochs=1,
         defence_epochs=1,
+        n_train=30000,
         n_test=1000,
         n_calibration=1024,
     ),
