@@ -250,25 +250,15 @@ def _build_art(classifier: PyTorchClassifier, s: _Settings) -> ARTAttack:
     attack: EvasionAttack
     if s.name == "fgsm":
         attack = evasion.FastGradientMethod(classifier, norm=np.inf, eps=s.eps, batch_size=s.batch_size)
-    elif s.name == "pgd":
+    elif s.name in ("pgd", "pgd-restarts"):
+        restarts = s.name == "pgd-restarts"
         attack = evasion.ProjectedGradientDescent(
             classifier,
             norm=np.inf,
             eps=s.eps,
             eps_step=s.eps_step,
-            max_iter=s.steps,
-            num_random_init=1 if s.random_start else 0,
-            batch_size=s.batch_size,
-            verbose=False,
-        )
-    elif s.name == "pgd-restarts":
-        attack = evasion.ProjectedGradientDescent(
-            classifier,
-            norm=np.inf,
-            eps=s.eps,
-            eps_step=s.eps_step,
-            max_iter=2 * s.steps,
-            num_random_init=s.restarts,
+            max_iter=2 * s.steps if restarts else s.steps,
+            num_random_init=s.restarts if restarts else int(s.random_start),
             batch_size=s.batch_size,
             verbose=False,
         )

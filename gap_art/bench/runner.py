@@ -293,6 +293,7 @@ def _cell(task: Task, deps: dict[str, Meta], ctx: Context) -> Meta:
         x_adv=x_adv,
         progress=False,
         seed=spec["seed"],
+        source_name=spec["threat_model"],
     )
     row = result.to_dict()
     correct = target.predict(x_adv).argmax(1) == y

@@ -67,7 +67,7 @@ class DatasetInfo:
 
 DATASETS: dict[str, DatasetInfo] = {
     "digits": DatasetInfo("digits", (1, 8, 8), 10, eps=0.2),
-    "fashion-mnist": DatasetInfo("fashion-mnist", (1, 28, 28), 10, eps=0.1),
+    "fashion-mnist": DatasetInfo("fashion-mnist", (1, 28, 28), 10, eps=0.15),
     "mnist": DatasetInfo("mnist", (1, 28, 28), 10, eps=0.2),
     "cifar10": DatasetInfo("cifar10", (3, 32, 32), 10, eps=8 / 255),
 }

@@ -16,7 +16,7 @@ from gap_art.classifiers import (
     is_gradient_free,
     require_gradients,
 )
-from gap_art.quantization import QUANTIZER_BACKENDS, quantize_int8
+from gap_art.quantization import QUANTIZER_BACKENDS, compile_int8, quantize_int8
 from gap_art.validation import check_choice, check_inputs, check_int
 
 
@@ -118,9 +118,11 @@ class Int8Quantization(Transformer):
     :param nb_calibration: Use a seeded subset of this many calibration examples (all if None).
     :param batch_size: Calibration batch size.
     :param seed: Seed of the calibration subset.
+    :param compiled: Also ``torch.compile`` the int8 model for fused int8 kernels (optional
+        speed path; compiling takes a while, predictions stay the same up to rounding).
     """
 
-    params = ["backend", "nb_calibration", "batch_size", "seed"]
+    params = ["backend", "nb_calibration", "batch_size", "seed", "compiled"]
 
     def __init__(
         self,
@@ -129,6 +131,7 @@ class Int8Quantization(Transformer):
         nb_calibration: int | None = 1000,
         batch_size: int = 256,
         seed: int = 0,
+        compiled: bool = False,
     ) -> None:
         check_pytorch_classifier(classifier)
         super().__init__(classifier)
@@ -136,6 +139,7 @@ class Int8Quantization(Transformer):
         self.nb_calibration = nb_calibration
         self.batch_size = batch_size
         self.seed = seed
+        self.compiled = compiled
         self.quantized_model_: nn.Module | None = None
         self._check_params()
 
@@ -148,7 +152,10 @@ class Int8Quantization(Transformer):
         classifier = self.classifier
         processed, _ = classifier._apply_preprocessing(x, y=None, fit=False)
         calibration = torch.as_tensor(np.asarray(processed, dtype=np.float32))
-        self.quantized_model_ = quantize_int8(classifier.model, calibration, self.backend, self.batch_size)
+        quantized = quantize_int8(classifier.model, calibration, self.backend, self.batch_size)
+        if self.compiled:
+            quantized = compile_int8(quantized, calibration[: self.batch_size])
+        self.quantized_model_ = quantized
         self._is_fitted = True
 
     def __call__(
@@ -174,6 +181,8 @@ class Int8Quantization(Transformer):
             check_int(self.nb_calibration, "nb_calibration", 1)
         check_int(self.batch_size, "batch_size", 1)
         check_int(self.seed, "seed", 0)
+        if not isinstance(self.compiled, bool):
+            raise ValueError(f"compiled must be True or False, got {self.compiled!r}")
         if is_gradient_free(self.classifier):
             raise ValueError("classifier is already int8: quantize its float surrogate instead")
         require_gradients(self.classifier)

@@ -20,8 +20,19 @@ from gap_art.evaluation.metrics import proportion, topk_correct, wilson_interval
 from gap_art.validation import check_inputs, check_labels
 
 
+class _FlatResult:
+    """``to_dict`` for result dataclasses: every interval becomes two flat keys."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A flat dict: every interval becomes ``<metric>_ci_low`` / ``<metric>_ci_high``."""
+        data = asdict(self)  # type: ignore[call-overload]
+        for name, (low, high) in data.pop("intervals").items():
+            data[f"{name}_ci_low"], data[f"{name}_ci_high"] = low, high
+        return data
+
+
 @dataclass
-class TransferResult:
+class TransferResult(_FlatResult):
     """What examples crafted on the source did to one target.
 
     Proportions are over the ``n`` examples, except ``transfer_success_rate`` (over the
@@ -47,16 +58,9 @@ class TransferResult:
     source: str = "source"
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        """A flat dict: every interval becomes ``<metric>_ci_low`` / ``<metric>_ci_high``."""
-        data = asdict(self)
-        for name, (low, high) in data.pop("intervals").items():
-            data[f"{name}_ci_low"], data[f"{name}_ci_high"] = low, high
-        return data
-
 
 @dataclass
-class WhiteboxResult:
+class WhiteboxResult(_FlatResult):
     """A target attacked with full knowledge of itself (the attack runs on the target)."""
 
     target: str
@@ -68,12 +72,6 @@ class WhiteboxResult:
     l2_mean: float
     seed: int | None = None
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        for name, (low, high) in data.pop("intervals").items():
-            data[f"{name}_ci_low"], data[f"{name}_ci_high"] = low, high
-        return data
 
 
 def _check_compatible(source: PyTorchClassifier, name: str, target: PyTorchClassifier) -> None:
@@ -130,6 +128,7 @@ def evaluate_transfer(
     batch_size: int = 256,
     progress: bool = True,
     seed: int | None = 0,
+    source_name: str = "source",
     **attack_kwargs: Any,
 ) -> list[TransferResult]:
     """Craft adversarial examples once on ``source`` and measure each target on them.
@@ -141,6 +140,8 @@ def evaluate_transfer(
     :param attack: ``fgsm``, ``pgd``, ``cw``, ``mifgsm``, ``autoattack``, or an instance.
     :param x_adv: Examples already crafted on ``source`` from ``x`` (skips crafting).
     :param seed: Fixes the attack's random start: the same call twice gives equal numbers.
+    :param source_name: Who crafts, recorded in each result (``dense``, ``independent``,
+        ``replica``, ``ensemble``: the attacker's knowledge level).
     :param attack_kwargs: ``backend``, ``eps``, ``eps_step``, ``max_iter``, ... for
         :func:`~gap_art.attacks.make_attack`.
     :return: One :class:`TransferResult` per target, in order.
@@ -168,6 +169,7 @@ def evaluate_transfer(
         "source_adv": source_adv,
         "perturbation": _perturbation(x, x_adv),
         "seed": seed,
+        "source_name": source_name,
     }
     return [
         _transfer_result(name, target, x, x_adv, labels, batch_size, **shared)
@@ -188,6 +190,7 @@ def _transfer_result(
     source_adv: np.ndarray,
     perturbation: tuple[float, float],
     seed: int | None,
+    source_name: str,
 ) -> TransferResult:
     clean_logits = target.predict(x, batch_size=batch_size)
     adv_logits = target.predict(x_adv, batch_size=batch_size)
@@ -219,6 +222,7 @@ def _transfer_result(
         linf_mean=perturbation[0],
         l2_mean=perturbation[1],
         seed=seed,
+        source=source_name,
         intervals=intervals,
         **values,
     )

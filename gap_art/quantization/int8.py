@@ -107,6 +107,21 @@ def quantize_int8(
     return converted
 
 
+def compile_int8(quantized: nn.Module, example: torch.Tensor) -> nn.Module:
+    """Optional speed path: ``torch.compile`` a converted model so Inductor lowers its
+    quantize/dequantize patterns to fused int8 kernels (oneDNN on x86) where the platform
+    has them. Never needed for correctness; ``benchmarks/int8_speed.py`` measures it.
+
+    :param example: A batch of inputs; compiling happens on it, with weight freezing on.
+    """
+    import torch._inductor.config as inductor_config
+
+    compiled = torch.compile(quantized)
+    with inductor_config.patch(freezing=True), torch.no_grad():
+        compiled(example)
+    return compiled  # type: ignore[return-value]
+
+
 _EXPORTS: dict[tuple, nn.Module] = {}
 """Exported graphs by architecture: exporting costs more than quantizing a small model, and a
 study quantizes many models that differ only in their weights."""

@@ -1,0 +1,5 @@
+"""``python -m gap_art`` runs the ``gap-art`` command."""
+
+from gap_art.cli import main
+
+main()
