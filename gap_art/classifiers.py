@@ -70,11 +70,6 @@ def check_pytorch_classifier(classifier: object, param: str = "classifier") -> P
     return classifier
 
 
-def classifier_device(classifier: PyTorchClassifier) -> torch.device:
-    """The torch device the ART classifier computes on."""
-    return torch.device(classifier.device)
-
-
 @contextlib.contextmanager
 def _masks_detached(model: nn.Module) -> Iterator[list[tuple[nn.Module, str]]]:
     """Drop the derived ``weight = weight_orig * weight_mask`` tensors while copying.

@@ -116,6 +116,33 @@ def test_resume_after_an_interrupted_run_loses_and_redoes_nothing(tmp_path, monk
     assert calls == [] and again.rows == results.rows
 
 
+def test_rerun_without_out_resumes_the_unfinished_run_of_the_same_config(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = small_config(
+        defences=[], int8=False, attacks=["fgsm"], methods=["magnitude"], sanity_checks=False
+    )
+    original = executors_module.run_task
+    calls = []
+
+    def interrupted(task, deps, ctx):
+        if task.kind == "cell" and task.spec["target"] == "magnitude@4x":
+            raise KeyboardInterrupt
+        calls.append(task.kind)
+        return original(task, deps, ctx)
+
+    monkeypatch.setattr(executors_module, "run_task", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run(config, progress=False)
+    monkeypatch.setattr(executors_module, "run_task", original)
+    first = list((tmp_path / "gap-art-results").iterdir())
+    results = run(config, progress=False)
+    assert results.out.resolve() == first[0].resolve() and len(first) == 1
+    other = run(replace(config, attacks=["pgd"]), progress=False)
+    assert other.out.resolve() != results.out.resolve()  # another configuration, another folder
+    again = run(config, progress=False)
+    assert again.out.resolve() != results.out.resolve()  # that run had finished: start afresh
+
+
 def test_changing_one_setting_recomputes_only_what_it_determines(tmp_path):
     config = small_config(defences=[], int8=False, attacks=["fgsm"], methods=["magnitude"])
     graph = build_graph(config)

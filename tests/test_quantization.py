@@ -125,6 +125,10 @@ def test_bad_calibration_and_untraceable_models(classifier, digits):
 
     with pytest.raises(QuantizationError, match="torch.export could not trace DataDependent"):
         quantize_int8(DataDependent(), torch.rand(4, 1, 8, 8))
+    with pytest.raises(ValueError, match="empty"):
+        quantize_int8(classifier.model, torch.rand(0, 1, 8, 8))
+    with pytest.raises(ValueError, match="NaN"):
+        quantize_int8(classifier.model, torch.full((4, 1, 8, 8), float("nan")))
 
 
 def test_xnnpack_backend(classifier, digits):

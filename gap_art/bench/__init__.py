@@ -57,9 +57,19 @@ def _sanity_checks(graph: Graph, store: Store) -> dict[int, list[SanityCheck]]:
     return checks
 
 
-def default_out() -> Path:
-    """``./gap-art-results/<timestamp>``."""
-    return Path("gap-art-results") / time.strftime("%Y%m%d-%H%M%S")
+RESULTS_ROOT = Path("gap-art-results")
+
+
+def default_out(config: BenchConfig, resume: bool = True) -> Path:
+    """``./gap-art-results/<timestamp>``; with ``resume``, the newest unfinished run of the
+    same configuration there instead, so that rerunning an interrupted command without
+    ``--out`` picks up where it stopped."""
+    if resume and RESULTS_ROOT.is_dir():
+        for folder in sorted(RESULTS_ROOT.iterdir(), reverse=True):
+            store = Store(folder)
+            if store.read_config() == config.to_dict() and not (folder / "results.json").exists():
+                return folder
+    return RESULTS_ROOT / time.strftime("%Y%m%d-%H%M%S")
 
 
 def run(
@@ -84,8 +94,9 @@ def run(
         raise ConfigError(f"executor must be one of {sorted(EXECUTORS)}, got {executor!r}")
     if executor == "ray":
         _import_ray()  # fail before any work if the extra is missing
-    store = Store(out if out is not None else default_out())
+    store = Store(out if out is not None else default_out(config, resume))
     store.prepare()
+    store.write_config(config.to_dict())
     start = time.perf_counter()
     ctx = Context(config, store)
     graph = build_graph(config)

@@ -56,10 +56,10 @@ def _interpolate(curve: list[list[float]], level: float) -> tuple[float, float, 
             share = 0.0 if c1 == c0 else (level - c0) / (c1 - c0)
             return e0 + share * (e1 - e0), t0 + share * (t1 - t0), "interpolated on the fine-tuning curve"
     if len(points) == 1 or level >= max(p[1] for p in points):
-        epoch, clean, transfer = max(points, key=lambda p: p[1])
+        epoch, _, transfer = max(points, key=lambda p: p[1])
         return epoch, transfer, "curve never as accurate; its most accurate point"
-    epoch, clean, transfer = min(points, key=lambda p: p[1])
-    return epoch, transfer, f"curve never as low (least accurate point: clean {clean:.3f})"
+    epoch, _, transfer = min(points, key=lambda p: p[1])
+    return epoch, transfer, "curve never as low; its least accurate point"
 
 
 def add_matched_accuracy(rows: Sequence[Row], attack: str, eps: float) -> None:

@@ -1,10 +1,12 @@
 """The study as a graph of independent, cached tasks.
 
-Per seed: train the source; per (seed, target): build the target; per (seed, attack):
-craft the examples on the source once; per (seed, target, attack): evaluate (a *cell*).
-Each task's id is a hash of everything that determines its output (its settings and the
-ids of the tasks it depends on), so a changed setting changes exactly the ids downstream
-of it and a finished task is never redone.
+Per seed: train the source; per (seed, target): build the target; per (seed, attack, threat
+model): craft the examples once on the attacker's model(s); per (seed, target, attack, threat
+model, eps): evaluate (a *cell*); per seed, the sanity checks. Each task's id is a hash of
+everything that determines its output (its settings, the ids of the tasks it depends on and
+the gap-art version), so a changed setting changes exactly the ids downstream of it and a
+finished task is never redone. Pruned targets depend on the primary attack's examples, on
+which their fine-tuning curve is measured.
 """
 
 from __future__ import annotations
@@ -14,9 +16,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from gap_art import __version__
 from gap_art.bench.config import PRUNING_METHODS, BenchConfig
-
-KINDS = ("source", "target", "craft", "cell", "sanity")
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,9 @@ class Task:
     @classmethod
     def make(cls, kind: str, spec: dict[str, Any], deps: tuple[Task, ...] = ()) -> Task:
         dep_ids = tuple(d.id for d in deps)
-        payload = json.dumps({"kind": kind, "spec": spec, "deps": dep_ids}, sort_keys=True)
+        payload = json.dumps(
+            {"kind": kind, "spec": spec, "deps": dep_ids, "version": __version__}, sort_keys=True
+        )
         digest = hashlib.sha256(payload.encode()).hexdigest()[:16]
         return cls(kind=kind, spec=spec, deps=dep_ids, id=f"{kind}-{digest}")
 

@@ -51,6 +51,17 @@ class Store:
         text = json.dumps(meta, indent=1, sort_keys=True)
         atomic_write(self.path(task_id, ".json"), lambda tmp: Path(tmp).write_text(text))
 
+    def write_config(self, config: dict[str, Any]) -> None:
+        """Record the configuration being run (how a later run finds an unfinished one)."""
+        text = json.dumps(config, indent=1, sort_keys=True)
+        atomic_write(self.root / "config.json", lambda tmp: Path(tmp).write_text(text))
+
+    def read_config(self) -> dict[str, Any] | None:
+        try:
+            return json.loads((self.root / "config.json").read_text())
+        except (OSError, ValueError):
+            return None
+
     def finished_rows(self) -> dict[str, dict[str, Any]]:
         """Rows logged so far, by cell id (the last line wins; a torn last line is ignored)."""
         rows: dict[str, dict[str, Any]] = {}

@@ -87,11 +87,6 @@ def load_masked_state(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Mo
     return model
 
 
-def is_pruned(model: nn.Module) -> bool:
-    """Whether any tensor of ``model`` carries a ``torch.nn.utils.prune`` mask."""
-    return prune.is_pruned(model)
-
-
 __all__ = [
     "BASELINES",
     "GAP_CRITERIA",
@@ -106,7 +101,6 @@ __all__ = [
     "compute_masks",
     "gap_scores",
     "greedy_adversarial_unstructured",
-    "is_pruned",
     "load_masked_state",
     "magnitude_scores",
     "make_permanent",

@@ -42,13 +42,13 @@ def _quantizer(backend: str):  # noqa: ANN202 - torchao's Quantizer type is priv
     raise ValueError(f"backend must be one of {list(QUANTIZER_BACKENDS)}, got {backend!r}")
 
 
-def check_calibration(calibration: torch.Tensor, input_shape: tuple[int, ...]) -> torch.Tensor:
-    """Refuse empty, wrongly shaped or NaN calibration data with a clear message."""
+def check_calibration(calibration: torch.Tensor, input_shape: tuple[int, ...] | None = None) -> torch.Tensor:
+    """Refuse empty, wrongly shaped (when ``input_shape`` is given) or NaN calibration data."""
     if not isinstance(calibration, torch.Tensor):
         raise TypeError(f"calibration must be a tensor, got {type(calibration).__name__}")
     if calibration.dim() == 0 or len(calibration) == 0:
         raise ValueError("calibration data is empty: pass at least one input example")
-    if tuple(calibration.shape[1:]) != tuple(input_shape):
+    if input_shape is not None and tuple(calibration.shape[1:]) != tuple(input_shape):
         raise ValueError(
             f"calibration must have shape (n, {', '.join(map(str, input_shape))}), "
             f"got {tuple(calibration.shape)}"
@@ -96,7 +96,7 @@ def quantize_int8(
 
     quantizer = _quantizer(backend)
     float_model = make_permanent(clone_module(model)).cpu().eval()
-    calibration = calibration.detach().cpu().float()
+    calibration = check_calibration(calibration).detach().cpu()
     prepared = prepare_pt2e(_exported_graph(float_model, calibration), quantizer)
     with torch.no_grad():
         for batch in calibration.split(batch_size):
