@@ -149,3 +149,14 @@ def test_model_size_is_honest(digits_model):
     assert sparse.n_nonzero == dense.n_prunable - 512 * 64
     assert sparse.sparse_int8_bytes < sparse.int8_bytes < sparse.float32_bytes
     assert sparse.sparse_float32_bytes < dense.sparse_float32_bytes
+
+
+def test_compiled_int8_path_predicts_like_the_eager_one(classifier, digits):
+    x, _ = digits.numpy("train")
+    xt, _ = digits.numpy("test")
+    eager = Int8Quantization(classifier, nb_calibration=256)(x)
+    compiled = Int8Quantization(classifier, nb_calibration=256, compiled=True)(x)
+    agree = (compiled.predict(xt).argmax(1) == eager.predict(xt).argmax(1)).mean()
+    assert agree >= 0.99
+    with pytest.raises(ValueError, match="compiled must be True or False"):
+        Int8Quantization(classifier, compiled="yes")
