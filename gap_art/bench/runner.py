@@ -45,6 +45,7 @@ class Context:
         self.store = store
         self.device = resolve_device(config.device)
         self._targets: dict[str, PyTorchClassifier] = {}
+        self._classifiers: dict[str, PyTorchClassifier] = {}
 
     @property
     def data(self) -> DataBundle:
@@ -68,9 +69,12 @@ class Context:
         return x[keep], y[keep]
 
     def classifier(self, checkpoint: str) -> PyTorchClassifier:
-        """An ART classifier of a cached checkpoint on the run's device."""
-        model, info, _ = load_checkpoint(self.store.cache / checkpoint)
-        return to_art_classifier(model, info, device=self.device)
+        """An ART classifier of a cached checkpoint on the run's device, loaded once per
+        process (tasks never modify a classifier they are given: they copy its model)."""
+        if checkpoint not in self._classifiers:
+            model, info, _ = load_checkpoint(self.store.cache / checkpoint)
+            self._classifiers[checkpoint] = to_art_classifier(model, info, device=self.device)
+        return self._classifiers[checkpoint]
 
     def target(self, task_id: str, meta: Meta, seed: int) -> PyTorchClassifier:
         """The target classifier of a finished target task, built once per process."""
