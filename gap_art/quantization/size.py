@@ -6,11 +6,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-import torch
 from torch import nn
 
-from gap_art.pruning import Target, prunable_parameters
-from gap_art.pruning.selection import other_parameter_count
+from gap_art.pruning import Target, measure_compression, prunable_parameters
 
 
 @dataclass(frozen=True)
@@ -43,11 +41,9 @@ class SizeReport:
 def model_size(model: nn.Module, parameters: Sequence[Target] | None = None) -> SizeReport:
     """Measure a float model (pruned or not): how many bytes each encoding takes."""
     targets = prunable_parameters(model, parameters)
-    weights = [getattr(m, n).detach() for m, n in targets]
-    n_prunable = sum(w.numel() for w in weights)
-    n_nonzero = sum(int(torch.count_nonzero(w)) for w in weights)
-    n_other = other_parameter_count(model, targets)
-    scales = 4 * sum(w.shape[0] for w in weights)
+    counts = measure_compression(model, targets)
+    n_prunable, n_nonzero, n_other = counts.n_prunable, counts.n_nonzero, counts.n_other
+    scales = 4 * sum(getattr(m, n).shape[0] for m, n in targets)  # one scale per output channel
     bitmap = math.ceil(n_prunable / 8)
     return SizeReport(
         n_parameters=n_prunable + n_other,
