@@ -10,11 +10,12 @@ import argparse
 import time
 
 import torch
-from common import machine, table, write_results
+from common import machine, write_results
 
 from gap_art.attacks import make_attack
 from gap_art.classifiers import to_art_classifier
 from gap_art.data import load_dataset
+from gap_art.evaluation.export import fixed_width_table
 from gap_art.models import create_model
 from gap_art.training import RECIPES, train_model
 
@@ -77,7 +78,9 @@ def main() -> None:
         "(CW: c=10, 50 steps, lr 0.1; ART with one binary-search step)\n"
     )
     print(
-        table(["attack", "torchattacks ex/s", "ART ex/s", "speed ratio", "ta success", "ART success"], rows)
+        fixed_width_table(
+            ["attack", "torchattacks ex/s", "ART ex/s", "speed ratio", "ta success", "ART success"], rows
+        )
     )
     write_results(
         f"attack_backends_{args.dataset}",

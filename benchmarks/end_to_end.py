@@ -15,7 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import machine, table, write_results
+from common import machine, write_results
+
+from gap_art.evaluation.export import fixed_width_table
 
 TARGETS = {"quick": 60.0, "fashion": 20 * 60.0}
 
@@ -72,7 +74,7 @@ def main() -> None:
             figures.update(executor=executor)
             scaling.append(figures)
     print(machine())
-    print(table(["preset", "wall s", "target s", "peak MB", "cells", "failed"], rows))
+    print(fixed_width_table(["preset", "wall s", "target s", "peak MB", "cells", "failed"], rows))
     for figures in scaling:
         per_task = figures["task_seconds_total"] / max(figures["timed_tasks"], 1)
         print(

@@ -14,14 +14,17 @@ import time
 import numpy as np
 import torch
 from art.defences.trainer import AdversarialTrainerFBFPyTorch, AdversarialTrainerMadryPGD
-from common import machine, table, write_results
+from common import machine, write_results
 
 from gap_art.attacks import make_attack
-from gap_art.classifiers import clone_module, rewrap_classifier, to_art_classifier
+from gap_art.classifiers import rewrap_classifier, to_art_classifier
 from gap_art.data import load_dataset
 from gap_art.defences import GreedyAdversarialPruning
+from gap_art.evaluation.export import fixed_width_table
 from gap_art.models import create_model
-from gap_art.training import RECIPES, seeded, train_model
+from gap_art.pruning import clone_module
+from gap_art.runtime import seeded
+from gap_art.training import RECIPES, train_model
 
 SETUPS = {"digits": ("small-cnn", 30, None), "fashion-mnist": ("lenet", 3, 20000)}
 
@@ -103,7 +106,7 @@ def main() -> None:
         f"(source transfer accuracy {base_transfer:.3f}); GAP at {args.compression:g}x, "
         f"{args.n_calibration} calibration images\n"
     )
-    print(table(["method", "seconds", "clean", "transfer", "transfer gain / s"], rows))
+    print(fixed_width_table(["method", "seconds", "clean", "transfer", "transfer gain / s"], rows))
     print(
         f"\nGAP scoring {score_s:.2f} s vs bare crafting of its calibration attacks {craft_s:.2f} s: "
         f"overhead {100 * overhead:.1f}%"

@@ -11,8 +11,9 @@ import argparse
 import time
 
 import torch
-from common import best_time, machine, table, write_results
+from common import best_time, machine, write_results
 
+from gap_art.evaluation.export import fixed_width_table
 from gap_art.models import create_model
 from gap_art.quantization import compile_int8, quantize_int8
 
@@ -44,7 +45,7 @@ def main() -> None:
         f"{args.model}, batch {args.batch_size}; compile took {compile_s:.1f} s; "
         f"compiled and eager int8 agree on {100 * agree:.1f}% of predictions\n"
     )
-    print(table(["path", "ms / batch", "examples / s"], rows))
+    print(fixed_width_table(["path", "ms / batch", "examples / s"], rows))
     write_results(
         f"int8_speed_{args.model}",
         {

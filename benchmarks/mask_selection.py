@@ -11,8 +11,9 @@ import time
 
 import numpy as np
 import torch
-from common import best_time, machine, table, write_results
+from common import best_time, machine, write_results
 
+from gap_art.evaluation.export import fixed_width_table
 from gap_art.pruning import select_removed
 
 SIZES = {"resnet20": 272_474, "resnet56": 855_770, "resnet18": 11_689_512}
@@ -96,7 +97,9 @@ def main() -> None:
     print(machine())
     print(f"scores with {args.levels} distinct values, compression {args.compression:g}x\n")
     print(
-        table(["scores like", "weights", "ours ms", "numpy ms", "ratio", "ours exact", "numpy exact"], rows)
+        fixed_width_table(
+            ["scores like", "weights", "ours ms", "numpy ms", "ratio", "ours exact", "numpy exact"], rows
+        )
     )
     print(
         f"\nGAP scoring on ResNet-20 (256 images, PGD-10): {gap_s:.1f} s; "

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -15,6 +13,7 @@ from torch import nn
 from gap_art.data import DatasetInfo
 from gap_art.models import create_model
 from gap_art.pruning import load_masked_state
+from gap_art.runtime import atomic_write
 
 CHECKPOINT_FORMAT = "gap-art-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -22,21 +21,6 @@ CHECKPOINT_VERSION = 1
 
 class CheckpointError(ValueError):
     """A file is not a readable gap-art checkpoint."""
-
-
-def atomic_write(path: str | Path, write: Any) -> Path:
-    """Call ``write(tmp_path)`` then rename onto ``path``, so a crash leaves no half file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def save_checkpoint(

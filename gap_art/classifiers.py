@@ -1,18 +1,14 @@
-"""Wrap models as ART classifiers, and copy classifiers without touching the original."""
+"""The ART layer: wrap models as ART classifiers, rewrap them, and run their forward pass
+(preprocessing included) as a differentiable ``nn.Module``."""
 
 from __future__ import annotations
-
-import contextlib
-import copy
-from collections.abc import Iterator
 
 import torch
 from art.estimators.classification import PyTorchClassifier
 from torch import nn
-from torch.nn.utils import prune
 
 from gap_art.data import DatasetInfo
-from gap_art.training import resolve_device
+from gap_art.runtime import resolve_device
 
 
 def to_art_classifier(
@@ -68,41 +64,6 @@ def check_pytorch_classifier(classifier: object, param: str = "classifier") -> P
             f"got {type(classifier).__name__}"
         )
     return classifier
-
-
-@contextlib.contextmanager
-def _masks_detached(model: nn.Module) -> Iterator[list[tuple[nn.Module, str]]]:
-    """Drop the derived ``weight = weight_orig * weight_mask`` tensors while copying.
-
-    ``copy.deepcopy`` refuses a pruned module because that derived tensor is not a leaf;
-    it is recomputed from the (copied) parameter and mask afterwards.
-    """
-    pruned = [
-        (module, hook._tensor_name)
-        for module in model.modules()
-        for hook in module._forward_pre_hooks.values()
-        if isinstance(hook, prune.BasePruningMethod)
-    ]
-    saved = [(module, name, getattr(module, name)) for module, name in pruned]
-    for module, name, _ in saved:
-        delattr(module, name)
-    try:
-        yield pruned
-    finally:
-        for module, name, value in saved:
-            setattr(module, name, value)
-
-
-def clone_module(model: nn.Module) -> nn.Module:
-    """A deep copy of ``model`` that also works when it holds ``torch.nn.utils.prune`` masks."""
-    with _masks_detached(model) as pruned:
-        clone = copy.deepcopy(model)
-    names = {id(module): path for path, module in model.named_modules()}
-    clone_modules = dict(clone.named_modules())
-    for module, name in pruned:
-        twin = clone_modules[names[id(module)]]
-        setattr(twin, name, getattr(twin, name + "_orig") * getattr(twin, name + "_mask"))
-    return clone
 
 
 def rewrap_classifier(classifier: PyTorchClassifier, model: nn.Module) -> PyTorchClassifier:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+
+from gap_art.registry import did_you_mean
 
 
 def check_inputs(x: object, input_shape: tuple[int, ...], param: str = "x") -> np.ndarray:
@@ -57,8 +61,21 @@ def check_int(value: object, param: str, minimum: int) -> int:
     return int(value)
 
 
-def check_choice(value: object, param: str, allowed: tuple[str, ...] | list[str]) -> str:
-    """``value`` must be one of ``allowed``; the error lists them."""
+def check_choice(value: object, param: str, allowed: Sequence[str]) -> str:
+    """``value`` must be one of ``allowed``; the error lists them (and the closest, if any)."""
     if value not in allowed:
-        raise ValueError(f"{param} must be one of {list(allowed)}, got {value!r}")
+        raise ValueError(
+            f"{param} must be one of {list(allowed)}, got {value!r}{did_you_mean(str(value), allowed)}"
+        )
     return str(value)
+
+
+def check_choices(values: object, param: str, allowed: Sequence[str], allow_empty: bool = False) -> list[str]:
+    """A list whose every item is one of ``allowed`` (non-empty unless ``allow_empty``)."""
+    if not isinstance(values, list) or (not values and not allow_empty):
+        raise ValueError(f"{param} must be a list drawn from {list(allowed)}, got {values!r}")
+    for value in values:
+        if value not in allowed:
+            hint = did_you_mean(str(value), allowed)
+            raise ValueError(f"{param}: unknown {value!r}{hint}; known: {list(allowed)}")
+    return values

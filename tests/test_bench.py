@@ -5,7 +5,7 @@ import pytest
 
 from gap_art.bench import BenchConfig, ConfigError, build_graph, load_config_file, preset, run
 from gap_art.bench import executors as executors_module
-from gap_art.bench.runner import ROW_FIELDS
+from gap_art.bench.rows import ROW_FIELDS
 
 
 def small_config(**changes) -> BenchConfig:

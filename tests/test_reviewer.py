@@ -6,7 +6,7 @@ import pytest
 import torchattacks
 
 from gap_art.attacks import make_attack
-from gap_art.bench.analysis import _interpolate, add_matched_accuracy
+from gap_art.bench.summary import _interpolate, add_matched_accuracy
 from gap_art.classifiers import ClassifierModule
 from gap_art.evaluation.sanity import run_sanity_checks, untrusted_attacks
 

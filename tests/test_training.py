@@ -4,9 +4,11 @@ import torch
 from torch.nn.utils import prune
 
 from gap_art.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from gap_art.classifiers import clone_module, rewrap_classifier, to_art_classifier
+from gap_art.classifiers import rewrap_classifier, to_art_classifier
 from gap_art.models import create_model
-from gap_art.training import evaluate_accuracy, resolve_device, train_model
+from gap_art.pruning import clone_module
+from gap_art.runtime import resolve_device
+from gap_art.training import evaluate_accuracy, train_model
 
 
 def test_digits_model_reaches_real_accuracy(digits, digits_model):

@@ -1,24 +1,36 @@
-"""Attacks by name from torchattacks or ART, behind one small adapter class.
+"""Attacks by name from torchattacks or ART: one module per attack, one registry.
 
-No attack is implemented here: :func:`make_attack` builds a ``torchattacks`` or ART
-attack for an ART classifier, honouring its ``clip_values`` and preprocessing, and wraps it
-in an :class:`AttackAdapter` with numpy (``generate``) and torch (``craft``) entry points.
+No attack is implemented here: :func:`make_attack` builds a registered ``torchattacks`` or
+ART attack for an ART classifier, honouring its ``clip_values`` and preprocessing, and wraps
+it in an :class:`AttackAdapter` with numpy (``generate``) and torch (``craft``) entry points.
+Add an attack with ``@gap_art.attacks.register("name")`` on an :class:`AttackRecipe`
+subclass (or through the ``gap_art.attacks`` entry-point group).
 """
 
-from gap_art.attacks.adapters import (
-    ATTACK_NAMES,
+from gap_art.attacks import autoattack, cw, fgsm, mifgsm, pgd, pgd_restarts  # noqa: F401  (register)
+from gap_art.attacks.base import (
+    ATTACKS,
     BACKENDS,
     ARTAttack,
     AttackAdapter,
+    AttackRecipe,
+    AttackSettings,
     TorchattacksAttack,
-    make_attack,
+    register,
 )
+from gap_art.attacks.factory import attack_names, clip_range, default_eps_step, make_attack
 
 __all__ = [
-    "ATTACK_NAMES",
+    "ATTACKS",
     "BACKENDS",
     "ARTAttack",
     "AttackAdapter",
+    "AttackRecipe",
+    "AttackSettings",
     "TorchattacksAttack",
+    "attack_names",
+    "clip_range",
+    "default_eps_step",
     "make_attack",
+    "register",
 ]

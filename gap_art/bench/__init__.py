@@ -12,21 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gap_art.bench.analysis import add_matched_accuracy, add_sanity_flags, add_worst_case
-from gap_art.bench.config import (
-    ART_DEFENCES,
-    PRESETS,
-    PRUNING_METHODS,
-    BenchConfig,
-    ConfigError,
-    load_config_file,
-    preset,
-)
+from gap_art.bench.config import PRESETS, BenchConfig, ConfigError, load_config_file, preset
+from gap_art.bench.context import Context
 from gap_art.bench.executors import EXECUTORS, RayUnavailableError, _import_ray
-from gap_art.bench.graph import Graph, Task, build_graph, primary_attack
 from gap_art.bench.report import environment, write_outputs
-from gap_art.bench.runner import Context
 from gap_art.bench.store import Store
+from gap_art.bench.summary import add_matched_accuracy, add_sanity_flags, add_worst_case
+from gap_art.bench.tasks import Graph, Task, build_graph, primary_attack
 from gap_art.evaluation.sanity import SanityCheck
 
 
@@ -111,9 +103,7 @@ def run(
 
 
 __all__ = [
-    "ART_DEFENCES",
     "PRESETS",
-    "PRUNING_METHODS",
     "RayUnavailableError",
     "BenchConfig",
     "BenchResults",

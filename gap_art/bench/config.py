@@ -8,31 +8,17 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from gap_art.attacks import ATTACK_NAMES, BACKENDS
+from gap_art.attacks import ATTACKS, BACKENDS
 from gap_art.data import DATASETS
+from gap_art.defences.art_builtin import ART_DEFENCES
 from gap_art.models import MODELS
-from gap_art.training import DEVICES
+from gap_art.pruning.importance import IMPORTANCE
+from gap_art.runtime import DEVICES
+from gap_art.validation import check_choice, check_choices, check_int
 
-PRUNING_METHODS: dict[str, tuple[str, str]] = {
-    "gap-grad": ("gap", "grad"),
-    "gap-taylor": ("gap", "taylor"),
-    "gap-abs_grad": ("gap", "abs_grad"),
-    "random": ("baseline", "random"),
-    "magnitude": ("baseline", "magnitude"),
-    "taylor": ("baseline", "taylor"),
-    "activation": ("baseline", "activation"),
-}
-"""Bench method name -> (kind, GAP criterion or baseline method); all use global scope."""
-
-ART_DEFENCES = (
-    "feature-squeezing",
-    "spatial-smoothing",
-    "jpeg",
-    "distillation",
-    "madry-pgd",
-    "fbf",
-)
-"""ART's built-in defences compared against: three preprocessors, a transformer, two trainers."""
+DEFAULT_DEFENCES = ["feature-squeezing", "spatial-smoothing", "jpeg", "distillation", "madry-pgd", "fbf"]
+"""ART's built-in defences compared against by default: three preprocessors, a transformer and
+two trainers (any registered ART defence may be named)."""
 
 THREAT_MODELS = ("dense", "independent", "replica", "ensemble")
 """Who crafts the examples: the uncompressed parent (the paper's threat model), an
@@ -52,13 +38,15 @@ class BenchConfig:
 
     :param dataset: Dataset name (``digits``, ``fashion-mnist``, ``mnist``, ``cifar10``).
     :param model: Model name (registry or torchvision).
-    :param methods: Pruning methods (see :data:`PRUNING_METHODS`).
+    :param methods: Pruning criteria by registry name (see :func:`gap_art.pruning.importance.names`),
+        each applied in global scope.
     :param compression: Compression ratios (> 1) applied with every method.
     :param attacks: Attacks crafted on the source (``fgsm``, ``pgd``, ``cw``, ...).
     :param eps: L-inf budget; ``None`` uses the dataset's suggestion.
     :param gap_eps: Budget of GAP's own calibration attack (PGD, step ``gap_eps / 4``);
         ``None`` uses GAP's default (2/255 of the input range).
-    :param defences: ART built-in defences to compare with (see :data:`ART_DEFENCES`).
+    :param defences: ART built-in defences to compare with (registry names, see
+        :data:`gap_art.defences.art_builtin.ART_DEFENCES`).
     :param int8: Also evaluate int8 versions of the dense and every pruned model.
     :param seeds: One full study per seed (training, pruning, attack random starts).
     :param epochs: Training epochs of the source model.
@@ -86,7 +74,7 @@ class BenchConfig:
     attacks: list[str] = field(default_factory=lambda: ["fgsm", "pgd", "cw"])
     eps: float | None = None
     gap_eps: float | None = None
-    defences: list[str] = field(default_factory=lambda: list(ART_DEFENCES))
+    defences: list[str] = field(default_factory=lambda: list(DEFAULT_DEFENCES))
     int8: bool = True
     seeds: list[int] = field(default_factory=lambda: [0])
     epochs: int = 30
@@ -121,45 +109,49 @@ class BenchConfig:
 
     def validate(self) -> BenchConfig:
         """Check every setting; the first bad one raises :class:`ConfigError` naming it."""
-        _choice(self.dataset, "dataset", sorted(DATASETS))
+        try:
+            self._check()
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+        return self
+
+    def _check(self) -> None:
+        check_choice(self.dataset, "dataset", sorted(DATASETS))
         if self.model not in MODELS:
             _torchvision_name(self.model)
-        _choices(self.methods, "methods", list(PRUNING_METHODS))
-        _choices(self.attacks, "attacks", list(ATTACK_NAMES))
-        _choices(self.whitebox_attacks, "whitebox_attacks", list(ATTACK_NAMES), allow_empty=True)
-        _choices(self.defences, "defences", list(ART_DEFENCES), allow_empty=True)
-        _choices(self.threat_models, "threat_models", list(THREAT_MODELS))
+        check_choices(self.methods, "methods", IMPORTANCE.names())
+        check_choices(self.attacks, "attacks", ATTACKS.names())
+        check_choices(self.whitebox_attacks, "whitebox_attacks", ATTACKS.names(), allow_empty=True)
+        check_choices(self.defences, "defences", ART_DEFENCES.names(), allow_empty=True)
+        check_choices(self.threat_models, "threat_models", list(THREAT_MODELS))
         if "dense" not in self.threat_models:
-            raise ConfigError("threat_models must include 'dense' (the reference the others compare to)")
+            raise ValueError("threat_models must include 'dense' (the reference the others compare to)")
         if not isinstance(self.curve_eps, list) or any(
             not isinstance(m, (int, float)) or m <= 0 for m in self.curve_eps
         ):
-            raise ConfigError(
-                f"curve_eps must be a list of positive multiples of eps, got {self.curve_eps!r}"
-            )
-        _choice(self.attack_backend, "attack_backend", list(BACKENDS))
-        _choice(self.split, "split", ["test", "train"])
-        _choice(self.device, "device", list(DEVICES))
+            raise ValueError(f"curve_eps must be a list of positive multiples of eps, got {self.curve_eps!r}")
+        check_choice(self.attack_backend, "attack_backend", list(BACKENDS))
+        check_choice(self.split, "split", ["test", "train"])
+        check_choice(self.device, "device", list(DEVICES))
         if not self.compression:
-            raise ConfigError("compression must list at least one ratio")
+            raise ValueError("compression must list at least one ratio")
         for ratio in self.compression:
             if not isinstance(ratio, (int, float)) or not ratio > 1:
-                raise ConfigError(f"compression ratios must be numbers > 1, got {ratio!r}")
+                raise ValueError(f"compression ratios must be numbers > 1, got {ratio!r}")
         span = DATASETS[self.dataset].clip_values[1] - DATASETS[self.dataset].clip_values[0]
         for name in ("eps", "gap_eps"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, (int, float)) or not 0 < value <= span):
-                raise ConfigError(f"{name} must be in (0, {span}], got {value!r}")
+                raise ValueError(f"{name} must be in (0, {span}], got {value!r}")
         if not self.seeds or any(not isinstance(s, int) or s < 0 for s in self.seeds):
-            raise ConfigError(f"seeds must be non-negative integers, got {self.seeds!r}")
+            raise ValueError(f"seeds must be non-negative integers, got {self.seeds!r}")
         for name in ("epochs", "finetune_epochs", "defence_epochs"):
-            _integer(getattr(self, name), name, 0)
-        _integer(self.n_calibration, "n_calibration", 1)
-        _integer(self.data_seed, "data_seed", 0)
+            check_int(getattr(self, name), name, 0)
+        check_int(self.n_calibration, "n_calibration", 1)
+        check_int(self.data_seed, "data_seed", 0)
         for name in ("n_train", "n_test"):
             if getattr(self, name) is not None:
-                _integer(getattr(self, name), name, 1)
-        return self
+                check_int(getattr(self, name), name, 1)
 
     @property
     def attack_eps(self) -> float:
@@ -232,28 +224,10 @@ def _toml_loads(text: str) -> dict[str, Any]:
     return tomllib.loads(text)
 
 
-def _choice(value: object, name: str, allowed: list[str]) -> None:
-    if value not in allowed:
-        raise ConfigError(f"{name} must be one of {allowed}, got {value!r}")
-
-
-def _choices(values: object, name: str, allowed: list[str], allow_empty: bool = False) -> None:
-    if not isinstance(values, list) or (not values and not allow_empty):
-        raise ConfigError(f"{name} must be a list drawn from {allowed}, got {values!r}")
-    for value in values:
-        if value not in allowed:
-            raise ConfigError(f"{name}: unknown {value!r}; known: {allowed}")
-
-
-def _integer(value: object, name: str, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
 def _torchvision_name(name: str) -> None:
     import torchvision
 
     if name not in torchvision.models.list_models(module=torchvision.models):
-        raise ConfigError(
+        raise ValueError(
             f"model must be one of {sorted(MODELS)} or a torchvision classification model, got {name!r}"
         )

@@ -8,8 +8,10 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from gap_art.bench.graph import Graph, Task
-from gap_art.bench.runner import Context, compose_row, run_task
+from gap_art.bench.context import Context
+from gap_art.bench.rows import compose_row
+from gap_art.bench.runner import run_task
+from gap_art.bench.tasks import Graph, Task
 
 Meta = dict[str, Any]
 

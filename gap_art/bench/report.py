@@ -1,13 +1,10 @@
-"""Write a study's results: JSON, CSV, a Markdown report and plots."""
+"""Write a study's results: results.json, results.csv, the Markdown report (its sections as
+small functions), the plots, and the terminal table."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import math
 import platform
-from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,23 +14,13 @@ import torch
 
 from gap_art import __version__
 from gap_art.bench.config import BenchConfig
-from gap_art.bench.graph import primary_attack
-from gap_art.bench.runner import ROW_FIELDS
+from gap_art.bench.plots import plot_results
+from gap_art.bench.rows import Row, results_csv
 from gap_art.bench.store import Store
-from gap_art.evaluation.metrics import Z_95
+from gap_art.bench.summary import Cell, Key, summarize
+from gap_art.bench.tasks import primary_attack
+from gap_art.evaluation.export import fixed_width_table
 from gap_art.evaluation.sanity import SanityCheck
-
-Row = dict[str, Any]
-Cell = tuple[float, float, float] | None
-METRICS = (
-    "clean_accuracy",
-    "transfer_accuracy",
-    "whitebox_accuracy",
-    "worst_case_transfer_accuracy",
-    "transfer_success_rate",
-    "matched_transfer_accuracy",
-)
-CSV_EXCLUDED = ("transfer_correct", "finetune_curve")
 
 
 def environment(device: str) -> dict[str, Any]:
@@ -52,63 +39,6 @@ def environment(device: str) -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
-
-
-def results_csv(rows: Sequence[Row]) -> str:
-    """The rows as CSV; per-example bits and fine-tuning curves stay in results.json."""
-    extra = sorted({key for row in rows for key in row} - set(ROW_FIELDS) - set(CSV_EXCLUDED))
-    buffer = io.StringIO()
-    writer = csv.DictWriter(
-        buffer, fieldnames=list(ROW_FIELDS) + extra, lineterminator="\n", extrasaction="ignore"
-    )
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
-Key = tuple[str, str, str, float]
-"""(attack, target, threat model, eps)"""
-
-
-def summarize(rows: Sequence[Row]) -> dict[Key, dict[str, Any]]:
-    """Per (attack, target, threat model, eps): each metric's mean over seeds and 95% interval.
-
-    One seed: the Wilson interval over examples. Several seeds: mean +- 1.96 standard
-    errors across seeds (the seed-to-seed spread, which includes the example noise).
-    """
-    groups: dict[Key, list[Row]] = defaultdict(list)
-    for row in rows:
-        if not row.get("error"):
-            groups[(row["attack"], row["target"], row["threat_model"], row["eps"])].append(row)
-    summary = {}
-    for key, members in groups.items():
-        entry: dict[str, Any] = {
-            "family": members[0]["family"],
-            "method": members[0]["method"],
-            "requested_compression": members[0]["requested_compression"],
-            "compression": float(np.mean([m["compression"] or 1.0 for m in members])),
-            "size_bytes": float(np.mean([m["size_bytes"] or 0 for m in members])),
-            "seeds": len(members),
-            "trustworthy": all(m.get("trustworthy") is not False for m in members),
-            "notes": sorted({m["matched_note"] for m in members if m.get("matched_note")}),
-        }
-        for metric in METRICS:
-            values = [m[metric] for m in members if m.get(metric) is not None]
-            entry[metric] = _mean_interval(values, members, metric)
-        summary[key] = entry
-    return summary
-
-
-def _mean_interval(values: list[float], members: list[Row], metric: str) -> Cell:
-    if not values:
-        return None
-    mean = float(np.mean(values))
-    if len(values) == 1:
-        low = members[0].get(f"{metric}_ci_low")
-        high = members[0].get(f"{metric}_ci_high")
-        return (mean, low if low is not None else mean, high if high is not None else mean)
-    half = Z_95 * float(np.std(values, ddof=1)) / math.sqrt(len(values))
-    return (mean, max(0.0, mean - half), min(1.0, mean + half))
 
 
 def _fmt(cell: Cell, best: bool = False, interval: bool = True) -> str:
@@ -320,127 +250,6 @@ def _conclusions(summary: dict[Key, dict[str, Any]], config: BenchConfig) -> str
     return " ".join(sentences)
 
 
-def plot_results(rows: Sequence[Row], config: BenchConfig, out: Path) -> list[Path]:
-    """Pareto view (clean vs transfer) and transfer vs compression per attack, and the
-    security curve (accuracy against eps) when the study swept eps."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    summary = summarize(rows)
-    eps = config.attack_eps
-    paths = []
-    for attack in config.attacks:
-        entries = [
-            e
-            for (a, _, th, ep), e in summary.items()
-            if a == attack and th == "dense" and ep == eps and e["transfer_accuracy"]
-        ]
-        if not entries:
-            continue
-        methods = sorted({e["method"] for e in entries})
-        colours = {m: plt.get_cmap("tab20")(i % 20) for i, m in enumerate(methods)}
-        fig, ax = plt.subplots(figsize=(7, 5))
-        for method in methods:
-            points = [e for e in entries if e["method"] == method]
-            ax.scatter(
-                [p["clean_accuracy"][0] for p in points],
-                [p["transfer_accuracy"][0] for p in points],
-                s=[30 + 20 * math.log2(max(p["compression"], 1.0)) ** 2 for p in points],
-                color=colours[method],
-                label=method,
-                alpha=0.8,
-                edgecolors="black",
-                linewidths=0.5,
-            )
-        ax.set_xlabel("clean accuracy")
-        ax.set_ylabel(f"transfer accuracy ({attack.upper()} from the dense model)")
-        ax.set_title(f"Clean vs transfer accuracy, {config.dataset} ({attack}); size ~ compression")
-        ax.legend(fontsize=7, ncol=2)
-        ax.grid(alpha=0.3)
-        paths.append(_save(fig, out / f"pareto_{attack}.png"))
-        fig, ax = plt.subplots(figsize=(7, 5))
-        for method in methods:
-            points = sorted(
-                (e for e in entries if e["method"] == method and e["family"] in ("pruning", "quantization")),
-                key=lambda e: e["requested_compression"],
-            )
-            if points:
-                ax.plot(
-                    [p["requested_compression"] for p in points],
-                    [p["transfer_accuracy"][0] for p in points],
-                    marker="o",
-                    color=colours[method],
-                    label=method,
-                )
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("compression (requested)")
-        ax.set_ylabel("transfer accuracy")
-        ax.set_title(f"Transfer accuracy vs compression ({attack})")
-        ax.legend(fontsize=7, ncol=2)
-        ax.grid(alpha=0.3)
-        paths.append(_save(fig, out / f"transfer_vs_compression_{attack}.png"))
-    curve = _security_curve(summary, config, plt, out)
-    return paths + ([curve] if curve else [])
-
-
-def _security_curve(
-    summary: dict[Key, dict[str, Any]], config: BenchConfig, plt: Any, out: Path
-) -> Path | None:
-    """Accuracy against eps (transfer solid, white-box dashed) for the dense model and each
-    pruning method at the middle compression ratio."""
-    attack = primary_attack(config)
-    ratio = sorted(config.compression)[len(config.compression) // 2]
-    by_target: dict[str, list[tuple[float, dict[str, Any]]]] = defaultdict(list)
-    for (a, target, threat, ep), e in summary.items():
-        if (
-            a == attack
-            and threat == "dense"
-            and (target == "dense" or (e["family"] == "pruning" and e["requested_compression"] == ratio))
-        ):
-            by_target[target].append((ep, e))
-    if not any(len(points) > 1 for points in by_target.values()):
-        return None
-    fig, ax = plt.subplots(figsize=(7, 5))
-    for i, (target, points) in enumerate(sorted(by_target.items())):
-        points.sort(key=lambda p: p[0])
-        colour = plt.get_cmap("tab10")(i % 10)
-        ax.plot(
-            [p[0] for p in points],
-            [p[1]["transfer_accuracy"][0] for p in points],
-            marker="o",
-            color=colour,
-            label=f"{target} transfer",
-        )
-        white = [(p[0], p[1]["whitebox_accuracy"][0]) for p in points if p[1]["whitebox_accuracy"]]
-        if white:
-            ax.plot(
-                *zip(*white, strict=True),
-                linestyle="--",
-                marker="x",
-                color=colour,
-                label=f"{target} white-box",
-            )
-    ax.set_xlabel("eps (L-inf)")
-    ax.set_ylabel("accuracy")
-    ax.set_title(f"Security curve ({attack}, {ratio:g}x): transfer solid, white-box dashed")
-    ax.legend(fontsize=7, ncol=2)
-    ax.grid(alpha=0.3)
-    return _save(fig, out / f"security_curve_{attack}.png")
-
-
-def _save(fig: Any, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.tight_layout()
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
-
-
 def write_outputs(
     rows: Sequence[Row],
     config: BenchConfig,
@@ -488,7 +297,4 @@ def terminal_table(rows: Sequence[Row], config: BenchConfig) -> str:
             (target + ("" if e["trustworthy"] else " †"), f"{e['compression']:.1f}")
             + tuple(_fmt(e[m], interval=False) for m in metrics)
         )
-    widths = [max(len(r[i]) for r in [header, *lines]) for i in range(len(header))]
-    text = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in [header, *lines]]
-    text.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(text)
+    return fixed_width_table(header, lines)

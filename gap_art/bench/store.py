@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from gap_art.checkpoint import atomic_write
+from gap_art.runtime import write_text
 
 
 class Store:
@@ -49,12 +49,12 @@ class Store:
     def write_meta(self, task_id: str, meta: dict[str, Any]) -> None:
         """Mark a task finished; written last, after its artifacts."""
         text = json.dumps(meta, indent=1, sort_keys=True)
-        atomic_write(self.path(task_id, ".json"), lambda tmp: Path(tmp).write_text(text))
+        write_text(self.path(task_id, ".json"), text)
 
     def write_config(self, config: dict[str, Any]) -> None:
         """Record the configuration being run (how a later run finds an unfinished one)."""
         text = json.dumps(config, indent=1, sort_keys=True)
-        atomic_write(self.root / "config.json", lambda tmp: Path(tmp).write_text(text))
+        write_text(self.root / "config.json", text)
 
     def read_config(self) -> dict[str, Any] | None:
         try:
@@ -93,4 +93,4 @@ class Store:
 
     def write_text(self, name: str, text: str) -> Path:
         """Write a report file atomically."""
-        return atomic_write(self.root / name, lambda tmp: Path(tmp).write_text(text))
+        return write_text(self.root / name, text)

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from gap_art.runtime import seeded_subset
+
 DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 """Where Debian's ``dataset-fashion-mnist`` package installs the gzip IDX files."""
 
@@ -143,9 +145,8 @@ def _subset(x: torch.Tensor, y: torch.Tensor, n: int | None, seed: int, param: s
         return TensorDataset(x, y)
     if not 1 <= n <= len(x):
         raise ValueError(f"{param} must be between 1 and {len(x)}, got {n}")
-    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n]
-    order, _ = order.sort()
-    return TensorDataset(x[order], y[order])
+    keep = torch.from_numpy(seeded_subset(len(x), n, seed))
+    return TensorDataset(x[keep], y[keep])
 
 
 Split = tuple[torch.Tensor, torch.Tensor]

@@ -13,36 +13,31 @@ from art.estimators.classification import PyTorchClassifier
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from gap_art.attacks import ATTACK_NAMES, BACKENDS, make_attack
 from gap_art.classifiers import (
     ClassifierModule,
     check_pytorch_classifier,
-    clone_module,
     require_gradients,
     rewrap_classifier,
 )
 from gap_art.pruning import (
-    BASELINES,
-    GAP_CRITERIA,
+    BASES,
     SCOPES,
     CompressionReport,
     Target,
-    accumulate_gradients,
-    activation_scores,
-    gap_scores,
+    clone_module,
+    importance,
     load_masked_state,
-    magnitude_scores,
     measure_compression,
     other_parameter_count,
     prunable_parameters,
     prune_by_scores,
-    random_scores,
-    taylor_scores,
+    target_names,
     weights_to_keep,
 )
-from gap_art.pruning.selection import BASES
-from gap_art.pruning.targets import target_names
-from gap_art.training import Recipe, seeded, train_model
+from gap_art.pruning.importance import Importance, ScoringInputs
+from gap_art.pruning.importance.base import Craft
+from gap_art.runtime import seeded, seeded_subset
+from gap_art.training import Recipe, train_model
 from gap_art.validation import (
     check_choice,
     check_inputs,
@@ -54,10 +49,11 @@ from gap_art.validation import (
 Batches = list[tuple[torch.Tensor, torch.Tensor]]
 
 
-class _PruningTransformer(Transformer):
+class PruningTransformer(Transformer):
     """Shared machinery: score on a copy, turn scores into masks, fine-tune, rewrap.
 
-    Subclasses only say how to score (:meth:`_score`) and which end to remove.
+    Subclasses only name the criterion (:meth:`_importance`); the criterion scores and says
+    which end is removed and what it needs (labels, the model on data, an attack).
     """
 
     params = [
@@ -72,7 +68,7 @@ class _PruningTransformer(Transformer):
         "seed",
         "verbose",
     ]
-    remove_highest = False
+    train_mode = False
 
     def __init__(
         self,
@@ -119,7 +115,7 @@ class _PruningTransformer(Transformer):
         :param y: Labels, as class indices or one-hot (required by GAP and clean Taylor).
         """
         x = check_inputs(x, self.classifier.input_shape)
-        labels = self._labels(x, y, required=self.needs_labels)
+        labels = self._labels(x, y, required=self._importance().needs_labels)
         x, labels = self._calibration_subset(x, labels)
         model = clone_module(self.classifier.model)
         working = rewrap_classifier(self.classifier, model)
@@ -154,7 +150,7 @@ class _PruningTransformer(Transformer):
             self.compression,
             parameters=targets,
             scope=self.scope,
-            largest=self.remove_highest,
+            largest=self._importance().removes == "highest",
             seed=self.seed,
             basis=self.compression_basis,
         )
@@ -197,13 +193,27 @@ class _PruningTransformer(Transformer):
 
     # Helpers --------------------------------------------------------------------------------
 
-    needs_labels = True
-
     @abstractmethod
+    def _importance(self) -> Importance:
+        """The criterion this transformer prunes by."""
+
+    def _calibration_attack(self, classifier: PyTorchClassifier) -> Craft:
+        raise NotImplementedError(f"{type(self).__name__} has no calibration attack")
+
     def _score(
         self, classifier: PyTorchClassifier, targets: list[Target], batches: Batches
     ) -> list[torch.Tensor]:
         """One score tensor per target of ``classifier.model`` (a private copy)."""
+        criterion = self._importance()
+        inputs = ScoringInputs(
+            targets,
+            model=ClassifierModule(classifier) if criterion.needs_data else None,
+            batches=batches,
+            seed=self.seed,
+            craft=self._calibration_attack(classifier) if criterion.needs_attack else None,
+            train_mode=self.train_mode,
+        )
+        return criterion.score(inputs)
 
     def _targets(self, model: nn.Module) -> list[Target]:
         modules = dict(model.named_modules())
@@ -222,10 +232,7 @@ class _PruningTransformer(Transformer):
     def _calibration_subset(
         self, x: np.ndarray, y: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        if self.nb_calibration is None or self.nb_calibration >= len(x):
-            return x, y
-        rng = np.random.default_rng(self.seed)
-        keep = np.sort(rng.choice(len(x), size=self.nb_calibration, replace=False))
+        keep = seeded_subset(len(x), self.nb_calibration, self.seed)
         return x[keep], (y[keep] if y is not None else None)
 
     def _finetune(self, classifier: PyTorchClassifier, x: np.ndarray, y: object) -> None:
@@ -254,123 +261,21 @@ def _batches(x: np.ndarray, y: np.ndarray | None, batch_size: int, device: torch
     return list(zip(x_t.split(batch_size), y_t.split(batch_size), strict=True))
 
 
-class GreedyAdversarialPruning(_PruningTransformer):
-    """Greedy Adversarial Pruning (O'Brien Weiss et al., AICAS 2022) as an ART transformer.
-
-    Crafts adversarial examples against the model on calibration data, accumulates the
-    gradient of the adversarial loss for every prunable weight, and removes the weights with
-    the highest scores: those the adversarial examples rely on most. The pruned model
-    resists examples transferred from the uncompressed model; it is not a white-box defence.
-
-    :param classifier: A trained ART ``PyTorchClassifier`` (never modified).
-    :param compression: Ratio of prunable weights to those kept (2 removes half).
-    :param criterion: ``grad`` (signed gradient), ``taylor`` (signed weight x gradient) or
-        ``abs_grad`` (|gradient|).
-    :param scope: ``global`` (rank across layers) or ``layer`` (same fraction per layer).
-    :param attack: ``fgsm``, ``pgd``, ``cw``, ``mifgsm`` or ``autoattack``; or a ready
-        ``torchattacks.Attack`` / ART ``EvasionAttack``.
-    :param eps: Attack budget (L-inf) in input units; default 2/255 of the input range.
-    :param eps_step: Step of iterative attacks; default 0.001 of the input range.
-    :param max_iter: Attack iterations.
-    :param attack_backend: ``torchattacks`` or ``art`` for attacks given by name.
-    :param train_mode: Take the loss in training mode, as the reference implementation does.
-    :param parameters: ``(module, name)`` pairs to prune; Conv and Linear weights by default.
-    :param compression_basis: ``prunable`` or ``model`` (the reference's ratio definition).
-    :param batch_size: Calibration and fine-tuning batch size.
-    :param nb_calibration: Use a seeded subset of this many calibration examples.
-    :param finetune_epochs: Epochs of fine-tuning with the masks held (0: none).
-    :param finetune_lr: Fine-tuning learning rate.
-    :param finetune_optimizer: ``adam`` or ``sgd``.
-    :param seed: Seeds the attack's random start, the calibration subset and tie-breaking.
-    :param verbose: Show progress bars.
-    """
-
-    params = _PruningTransformer.params + [
-        "criterion",
-        "attack",
-        "eps",
-        "eps_step",
-        "max_iter",
-        "attack_backend",
-        "train_mode",
-    ]
-    remove_highest = True
-
-    def __init__(
-        self,
-        classifier: PyTorchClassifier,
-        compression: float = 2.0,
-        criterion: str = "grad",
-        scope: str = "global",
-        attack: Any = "pgd",
-        eps: float | None = None,
-        eps_step: float | None = None,
-        max_iter: int = 10,
-        attack_backend: str = "torchattacks",
-        train_mode: bool = False,
-        **kwargs: Any,
-    ) -> None:
-        self.criterion = criterion
-        self.attack = attack
-        self.eps = eps
-        self.eps_step = eps_step
-        self.max_iter = max_iter
-        self.attack_backend = attack_backend
-        self.train_mode = train_mode
-        super().__init__(classifier, compression=compression, scope=scope, **kwargs)
-
-    def _check_params(self) -> None:
-        super()._check_params()
-        require_gradients(self.classifier)
-        check_choice(self.criterion, "criterion", GAP_CRITERIA)
-        check_choice(self.attack_backend, "attack_backend", BACKENDS)
-        if isinstance(self.attack, str):
-            check_choice(self.attack, "attack", ATTACK_NAMES)
-        else:
-            import torchattacks
-            from art.attacks.attack import EvasionAttack
-
-            if not isinstance(self.attack, (torchattacks.attack.Attack, EvasionAttack)):
-                raise TypeError(
-                    f"attack must be a name in {list(ATTACK_NAMES)}, a torchattacks.Attack or an "
-                    f"ART EvasionAttack, got {type(self.attack).__name__}"
-                )
-        check_int(self.max_iter, "max_iter", 1)
-
-    def _score(
-        self, classifier: PyTorchClassifier, targets: list[Target], batches: Batches
-    ) -> list[torch.Tensor]:
-        low, high = (float(np.min(v)) for v in classifier.clip_values)
-        span = high - low
-        attack = make_attack(
-            self.attack,
-            classifier,
-            backend=self.attack_backend,
-            eps=self.eps if self.eps is not None else span * 2 / 255,
-            eps_step=self.eps_step if self.eps_step is not None else span * 0.001,
-            max_iter=self.max_iter,
-            batch_size=self.batch_size,
-            seed=None,
-        )
-        module = ClassifierModule(classifier)
-        gradients = accumulate_gradients(module, targets, batches, attack.craft, self.train_mode)
-        return gap_scores(targets, gradients, self.criterion)
-
-
-class IrregularPruning(_PruningTransformer):
+class IrregularPruning(PruningTransformer):
     """The classic irregular (unstructured) pruning baselines as an ART transformer.
 
     :param classifier: A trained ART ``PyTorchClassifier`` (never modified).
     :param compression: Ratio of prunable weights to those kept (2 removes half).
-    :param method: ``random``, ``magnitude`` (|w|), ``taylor`` (|w x g| on clean data) or
-        ``activation`` (|w| x mean |input activation|); the lowest scores are removed.
+    :param method: ``random``, ``magnitude`` (|w|), ``taylor`` (|w x g| on clean data),
+        ``activation`` (|w| x mean |input activation|), or any registered criterion that needs
+        no attack; the criterion says which end is removed (the lowest, for these four).
     :param scope: ``global`` (rank across layers) or ``layer`` (same fraction per layer).
     :param kwargs: ``parameters``, ``compression_basis``, ``batch_size``, ``nb_calibration``,
         ``finetune_epochs``, ``finetune_lr``, ``finetune_optimizer``, ``seed``, ``verbose``
         as for :class:`GreedyAdversarialPruning`.
     """
 
-    params = _PruningTransformer.params + ["method"]
+    params = PruningTransformer.params + ["method"]
 
     def __init__(
         self,
@@ -383,24 +288,11 @@ class IrregularPruning(_PruningTransformer):
         self.method = method
         super().__init__(classifier, compression=compression, scope=scope, **kwargs)
 
-    @property
-    def needs_labels(self) -> bool:  # type: ignore[override]
-        return self.method == "taylor"
+    def _importance(self) -> Importance:
+        return importance.get(self.method, "method")
 
     def _check_params(self) -> None:
         super()._check_params()
-        check_choice(self.method, "method", BASELINES)
-        if self.method in ("taylor", "activation"):
+        check_choice(self.method, "method", importance.names(adversarial=False))
+        if self._importance().needs_data:
             require_gradients(self.classifier)
-
-    def _score(
-        self, classifier: PyTorchClassifier, targets: list[Target], batches: Batches
-    ) -> list[torch.Tensor]:
-        if self.method == "random":
-            return random_scores(targets, self.seed)
-        if self.method == "magnitude":
-            return magnitude_scores(targets)
-        module = ClassifierModule(classifier)
-        if self.method == "activation":
-            return activation_scores(module, targets, batches)
-        return taylor_scores(targets, accumulate_gradients(module, targets, batches))

@@ -17,6 +17,7 @@ from gap_art.classifiers import (
     require_gradients,
 )
 from gap_art.quantization import QUANTIZER_BACKENDS, compile_int8, quantize_int8
+from gap_art.runtime import seeded_subset
 from gap_art.validation import check_choice, check_inputs, check_int
 
 
@@ -146,9 +147,7 @@ class Int8Quantization(Transformer):
     def fit(self, x: np.ndarray, y: np.ndarray | None = None, **kwargs: Any) -> None:
         """Calibrate on ``x`` (numpy, the classifier's input shape; labels are not needed)."""
         x = check_inputs(x, self.classifier.input_shape)
-        if self.nb_calibration is not None and self.nb_calibration < len(x):
-            rng = np.random.default_rng(self.seed)
-            x = x[np.sort(rng.choice(len(x), size=self.nb_calibration, replace=False))]
+        x = x[seeded_subset(len(x), self.nb_calibration, self.seed)]
         classifier = self.classifier
         processed, _ = classifier._apply_preprocessing(x, y=None, fit=False)
         calibration = torch.as_tensor(np.asarray(processed, dtype=np.float32))

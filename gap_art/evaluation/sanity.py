@@ -11,10 +11,9 @@ from typing import Any
 import numpy as np
 from art.estimators.classification import PyTorchClassifier
 
-from gap_art.attacks import AttackAdapter, make_attack
+from gap_art.attacks import ATTACKS, AttackAdapter, clip_range, default_eps_step, make_attack
 from gap_art.validation import check_inputs, check_labels
 
-ITERATIVE = ("pgd", "cw", "mifgsm", "pgd-restarts")
 EPS_GRID = (0.25, 0.5, 1.0, 2.0)
 
 
@@ -69,14 +68,14 @@ def run_sanity_checks(
     y = check_labels(y, len(x), source.nb_classes)
     overrides = dict(overrides or {})
     clean = source.predict(x).argmax(1) == y
-    low, high = (float(np.min(v)) for v in source.clip_values)
+    low, high = clip_range(source)
     span = high - low
 
     def attack(name: str, **settings: Any) -> AttackAdapter:
         if name in overrides and not settings:
             return make_attack(overrides[name], source, seed=seed)
-        base = {"backend": backend, "eps": eps, "eps_step": eps / 4, "seed": seed}
-        if name != "cw":  # CW keeps its own iteration count
+        base = {"backend": backend, "eps": eps, "eps_step": default_eps_step(eps), "seed": seed}
+        if ATTACKS.get(name).follows_study_steps:
             base["max_iter"] = steps
         return make_attack(name, source, **{**base, **settings})
 
@@ -95,7 +94,7 @@ def run_sanity_checks(
             )
 
     def pgd_accuracy(budget: float, **settings: Any) -> float:
-        adv = attack("pgd", eps=budget, eps_step=budget / 4, **settings).generate(x, y)
+        adv = attack("pgd", eps=budget, eps_step=default_eps_step(budget), **settings).generate(x, y)
         return float((source.predict(adv).argmax(1) == y).mean())
 
     accuracies = [pgd_accuracy(min(m * eps, span)) for m in eps_grid]
@@ -111,7 +110,7 @@ def run_sanity_checks(
         )
     )
     if "fgsm" in success:
-        for name in (a for a in attacks if a in ITERATIVE):
+        for name in (a for a in attacks if a in ATTACKS and ATTACKS.get(a).iterative):
             checks.append(
                 SanityCheck(
                     f"{name} at least as strong as fgsm",

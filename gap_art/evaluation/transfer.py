@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -16,16 +14,19 @@ from art.estimators.classification import PyTorchClassifier
 
 from gap_art.attacks import AttackAdapter, make_attack
 from gap_art.classifiers import check_pytorch_classifier
+from gap_art.evaluation.export import fixed_width_table, rows_to_csv
 from gap_art.evaluation.metrics import proportion, topk_correct, wilson_interval
 from gap_art.validation import check_inputs, check_labels
 
 
 class _FlatResult:
-    """``to_dict`` for result dataclasses: every interval becomes two flat keys."""
+    """``to_dict`` for result dataclasses: every interval becomes two flat keys; the
+    per-example arrays stay out (they are for paired analyses, not for tables)."""
 
     def to_dict(self) -> dict[str, Any]:
         """A flat dict: every interval becomes ``<metric>_ci_low`` / ``<metric>_ci_high``."""
         data = asdict(self)  # type: ignore[call-overload]
+        data.pop("per_example")
         for name, (low, high) in data.pop("intervals").items():
             data[f"{name}_ci_low"], data[f"{name}_ci_high"] = low, high
         return data
@@ -38,6 +39,9 @@ class TransferResult(_FlatResult):
     Proportions are over the ``n`` examples, except ``transfer_success_rate`` (over the
     examples that fool the source and that the target gets right when clean). Each has a
     Wilson 95% interval in ``intervals``; ``None`` marks a metric that does not apply.
+    ``per_example`` holds boolean arrays over the ``n`` examples: ``clean`` and
+    ``transfer`` (the target correct), ``source_clean`` and ``source_adv`` (the source
+    correct): the input of paired tests between targets evaluated on the same examples.
     """
 
     target: str
@@ -57,11 +61,15 @@ class TransferResult(_FlatResult):
     seed: int | None = None
     source: str = "source"
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    per_example: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass
 class WhiteboxResult(_FlatResult):
-    """A target attacked with full knowledge of itself (the attack runs on the target)."""
+    """A target attacked with full knowledge of itself (the attack runs on the target).
+
+    ``per_example``: boolean arrays ``clean`` and ``adversarial`` (the target correct).
+    """
 
     target: str
     attack: str
@@ -72,6 +80,7 @@ class WhiteboxResult(_FlatResult):
     l2_mean: float
     seed: int | None = None
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    per_example: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
 
 def _check_compatible(source: PyTorchClassifier, name: str, target: PyTorchClassifier) -> None:
@@ -224,6 +233,7 @@ def _transfer_result(
         seed=seed,
         source=source_name,
         intervals=intervals,
+        per_example={"clean": clean, "transfer": adv, "source_clean": source_clean, "source_adv": source_adv},
         **values,
     )
 
@@ -263,6 +273,7 @@ def evaluate_whitebox(
             "clean_accuracy": wilson_interval(int(clean.sum()), len(clean)),
             "adversarial_accuracy": wilson_interval(int(adv.sum()), len(adv)),
         },
+        per_example={"clean": clean, "adversarial": adv},
     )
 
 
@@ -279,15 +290,10 @@ def to_json(results: Sequence[Result], path: str | Path | None = None) -> str:
 
 def to_csv(results: Sequence[Result], path: str | Path | None = None) -> str:
     """Results as CSV with one row per result; written to ``path`` when given."""
-    rows = [r.to_dict() for r in results]
-    buffer = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+    text = rows_to_csv([r.to_dict() for r in results])
     if path is not None:
-        Path(path).write_text(buffer.getvalue())
-    return buffer.getvalue()
+        Path(path).write_text(text)
+    return text
 
 
 def _cell(value: float | None) -> str:
@@ -310,7 +316,4 @@ def format_table(results: Sequence[TransferResult]) -> str:
         )
         for r in results
     ]
-    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=True)]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in [header, *rows]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return fixed_width_table(header, rows)

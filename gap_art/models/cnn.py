@@ -5,50 +5,44 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 
-class SmallCNN(nn.Module):
+class FeaturesThenClassifier(nn.Module):
+    """A ``features`` stack followed by a ``classifier`` head (the layout of LeNet and VGG)."""
+
+    def __init__(self, features: nn.Sequential, classifier: nn.Sequential) -> None:
+        super().__init__()
+        self.features = features
+        self.classifier = classifier
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.features(x))
+
+
+class SmallCNN(FeaturesThenClassifier):
     """Two 3x3 convolutions and two linear layers, for 1 x 8 x 8 images."""
 
     def __init__(self, nb_classes: int = 10, in_channels: int = 1) -> None:
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 16, 3, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(16, 32, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-        )
-        self.classifier = nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(32 * 4 * 4, 64),
-            nn.ReLU(),
-            nn.Linear(64, nb_classes),
+        conv = [nn.Conv2d(in_channels, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 32, 3, padding=1)]
+        super().__init__(
+            nn.Sequential(*conv, nn.ReLU(), nn.MaxPool2d(2)),
+            nn.Sequential(nn.Flatten(), nn.Linear(32 * 4 * 4, 64), nn.ReLU(), nn.Linear(64, nb_classes)),
         )
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.classifier(self.features(x))
 
-
-class LeNet(nn.Module):
+class LeNet(FeaturesThenClassifier):
     """LeNet-5 with ReLU and max pooling, for 1 x 28 x 28 images."""
 
     def __init__(self, nb_classes: int = 10, in_channels: int = 1) -> None:
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 6, 5, padding=2),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(6, 16, 5),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
+        pool = nn.MaxPool2d(2)
+        super().__init__(
+            nn.Sequential(
+                nn.Conv2d(in_channels, 6, 5, padding=2), nn.ReLU(), pool, nn.Conv2d(6, 16, 5), nn.ReLU(), pool
+            ),
+            nn.Sequential(
+                nn.Flatten(),
+                nn.Linear(16 * 5 * 5, 120),
+                nn.ReLU(),
+                nn.Linear(120, 84),
+                nn.ReLU(),
+                nn.Linear(84, nb_classes),
+            ),
         )
-        self.classifier = nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(16 * 5 * 5, 120),
-            nn.ReLU(),
-            nn.Linear(120, 84),
-            nn.ReLU(),
-            nn.Linear(84, nb_classes),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.classifier(self.features(x))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from torch import Tensor, nn
+from torch import nn
+
+from gap_art.models.cnn import FeaturesThenClassifier
 
 VGG11_LAYOUT: tuple[int | str, ...] = (
     64,
@@ -21,11 +23,10 @@ VGG11_LAYOUT: tuple[int | str, ...] = (
 )
 
 
-class VGG11BN(nn.Module):
+class VGG11BN(FeaturesThenClassifier):
     """The VGG-11 convolution stack with batch norm and a dropout classifier for 32 x 32 inputs."""
 
     def __init__(self, nb_classes: int = 10, in_channels: int = 3) -> None:
-        super().__init__()
         layers: list[nn.Module] = []
         channels = in_channels
         for item in VGG11_LAYOUT:
@@ -36,8 +37,7 @@ class VGG11BN(nn.Module):
                 layers += [nn.Conv2d(channels, width, 3, padding=1), nn.BatchNorm2d(width)]
                 layers.append(nn.ReLU(inplace=True))
                 channels = width
-        self.features = nn.Sequential(*layers)
-        self.classifier = nn.Sequential(
+        head = nn.Sequential(
             nn.Flatten(),
             nn.Dropout(0.5),
             nn.Linear(512, 512),
@@ -45,6 +45,4 @@ class VGG11BN(nn.Module):
             nn.Dropout(0.5),
             nn.Linear(512, nb_classes),
         )
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.classifier(self.features(x))
+        super().__init__(nn.Sequential(*layers), head)

@@ -8,14 +8,19 @@ while the order of distinct scores is kept.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 from torch import nn
-from torch.nn.utils import prune
 
-from gap_art.pruning.targets import Target, current_mask, trainable_tensor
+from gap_art.pruning.masks import (
+    CompressionReport,
+    apply_masks,
+    current_mask,
+    measure_compression,
+    other_parameter_count,
+)
+from gap_art.pruning.targets import Target, prunable_parameters
 
 SCOPES = ("global", "layer")
 BASES = ("prunable", "model")
@@ -155,54 +160,25 @@ def compute_masks(
     return [(~piece).to(score.dtype).view_as(score) for piece, score in zip(pieces, scores, strict=True)]
 
 
-def apply_masks(targets: Sequence[Target], masks: Sequence[torch.Tensor]) -> None:
-    """Install ``masks`` as ``torch.nn.utils.prune`` masks (``<name>_orig`` / ``<name>_mask``).
+def prune_by_scores(
+    model: nn.Module,
+    scores: Sequence[torch.Tensor],
+    compression: float,
+    parameters: Sequence[Target] | None = None,
+    scope: str = "global",
+    largest: bool = False,
+    seed: int = 0,
+    basis: str = "prunable",
+) -> CompressionReport:
+    """Mask ``model`` in place to reach ``compression`` and report the ratio achieved.
 
-    On an already pruned tensor the new mask is combined with the old one by ``prune``.
+    :param scores: One tensor per prunable tensor (see :func:`prunable_parameters`).
+    :param largest: Remove the highest scores (GAP) instead of the lowest (baselines).
+    :param basis: ``prunable`` (ratio over prunable weights) or ``model`` (the reference's:
+        non-prunable parameters count as kept).
     """
-    for (module, name), mask in zip(targets, masks, strict=True):
-        prune.custom_from_mask(module, name, mask.to(getattr(module, name).device))
-
-
-@dataclass(frozen=True)
-class CompressionReport:
-    """A compression ratio measured from the weights themselves.
-
-    :param n_prunable: Prunable weights.
-    :param n_nonzero: Prunable weights that are not zero.
-    :param n_other: Parameters that are never pruned (biases, norm layers, ...).
-    :param compression: ``n_prunable / n_nonzero`` (basis ``prunable``).
-    :param model_compression: ``(n_prunable + n_other) / (n_nonzero + n_other)`` (basis ``model``).
-    :param sparsity: Fraction of prunable weights that are zero.
-    """
-
-    n_prunable: int
-    n_nonzero: int
-    n_other: int
-    compression: float
-    model_compression: float
-    sparsity: float
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def other_parameter_count(model: nn.Module, targets: Sequence[Target]) -> int:
-    """Parameters of ``model`` outside the targets (masked tensors counted once)."""
-    prunable = {id(trainable_tensor(m, n)) for m, n in targets}
-    return sum(p.numel() for p in model.parameters() if id(p) not in prunable)
-
-
-def measure_compression(model: nn.Module, targets: Sequence[Target]) -> CompressionReport:
-    """Count the nonzero prunable weights of ``model`` and report the achieved ratios."""
-    n_prunable = sum(getattr(m, n).numel() for m, n in targets)
-    n_nonzero = sum(int(torch.count_nonzero(getattr(m, n))) for m, n in targets)
-    n_other = other_parameter_count(model, targets)
-    return CompressionReport(
-        n_prunable=n_prunable,
-        n_nonzero=n_nonzero,
-        n_other=n_other,
-        compression=n_prunable / max(n_nonzero, 1),
-        model_compression=(n_prunable + n_other) / max(n_nonzero + n_other, 1),
-        sparsity=1 - n_nonzero / n_prunable,
-    )
+    targets = prunable_parameters(model, parameters)
+    n_other = other_parameter_count(model, targets) if basis == "model" else 0
+    masks = compute_masks(targets, scores, compression, scope, largest, seed, basis, n_other)
+    apply_masks(targets, masks)
+    return measure_compression(model, targets)

@@ -1,4 +1,4 @@
-"""Which tensors are prunable, and how to read their current masks."""
+"""Which tensors are prunable: the weights that a pruning method may remove."""
 
 from __future__ import annotations
 
@@ -34,18 +34,6 @@ def prunable_parameters(model: nn.Module, parameters: Sequence[Target] | None = 
         if id(module) not in owned or not isinstance(getattr(module, name, None), torch.Tensor):
             raise ValueError(f"parameters: ({type(module).__name__}, {name!r}) is not a tensor of the model")
     return targets
-
-
-def trainable_tensor(module: nn.Module, name: str) -> torch.Tensor:
-    """The leaf parameter behind ``module.name`` (``name_orig`` once ``prune`` has masked it)."""
-    orig = name + "_orig"
-    return getattr(module, orig) if hasattr(module, orig) else getattr(module, name)
-
-
-def current_mask(module: nn.Module, name: str) -> torch.Tensor:
-    """The ``prune`` mask of ``module.name``, or all ones when it has none."""
-    mask = getattr(module, name + "_mask", None)
-    return mask if mask is not None else torch.ones_like(getattr(module, name))
 
 
 def target_names(model: nn.Module, targets: Sequence[Target]) -> list[str]:

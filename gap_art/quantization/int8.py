@@ -14,8 +14,7 @@ import logging
 import torch
 from torch import nn
 
-from gap_art.classifiers import clone_module
-from gap_art.pruning import make_permanent
+from gap_art.pruning.masks import clone_module, make_permanent
 
 QUANTIZER_BACKENDS = ("x86", "xnnpack")
 

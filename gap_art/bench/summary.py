@@ -1,22 +1,73 @@
-"""Cross-cell analysis of a study: worst case per example, sanity flags, and the comparison
-of pruning methods at matched clean accuracy."""
+"""Statistics over a study's rows: the summary per (attack, target, threat model, eps) that
+reports and plots read, and the cross-cell analysis (worst case per example, sanity flags,
+methods compared at matched clean accuracy)."""
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from gap_art.bench.rows import Row, unpack_correct
+from gap_art.evaluation.metrics import Z_95
 from gap_art.evaluation.sanity import SanityCheck, untrusted_attacks
 
-Row = dict[str, Any]
+Cell = tuple[float, float, float] | None
+METRICS = (
+    "clean_accuracy",
+    "transfer_accuracy",
+    "whitebox_accuracy",
+    "worst_case_transfer_accuracy",
+    "transfer_success_rate",
+    "matched_transfer_accuracy",
+)
+
+Key = tuple[str, str, str, float]
+"""(attack, target, threat model, eps)"""
 
 
-def _correct(row: Row) -> np.ndarray:
-    bits = np.frombuffer(bytes.fromhex(row["transfer_correct"]), dtype=np.uint8)
-    return np.unpackbits(bits)[: row["n"]].astype(bool)
+def summarize(rows: Sequence[Row]) -> dict[Key, dict[str, Any]]:
+    """Per (attack, target, threat model, eps): each metric's mean over seeds and 95% interval.
+
+    One seed: the Wilson interval over examples. Several seeds: mean +- 1.96 standard
+    errors across seeds (the seed-to-seed spread, which includes the example noise).
+    """
+    groups: dict[Key, list[Row]] = defaultdict(list)
+    for row in rows:
+        if not row.get("error"):
+            groups[(row["attack"], row["target"], row["threat_model"], row["eps"])].append(row)
+    summary = {}
+    for key, members in groups.items():
+        entry: dict[str, Any] = {
+            "family": members[0]["family"],
+            "method": members[0]["method"],
+            "requested_compression": members[0]["requested_compression"],
+            "compression": float(np.mean([m["compression"] or 1.0 for m in members])),
+            "size_bytes": float(np.mean([m["size_bytes"] or 0 for m in members])),
+            "seeds": len(members),
+            "trustworthy": all(m.get("trustworthy") is not False for m in members),
+            "notes": sorted({m["matched_note"] for m in members if m.get("matched_note")}),
+        }
+        for metric in METRICS:
+            values = [m[metric] for m in members if m.get(metric) is not None]
+            entry[metric] = _mean_interval(values, members, metric)
+        summary[key] = entry
+    return summary
+
+
+def _mean_interval(values: list[float], members: list[Row], metric: str) -> Cell:
+    if not values:
+        return None
+    mean = float(np.mean(values))
+    if len(values) == 1:
+        low = members[0].get(f"{metric}_ci_low")
+        high = members[0].get(f"{metric}_ci_high")
+        return (mean, low if low is not None else mean, high if high is not None else mean)
+    half = Z_95 * float(np.std(values, ddof=1)) / math.sqrt(len(values))
+    return (mean, max(0.0, mean - half), min(1.0, mean + half))
 
 
 def add_worst_case(rows: Sequence[Row], eps: float) -> None:
@@ -27,7 +78,7 @@ def add_worst_case(rows: Sequence[Row], eps: float) -> None:
         if not row.get("error") and row.get("transfer_correct") and row["eps"] == eps:
             groups[(row["seed"], row["target"])].append(row)
     for members in groups.values():
-        worst = np.logical_and.reduce([_correct(m) for m in members])
+        worst = np.logical_and.reduce([unpack_correct(m) for m in members])
         for member in members:
             member["worst_case_transfer_accuracy"] = float(worst.mean())
 

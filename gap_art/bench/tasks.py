@@ -4,20 +4,43 @@ Per seed: train the source; per (seed, target): build the target; per (seed, att
 model): craft the examples once on the attacker's model(s); per (seed, target, attack, threat
 model, eps): evaluate (a *cell*); per seed, the sanity checks. Each task's id is a hash of
 everything that determines its output (its settings, the ids of the tasks it depends on and
-the gap-art version), so a changed setting changes exactly the ids downstream of it and a
-finished task is never redone. Pruned targets depend on the primary attack's examples, on
-which their fine-tuning curve is measured.
+a digest of gap-art's own source files), so a changed setting changes exactly the ids
+downstream of it, a code change invalidates the cache, and a finished task is never redone.
+Pruned targets depend on the primary attack's examples, on which their fine-tuning curve is
+measured. Target specs are typed (:mod:`gap_art.bench.targets`).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from gap_art import __version__
-from gap_art.bench.config import PRUNING_METHODS, BenchConfig
+from gap_art.bench.config import BenchConfig
+from gap_art.bench.targets import (
+    ArtPreprocessorSpec,
+    ArtTrainerSpec,
+    DenseSpec,
+    Int8Spec,
+    PrunedSpec,
+    TargetSpec,
+)
+from gap_art.defences.art_builtin import ART_DEFENCES, TrainedDefence
+from gap_art.pruning import importance
+
+
+@functools.lru_cache(maxsize=1)
+def source_digest() -> str:
+    """A hash of every gap-art source file: cached results from other code are not reused."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -33,7 +56,7 @@ class Task:
     def make(cls, kind: str, spec: dict[str, Any], deps: tuple[Task, ...] = ()) -> Task:
         dep_ids = tuple(d.id for d in deps)
         payload = json.dumps(
-            {"kind": kind, "spec": spec, "deps": dep_ids, "version": __version__}, sort_keys=True
+            {"kind": kind, "spec": spec, "deps": dep_ids, "code": source_digest()}, sort_keys=True
         )
         digest = hashlib.sha256(payload.encode()).hexdigest()[:16]
         return cls(kind=kind, spec=spec, deps=dep_ids, id=f"{kind}-{digest}")
@@ -96,6 +119,9 @@ class _Builder:
     def add(self, task: Task) -> Task:
         return self.tasks.setdefault(task.id, task)
 
+    def target(self, spec: TargetSpec, deps: tuple[Task, ...]) -> Task:
+        return self.add(Task.make("target", spec.to_dict(), deps))
+
     def source(self, seed: int) -> Task:
         c = self.config
         spec = {**_data_spec(c), "model": c.model, "epochs": c.epochs, "seed": seed}
@@ -116,19 +142,16 @@ class _Builder:
 
     def pruned(self, method: str, ratio: float, seed: int, source: Task, curve: Task | None) -> Task:
         c = self.config
-        spec: dict[str, Any] = {
-            "seed": seed,
-            "name": f"{method}@{_format_ratio(ratio)}",
-            "family": "pruning",
-            "method": method,
-            "requested_compression": float(ratio),
-            "finetune_epochs": c.finetune_epochs,
-            "n_calibration": c.n_calibration,
-        }
-        if PRUNING_METHODS[method][0] == "gap":
-            spec["gap_eps"] = c.gap_eps
-        deps = (source,) if curve is None else (source, curve)
-        return self.add(Task.make("target", spec, deps))
+        spec = PrunedSpec(
+            seed=seed,
+            name=f"{method}@{_format_ratio(ratio)}",
+            method=method,
+            requested_compression=float(ratio),
+            finetune_epochs=c.finetune_epochs,
+            n_calibration=c.n_calibration,
+            gap_eps=c.gap_eps if importance.IMPORTANCE.get(method).needs_attack else None,
+        )
+        return self.target(spec, (source,) if curve is None else (source, curve))
 
     def cell(self, target: Task, craft: Task, whitebox: bool) -> None:
         spec = {
@@ -200,11 +223,7 @@ def _targets(b: _Builder, seed: int, source: Task, curve: Task) -> tuple[list[Ta
     its int8 version), that pruned model.
     """
     config = b.config
-    dense = b.add(
-        Task.make(
-            "target", {"seed": seed, "name": "dense", "family": "baseline", "method": "dense"}, (source,)
-        )
-    )
+    dense = b.target(DenseSpec(seed=seed, name="dense", method="dense"), (source,))
     floats = [dense]
     parents: dict[str, Task] = {}
     for method in config.methods:
@@ -215,23 +234,27 @@ def _targets(b: _Builder, seed: int, source: Task, curve: Task) -> tuple[list[Ta
     targets = list(floats)
     if config.int8:
         for parent in floats:
-            spec = {
-                "seed": seed,
-                "name": f"{parent.spec['name']}+int8",
-                "family": "quantization",
-                "method": f"{parent.spec['method']}+int8",
-                "parent": parent.spec["name"],
-            }
-            quantized = b.add(Task.make("target", spec, (source, parent)))
+            name, method = parent.spec["name"], parent.spec["method"]
+            spec = Int8Spec(seed=seed, name=f"{name}+int8", method=f"{method}+int8", parent=name)
+            quantized = b.target(spec, (source, parent))
             if parent.id in parents:
                 parents[quantized.id] = parent
             targets.append(quantized)
     for defence in config.defences:
-        spec = {"seed": seed, "name": f"art:{defence}", "family": "art_defence", "method": defence}
-        if defence == "distillation":  # a student trained from scratch, like the source
-            spec["epochs"] = config.epochs
-        elif defence in ("madry-pgd", "fbf"):  # adversarial fine-tuning of the source
-            spec["epochs"] = config.defence_epochs
-            spec["eps"] = config.attack_eps
-        targets.append(b.add(Task.make("target", spec, (source,))))
+        targets.append(b.target(_art_defence_spec(config, defence, seed), (source,)))
     return targets, parents
+
+
+def _art_defence_spec(config: BenchConfig, name: str, seed: int) -> TargetSpec:
+    """A preprocessor wraps the source; a trainer trains from scratch for the source's epochs
+    (distillation) or fine-tunes the source for ``defence_epochs``, at eps if adversarial."""
+    defence = ART_DEFENCES.get(name)
+    if not issubclass(defence, TrainedDefence):
+        return ArtPreprocessorSpec(seed=seed, name=f"art:{name}", method=name)
+    return ArtTrainerSpec(
+        seed=seed,
+        name=f"art:{name}",
+        method=name,
+        epochs=config.epochs if defence.from_scratch else config.defence_epochs,
+        eps=config.attack_eps if defence.adversarial else None,
+    )

@@ -1,0 +1,180 @@
+"""The attack layer's two small bases.
+
+- :class:`AttackAdapter`: one built attack against one ART classifier, with numpy
+  (``generate``) and torch (``craft``) entry points; :class:`TorchattacksAttack` and
+  :class:`ARTAttack` adapt the two libraries.
+- :class:`AttackRecipe`: how to build one named attack in either library, with its defaults.
+  One module per attack subclasses it and registers it in :data:`ATTACKS`.
+
+No attack is implemented here: torchattacks and ART do the work.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torchattacks
+from art.attacks.attack import EvasionAttack
+from art.estimators.classification import PyTorchClassifier
+from torch import nn
+from tqdm.auto import tqdm
+
+from gap_art.registry import Registry
+from gap_art.runtime import seeded
+from gap_art.validation import check_int
+
+
+class AttackAdapter(ABC):
+    """One attack against one ART classifier, with numpy and torch entry points.
+
+    :param classifier: The ART classifier the examples are crafted on.
+    :param name: Short name for reports (``pgd``, ``cw``, ...).
+    :param batch_size: Examples crafted per call of the underlying attack.
+    :param seed: Fixes random starts; the same call twice gives the same examples.
+    """
+
+    def __init__(
+        self, classifier: PyTorchClassifier, name: str, batch_size: int = 128, seed: int | None = 0
+    ) -> None:
+        self.classifier = classifier
+        self.name = name
+        self.batch_size = check_int(batch_size, "batch_size", 1)
+        self.seed = seed
+
+    @abstractmethod
+    def craft(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Adversarial versions of one batch ``x`` (true labels ``y``), on ``x``'s device."""
+
+    def generate(self, x: np.ndarray, y: np.ndarray, progress: bool = False) -> np.ndarray:
+        """Adversarial versions of ``x`` (numpy, ART style), crafted in batches."""
+        x_t, y_t = torch.from_numpy(np.asarray(x, dtype=np.float32)), torch.as_tensor(y)
+        pieces = []
+        with seeded(self.seed):
+            batches = zip(x_t.split(self.batch_size), y_t.split(self.batch_size), strict=True)
+            total = -(-len(x_t) // self.batch_size)
+            for xb, yb in tqdm(batches, total=total, desc=f"craft {self.name}", disable=not progress):
+                pieces.append(self.craft(xb, yb).detach().cpu())
+        return torch.cat(pieces).numpy() if pieces else np.empty_like(x)
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.craft(x, y)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, seed={self.seed})"
+
+
+class UnitRangeModule(nn.Module):
+    """Maps [0, 1] inputs onto the classifier's clip range, so torchattacks' [0, 1] clamps hold."""
+
+    def __init__(self, inner: nn.Module, low: float, high: float) -> None:
+        super().__init__()
+        self.inner, self.low, self.high = inner, low, high
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        return self.inner(self.low + u * (self.high - self.low))
+
+
+class TorchattacksAttack(AttackAdapter):
+    """A ``torchattacks.Attack`` crafted against an ART classifier's forward pass.
+
+    Inputs are rescaled from the classifier's ``clip_values`` to torchattacks' [0, 1] range
+    and back; ART preprocessing runs inside the model, so normalization is honoured.
+    """
+
+    def __init__(
+        self,
+        classifier: PyTorchClassifier,
+        attack: torchattacks.attack.Attack,
+        name: str | None = None,
+        batch_size: int = 128,
+        seed: int | None = 0,
+        clip_values: tuple[float, float] = (0.0, 1.0),
+    ) -> None:
+        super().__init__(classifier, name or type(attack).__name__.lower(), batch_size, seed)
+        self.attack = attack
+        self.low, self.high = clip_values
+
+    def craft(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        span = self.high - self.low
+        device = next(self.attack.model.parameters()).device
+        u = ((x.to(device) - self.low) / span).clamp(0, 1)
+        adv = self.attack(u, y.to(device))
+        return (self.low + adv * span).to(x.device)
+
+
+class ARTAttack(AttackAdapter):
+    """An ART ``EvasionAttack``; ART applies the estimator's clip values and preprocessing."""
+
+    def __init__(
+        self,
+        classifier: PyTorchClassifier,
+        attack: EvasionAttack,
+        name: str | None = None,
+        batch_size: int = 128,
+        seed: int | None = 0,
+    ) -> None:
+        super().__init__(classifier, name or type(attack).__name__, batch_size, seed)
+        self.attack = attack
+
+    def craft(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        adv = self.attack.generate(x.detach().cpu().numpy(), y=y.detach().cpu().numpy())
+        return torch.from_numpy(adv).to(x.device)
+
+
+@dataclass(frozen=True)
+class AttackSettings:
+    """The resolved settings of an attack requested by name.
+
+    ``eps`` and ``eps_step`` are in the units the builder works in: the classifier's input
+    units for ART, [0, 1] for torchattacks (which clamps to [0, 1]).
+    """
+
+    eps: float
+    eps_step: float
+    steps: int
+    random_start: bool
+    batch_size: int
+    seed: int | None
+    nb_classes: int
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class AttackRecipe(ABC):
+    """How to build one named attack with torchattacks and with ART, and its defaults.
+
+    :cvar extras: Attack-specific settings with their defaults (e.g. CW's ``c``); a caller's
+        keyword arguments may override exactly these.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    iterative: ClassVar[bool] = True
+    default_steps: ClassVar[int] = 10
+    follows_study_steps: ClassVar[bool] = True
+    """A study's step count applies to it (CW keeps its own optimiser steps)."""
+    extras: ClassVar[dict[str, Any]] = {}
+
+    @abstractmethod
+    def torchattacks(self, module: nn.Module, s: AttackSettings) -> torchattacks.attack.Attack:
+        """The torchattacks attack on ``module`` (which takes [0, 1] inputs)."""
+
+    @abstractmethod
+    def art(self, classifier: PyTorchClassifier, s: AttackSettings) -> EvasionAttack:
+        """The ART attack on ``classifier``."""
+
+
+def art_linf_iterative(
+    attack_class: type[EvasionAttack], classifier: PyTorchClassifier, s: AttackSettings, **settings: Any
+) -> EvasionAttack:
+    """An ART L-inf iterative attack (PGD, MI-FGSM, ...) with the settings they share."""
+    common = {"eps": s.eps, "eps_step": s.eps_step, "max_iter": s.steps, "batch_size": s.batch_size}
+    return attack_class(classifier, norm=np.inf, verbose=False, **{**common, **settings})
+
+
+ATTACKS: Registry[type[AttackRecipe]] = Registry("attack", "gap_art.attacks")
+register = ATTACKS.register
+BACKENDS = ("torchattacks", "art")

@@ -1,0 +1,37 @@
+"""Carlini-Wagner L2 (2017). Defaults c=10, lr=0.1, 50 steps: torchattacks' own c=1,
+lr=0.01 barely moves small-image classifiers (the bench's sanity checks flag such a CW)."""
+
+from __future__ import annotations
+
+import torchattacks
+from art.attacks import evasion
+from art.attacks.attack import EvasionAttack
+from art.estimators.classification import PyTorchClassifier
+from torch import nn
+
+from gap_art.attacks.base import AttackRecipe, AttackSettings, register
+
+
+@register("cw")
+class CW(AttackRecipe):
+    description = "Carlini-Wagner L2 (c=10, kappa=0, lr=0.1, 50 steps)"
+    default_steps = 50
+    follows_study_steps = False
+    extras = {"c": 10.0, "kappa": 0.0, "lr": 0.1}
+
+    def torchattacks(self, module: nn.Module, s: AttackSettings) -> torchattacks.attack.Attack:
+        e = s.extras
+        return torchattacks.CW(module, c=e["c"], kappa=e["kappa"], steps=s.steps, lr=e["lr"])
+
+    def art(self, classifier: PyTorchClassifier, s: AttackSettings) -> EvasionAttack:
+        e = s.extras
+        return evasion.CarliniL2Method(
+            classifier,
+            confidence=e["kappa"],
+            learning_rate=e["lr"],
+            max_iter=s.steps,
+            binary_search_steps=1,
+            initial_const=e["c"],
+            batch_size=s.batch_size,
+            verbose=False,
+        )

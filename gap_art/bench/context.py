@@ -1,0 +1,79 @@
+"""What the tasks of one run share: the configuration, the results folder, the data, and the
+classifiers already loaded in this process."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+import torch
+from art.estimators.classification import PyTorchClassifier
+
+from gap_art.bench.config import BenchConfig
+from gap_art.bench.store import Store
+from gap_art.checkpoint import load_checkpoint, save_checkpoint
+from gap_art.classifiers import to_art_classifier
+from gap_art.data import DataBundle, load_dataset
+from gap_art.runtime import resolve_device, seeded_subset
+
+Meta = dict[str, Any]
+
+
+@functools.lru_cache(maxsize=4)
+def _bundle(dataset: str, data_dir: str | None, n_train: int | None, data_seed: int) -> DataBundle:
+    return load_dataset(dataset, data_dir=data_dir, n_train=n_train, seed=data_seed)
+
+
+class Context:
+    """The configuration, the store and the data, shared by the tasks of one run."""
+
+    def __init__(self, config: BenchConfig, store: Store) -> None:
+        self.config = config
+        self.store = store
+        self.device = resolve_device(config.device)
+        self._targets: dict[str, PyTorchClassifier] = {}
+        self._classifiers: dict[str, PyTorchClassifier] = {}
+
+    @property
+    def data(self) -> DataBundle:
+        c = self.config
+        return _bundle(c.dataset, c.data_dir, c.n_train, c.data_seed)
+
+    def evaluation_set(self) -> tuple[np.ndarray, np.ndarray]:
+        """The examples attacked: a seeded subset of the held-out split (``n_test``)."""
+        x, y = self.data.numpy(self.config.split)
+        keep = seeded_subset(len(x), self.config.n_test, self.config.data_seed)
+        return x[keep], y[keep]
+
+    def calibration_set(self, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """Training examples for GAP's calibration attacks, the baselines and int8."""
+        x, y = self.data.numpy("train")
+        keep = seeded_subset(len(x), self.config.n_calibration, seed)
+        return x[keep], y[keep]
+
+    def classifier(self, checkpoint: str) -> PyTorchClassifier:
+        """An ART classifier of a cached checkpoint on the run's device, loaded once per
+        process (tasks never modify a classifier they are given: they copy its model)."""
+        if checkpoint not in self._classifiers:
+            model, info, _ = load_checkpoint(self.store.cache / checkpoint)
+            self._classifiers[checkpoint] = to_art_classifier(model, info, device=self.device)
+        return self._classifiers[checkpoint]
+
+    def cached_target(self, task_id: str) -> PyTorchClassifier | None:
+        """A target classifier this process already built, if any."""
+        return self._targets.get(task_id)
+
+    def keep_target(self, task_id: str, classifier: PyTorchClassifier) -> None:
+        self._targets[task_id] = classifier
+
+    def examples(self, craft_meta: Meta) -> np.ndarray:
+        """The adversarial examples a craft task stored."""
+        with np.load(self.store.cache / craft_meta["examples"]) as stored:
+            return stored["x_adv"]
+
+    def save_model(self, task_id: str, model: torch.nn.Module) -> str:
+        """Checkpoint a task's model in the cache; returns the file name."""
+        name = f"{task_id}.pt"
+        save_checkpoint(self.store.cache / name, model, self.config.model, self.data.info)
+        return name

@@ -1,0 +1,84 @@
+"""The row schema: one row per (target, attack, threat model, eps, seed), shared by the runner
+that writes rows and the summary, report and plots that read them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from gap_art.bench.tasks import Task
+from gap_art.evaluation.export import rows_to_csv
+
+Row = dict[str, Any]
+
+ROW_FIELDS = (
+    "target",
+    "family",
+    "method",
+    "requested_compression",
+    "compression",
+    "sparsity",
+    "size_bytes",
+    "size_encoding",
+    "seed",
+    "attack",
+    "eps",
+    "threat_model",
+    "clean_accuracy",
+    "transfer_accuracy",
+    "whitebox_accuracy",
+    "whitebox_mode",
+    "worst_case_transfer_accuracy",
+    "transfer_success_rate",
+    "both_correct",
+    "n",
+    "trustworthy",
+    "sanity_failures",
+    "time_s",
+    "error",
+)
+"""The leading columns of every row; the metrics' intervals and extras follow."""
+
+JSON_ONLY = ("transfer_correct", "finetune_curve")
+"""Per-example bits and fine-tuning curves: in results.json, not in the CSV."""
+
+TARGET_FIELDS = ("compression", "sparsity", "size_bytes", "size_encoding", "time_s", "finetune_curve")
+"""What a row takes from its target's metadata."""
+
+
+def pack_correct(flags: np.ndarray) -> str:
+    """Per-example booleans as compact hex (``transfer_correct``)."""
+    return np.packbits(flags).tobytes().hex()
+
+
+def unpack_correct(row: Row) -> np.ndarray:
+    """The per-example booleans of a row's ``transfer_correct``."""
+    bits = np.frombuffer(bytes.fromhex(row["transfer_correct"]), dtype=np.uint8)
+    return np.unpackbits(bits)[: row["n"]].astype(bool)
+
+
+def compose_row(cell: Task, target: Task, target_meta: Row, cell_meta: Row) -> Row:
+    """One results row: the target's identity and cost, then the cell's metrics."""
+    row: Row = {name: None for name in ROW_FIELDS}
+    row.update(
+        cell_id=cell.id,
+        target=target.spec["name"],
+        family=target.spec["family"],
+        method=target.spec["method"],
+        requested_compression=target.spec.get("requested_compression", 1.0),
+        seed=cell.spec["seed"],
+        attack=cell.spec["attack"],
+        eps=cell.spec["eps"],
+        threat_model=cell.spec["threat_model"],
+    )
+    row.update({key: target_meta[key] for key in TARGET_FIELDS if key in target_meta})
+    row.update({k: v for k, v in cell_meta.items() if k not in ("target", "attack", "seed", "traceback")})
+    return row
+
+
+def results_csv(rows: Sequence[Row]) -> str:
+    """The rows as CSV: the schema's columns first, then every other key but the JSON-only ones."""
+    extra = sorted({key for row in rows for key in row} - set(ROW_FIELDS) - set(JSON_ONLY))
+    return rows_to_csv(rows, list(ROW_FIELDS) + extra)

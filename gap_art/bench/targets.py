@@ -1,0 +1,241 @@
+"""The targets a study attacks, one kind per family: dense, pruned, int8, ART preprocessor and
+ART trainer. Each kind has a typed spec (what determines the target, hashed into its task
+id), ``build`` (make it and return its metadata) and ``load`` (rebuild its classifier from that
+metadata in any process)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import torch
+from art.estimators.classification import PyTorchClassifier
+from typing_extensions import dataclass_transform
+
+from gap_art.attacks import default_eps_step
+from gap_art.bench.context import Context, Meta
+from gap_art.defences import Int8Quantization, pruning_defence
+from gap_art.defences.art_builtin import PreprocessorDefence, TrainedDefence, TrainingData
+from gap_art.defences.art_builtin import get as get_art_defence
+from gap_art.models import create_model
+from gap_art.models.registry import model_recipe
+from gap_art.pruning import importance, measure_compression, prunable_parameters
+from gap_art.quantization import model_size
+from gap_art.training import RECIPES
+
+S = TypeVar("S", bound="TargetSpec")
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """What determines a target. ``kind`` picks the code that builds it; ``family`` is the
+    row column reports group by."""
+
+    kind: ClassVar[str] = ""
+    family: ClassVar[str] = ""
+    seed: int
+    name: str
+    method: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "family": self.family, **asdict(self)}
+
+
+SPECS: dict[str, type[TargetSpec]] = {}
+
+
+@dataclass_transform(frozen_default=True)
+def target_spec(kind: str, family: str) -> Callable[[type[S]], type[S]]:
+    """Declare a frozen spec dataclass for target ``kind`` (reported under ``family``)."""
+
+    def declare(cls: type[S]) -> type[S]:
+        cls.kind, cls.family = kind, family
+        SPECS[kind] = cls
+        return dataclass(frozen=True)(cls)
+
+    return declare
+
+
+@target_spec("dense", "baseline")
+class DenseSpec(TargetSpec):
+    """The source model, unchanged: the reference every other target is compared with."""
+
+
+@target_spec("pruned", "pruning")
+class PrunedSpec(TargetSpec):
+    """A pruning criterion at one ratio, fine-tuned; ``gap_eps`` for criteria with an attack."""
+
+    requested_compression: float = 2.0
+    finetune_epochs: int = 0
+    n_calibration: int = 512
+    gap_eps: float | None = None
+
+
+@target_spec("int8", "quantization")
+class Int8Spec(TargetSpec):
+    """The int8 version of another target (``parent``, a float target's name)."""
+
+    parent: str = ""
+
+
+@target_spec("art-preprocessor", "art_defence")
+class ArtPreprocessorSpec(TargetSpec):
+    """The source behind one of ART's input transformations (``method`` names it)."""
+
+
+@target_spec("art-trainer", "art_defence")
+class ArtTrainerSpec(TargetSpec):
+    """An ART trained defence: ``epochs`` of training, at ``eps`` when adversarial."""
+
+    epochs: int = 1
+    eps: float | None = None
+
+
+def spec_from_dict(data: dict[str, Any]) -> TargetSpec:
+    """The typed spec of a target task's spec dict."""
+    spec_type = SPECS[data["kind"]]
+    return spec_type(**{f.name: data[f.name] for f in fields(spec_type) if f.name in data})
+
+
+def size_fields(model: torch.nn.Module, int8: bool) -> Meta:
+    """Achieved compression and storage of a model (float32 or int8, dense or bitmap-sparse)."""
+    size = model_size(model)
+    report = measure_compression(model, prunable_parameters(model))
+    sparse = size.sparse_int8_bytes if int8 else size.sparse_float32_bytes
+    dense = size.int8_bytes if int8 else size.float32_bytes
+    encoding = ("int8" if int8 else "float32") + ("+bitmap" if sparse < dense else "")
+    return {
+        "compression": report.compression,
+        "sparsity": report.sparsity,
+        "size_bytes": min(sparse, dense),
+        "size_encoding": encoding,
+        "float32_bytes": size.float32_bytes,
+    }
+
+
+class TargetKind(ABC):
+    """How one family of targets is built and loaded."""
+
+    @abstractmethod
+    def build(self, task_id: str, spec: Any, deps: list[Meta], ctx: Context) -> Meta:
+        """Make the target; ``deps`` are the metadata of the task's dependencies, in order
+        (the source first)."""
+
+    def load(self, meta: Meta, spec: Any, ctx: Context) -> PyTorchClassifier:
+        """The target's classifier from its metadata."""
+        return ctx.classifier(meta["checkpoint"])
+
+
+class DenseKind(TargetKind):
+    """The source model itself."""
+
+    def build(self, task_id: str, spec: DenseSpec, deps: list[Meta], ctx: Context) -> Meta:
+        return {key: value for key, value in deps[0].items() if key != "traceback"}
+
+
+class PrunedKind(TargetKind):
+    """A registered pruning criterion applied to the source, then fine-tuned. With a second
+    dependency (a craft task), the fine-tuning curve is recorded on its examples:
+    ``[epoch, clean accuracy, transfer accuracy]`` before and after each epoch."""
+
+    def build(self, task_id: str, spec: PrunedSpec, deps: list[Meta], ctx: Context) -> Meta:
+        defence = pruning_defence(
+            ctx.classifier(deps[0]["checkpoint"]),
+            spec.method,
+            spec.requested_compression,
+            finetune_epochs=spec.finetune_epochs,
+            finetune_optimizer=RECIPES[model_recipe(ctx.config.model)].optimizer,
+            nb_calibration=spec.n_calibration,
+            seed=spec.seed,
+            **self._attack_settings(spec),
+        )
+        curve: list[list[float]] = []
+        if len(deps) > 1:
+            defence.finetune_monitor = self._curve_recorder(ctx, ctx.examples(deps[1]), curve)
+        defence.fit(*ctx.calibration_set(spec.seed))
+        x_train, y_train = ctx.data.numpy("train")
+        model = defence(x_train, y=y_train).model
+        meta = {"checkpoint": ctx.save_model(task_id, model), **size_fields(model, False)}
+        if curve:
+            meta["finetune_curve"] = curve
+        return meta
+
+    @staticmethod
+    def _attack_settings(spec: PrunedSpec) -> dict[str, Any]:
+        if not importance.IMPORTANCE.get(spec.method).needs_attack:
+            return {}
+        if spec.gap_eps is None:  # GAP's own default budget
+            return {"max_iter": 10}
+        return {"max_iter": 10, "eps": spec.gap_eps, "eps_step": default_eps_step(spec.gap_eps)}
+
+    @staticmethod
+    def _curve_recorder(ctx: Context, x_adv: np.ndarray, curve: list[list[float]]) -> Any:
+        x, y = ctx.evaluation_set()
+        both, labels = np.concatenate([x, x_adv]), np.concatenate([y, y])
+
+        def record(epoch: int, pruned: PyTorchClassifier) -> None:
+            correct = pruned.predict(both, batch_size=1024).argmax(1) == labels
+            curve.append([epoch, float(correct[: len(x)].mean()), float(correct[len(x) :].mean())])
+
+        return record
+
+
+def quantize(classifier: PyTorchClassifier, seed: int, ctx: Context) -> PyTorchClassifier:
+    """The int8 version of a float classifier, calibrated on the seed's calibration set."""
+    x_cal, _ = ctx.calibration_set(seed)
+    return Int8Quantization(classifier, nb_calibration=None, seed=seed)(x_cal)
+
+
+class Int8Kind(TargetKind):
+    """A float target (the second dependency) quantized to int8. int8 models are rebuilt in
+    each process from the parent's checkpoint (quantizing is fast and deterministic)."""
+
+    def build(self, task_id: str, spec: Int8Spec, deps: list[Meta], ctx: Context) -> Meta:
+        float_classifier = ctx.classifier(deps[1]["checkpoint"])
+        ctx.keep_target(task_id, quantize(float_classifier, spec.seed, ctx))
+        return {"parent_checkpoint": deps[1]["checkpoint"], **size_fields(float_classifier.model, True)}
+
+    def load(self, meta: Meta, spec: Int8Spec, ctx: Context) -> PyTorchClassifier:
+        return quantize(ctx.classifier(meta["parent_checkpoint"]), spec.seed, ctx)
+
+
+class ArtPreprocessorKind(TargetKind):
+    """The source model behind one of ART's preprocessing defences."""
+
+    def build(self, task_id: str, spec: ArtPreprocessorSpec, deps: list[Meta], ctx: Context) -> Meta:
+        source = deps[0]
+        meta = {"checkpoint": source["checkpoint"], "preprocessor": spec.method}
+        meta.update({k: source[k] for k in ("compression", "sparsity", "size_bytes", "size_encoding")})
+        return meta
+
+    def load(self, meta: Meta, spec: ArtPreprocessorSpec, ctx: Context) -> PyTorchClassifier:
+        defence = get_art_defence(spec.method)
+        assert isinstance(defence, PreprocessorDefence)
+        return defence.apply(ctx.classifier(meta["checkpoint"]))
+
+
+class ArtTrainerKind(TargetKind):
+    """A model trained by one of ART's trainers (from the source, or from scratch)."""
+
+    def build(self, task_id: str, spec: ArtTrainerSpec, deps: list[Meta], ctx: Context) -> Meta:
+        defence = get_art_defence(spec.method)
+        assert isinstance(defence, TrainedDefence)
+        info = ctx.data.info
+        torch.manual_seed(spec.seed)
+        student = create_model(ctx.config.model, info.input_shape, info.nb_classes)
+        x, y = ctx.data.numpy("train")
+        data = TrainingData(x, y, student, spec.epochs, spec.eps or 0.0, spec.seed)
+        model = defence.train(ctx.classifier(deps[0]["checkpoint"]), data)
+        return {"checkpoint": ctx.save_model(task_id, model), **size_fields(model, False)}
+
+
+KINDS: dict[str, TargetKind] = {
+    "dense": DenseKind(),
+    "pruned": PrunedKind(),
+    "int8": Int8Kind(),
+    "art-preprocessor": ArtPreprocessorKind(),
+    "art-trainer": ArtTrainerKind(),
+}

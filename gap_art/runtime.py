@@ -1,0 +1,88 @@
+"""Process-level helpers every layer shares: the device, seeding, seeded subsets, atomic writes.
+
+This module imports nothing from gap-art, so any layer may use it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import stat
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+DEVICES = ("auto", "cpu", "cuda")
+READABLE = stat.S_IRUSR | stat.S_IWUSR | stat.S_IRGRP | stat.S_IROTH
+"""0644: results are shared with colleagues, like the plots matplotlib writes."""
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` picks CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.split(":")[0] not in ("cpu", "cuda"):
+        raise ValueError(f"device must be one of {list(DEVICES)}, got {device!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but no CUDA GPU is available; use 'cpu'")
+    return torch.device(device)
+
+
+@contextlib.contextmanager
+def seeded(seed: int | None) -> Iterator[None]:
+    """Seed torch, numpy and random inside the block and restore their states after it.
+
+    Attacks with random starts (torchattacks, ART) draw from the global generators; this
+    makes them reproducible without disturbing the caller's random state.
+    """
+    if seed is None:
+        yield
+        return
+    np_state, py_state = np.random.get_state(), random.getstate()
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        np.random.seed(seed % 2**32)
+        random.seed(seed)
+        try:
+            yield
+        finally:
+            np.random.set_state(np_state)
+            random.setstate(py_state)
+
+
+def seeded_subset(n: int, size: int | None, seed: int) -> np.ndarray:
+    """Sorted indices of a seeded random subset of ``size`` out of ``n`` (all when ``size``
+    is ``None`` or not smaller than ``n``): the one way gap-art draws subsets of examples."""
+    if size is None or size >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
+
+
+def atomic_write(path: str | Path, write: Callable[[str], object]) -> Path:
+    """Call ``write(tmp_path)`` then rename onto ``path`` (mode 0644), so a crash leaves no
+    half file and colleagues can read what was written. The temporary name keeps ``path``'s
+    suffix, so writers that infer the format from it (numpy, matplotlib) work unchanged."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, READABLE)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_write`)."""
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
