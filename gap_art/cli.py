@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,38 @@ import click
 from gap_art import __version__
 
 LIST_HELP = "comma-separated"
+
+
+def _criteria() -> list[str]:
+    from gap_art.pruning.importance import IMPORTANCE
+
+    return IMPORTANCE.names()
+
+
+def _attacks() -> list[str]:
+    from gap_art.attacks import ATTACKS
+
+    return ATTACKS.names()
+
+
+def _art_defences() -> list[str]:
+    from gap_art.defences.art_builtin import ART_DEFENCES
+
+    return ART_DEFENCES.names()
+
+
+class RegistryOption(click.Option):
+    """An option whose help ends with a registry's names, read when the help is shown, so
+    that criteria, attacks and defences registered by plugins are listed too."""
+
+    def __init__(self, *args: Any, names: Callable[[], list[str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.names = names
+        self.template = self.help or ""
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        self.help = f"{self.template} Known: {', '.join(self.names())}."
+        return super().get_help_record(ctx)
 
 
 def _split(value: str | None) -> list[str] | None:
@@ -33,8 +66,9 @@ def _numbers(value: str | None, kind: type, name: str) -> list | None:
 
 def _overrides(options: dict[str, Any]) -> dict[str, Any]:
     """CLI options that were given, as BenchConfig fields."""
-    from gap_art.bench import ART_DEFENCES, PRUNING_METHODS
     from gap_art.bench.config import THREAT_MODELS
+    from gap_art.defences.art_builtin import ART_DEFENCES
+    from gap_art.pruning.importance import IMPORTANCE
 
     lists = {
         "methods": _split(options["methods"]),
@@ -46,7 +80,11 @@ def _overrides(options: dict[str, Any]) -> dict[str, Any]:
         "threat_models": _split(options["threat_models"]),
         "curve_eps": _numbers(options["curve_eps"], float, "--curve-eps"),
     }
-    everything = {"methods": PRUNING_METHODS, "defences": ART_DEFENCES, "threat_models": THREAT_MODELS}
+    everything = {
+        "methods": IMPORTANCE.names(),
+        "defences": ART_DEFENCES.names(),
+        "threat_models": list(THREAT_MODELS),
+    }
     for name, known in everything.items():
         if lists[name] == ["all"]:
             lists[name] = list(known)
@@ -84,9 +122,13 @@ def main() -> None:
 )
 @click.option("--dataset", help="digits, fashion-mnist, mnist or cifar10.")
 @click.option("--model", help="small-cnn, lenet, resnet20, resnet56, vgg11-bn or a torchvision model.")
-@click.option("--methods", help=f"Pruning methods, {LIST_HELP} (or 'all').")
+@click.option(
+    "--methods", cls=RegistryOption, names=_criteria, help=f"Pruning criteria, {LIST_HELP} (or 'all')."
+)
 @click.option("--compression", help=f"Compression ratios > 1, {LIST_HELP}.")
-@click.option("--attacks", help=f"fgsm, pgd, cw, mifgsm, pgd-restarts, autoattack; {LIST_HELP}.")
+@click.option(
+    "--attacks", cls=RegistryOption, names=_attacks, help=f"Attacks crafted on the source, {LIST_HELP}."
+)
 @click.option(
     "--threat-models",
     help=f"Who crafts the examples: dense, independent, replica, ensemble ({LIST_HELP}, or 'all').",
@@ -97,11 +139,18 @@ def main() -> None:
 )
 @click.option(
     "--whitebox-attacks",
+    cls=RegistryOption,
+    names=_attacks,
     help=f"Attacks also run white-box on each target ({LIST_HELP}, or 'none').",
 )
 @click.option("--eps", type=float, help="L-inf attack budget (default: the dataset's).")
 @click.option("--gap-eps", type=float, help="Budget of GAP's calibration attack (default 2/255).")
-@click.option("--defences", help=f"ART defences to compare with ({LIST_HELP}, 'all' or 'none').")
+@click.option(
+    "--defences",
+    cls=RegistryOption,
+    names=_art_defences,
+    help=f"ART defences to compare with ({LIST_HELP}, 'all' or 'none').",
+)
 @click.option("--seeds", help=f"Seeds, {LIST_HELP}.")
 @click.option("--epochs", type=int, help="Training epochs of the source model.")
 @click.option("--finetune-epochs", type=int, help="Fine-tuning epochs after pruning.")
@@ -230,3 +279,41 @@ def train(
         {"epochs": n_epochs, "seed": seed, "test_accuracy": accuracy},
     )
     click.echo(f"{name} on {dataset}: test accuracy {accuracy:.4f}; saved {path}")
+
+
+@main.command(name="list")
+def list_catalogue() -> None:
+    """List presets, pruning criteria, attacks, ART defences, models and datasets."""
+    for title, entries in catalogue().items():
+        click.echo(f"{title}:")
+        width = max(len(name) for name in entries)
+        for name, description in entries.items():
+            click.echo(f"  {name.ljust(width)}  {description}".rstrip())
+        click.echo()
+
+
+def catalogue() -> dict[str, dict[str, str]]:
+    """Every name the command line accepts, with one line each, read from the registries."""
+    from gap_art.attacks import ATTACKS
+    from gap_art.bench import PRESETS
+    from gap_art.data import DATASETS
+    from gap_art.defences.art_builtin import ART_DEFENCES
+    from gap_art.models import MODELS
+    from gap_art.pruning.importance import IMPORTANCE
+
+    def described(registry: Any) -> dict[str, str]:
+        return {name: cls.description for name, cls in registry}
+
+    return {
+        "presets": {name: f"{c.dataset}, {c.model}, seeds {c.seeds}" for name, c in PRESETS.items()},
+        "pruning criteria (--methods)": described(IMPORTANCE),
+        "attacks (--attacks)": described(ATTACKS),
+        "ART defences (--defences)": described(ART_DEFENCES),
+        "models (--model; or any torchvision classifier)": {
+            name: f"{spec.input_hw[0]}x{spec.input_hw[1]} inputs" for name, spec in MODELS.items()
+        },
+        "datasets (--dataset)": {
+            name: f"{'x'.join(map(str, info.input_shape))}, {info.nb_classes} classes"
+            for name, info in DATASETS.items()
+        },
+    }

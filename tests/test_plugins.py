@@ -1,0 +1,141 @@
+"""Adding a criterion, an attack or an ART defence is one registered class: it then works in
+the Python transformers, `gap-art list`, `gap-art bench --methods/--attacks/--defences` and a
+bench run, without touching another file."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from importlib.metadata import EntryPoint
+
+import torch
+import torchattacks
+from art.attacks import evasion
+from art.defences.preprocessor import SpatialSmoothing
+from click.testing import CliRunner
+
+from gap_art.attacks import ATTACKS, AttackRecipe, make_attack
+from gap_art.bench import preset, run
+from gap_art.cli import main
+from gap_art.defences import IrregularPruning
+from gap_art.defences.art_builtin import ART_DEFENCES, PreprocessorDefence
+from gap_art.pruning import importance, prunable_parameters
+from gap_art.registry import Registry
+
+
+class SquaredMagnitude(importance.Importance):
+    description = "throwaway: remove the smallest w^2"
+
+    def score(self, inputs: importance.ScoringInputs) -> list[torch.Tensor]:
+        return [getattr(m, n).detach() ** 2 for m, n in inputs.targets]
+
+
+class PlainFGSM(AttackRecipe):
+    description = "throwaway: FGSM under another name"
+    iterative = False
+
+    def torchattacks(self, module, s):
+        return torchattacks.FGSM(module, eps=s.eps)
+
+    def art(self, classifier, s):
+        return evasion.FastGradientMethod(classifier, eps=s.eps)
+
+
+class WideSmoothing(PreprocessorDefence):
+    description = "throwaway: 5x5 median filter"
+
+    def preprocessor(self, clip_values):
+        return SpatialSmoothing(window_size=5, channels_first=True, clip_values=clip_values)
+
+
+def _registered(registry: Registry, name: str, cls: type):
+    registry.register(name)(cls)
+    return name
+
+
+def test_registered_plugins_run_everywhere(tmp_path, classifier, digits):
+    names = (
+        _registered(importance.IMPORTANCE, "squared-magnitude", SquaredMagnitude),
+        _registered(ATTACKS, "plain-fgsm", PlainFGSM),
+        _registered(ART_DEFENCES, "wide-smoothing", WideSmoothing),
+    )
+    try:
+        x, y = digits.numpy("train")
+        pruned = IrregularPruning(classifier, compression=4, method="squared-magnitude")(x)
+        targets = prunable_parameters(pruned.model)
+        assert sum(int((m.weight == 0).sum()) for m, _ in targets) > 0
+        assert make_attack("plain-fgsm", classifier, eps=0.1).generate(x[:8], y[:8]).shape == x[:8].shape
+
+        listing = CliRunner().invoke(main, ["list"]).output
+        assert all(name in listing for name in names) and "throwaway: 5x5 median filter" in listing
+        wide = {"terminal_width": 400, "max_content_width": 400}
+        assert "squared-magnitude" in CliRunner().invoke(main, ["bench", "--help"], **wide).output
+
+        config = replace(
+            preset("quick"),
+            methods=["squared-magnitude"],
+            compression=[4.0],
+            attacks=["plain-fgsm"],
+            whitebox_attacks=[],
+            defences=["wide-smoothing"],
+            int8=False,
+            sanity_checks=False,
+            epochs=3,
+            finetune_epochs=0,
+            n_test=60,
+        )
+        rows = run(config, out=tmp_path / "run", progress=False).rows
+        assert {r["target"] for r in rows} == {"dense", "squared-magnitude@4x", "art:wide-smoothing"}
+        assert all(r["attack"] == "plain-fgsm" and not r["error"] for r in rows)
+        squeezed = next(r for r in rows if r["target"] == "squared-magnitude@4x")
+        assert squeezed["compression"] == __import__("pytest").approx(4.0, rel=1e-3)
+
+        result = CliRunner().invoke(
+            main,
+            [
+                "bench",
+                "--methods",
+                "squared-magnitude",
+                "--compression",
+                "4",
+                "--attacks",
+                "plain-fgsm",
+                "--defences",
+                "wide-smoothing",
+                "--whitebox-attacks",
+                "none",
+                "--no-sanity-checks",
+                "--epochs",
+                "3",
+                "--finetune-epochs",
+                "0",
+                "--n-test",
+                "60",
+                "--out",
+                str(tmp_path / "run"),
+                "--quiet",
+            ],  # fmt: skip
+        )
+        assert result.exit_code == 0, result.output
+    finally:
+        importance.IMPORTANCE.unregister(names[0])
+        ATTACKS.unregister(names[1])
+        ART_DEFENCES.unregister(names[2])
+
+
+def test_an_entry_point_adds_a_criterion(monkeypatch):
+    registry: Registry = Registry("pruning criterion", "gap_art.importance")
+    point = EntryPoint("squared-magnitude", f"{__name__}:SquaredMagnitude", "gap_art.importance")
+    monkeypatch.setattr(
+        "gap_art.registry.entry_points", lambda group: [point] if group == registry.group else []
+    )
+    assert registry.names() == ["squared-magnitude"]
+    assert registry.get("squared-magnitude") is SquaredMagnitude
+
+
+def test_unknown_names_suggest_the_closest():
+    import pytest
+
+    with pytest.raises(
+        ValueError, match=r"method must be one of .*got 'magnitud' \(did you mean 'magnitude'\?\)"
+    ):
+        importance.IMPORTANCE.get("magnitud", "method")
