@@ -60,7 +60,7 @@ def train_model(
     device: str | torch.device = "auto",
     progress: bool = True,
     desc: str = "train",
-    on_epoch_end: Callable[[int], None] | None = None,
+    on_epoch_end: Callable[[int], bool | None] | None = None,
 ) -> list[float]:
     """Train ``model`` in place with cross-entropy and return the mean loss of each epoch.
 
@@ -71,7 +71,8 @@ def train_model(
     :param recipe: Optimizer settings; defaults to Adam at 1e-3.
     :param seed: Fixes the order of the examples and dropout.
     :param on_epoch_end: Called with the number of finished epochs (model in eval mode),
-        e.g. to record a fine-tuning curve.
+        e.g. to record a fine-tuning curve; returning ``True`` stops training there (early
+        stopping).
     """
     if epochs < 0:
         raise ValueError(f"epochs must be >= 0, got {epochs}")
@@ -109,7 +110,8 @@ def train_model(
             history.append(sum(losses) / len(loader.dataset))  # type: ignore[arg-type]
             if on_epoch_end is not None:
                 model.eval()
-                on_epoch_end(len(history))
+                if on_epoch_end(len(history)):
+                    break
     model.eval()
     return history
 
@@ -142,3 +144,32 @@ def _as_tensors(data: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
         return tensors[0], tensors[1]
     xs, ys = zip(*[data[i] for i in range(len(data))], strict=True)  # type: ignore[arg-type]
     return torch.stack(list(xs)), torch.as_tensor(ys)
+
+
+class EarlyStopping:
+    """Keep a model's best state by a validation score, and say when to stop: after
+    ``patience`` epochs without a strictly better score (``None``: never stop early).
+
+    Call :meth:`update` after each epoch (and before training, as epoch 0, where the starting
+    point may be kept), then :meth:`restore`.
+    """
+
+    def __init__(self, model: nn.Module, patience: int | None) -> None:
+        self.model = model
+        self.patience = patience
+        self.scores: list[float] = []
+        self.best_epoch = 0
+        self._best_state: dict[str, torch.Tensor] | None = None
+
+    def update(self, epoch: int, score: float) -> bool:
+        """Record the score after ``epoch`` epochs; ``True`` when training should stop."""
+        if not self.scores or score > max(self.scores):
+            self.best_epoch = epoch
+            self._best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self.scores.append(score)
+        return self.patience is not None and epoch - self.best_epoch >= self.patience
+
+    def restore(self) -> None:
+        """Load the best state back (masks included: they are part of the state dict)."""
+        if self._best_state is not None:
+            self.model.load_state_dict(self._best_state)

@@ -58,7 +58,13 @@ def test_rows_schema_and_files(finished):
         assert row["worst_case_transfer_accuracy"] <= row["transfer_accuracy"]
         assert row["trustworthy"] is True and row["sanity_failures"] == []
     gap_row = by_target[("gap-grad@4x", "pgd")]
-    assert gap_row["matched_note"] and len(gap_row["finetune_curve"]) == 11  # before + 10 epochs
+    run, kept = gap_row["finetune_epochs_run"], gap_row["finetune_best_epoch"]
+    assert len(gap_row["finetune_curve"]) == run + 1 and kept <= run  # before + each epoch run
+    assert gap_row["excluded_layers"] == ["classifier.3.weight"] and gap_row["gap_eps"] == pytest.approx(
+        2 / 255
+    )
+    assert gap_row["layer_sparsity"]["classifier.3.weight"] == 0.0 and len(gap_row["class_recall"]) == 10
+    assert gap_row["collapsed_classes"] == []
     assert by_target[("dense+int8", "pgd")]["size_bytes"] < by_target[("dense", "pgd")]["size_bytes"]
     document = json.loads((finished.out / "results.json").read_text())
     assert set(document) == {
@@ -67,6 +73,8 @@ def test_rows_schema_and_files(finished):
         "environment",
         "evaluation_set",
         "sanity_checks",
+        "clean_accuracy_budgets",
+        "paired_tests",
         "rows",
     }
     assert document["config"]["compression"] == [4.0] and "torch" in document["environment"]
@@ -74,7 +82,8 @@ def test_rows_schema_and_files(finished):
     assert len(csv_lines) == len(rows) + 1 and csv_lines[0].startswith("target,family,method")
     report = (finished.out / "report.md").read_text()
     assert "## PGD" in report and "white-box" in report.lower() and "not against attacks in general" in report
-    assert "## Sanity checks" in report and "## At matched clean accuracy" in report
+    assert "## Sanity checks" in report and "## Transfer accuracy within a clean-accuracy budget" in report
+    assert "## Paired tests" in report and "## Inside the pruned models" in report
     assert set(document["sanity_checks"]) == {"0"} and document["evaluation_set"]["n"] == 200
     for name in ("pareto_pgd.png", "transfer_vs_compression_pgd.png"):
         assert (finished.out / name).read_bytes()[:4] == b"\x89PNG"

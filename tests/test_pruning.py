@@ -28,6 +28,12 @@ def _toy(sizes):
     return nn.Sequential(*[nn.Linear(s, 3) for s in sizes])
 
 
+def _every_weight(model):
+    """All Linear weights of a toy model: these tests are about selection, not about which
+    layer is the classifier (kept by default, see test_fair_comparison.py)."""
+    return prunable_parameters(model, prune_classifier=True)
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     sizes=st.lists(st.integers(1, 40), min_size=1, max_size=4),
@@ -39,7 +45,7 @@ def _toy(sizes):
 )
 def test_exact_count_and_exact_extremes_under_ties(sizes, compression, levels, largest, scope, seed):
     model = _toy(sizes)
-    targets = prunable_parameters(model)
+    targets = _every_weight(model)
     n = sum(getattr(m, name).numel() for m, name in targets)
     if round(n / compression) < 1:
         with pytest.raises(ValueError, match="compression"):
@@ -66,7 +72,7 @@ def test_exact_count_and_exact_extremes_under_ties(sizes, compression, levels, l
 
 def test_layer_scope_removes_the_same_fraction_everywhere():
     model = _toy([10, 20, 30])
-    targets = prunable_parameters(model)
+    targets = _every_weight(model)
     masks = compute_masks(targets, magnitude_scores(targets), 4.0, "layer")
     for mask in masks:  # each layer within one weight of exactly 3/4 removed
         assert abs(int((mask == 0).sum()) - 0.75 * mask.numel()) <= 1
@@ -77,13 +83,13 @@ def test_global_scope_ranks_across_layers():
     with torch.no_grad():
         model[0].weight.fill_(0.01)
         model[1].weight.fill_(1.0)
-    report = prune_by_scores(model, magnitude_scores(prunable_parameters(model)), 2.0)
+    report = prune_by_scores(model, magnitude_scores(_every_weight(model)), 2.0, prune_classifier=True)
     assert (model[0].weight == 0).all() and (model[1].weight != 0).all()
     assert report.compression == 2.0 and report.sparsity == 0.5
 
 
 def test_same_seed_same_masks_other_seed_other_ties():
-    targets = prunable_parameters(_toy([50]))
+    targets = _every_weight(_toy([50]))
     flat = [torch.zeros(3, 50)]
     a = compute_masks(targets, flat, 2.0, seed=1)[0]
     b = compute_masks(targets, flat, 2.0, seed=1)[0]
@@ -121,7 +127,7 @@ def test_masks_are_prune_buffers_that_survive_training_and_remove(digits, digits
 
 def test_gap_method_composes_with_global_unstructured():
     model = _toy([6, 6])
-    targets = prunable_parameters(model)
+    targets = _every_weight(model)
     scores = {t: torch.arange(18.0).view(3, 6) + 100 * i for i, t in enumerate(targets)}
     prune.global_unstructured(
         targets, pruning_method=GreedyAdversarialUnstructured, importance_scores=scores, amount=18
@@ -136,7 +142,8 @@ def test_gap_method_composes_with_global_unstructured():
 
 def test_compression_basis_model_counts_other_parameters():
     model = _toy([100])  # 300 weights + 3 biases
-    report = prune_by_scores(model, magnitude_scores(prunable_parameters(model)), 2.0, basis="model")
+    scores = magnitude_scores(_every_weight(model))
+    report = prune_by_scores(model, scores, 2.0, basis="model", prune_classifier=True)
     assert report.model_compression == pytest.approx(2.0, abs=0.01)
     assert report.n_nonzero == round(303 / 2 - 3)
 
@@ -162,8 +169,9 @@ def test_gap_scores_match_brute_force_with_fgsm(backend, digits):
     x, y = digits.numpy("train")
     x, y = x[:100], y[:100]
     gap = GreedyAdversarialPruning(
-        classifier, 2.0, criterion="grad", attack="fgsm", eps=0.1, attack_backend=backend, batch_size=32
-    )
+        classifier, 2.0, criterion="grad", attack="fgsm", eps=0.1, attack_backend=backend, batch_size=32,
+        prune_classifier=True,
+    )  # fmt: skip
     gap.fit(x, y)
     expected = _brute_force_fgsm_gradients(model, torch.from_numpy(x), torch.from_numpy(y), 0.1, 32)
     assert list(gap.scores_) == ["1.weight", "2.weight"]

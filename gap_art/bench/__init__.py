@@ -17,8 +17,8 @@ from gap_art.bench.context import Context
 from gap_art.bench.executors import EXECUTORS, RayUnavailableError, _import_ray
 from gap_art.bench.report import environment, write_outputs
 from gap_art.bench.store import Store
-from gap_art.bench.summary import add_matched_accuracy, add_sanity_flags, add_worst_case
-from gap_art.bench.tasks import Graph, Task, build_graph, primary_attack
+from gap_art.bench.summary import add_collapse_flags, add_sanity_flags, add_worst_case
+from gap_art.bench.tasks import Graph, Task, build_graph
 from gap_art.evaluation.sanity import SanityCheck
 
 
@@ -97,7 +97,7 @@ def run(
     checks = _sanity_checks(graph, store)
     add_worst_case(rows, config.attack_eps)
     add_sanity_flags(rows, checks)
-    add_matched_accuracy(rows, primary_attack(config), config.attack_eps)
+    add_collapse_flags(rows)
     files = write_outputs(rows, config, store, environment(str(ctx.device)), checks)
     return BenchResults(store.root, rows, files, time.perf_counter() - start)
 

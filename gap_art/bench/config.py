@@ -8,22 +8,24 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from gap_art.attacks import ATTACKS, BACKENDS
+from gap_art.attacks import ATTACKS, BACKENDS, default_eps_step
 from gap_art.data import DATASETS
 from gap_art.defences.art_builtin import ART_DEFENCES
 from gap_art.models import MODELS
 from gap_art.pruning.importance import IMPORTANCE
 from gap_art.runtime import DEVICES
-from gap_art.validation import check_choice, check_choices, check_int
+from gap_art.validation import check_choice, check_choices, check_int, check_range
 
 DEFAULT_DEFENCES = ["feature-squeezing", "spatial-smoothing", "jpeg", "distillation", "madry-pgd", "fbf"]
 """ART's built-in defences compared against by default: three preprocessors, a transformer and
 two trainers (any registered ART defence may be named)."""
 
-THREAT_MODELS = ("dense", "independent", "replica", "ensemble")
-"""Who crafts the examples: the uncompressed parent (the paper's threat model), an
-independently trained dense model, a replica of the defence on the attacker's own model,
-or an ensemble of dense, magnitude-pruned and replica models."""
+THREAT_MODELS = ("dense", "independent", "replica", "replica-independent", "ensemble")
+"""Who crafts the examples: the uncompressed parent M (the paper's threat model); a dense
+model the attacker trained independently (the natural transfer gap); a ``replica``, the
+target's own method and ratio run on *our* M with the attacker's calibration subset and seed
+(the strongest knowledgeable attacker); ``replica-independent``, the same method run on the
+independent model; and an ``ensemble`` of M, the independent model and the replica."""
 
 DEFAULT_METHODS = ["gap-grad", "gap-taylor", "random", "magnitude", "taylor", "activation"]
 
@@ -43,14 +45,21 @@ class BenchConfig:
     :param compression: Compression ratios (> 1) applied with every method.
     :param attacks: Attacks crafted on the source (``fgsm``, ``pgd``, ``cw``, ...).
     :param eps: L-inf budget; ``None`` uses the dataset's suggestion.
-    :param gap_eps: Budget of GAP's own calibration attack (PGD, step ``gap_eps / 4``);
-        ``None`` uses GAP's default (2/255 of the input range).
+    :param gap_eps: Budget(s) of GAP's own calibration attack (PGD, 10 steps of ``gap_eps / 4``):
+        a list sweeps them; ``None`` uses the reference's 2/255 of the input range (step 0.001
+        of the range). Every GAP row records the budget it used.
     :param defences: ART built-in defences to compare with (registry names, see
         :data:`gap_art.defences.art_builtin.ART_DEFENCES`).
     :param int8: Also evaluate int8 versions of the dense and every pruned model.
     :param seeds: One full study per seed (training, pruning, attack random starts).
     :param epochs: Training epochs of the source model.
-    :param finetune_epochs: Fine-tuning epochs after pruning.
+    :param finetune_epochs: Fine-tuning epochs after pruning; the maximum with early stopping.
+    :param finetune_patience: Fine-tune every pruned model (and ART's adversarial trainers) to
+        convergence: stop after this many epochs without a better clean accuracy on the
+        validation split and keep the best epoch; ``None`` trains every epoch.
+    :param validation_fraction: Share of the training data held out (seeded) for early
+        stopping; never the test split.
+    :param prune_classifier: Also prune the layer producing the logits (off, as the reference).
     :param defence_epochs: Epochs of ART's trained defences (distillation, adversarial training).
     :param n_train: Training examples (all when ``None``).
     :param n_test: Test examples attacked (a seeded subset of the test split).
@@ -73,12 +82,15 @@ class BenchConfig:
     compression: list[float] = field(default_factory=lambda: [2.0, 4.0, 8.0])
     attacks: list[str] = field(default_factory=lambda: ["fgsm", "pgd", "cw"])
     eps: float | None = None
-    gap_eps: float | None = None
+    gap_eps: list[float] | None = None
     defences: list[str] = field(default_factory=lambda: list(DEFAULT_DEFENCES))
     int8: bool = True
     seeds: list[int] = field(default_factory=lambda: [0])
     epochs: int = 30
-    finetune_epochs: int = 10
+    finetune_epochs: int = 30
+    finetune_patience: int | None = 3
+    validation_fraction: float = 0.1
+    prune_classifier: bool = False
     defence_epochs: int = 3
     n_train: int | None = None
     n_test: int | None = None
@@ -103,6 +115,8 @@ class BenchConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"unknown config keys {unknown}; known keys: {sorted(known)}")
+        if isinstance(data.get("gap_eps"), (int, float)):  # one budget, as in a config file
+            data = {**data, "gap_eps": [data["gap_eps"]]}
         config = replace(base or cls(), **data)
         config.validate()
         return config
@@ -139,10 +153,17 @@ class BenchConfig:
             if not isinstance(ratio, (int, float)) or not ratio > 1:
                 raise ValueError(f"compression ratios must be numbers > 1, got {ratio!r}")
         span = DATASETS[self.dataset].clip_values[1] - DATASETS[self.dataset].clip_values[0]
-        for name in ("eps", "gap_eps"):
-            value = getattr(self, name)
+        budgets = [("eps", self.eps)] + [("gap_eps", e) for e in self.gap_eps or []]
+        for name, value in budgets:
             if value is not None and (not isinstance(value, (int, float)) or not 0 < value <= span):
                 raise ValueError(f"{name} must be in (0, {span}], got {value!r}")
+        if self.gap_eps is not None and not (isinstance(self.gap_eps, list) and self.gap_eps):
+            raise ValueError(f"gap_eps must be a non-empty list of budgets, got {self.gap_eps!r}")
+        if self.finetune_patience is not None:
+            check_int(self.finetune_patience, "finetune_patience", 1)
+        check_range(self.validation_fraction, "validation_fraction", 0.0, 0.5, low_open=True)
+        if not isinstance(self.prune_classifier, bool):
+            raise ValueError(f"prune_classifier must be true or false, got {self.prune_classifier!r}")
         if not self.seeds or any(not isinstance(s, int) or s < 0 for s in self.seeds):
             raise ValueError(f"seeds must be non-negative integers, got {self.seeds!r}")
         for name in ("epochs", "finetune_epochs", "defence_epochs"):
@@ -158,18 +179,28 @@ class BenchConfig:
         """The L-inf budget in use: ``eps`` or the dataset's suggestion."""
         return self.eps if self.eps is not None else DATASETS[self.dataset].eps
 
+    def gap_budgets(self) -> list[tuple[float, float]]:
+        """``(eps, eps_step)`` of each GAP calibration attack: the reference's 2/255 and 0.001
+        of the input range by default, else each ``gap_eps`` with a quarter step."""
+        if self.gap_eps is None:
+            low, high = DATASETS[self.dataset].clip_values
+            return [((high - low) * 2 / 255, (high - low) * 0.001)]
+        return [(eps, default_eps_step(eps)) for eps in self.gap_eps]
+
 
 PRESETS: dict[str, BenchConfig] = {
     "quick": BenchConfig(),
     "fashion": BenchConfig(
         dataset="fashion-mnist",
         model="lenet",
-        compression=[2.0, 4.0, 8.0, 16.0],
+        methods=["gap-grad", "gap-taylor", "random", "magnitude"],
+        compression=[2.0, 4.0, 8.0],
         seeds=[0, 1, 2],
-        epochs=4,
-        finetune_epochs=1,
-        defence_epochs=1,
-        n_train=30000,
+        epochs=10,
+        finetune_epochs=10,
+        finetune_patience=2,
+        defence_epochs=2,
+        n_train=15000,
         n_test=1000,
         n_calibration=1024,
     ),
@@ -178,13 +209,16 @@ PRESETS: dict[str, BenchConfig] = {
         model="resnet20",
         compression=[2.0, 4.0],
         epochs=160,
-        finetune_epochs=10,
+        finetune_epochs=20,
+        finetune_patience=3,
         defence_epochs=10,
         n_test=1000,
         n_calibration=1024,
         device="auto",
     ),
 }
+"""Each preset trains its source and fine-tunes every method to convergence (early stopping)
+within its time budget on 2 CPU cores: quick under a minute, fashion under 20 minutes."""
 
 
 def preset(name: str) -> BenchConfig:

@@ -16,8 +16,17 @@ from gap_art import __version__
 from gap_art.bench.config import BenchConfig
 from gap_art.bench.plots import plot_results
 from gap_art.bench.rows import Row, results_csv
+from gap_art.bench.sections import (
+    attack_section,
+    budget_section,
+    dense_targets,
+    fmt,
+    inside_section,
+    paired_section,
+    sanity_section,
+)
 from gap_art.bench.store import Store
-from gap_art.bench.summary import Cell, Key, summarize
+from gap_art.bench.summary import Key, budget_table, paired_tests, summarize
 from gap_art.bench.tasks import primary_attack
 from gap_art.evaluation.export import fixed_width_table
 from gap_art.evaluation.sanity import SanityCheck
@@ -39,118 +48,6 @@ def environment(device: str) -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
-
-
-def _fmt(cell: Cell, best: bool = False, interval: bool = True) -> str:
-    if cell is None:
-        return "-"
-    has_interval = interval and (cell[1], cell[2]) != (cell[0], cell[0])
-    text = f"{cell[0]:.3f} [{cell[1]:.2f}, {cell[2]:.2f}]" if has_interval else f"{cell[0]:.3f}"
-    return f"**{text}**" if best else text
-
-
-def _best(cells: list[Cell], lowest: bool) -> float | None:
-    values = [c[0] for c in cells if c is not None]
-    if not values:
-        return None
-    return min(values) if lowest else max(values)
-
-
-def _is_best(cell: Cell, best: float | None) -> bool:
-    return cell is not None and best is not None and cell[0] == best
-
-
-def _targets(summary: dict[Key, dict[str, Any]], attack: str, eps: float) -> list[str]:
-    return list(dict.fromkeys(t for (a, t, th, e) in summary if a == attack and th == "dense" and e == eps))
-
-
-def _attack_table(summary: dict[Key, dict[str, Any]], config: BenchConfig, attack: str) -> list[str]:
-    eps = config.attack_eps
-    threats = [t for t in config.threat_models if t != "dense"]
-    columns: list[tuple[str, str, str, bool]] = [
-        ("clean", "dense", "clean_accuracy", False),
-        ("transfer (dense)", "dense", "transfer_accuracy", False),
-        *[(f"transfer ({t})", t, "transfer_accuracy", False) for t in threats],
-        ("white-box", "dense", "whitebox_accuracy", False),
-        ("worst case", "dense", "worst_case_transfer_accuracy", False),
-        ("transfer success", "dense", "transfer_success_rate", True),
-    ]
-    targets = _targets(summary, attack, eps)
-    grid = {
-        (target, title): summary.get((attack, target, threat, eps), {}).get(metric)
-        for target in targets
-        for title, threat, metric, _ in columns
-    }
-    best = {title: _best([grid[(t, title)] for t in targets], low) for title, _, _, low in columns}
-    lines = [
-        f"## {attack.upper()}",
-        "",
-        "| target | compression | " + " | ".join(c[0] for c in columns) + " | size (KiB) |",
-        "|---" * (len(columns) + 3) + "|",
-    ]
-    for target in targets:
-        entry = summary[(attack, target, "dense", eps)]
-        mark = "" if entry["trustworthy"] else " †"
-        cells = [
-            _fmt(grid[(target, title)], _is_best(grid[(target, title)], best[title])) for title, *_ in columns
-        ]
-        lines.append(
-            f"| {target}{mark} | {entry['compression']:.2f} | "
-            + " | ".join(cells)
-            + f" | {entry['size_bytes'] / 1024:.1f} |"
-        )
-    return lines + [""]
-
-
-def _matched_table(summary: dict[Key, dict[str, Any]], config: BenchConfig) -> list[str]:
-    attack, eps = primary_attack(config), config.attack_eps
-    entries = [
-        (target, e)
-        for (a, target, threat, ep), e in summary.items()
-        if a == attack and threat == "dense" and ep == eps and e["matched_transfer_accuracy"] is not None
-    ]
-    if not entries:
-        return []
-    lines = [
-        f"## At matched clean accuracy ({attack.upper()} from the dense model)",
-        "",
-        "Pruning methods compared at equal sparsity *and* at equal clean accuracy: for each ratio, the "
-        "matched level is the weakest method's final clean accuracy, and each method's transfer "
-        "accuracy is read off its fine-tuning curve where it has that clean accuracy (measured "
-        "before and after each fine-tuning epoch). The note says how each number was obtained.",
-        "",
-        "| target | clean (final) | transfer (final, matched sparsity) | transfer at matched clean "
-        "accuracy | how |",
-        "|---|---|---|---|---|",
-    ]
-    for target, e in sorted(entries, key=lambda item: (item[1]["requested_compression"], item[0])):
-        lines.append(
-            f"| {target} | {_fmt(e['clean_accuracy'], interval=False)} | "
-            f"{_fmt(e['transfer_accuracy'], interval=False)} | "
-            f"{_fmt(e['matched_transfer_accuracy'])} | {'; '.join(e['notes'])} |"
-        )
-    return lines + [""]
-
-
-def _sanity_table(checks_by_seed: dict[int, list[SanityCheck]]) -> list[str]:
-    if not checks_by_seed:
-        return []
-    lines = [
-        "## Sanity checks",
-        "",
-        "Run on each seed's source model at the study's budget. A failed check marks the numbers "
-        "of the attacks it covers with † (not trustworthy); they are still shown.",
-        "",
-        "| seed | check | passed | value | requirement | detail |",
-        "|---|---|---|---|---|---|",
-    ]
-    for seed, checks in sorted(checks_by_seed.items()):
-        for c in checks:
-            lines.append(
-                f"| {seed} | {c.name} | {'yes' if c.passed else '**NO**'} | {c.value:.3f} | "
-                f"{c.requirement} | {c.detail} |"
-            )
-    return lines + [""]
 
 
 def report_markdown(
@@ -183,9 +80,11 @@ def report_markdown(
         "",
     ]
     for attack in config.attacks:
-        lines += _attack_table(summary, config, attack)
-    lines += _matched_table(summary, config)
-    lines += _sanity_table(checks_by_seed or {})
+        lines += attack_section(summary, config, attack)
+    lines += budget_section(rows, config)
+    lines += paired_section(rows, config)
+    lines += inside_section(rows, config)
+    lines += sanity_section(checks_by_seed or {})
     lines += ["## What this shows, and what it does not", "", _conclusions(summary, config), ""]
     if failed:
         lines += ["## Failed cells", ""]
@@ -224,10 +123,12 @@ def _conclusions(summary: dict[Key, dict[str, Any]], config: BenchConfig) -> str
         if parts:
             sentences.append(f"At {ratio:g}x, transfer accuracy: " + "; ".join(parts) + ".")
     sentences.append(
-        "Compare methods by clean and transfer accuracy together (the Pareto plot, and the "
-        "matched-accuracy table): a method that destroys clean accuracy also stops transfer, and "
-        "random pruning at high compression is a strong baseline for that reason. Where intervals "
-        f"overlap, the difference is not established with {len(config.seeds)} seed(s)."
+        "Compare methods by clean and transfer accuracy together (the Pareto plot and the "
+        "clean-accuracy budget table): a method that destroys clean accuracy also stops transfer, "
+        "and random pruning at high compression is a strong baseline for that reason. A difference "
+        "between two methods is established only where its paired test is significant (the paired "
+        f"tests table); {len(config.seeds)} seed(s) were run. Targets with a collapsed class are "
+        "broken rather than hardened and are never marked best."
     )
     sentences.append(
         "White-box accuracy shows what pruning does not do: an attacker who can query the "
@@ -243,9 +144,10 @@ def _conclusions(summary: dict[Key, dict[str, Any]], config: BenchConfig) -> str
     else:
         sentences.append(
             "The independent column is the natural transfer gap any second model shows (the floor "
-            "to compare against); the replica and ensemble columns are attackers who know the "
-            "defence. A hardening claim holds only as far as it survives those columns and the "
-            "worst case."
+            "to compare against); the replica (the defence rerun on our dense model with the "
+            "attacker's own seed and data), replica-independent and ensemble columns are attackers "
+            "who know the defence. A hardening claim holds only as far as it survives those columns "
+            "and the worst case."
         )
     return " ".join(sentences)
 
@@ -266,6 +168,8 @@ def write_outputs(
         "sanity_checks": {
             str(seed): [c.to_dict() for c in checks] for seed, checks in (checks_by_seed or {}).items()
         },
+        "clean_accuracy_budgets": budget_table(rows, primary_attack(config), config.attack_eps),
+        "paired_tests": paired_tests(rows, config.attack_eps),
         "rows": list(rows),
     }
     paths = {
@@ -291,10 +195,10 @@ def terminal_table(rows: Sequence[Row], config: BenchConfig) -> str:
         "transfer_success_rate",
     )
     lines = []
-    for target in _targets(summary, attack, eps):
+    for target in dense_targets(summary, attack, eps):
         e = summary[(attack, target, "dense", eps)]
         lines.append(
             (target + ("" if e["trustworthy"] else " †"), f"{e['compression']:.1f}")
-            + tuple(_fmt(e[m], interval=False) for m in metrics)
+            + tuple(fmt(e[m], interval=False) for m in metrics)
         )
     return fixed_width_table(header, lines)

@@ -3,6 +3,7 @@ that writes rows and the summary, report and plots that read them."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,6 +35,7 @@ ROW_FIELDS = (
     "transfer_success_rate",
     "both_correct",
     "n",
+    "collapsed_classes",
     "trustworthy",
     "sanity_failures",
     "time_s",
@@ -44,7 +46,21 @@ ROW_FIELDS = (
 JSON_ONLY = ("transfer_correct", "finetune_curve")
 """Per-example bits and fine-tuning curves: in results.json, not in the CSV."""
 
-TARGET_FIELDS = ("compression", "sparsity", "size_bytes", "size_encoding", "time_s", "finetune_curve")
+TARGET_FIELDS = (
+    "compression",
+    "sparsity",
+    "size_bytes",
+    "size_encoding",
+    "time_s",
+    "finetune_curve",
+    "finetune_epochs_run",
+    "finetune_best_epoch",
+    "layer_sparsity",
+    "excluded_layers",
+    "gap_eps",
+    "gap_eps_step",
+    "gap_steps",
+)
 """What a row takes from its target's metadata."""
 
 
@@ -79,6 +95,8 @@ def compose_row(cell: Task, target: Task, target_meta: Row, cell_meta: Row) -> R
 
 
 def results_csv(rows: Sequence[Row]) -> str:
-    """The rows as CSV: the schema's columns first, then every other key but the JSON-only ones."""
+    """The rows as CSV: the schema's columns first, then every other key but the JSON-only
+    ones; lists and dicts (class recall, layer sparsity) as JSON text."""
     extra = sorted({key for row in rows for key in row} - set(ROW_FIELDS) - set(JSON_ONLY))
-    return rows_to_csv(rows, list(ROW_FIELDS) + extra)
+    flat = [{k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in row.items()} for row in rows]
+    return rows_to_csv(flat, list(ROW_FIELDS) + extra)

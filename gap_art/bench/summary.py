@@ -1,18 +1,18 @@
 """Statistics over a study's rows: the summary per (attack, target, threat model, eps) that
-reports and plots read, and the cross-cell analysis (worst case per example, sanity flags,
-methods compared at matched clean accuracy)."""
+reports and plots read, and the cross-cell analysis: worst case per example, sanity flags,
+collapsed classes, transfer accuracy at clean-accuracy budgets, and paired tests."""
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
 
 from gap_art.bench.rows import Row, unpack_correct
-from gap_art.evaluation.metrics import Z_95
+from gap_art.evaluation.metrics import mcnemar_exact, t_interval
 from gap_art.evaluation.sanity import SanityCheck, untrusted_attacks
 
 Cell = tuple[float, float, float] | None
@@ -22,8 +22,10 @@ METRICS = (
     "whitebox_accuracy",
     "worst_case_transfer_accuracy",
     "transfer_success_rate",
-    "matched_transfer_accuracy",
 )
+BUDGETS = (0.01, 0.02, 0.05, 0.10)
+"""Clean-accuracy budgets: how far below the dense model's clean accuracy a method may go."""
+SIGNIFICANCE = 0.05
 
 Key = tuple[str, str, str, float]
 """(attack, target, threat model, eps)"""
@@ -32,8 +34,8 @@ Key = tuple[str, str, str, float]
 def summarize(rows: Sequence[Row]) -> dict[Key, dict[str, Any]]:
     """Per (attack, target, threat model, eps): each metric's mean over seeds and 95% interval.
 
-    One seed: the Wilson interval over examples. Several seeds: mean +- 1.96 standard
-    errors across seeds (the seed-to-seed spread, which includes the example noise).
+    One seed: the Wilson interval over examples. Several seeds: the Student t interval of
+    the mean across seeds (the seed-to-seed spread, which includes the example noise).
     """
     groups: dict[Key, list[Row]] = defaultdict(list)
     for row in rows:
@@ -49,7 +51,7 @@ def summarize(rows: Sequence[Row]) -> dict[Key, dict[str, Any]]:
             "size_bytes": float(np.mean([m["size_bytes"] or 0 for m in members])),
             "seeds": len(members),
             "trustworthy": all(m.get("trustworthy") is not False for m in members),
-            "notes": sorted({m["matched_note"] for m in members if m.get("matched_note")}),
+            "collapsed_classes": sorted({c for m in members for c in m.get("collapsed_classes") or []}),
         }
         for metric in METRICS:
             values = [m[metric] for m in members if m.get(metric) is not None]
@@ -66,8 +68,8 @@ def _mean_interval(values: list[float], members: list[Row], metric: str) -> Cell
         low = members[0].get(f"{metric}_ci_low")
         high = members[0].get(f"{metric}_ci_high")
         return (mean, low if low is not None else mean, high if high is not None else mean)
-    half = Z_95 * float(np.std(values, ddof=1)) / math.sqrt(len(values))
-    return (mean, max(0.0, mean - half), min(1.0, mean + half))
+    _, low, high = t_interval(values)
+    return (mean, max(0.0, low), min(1.0, high))
 
 
 def add_worst_case(rows: Sequence[Row], eps: float) -> None:
@@ -95,49 +97,146 @@ def add_sanity_flags(rows: Sequence[Row], checks_by_seed: dict[int, list[SanityC
         row["sanity_failures"] = failures
 
 
-def _interpolate(curve: list[list[float]], level: float) -> tuple[float, float, str]:
-    """Transfer accuracy where the fine-tuning curve first reaches clean accuracy ``level``.
+def add_collapse_flags(rows: Sequence[Row]) -> None:
+    """``collapsed_classes``: the classes whose clean recall fell below half of the dense
+    model's (same seed). Such a target "resists" transfer by being broken; it is flagged in
+    every report and never called best."""
+    dense = {r["seed"]: r["class_recall"] for r in rows if r["target"] == "dense" and r.get("class_recall")}
+    for row in rows:
+        reference, recall = dense.get(row["seed"]), row.get("class_recall")
+        if reference is None or not recall:
+            continue
+        row["collapsed_classes"] = [
+            k
+            for k, (ours, theirs) in enumerate(zip(recall, reference, strict=True))
+            if ours is not None and theirs is not None and ours < 0.5 * theirs
+        ]
 
-    :return: ``(epoch, transfer accuracy, note)``; when the curve never comes down to
-        ``level``, its least accurate point and a note that says so.
+
+def method_label(row: Row) -> str:
+    """The method a target comes from, without its ratio (``gap-grad`` for ``gap-grad@4x``)."""
+    return str(row["target"]).rsplit("@", 1)[0]
+
+
+def upper_envelope(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The (clean, transfer) points no other point beats on both, by increasing clean accuracy."""
+    frontier: list[tuple[float, float]] = []
+    for clean, transfer in sorted(points, key=lambda p: (-p[0], -p[1])):
+        if not frontier or transfer > frontier[-1][1]:
+            frontier.append((clean, transfer))
+    return frontier[::-1]
+
+
+def transfer_at_budget(points: Sequence[tuple[float, float]], level: float) -> float | None:
+    """The transfer accuracy a method reaches at clean accuracy ``level`` or above, read off
+    its upper envelope (linear between the envelope points around ``level``); ``None`` when
+    no point is that accurate: never a substitute number."""
+    frontier = upper_envelope(points)
+    above = [i for i, (clean, _) in enumerate(frontier) if clean >= level]
+    if not above:
+        return None
+    first = above[0]
+    if first == 0:
+        return frontier[0][1]
+    (c0, t0), (c1, t1) = frontier[first - 1], frontier[first]
+    return t0 + (level - c0) / (c1 - c0) * (t1 - t0)
+
+
+def _budget_points(
+    rows: Sequence[Row], attack: str, eps: float
+) -> dict[tuple[int, str], list[tuple[float, float]]]:
+    """Per (seed, method): the (clean, transfer) points of its targets that passed the collapse
+    check, under ``attack`` from the dense model: every fine-tuning epoch of every ratio for
+    pruning methods (their curves), the final model for ART's defences."""
+    points: dict[tuple[int, str], list[tuple[float, float]]] = defaultdict(list)
+    for row in rows:
+        usable = row["attack"] == attack and row["threat_model"] == "dense" and row["eps"] == eps
+        if not usable or row.get("error") or row.get("collapsed_classes"):
+            continue
+        key = (row["seed"], method_label(row))
+        if row["family"] == "pruning" and row.get("finetune_curve"):
+            points[key] += [(clean, transfer) for _, clean, transfer in row["finetune_curve"]]
+        elif row["family"] == "art_defence":
+            points[key].append((row["clean_accuracy"], row["transfer_accuracy"]))
+    return points
+
+
+def budget_table(
+    rows: Sequence[Row], attack: str, eps: float, budgets: Sequence[float] = BUDGETS
+) -> list[dict[str, Any]]:
+    """Transfer accuracy each method reaches within each clean-accuracy budget below the dense
+    model (per seed, then the mean with a t interval when every seed has a point).
+
+    :return: One entry per (method, budget): ``values`` per seed (``None``: no point within
+        the budget), ``mean``/``low``/``high`` (``None`` unless every seed has a point) and
+        ``best`` (the highest mean of that budget).
     """
-    points = sorted(curve)
-    for (e0, c0, t0), (e1, c1, t1) in zip(points, points[1:], strict=False):
-        if min(c0, c1) <= level <= max(c0, c1):
-            share = 0.0 if c1 == c0 else (level - c0) / (c1 - c0)
-            return e0 + share * (e1 - e0), t0 + share * (t1 - t0), "interpolated on the fine-tuning curve"
-    if len(points) == 1 or level >= max(p[1] for p in points):
-        epoch, _, transfer = max(points, key=lambda p: p[1])
-        return epoch, transfer, "curve never as accurate; its most accurate point"
-    epoch, _, transfer = min(points, key=lambda p: p[1])
-    return epoch, transfer, "curve never as low; its least accurate point"
+    dense = {r["seed"]: r["clean_accuracy"] for r in rows if r["target"] == "dense" and r["attack"] == attack}
+    points = _budget_points(rows, attack, eps)
+    seeds = sorted(dense)
+    entries: list[dict[str, Any]] = []
+    for method in dict.fromkeys(m for _, m in points):
+        for budget in budgets:
+            values = [transfer_at_budget(points.get((s, method), []), dense[s] - budget) for s in seeds]
+            complete = [v for v in values if v is not None]
+            mean, low, high = t_interval(complete) if len(complete) == len(seeds) else (None, None, None)
+            entries.append(
+                {"method": method, "budget": budget, "values": values, "mean": mean, "low": low, "high": high}
+            )
+    for budget in budgets:
+        ranked = [e for e in entries if e["budget"] == budget and e["mean"] is not None]
+        top = max((float(e["mean"]) for e in ranked), default=None)
+        for entry in ranked:
+            entry["best"] = entry["mean"] == top
+    return entries
 
 
-def add_matched_accuracy(rows: Sequence[Row], attack: str, eps: float) -> None:
-    """Compare pruning methods at equal clean accuracy, not only at equal sparsity.
-
-    For each seed and ratio, the matched level is the final clean accuracy of the weakest
-    method; every method's transfer accuracy is read off its fine-tuning curve at that level
-    (``matched_transfer_accuracy``), and ``matched_note`` says how it was obtained.
-    """
-    groups: dict[tuple[int, float], list[Row]] = defaultdict(list)
+def paired_tests(rows: Sequence[Row], eps: float) -> list[dict[str, Any]]:
+    """Exact McNemar tests of transfer correctness on the same examples: every GAP target
+    against every other pruning target at the same ratio, seed, attack and threat model."""
+    groups: dict[tuple[Any, ...], list[Row]] = defaultdict(list)
     for row in rows:
         if (
             row["family"] == "pruning"
-            and row["attack"] == attack
-            and row["threat_model"] == "dense"
             and row["eps"] == eps
-            and row.get("finetune_curve")
+            and row.get("transfer_correct")
             and not row.get("error")
         ):
-            groups[(row["seed"], row["requested_compression"])].append(row)
-    for members in groups.values():
-        level = min(m["clean_accuracy"] for m in members)
-        for member in members:
-            epoch, transfer, note = _interpolate(member["finetune_curve"], level)
-            member.update(
-                matched_clean_accuracy=level,
-                matched_transfer_accuracy=transfer,
-                matched_epoch=epoch,
-                matched_note=note,
+            groups[(row["seed"], row["attack"], row["threat_model"], row["requested_compression"])].append(
+                row
             )
+    tests = []
+    for (seed, attack, threat, ratio), members in groups.items():
+        for i, first in enumerate(members):
+            if first.get("gap_eps") is None:
+                continue
+            for second in members:
+                if second is first or (second.get("gap_eps") is not None and members.index(second) < i):
+                    continue
+                test = mcnemar_exact(unpack_correct(first), unpack_correct(second))
+                tests.append({
+                    "seed": seed, "attack": attack, "threat_model": threat, "ratio": ratio,
+                    "first": method_label(first), "second": method_label(second), **asdict(test),
+                })  # fmt: skip
+    return tests
+
+
+def combine_paired(tests: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per comparison across seeds: each seed's difference and p-value, the mean difference,
+    and how many seeds show a significant win or loss (p < 0.05)."""
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
+    for t in tests:
+        groups[(t["attack"], t["threat_model"], t["ratio"], t["first"], t["second"])].append(t)
+    combined = []
+    for (attack, threat, ratio, first, second), members in groups.items():
+        significant = [m for m in members if m["p_value"] < SIGNIFICANCE]
+        combined.append({
+            "attack": attack, "threat_model": threat, "ratio": ratio, "first": first, "second": second,
+            "seeds": [m["seed"] for m in members],
+            "differences": [m["difference"] for m in members],
+            "p_values": [m["p_value"] for m in members],
+            "mean_difference": float(np.mean([m["difference"] for m in members])),
+            "significant_wins": sum(m["difference"] > 0 for m in significant),
+            "significant_losses": sum(m["difference"] < 0 for m in significant),
+        })  # fmt: skip
+    return combined

@@ -15,14 +15,13 @@ import torch
 from art.estimators.classification import PyTorchClassifier
 from typing_extensions import dataclass_transform
 
-from gap_art.attacks import default_eps_step
 from gap_art.bench.context import Context, Meta
 from gap_art.defences import Int8Quantization, pruning_defence
 from gap_art.defences.art_builtin import PreprocessorDefence, TrainedDefence, TrainingData
 from gap_art.defences.art_builtin import get as get_art_defence
 from gap_art.models import create_model
 from gap_art.models.registry import model_recipe
-from gap_art.pruning import importance, measure_compression, prunable_parameters
+from gap_art.pruning import importance, layer_sparsity, measure_compression, prunable_parameters
 from gap_art.quantization import model_size
 from gap_art.training import RECIPES
 
@@ -66,12 +65,17 @@ class DenseSpec(TargetSpec):
 
 @target_spec("pruned", "pruning")
 class PrunedSpec(TargetSpec):
-    """A pruning criterion at one ratio, fine-tuned; ``gap_eps`` for criteria with an attack."""
+    """A pruning criterion at one ratio, fine-tuned (to convergence with a patience);
+    ``gap_eps`` and ``gap_eps_step`` are the calibration attack's budget, for criteria with one."""
 
     requested_compression: float = 2.0
     finetune_epochs: int = 0
+    finetune_patience: int | None = None
+    validation_fraction: float = 0.1
+    prune_classifier: bool = False
     n_calibration: int = 512
     gap_eps: float | None = None
+    gap_eps_step: float | None = None
 
 
 @target_spec("int8", "quantization")
@@ -88,10 +92,13 @@ class ArtPreprocessorSpec(TargetSpec):
 
 @target_spec("art-trainer", "art_defence")
 class ArtTrainerSpec(TargetSpec):
-    """An ART trained defence: ``epochs`` of training, at ``eps`` when adversarial."""
+    """An ART trained defence: ``epochs`` of training (the maximum with a ``patience``), at
+    ``eps`` when adversarial."""
 
     epochs: int = 1
     eps: float | None = None
+    patience: int | None = None
+    validation_fraction: float = 0.1
 
 
 def spec_from_dict(data: dict[str, Any]) -> TargetSpec:
@@ -100,10 +107,25 @@ def spec_from_dict(data: dict[str, Any]) -> TargetSpec:
     return spec_type(**{f.name: data[f.name] for f in fields(spec_type) if f.name in data})
 
 
-def size_fields(model: torch.nn.Module, int8: bool) -> Meta:
-    """Achieved compression and storage of a model (float32 or int8, dense or bitmap-sparse)."""
+GAP_STEPS = 10
+"""Iterations of GAP's calibration attack in the bench (the reference's)."""
+
+INHERITED = (
+    "finetune_epochs_run",
+    "finetune_best_epoch",
+    "excluded_layers",
+    "gap_eps",
+    "gap_eps_step",
+    "gap_steps",
+)
+"""What an int8 target reports of the float target it quantizes."""
+
+
+def size_fields(model: torch.nn.Module, int8: bool, prune_classifier: bool = False) -> Meta:
+    """Achieved compression (over the prunable weights) and storage of a model (float32 or
+    int8, dense or bitmap-sparse), and the sparsity of each Conv/Linear weight."""
     size = model_size(model)
-    report = measure_compression(model, prunable_parameters(model))
+    report = measure_compression(model, prunable_parameters(model, prune_classifier=prune_classifier))
     sparse = size.sparse_int8_bytes if int8 else size.sparse_float32_bytes
     dense = size.int8_bytes if int8 else size.float32_bytes
     encoding = ("int8" if int8 else "float32") + ("+bitmap" if sparse < dense else "")
@@ -113,6 +135,7 @@ def size_fields(model: torch.nn.Module, int8: bool) -> Meta:
         "size_bytes": min(sparse, dense),
         "size_encoding": encoding,
         "float32_bytes": size.float32_bytes,
+        "layer_sparsity": layer_sparsity(model, prunable_parameters(model, prune_classifier=True)),
     }
 
 
@@ -148,6 +171,9 @@ class PrunedKind(TargetKind):
             spec.requested_compression,
             finetune_epochs=spec.finetune_epochs,
             finetune_optimizer=RECIPES[model_recipe(ctx.config.model)].optimizer,
+            finetune_patience=spec.finetune_patience,
+            validation_fraction=spec.validation_fraction,
+            prune_classifier=spec.prune_classifier,
             nb_calibration=spec.n_calibration,
             seed=spec.seed,
             **self._attack_settings(spec),
@@ -158,7 +184,17 @@ class PrunedKind(TargetKind):
         defence.fit(*ctx.calibration_set(spec.seed))
         x_train, y_train = ctx.data.numpy("train")
         model = defence(x_train, y=y_train).model
-        meta = {"checkpoint": ctx.save_model(task_id, model), **size_fields(model, False)}
+        record = defence.finetune_record_
+        assert record is not None
+        meta = {
+            "checkpoint": ctx.save_model(task_id, model),
+            **size_fields(model, False, spec.prune_classifier),
+            "excluded_layers": defence.excluded_layers_,
+            "finetune_epochs_run": record.epochs_run,
+            "finetune_best_epoch": record.best_epoch,
+        }
+        if importance.IMPORTANCE.get(spec.method).needs_attack:
+            meta.update(gap_eps=spec.gap_eps, gap_eps_step=spec.gap_eps_step, gap_steps=GAP_STEPS)
         if curve:
             meta["finetune_curve"] = curve
         return meta
@@ -167,9 +203,7 @@ class PrunedKind(TargetKind):
     def _attack_settings(spec: PrunedSpec) -> dict[str, Any]:
         if not importance.IMPORTANCE.get(spec.method).needs_attack:
             return {}
-        if spec.gap_eps is None:  # GAP's own default budget
-            return {"max_iter": 10}
-        return {"max_iter": 10, "eps": spec.gap_eps, "eps_step": default_eps_step(spec.gap_eps)}
+        return {"max_iter": GAP_STEPS, "eps": spec.gap_eps, "eps_step": spec.gap_eps_step}
 
     @staticmethod
     def _curve_recorder(ctx: Context, x_adv: np.ndarray, curve: list[list[float]]) -> Any:
@@ -194,9 +228,16 @@ class Int8Kind(TargetKind):
     each process from the parent's checkpoint (quantizing is fast and deterministic)."""
 
     def build(self, task_id: str, spec: Int8Spec, deps: list[Meta], ctx: Context) -> Meta:
-        float_classifier = ctx.classifier(deps[1]["checkpoint"])
+        parent = deps[1]
+        float_classifier = ctx.classifier(parent["checkpoint"])
         ctx.keep_target(task_id, quantize(float_classifier, spec.seed, ctx))
-        return {"parent_checkpoint": deps[1]["checkpoint"], **size_fields(float_classifier.model, True)}
+        inherited = {key: parent[key] for key in INHERITED if key in parent}
+        prune_classifier = parent.get("spec", {}).get("prune_classifier", False)
+        return {
+            "parent_checkpoint": parent["checkpoint"],
+            **size_fields(float_classifier.model, True, prune_classifier),
+            **inherited,
+        }
 
     def load(self, meta: Meta, spec: Int8Spec, ctx: Context) -> PyTorchClassifier:
         return quantize(ctx.classifier(meta["parent_checkpoint"]), spec.seed, ctx)
@@ -208,7 +249,8 @@ class ArtPreprocessorKind(TargetKind):
     def build(self, task_id: str, spec: ArtPreprocessorSpec, deps: list[Meta], ctx: Context) -> Meta:
         source = deps[0]
         meta = {"checkpoint": source["checkpoint"], "preprocessor": spec.method}
-        meta.update({k: source[k] for k in ("compression", "sparsity", "size_bytes", "size_encoding")})
+        keys = ("compression", "sparsity", "size_bytes", "size_encoding", "layer_sparsity")
+        meta.update({k: source[k] for k in keys})
         return meta
 
     def load(self, meta: Meta, spec: ArtPreprocessorSpec, ctx: Context) -> PyTorchClassifier:
@@ -227,9 +269,17 @@ class ArtTrainerKind(TargetKind):
         torch.manual_seed(spec.seed)
         student = create_model(ctx.config.model, info.input_shape, info.nb_classes)
         x, y = ctx.data.numpy("train")
-        data = TrainingData(x, y, student, spec.epochs, spec.eps or 0.0, spec.seed)
+        eps = spec.eps or 0.0
+        data = TrainingData(
+            x, y, student, spec.epochs, eps, spec.seed, 128, spec.patience, spec.validation_fraction
+        )
         model = defence.train(ctx.classifier(deps[0]["checkpoint"]), data)
-        return {"checkpoint": ctx.save_model(task_id, model), **size_fields(model, False)}
+        meta = {"checkpoint": ctx.save_model(task_id, model), **size_fields(model, False)}
+        if defence.record_ is not None:
+            meta.update(
+                finetune_epochs_run=defence.record_.epochs_run, finetune_best_epoch=defence.record_.best_epoch
+            )
+        return meta
 
 
 KINDS: dict[str, TargetKind] = {

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from gap_art.bench.targets import (
     Int8Spec,
     PrunedSpec,
     TargetSpec,
+    spec_from_dict,
 )
 from gap_art.defences.art_builtin import ART_DEFENCES, TrainedDefence
 from gap_art.pruning import importance
@@ -140,18 +141,35 @@ class _Builder:
         }
         return self.add(Task.make("craft", spec, sources))
 
-    def pruned(self, method: str, ratio: float, seed: int, source: Task, curve: Task | None) -> Task:
+    def pruned(self, method: str, ratio: float, seed: int, source: Task, curve: Task) -> list[Task]:
+        """One pruned target per GAP budget (one for criteria without an attack)."""
         c = self.config
-        spec = PrunedSpec(
-            seed=seed,
-            name=f"{method}@{_format_ratio(ratio)}",
-            method=method,
-            requested_compression=float(ratio),
-            finetune_epochs=c.finetune_epochs,
-            n_calibration=c.n_calibration,
-            gap_eps=c.gap_eps if importance.IMPORTANCE.get(method).needs_attack else None,
-        )
-        return self.target(spec, (source,) if curve is None else (source, curve))
+        adversarial = importance.IMPORTANCE.get(method).needs_attack
+        budgets: list[tuple[float, float] | None] = list(c.gap_budgets()) if adversarial else [None]
+        tasks = []
+        for budget in budgets:
+            label = method if len(budgets) == 1 or budget is None else f"{method}[eps={budget[0]:g}]"
+            spec = PrunedSpec(
+                seed=seed,
+                name=f"{label}@{_format_ratio(ratio)}",
+                method=method,
+                requested_compression=float(ratio),
+                finetune_epochs=c.finetune_epochs,
+                finetune_patience=c.finetune_patience,
+                validation_fraction=c.validation_fraction,
+                prune_classifier=c.prune_classifier,
+                n_calibration=c.n_calibration,
+                gap_eps=budget[0] if budget else None,
+                gap_eps_step=budget[1] if budget else None,
+            )
+            tasks.append(self.target(spec, (source, curve)))
+        return tasks
+
+    def replica(self, pruned: Task, source: Task) -> Task:
+        """The target's own method, ratio and settings run on ``source`` with the attacker's
+        seed (their calibration subset, tie-breaking and fine-tuning order)."""
+        spec = spec_from_dict(pruned.spec)
+        return self.target(replace(spec, seed=spec.seed + ATTACKER_SEED_OFFSET), (source,))
 
     def cell(self, target: Task, craft: Task, whitebox: bool) -> None:
         spec = {
@@ -200,20 +218,21 @@ def _attacker_sources(
     """The models an attacker crafts on, for one target (``()``: not applicable to it).
 
     ``independent``: the attacker's own dense model. ``replica``: the target's pruning method
-    and ratio run on that model. ``ensemble``: our dense model (the attacker holds it),
-    its magnitude-pruned version and the replica, averaged.
+    and ratio run on *our* dense model (the attacker holds it) with the attacker's seed and
+    calibration subset. ``replica-independent``: the same run on the attacker's own dense
+    model. ``ensemble``: the logit average of our dense model, the independent one and the
+    replica, the same recipe for every target that comes from a pruning method.
     """
     if threat == "independent":
         return (attacker,)
-    if pruned is None:  # replica and ensemble copy a pruning method; this target has none
+    if pruned is None:  # replicas copy a pruning method; this target has none
         return ()
-    method, ratio = pruned.spec["method"], pruned.spec["requested_compression"]
-    seed = pruned.spec["seed"] + ATTACKER_SEED_OFFSET
-    replica = b.pruned(method, ratio, seed, attacker, None)
+    if threat == "replica-independent":
+        return (b.replica(pruned, attacker),)
+    replica = b.replica(pruned, source)
     if threat == "replica":
         return (replica,)
-    magnitude = b.pruned("magnitude", ratio, pruned.spec["seed"], source, None)
-    return (source, magnitude, replica)
+    return (source, attacker, replica)
 
 
 def _targets(b: _Builder, seed: int, source: Task, curve: Task) -> tuple[list[Task], dict[str, Task]]:
@@ -228,9 +247,9 @@ def _targets(b: _Builder, seed: int, source: Task, curve: Task) -> tuple[list[Ta
     parents: dict[str, Task] = {}
     for method in config.methods:
         for ratio in config.compression:
-            pruned = b.pruned(method, ratio, seed, source, curve)
-            parents[pruned.id] = pruned
-            floats.append(pruned)
+            for pruned in b.pruned(method, ratio, seed, source, curve):
+                parents[pruned.id] = pruned
+                floats.append(pruned)
     targets = list(floats)
     if config.int8:
         for parent in floats:
@@ -257,4 +276,6 @@ def _art_defence_spec(config: BenchConfig, name: str, seed: int) -> TargetSpec:
         method=name,
         epochs=config.epochs if defence.from_scratch else config.defence_epochs,
         eps=config.attack_eps if defence.adversarial else None,
+        patience=config.finetune_patience if defence.adversarial else None,
+        validation_fraction=config.validation_fraction,
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 from abc import abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import numpy as np
@@ -23,11 +23,13 @@ from art.defences.transformer.evasion import DefensiveDistillation
 from art.estimators.classification import PyTorchClassifier
 from torch import nn
 
-from gap_art.attacks import clip_range, default_eps_step
+from gap_art.attacks import clip_range, default_eps_step, make_attack
 from gap_art.classifiers import rewrap_classifier
+from gap_art.defences.finetune import FinetuneRecord, validation_split
 from gap_art.pruning import clone_module
 from gap_art.registry import Registry
 from gap_art.runtime import seeded
+from gap_art.training import EarlyStopping
 
 DISTILLATION_TEMPERATURE = 10.0
 
@@ -62,8 +64,13 @@ class TrainingData:
 
     :param student: A freshly initialised model of the source's architecture (for defences
         that train from scratch).
-    :param epochs: Training epochs.
+    :param epochs: Training epochs (the maximum with ``patience``).
     :param eps: Budget of adversarial training (input units).
+    :param patience: Adversarial fine-tuning stops after this many epochs without a better
+        score on a seeded ``validation_fraction`` of ``x`` and keeps the best epoch (at least
+        one: the undefended source is never kept). The score is what the trainer optimises,
+        accuracy under FGSM at ``eps`` crafted on the model being trained: clean accuracy would
+        pick the least hardened epoch.
     """
 
     x: np.ndarray
@@ -73,6 +80,8 @@ class TrainingData:
     eps: float
     seed: int
     batch_size: int = 128
+    patience: int | None = None
+    validation_fraction: float = 0.1
 
 
 class TrainedDefence(ArtDefence):
@@ -86,14 +95,23 @@ class TrainedDefence(ArtDefence):
     kind = "trainer"
     from_scratch: ClassVar[bool] = False
     adversarial: ClassVar[bool] = False
+    record_: FinetuneRecord | None = None
+    """Epochs run and kept by the last :meth:`train` with early stopping."""
 
     def train(self, source: PyTorchClassifier, data: TrainingData) -> nn.Module:
         """Train the defended model, seeded, with ART's own progress bars silenced."""
+        self.record_ = None
         with seeded(data.seed), contextlib.redirect_stderr(io.StringIO()):
             return self._train(source, data).eval()
 
     @abstractmethod
     def _train(self, source: PyTorchClassifier, data: TrainingData) -> nn.Module: ...
+
+
+def _robust_accuracy(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray, eps: float) -> float:
+    """Accuracy under FGSM at ``eps`` crafted on ``classifier`` itself (seeded, deterministic)."""
+    x_adv = make_attack("fgsm", classifier, eps=eps).generate(x, y)
+    return float((classifier.predict(x_adv).argmax(1) == y).mean())
 
 
 class AdversarialFinetuning(TrainedDefence):
@@ -103,7 +121,18 @@ class AdversarialFinetuning(TrainedDefence):
 
     def _train(self, source: PyTorchClassifier, data: TrainingData) -> nn.Module:
         trainee = rewrap_classifier(source, clone_module(source.model))  # the source stays as it is
-        self._fit(trainee, data)
+        if data.patience is None:
+            self._fit(trainee, data)
+            return trainee.model
+        train, held = validation_split(len(data.x), data.validation_fraction, data.seed)
+        one_epoch = replace(data, x=data.x[train], y=data.y[train], epochs=1)
+        stopper = EarlyStopping(trainee.model, data.patience)
+        for epoch in range(1, data.epochs + 1):
+            self._fit(trainee, one_epoch)
+            if stopper.update(epoch, _robust_accuracy(trainee, data.x[held], data.y[held], data.eps)):
+                break
+        stopper.restore()
+        self.record_ = FinetuneRecord(len(stopper.scores), stopper.best_epoch, stopper.scores)
         return trainee.model
 
     @abstractmethod

@@ -11,7 +11,6 @@ import torch
 from art.defences.transformer.transformer import Transformer
 from art.estimators.classification import PyTorchClassifier
 from torch import nn
-from torch.utils.data import TensorDataset
 
 from gap_art.classifiers import (
     ClassifierModule,
@@ -19,12 +18,14 @@ from gap_art.classifiers import (
     require_gradients,
     rewrap_classifier,
 )
+from gap_art.defences.finetune import FinetuneRecord, finetune
 from gap_art.pruning import (
     BASES,
     SCOPES,
     CompressionReport,
     Target,
     clone_module,
+    excluded_layers,
     importance,
     load_masked_state,
     measure_compression,
@@ -37,7 +38,7 @@ from gap_art.pruning import (
 from gap_art.pruning.importance import Importance, ScoringInputs
 from gap_art.pruning.importance.base import Craft
 from gap_art.runtime import seeded, seeded_subset
-from gap_art.training import Recipe, train_model
+from gap_art.training import Recipe
 from gap_art.validation import (
     check_choice,
     check_inputs,
@@ -65,6 +66,9 @@ class PruningTransformer(Transformer):
         "finetune_epochs",
         "finetune_lr",
         "finetune_optimizer",
+        "finetune_patience",
+        "validation_fraction",
+        "prune_classifier",
         "seed",
         "verbose",
     ]
@@ -82,13 +86,17 @@ class PruningTransformer(Transformer):
         finetune_epochs: int = 0,
         finetune_lr: float = 1e-3,
         finetune_optimizer: str = "adam",
+        finetune_patience: int | None = None,
+        validation_fraction: float = 0.1,
+        prune_classifier: bool = False,
         seed: int = 0,
         verbose: bool = False,
     ) -> None:
         check_pytorch_classifier(classifier)
         super().__init__(classifier)
-        targets = prunable_parameters(classifier.model, parameters)
-        self.parameter_names = target_names(classifier.model, targets)
+        self.parameters = parameters
+        self.parameter_names: list[str] = []
+        self.excluded_layers_: list[str] = []
         self.compression = compression
         self.scope = scope
         self.compression_basis = compression_basis
@@ -97,10 +105,14 @@ class PruningTransformer(Transformer):
         self.finetune_epochs = finetune_epochs
         self.finetune_lr = finetune_lr
         self.finetune_optimizer = finetune_optimizer
+        self.finetune_patience = finetune_patience
+        self.validation_fraction = validation_fraction
+        self.prune_classifier = prune_classifier
         self.seed = seed
         self.verbose = verbose
         self.scores_: dict[str, torch.Tensor] | None = None
         self.compression_report_: CompressionReport | None = None
+        self.finetune_record_: FinetuneRecord | None = None
         self.finetune_monitor: Callable[[int, PyTorchClassifier], None] | None = None
         """Optional hook, called with (epochs done, pruned classifier) before fine-tuning
         and after each epoch: e.g. to record clean and transfer accuracy along the way."""
@@ -157,8 +169,9 @@ class PruningTransformer(Transformer):
         pruned = rewrap_classifier(self.classifier, model)
         if self.finetune_monitor is not None:
             self.finetune_monitor(0, pruned)
+        self.finetune_record_ = FinetuneRecord(0, 0)
         if self.finetune_epochs > 0:
-            self._finetune(pruned, x, y)
+            self.finetune_record_ = self._finetune(pruned, x, y)
             report = measure_compression(model, targets)
         self.compression_report_ = report
         if transformed_classifier is None:
@@ -174,6 +187,9 @@ class PruningTransformer(Transformer):
             )
         check_choice(self.scope, "scope", SCOPES)
         check_choice(self.compression_basis, "compression_basis", BASES)
+        if not isinstance(self.prune_classifier, bool):
+            raise ValueError(f"prune_classifier must be True or False, got {self.prune_classifier!r}")
+        self._resolve_targets()
         model = self.classifier.model
         targets = self._targets(model)
         n_prunable = sum(getattr(m, n).numel() for m, n in targets)
@@ -189,7 +205,20 @@ class PruningTransformer(Transformer):
         check_int(self.finetune_epochs, "finetune_epochs", 0)
         check_range(self.finetune_lr, "finetune_lr", 0.0, 10.0, low_open=True)
         check_choice(self.finetune_optimizer, "finetune_optimizer", ("adam", "sgd"))
+        if self.finetune_patience is not None:
+            check_int(self.finetune_patience, "finetune_patience", 1)
+        check_range(self.validation_fraction, "validation_fraction", 0.0, 0.5, low_open=True)
         check_int(self.seed, "seed", 0)
+
+    def _resolve_targets(self) -> None:
+        """The prunable tensors' names; a change (e.g. ``set_params(prune_classifier=True)``)
+        drops scores computed for the old set."""
+        model, nb_classes = self.classifier.model, self.classifier.nb_classes
+        targets = prunable_parameters(model, self.parameters, self.prune_classifier, nb_classes)
+        names = target_names(model, targets)
+        if names != self.parameter_names:
+            self.parameter_names, self.scores_, self._is_fitted = names, None, False
+        self.excluded_layers_ = excluded_layers(model, targets)
 
     # Helpers --------------------------------------------------------------------------------
 
@@ -235,23 +264,23 @@ class PruningTransformer(Transformer):
         keep = seeded_subset(len(x), self.nb_calibration, self.seed)
         return x[keep], (y[keep] if y is not None else None)
 
-    def _finetune(self, classifier: PyTorchClassifier, x: np.ndarray, y: object) -> None:
+    def _finetune(self, classifier: PyTorchClassifier, x: np.ndarray, y: object) -> FinetuneRecord:
         x = check_inputs(x, classifier.input_shape)
         labels = self._labels(x, y, required=True)
         assert labels is not None
-        data = TensorDataset(torch.from_numpy(x), torch.from_numpy(labels))
         recipe = Recipe(self.finetune_optimizer, self.finetune_lr, 0.0, "constant", self.batch_size)
         monitor = self.finetune_monitor
-        train_model(
-            ClassifierModule(classifier),
-            data,
+        return finetune(
+            classifier,
+            x,
+            labels,
             self.finetune_epochs,
             recipe,
             seed=self.seed,
-            device=torch.device(classifier.device),
+            patience=self.finetune_patience,
+            validation_fraction=self.validation_fraction,
             progress=self.verbose,
-            desc="fine-tune",
-            on_epoch_end=(lambda epoch: monitor(epoch, classifier)) if monitor is not None else None,
+            monitor=(lambda epoch: monitor(epoch, classifier)) if monitor is not None else None,
         )
 
 
@@ -270,7 +299,8 @@ class IrregularPruning(PruningTransformer):
         ``activation`` (|w| x mean |input activation|), or any registered criterion that needs
         no attack; the criterion says which end is removed (the lowest, for these four).
     :param scope: ``global`` (rank across layers) or ``layer`` (same fraction per layer).
-    :param kwargs: ``parameters``, ``compression_basis``, ``batch_size``, ``nb_calibration``,
+    :param kwargs: ``parameters``, ``prune_classifier``, ``compression_basis``, ``batch_size``,
+        ``nb_calibration``, ``finetune_patience``, ``validation_fraction``,
         ``finetune_epochs``, ``finetune_lr``, ``finetune_optimizer``, ``seed``, ``verbose``
         as for :class:`GreedyAdversarialPruning`.
     """

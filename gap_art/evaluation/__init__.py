@@ -1,6 +1,13 @@
 """Transfer-attack evaluation: craft on a source, measure on compressed targets."""
 
-from gap_art.evaluation.metrics import topk_correct, wilson_interval
+from gap_art.evaluation.metrics import (
+    PairedTest,
+    class_recall,
+    mcnemar_exact,
+    t_interval,
+    topk_correct,
+    wilson_interval,
+)
 from gap_art.evaluation.transfer import (
     TransferResult,
     WhiteboxResult,
@@ -13,12 +20,16 @@ from gap_art.evaluation.transfer import (
 )
 
 __all__ = [
+    "PairedTest",
     "TransferResult",
+    "class_recall",
     "WhiteboxResult",
     "craft_examples",
     "evaluate_transfer",
     "evaluate_whitebox",
     "format_table",
+    "mcnemar_exact",
+    "t_interval",
     "to_csv",
     "to_json",
     "topk_correct",

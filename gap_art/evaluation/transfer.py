@@ -15,7 +15,7 @@ from art.estimators.classification import PyTorchClassifier
 from gap_art.attacks import AttackAdapter, make_attack
 from gap_art.classifiers import check_pytorch_classifier
 from gap_art.evaluation.export import fixed_width_table, rows_to_csv
-from gap_art.evaluation.metrics import proportion, topk_correct, wilson_interval
+from gap_art.evaluation.metrics import class_recall, proportion, topk_correct, wilson_interval
 from gap_art.validation import check_inputs, check_labels
 
 
@@ -39,9 +39,11 @@ class TransferResult(_FlatResult):
     Proportions are over the ``n`` examples, except ``transfer_success_rate`` (over the
     examples that fool the source and that the target gets right when clean). Each has a
     Wilson 95% interval in ``intervals``; ``None`` marks a metric that does not apply.
-    ``per_example`` holds boolean arrays over the ``n`` examples: ``clean`` and
-    ``transfer`` (the target correct), ``source_clean`` and ``source_adv`` (the source
-    correct): the input of paired tests between targets evaluated on the same examples.
+    ``class_recall``: the target's clean accuracy per class (a collapsed class explains
+    "robustness" without any hardening). ``per_example`` holds boolean arrays over the
+    ``n`` examples: ``clean`` and ``transfer`` (the target correct), ``source_clean`` and
+    ``source_adv`` (the source correct): the input of paired tests between targets
+    evaluated on the same examples.
     """
 
     target: str
@@ -58,6 +60,7 @@ class TransferResult(_FlatResult):
     transfer_top5: float | None
     linf_mean: float
     l2_mean: float
+    class_recall: list[float | None] = field(default_factory=list)
     seed: int | None = None
     source: str = "source"
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
@@ -232,6 +235,7 @@ def _transfer_result(
         l2_mean=perturbation[1],
         seed=seed,
         source=source_name,
+        class_recall=class_recall(clean, labels, target.nb_classes),
         intervals=intervals,
         per_example={"clean": clean, "transfer": adv, "source_clean": source_clean, "source_adv": source_adv},
         **values,

@@ -6,12 +6,15 @@ from torch import Tensor, nn
 
 
 class FeaturesThenClassifier(nn.Module):
-    """A ``features`` stack followed by a ``classifier`` head (the layout of LeNet and VGG)."""
+    """A ``features`` stack followed by a ``classifier`` head (the layout of LeNet and VGG).
+    The head's last layer produces the logits and is marked ``is_classifier`` (the GAP
+    reference's convention: pruning leaves it alone by default)."""
 
     def __init__(self, features: nn.Sequential, classifier: nn.Sequential) -> None:
         super().__init__()
         self.features = features
         self.classifier = classifier
+        classifier[-1].is_classifier = True  # type: ignore[assignment]
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(self.features(x))

@@ -47,6 +47,7 @@ class CifarResNet(nn.Module):
                 in_planes = planes
         self.layers = nn.Sequential(*layers)
         self.fc = nn.Linear(64, nb_classes)
+        self.fc.is_classifier = True  # type: ignore[assignment]  # the logits layer, kept by pruning
         for module in self.modules():
             if isinstance(module, (nn.Conv2d, nn.Linear)):
                 nn.init.kaiming_normal_(module.weight)

@@ -38,7 +38,13 @@ from gap_art.pruning.selection import (
     select_removed,
     weights_to_keep,
 )
-from gap_art.pruning.targets import Target, prunable_parameters, target_names
+from gap_art.pruning.targets import (
+    Target,
+    classifier_layer,
+    excluded_layers,
+    prunable_parameters,
+    target_names,
+)
 
 __all__ = [
     "BASES",
@@ -50,8 +56,10 @@ __all__ = [
     "accumulate_gradients",
     "activation_scores",
     "apply_masks",
+    "classifier_layer",
     "clone_module",
     "compute_masks",
+    "excluded_layers",
     "gap_scores",
     "greedy_adversarial_unstructured",
     "importance",

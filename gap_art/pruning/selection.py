@@ -169,15 +169,20 @@ def prune_by_scores(
     largest: bool = False,
     seed: int = 0,
     basis: str = "prunable",
+    prune_classifier: bool = False,
 ) -> CompressionReport:
     """Mask ``model`` in place to reach ``compression`` and report the ratio achieved.
 
     :param scores: One tensor per prunable tensor (see :func:`prunable_parameters`).
+    :param parameters: The tensors the scores are for (default: every Conv/Linear weight
+        but the classifier layer's).
     :param largest: Remove the highest scores (GAP) instead of the lowest (baselines).
     :param basis: ``prunable`` (ratio over prunable weights) or ``model`` (the reference's:
         non-prunable parameters count as kept).
+    :param prune_classifier: Also prune the layer producing the logits (off by default, as
+        in the reference implementation).
     """
-    targets = prunable_parameters(model, parameters)
+    targets = prunable_parameters(model, parameters, prune_classifier)
     n_other = other_parameter_count(model, targets) if basis == "model" else 0
     masks = compute_masks(targets, scores, compression, scope, largest, seed, basis, n_other)
     apply_masks(targets, masks)

@@ -39,8 +39,12 @@ class SizeReport:
 
 
 def model_size(model: nn.Module, parameters: Sequence[Target] | None = None) -> SizeReport:
-    """Measure a float model (pruned or not): how many bytes each encoding takes."""
-    targets = prunable_parameters(model, parameters)
+    """Measure a float model (pruned or not): how many bytes each encoding takes.
+
+    :param parameters: The weights stored as int8 or sparse; every Conv/Linear weight
+        (the classifier layer's included) by default.
+    """
+    targets = prunable_parameters(model, parameters, prune_classifier=True)
     counts = measure_compression(model, targets)
     n_prunable, n_nonzero, n_other = counts.n_prunable, counts.n_nonzero, counts.n_other
     scales = 4 * sum(getattr(m, n).shape[0] for m, n in targets)  # one scale per output channel

@@ -1,0 +1,179 @@
+"""A comparison that cannot flatter GAP: the classifier layer kept, models looked inside,
+fine-tuning to convergence, transfer at a clean-accuracy budget, paired statistics, and a
+replica attacker built from our own dense model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+from torch import nn
+
+from gap_art.bench import BenchConfig, build_graph
+from gap_art.bench.summary import add_collapse_flags, budget_table, transfer_at_budget, upper_envelope
+from gap_art.bench.targets import size_fields
+from gap_art.defences import pruning_defence
+from gap_art.evaluation import class_recall, mcnemar_exact, t_interval
+from gap_art.pruning import classifier_layer, excluded_layers, prunable_parameters, prune_by_scores
+from gap_art.pruning import importance as criteria
+from gap_art.training import EarlyStopping
+
+
+@pytest.mark.parametrize(
+    "method", ["gap-grad", "gap-taylor", "gap-abs_grad", "random", "magnitude", "taylor", "activation"]
+)
+def test_every_method_keeps_the_classifier_layer_unless_asked(classifier, digits, method):
+    x, y = digits.numpy("train")
+    x, y = x[:256], y[:256]
+    head = classifier.model.classifier[3]
+    for prune_classifier, expected in ((False, 0), (True, None)):
+        defence = pruning_defence(classifier, method, 4.0, prune_classifier=prune_classifier, seed=1)
+        defence.fit(x, y)
+        pruned = defence(x, y=y).model
+        zeros = int((pruned.classifier[3].weight == 0).sum())
+        if expected == 0:
+            assert zeros == 0 and defence.excluded_layers_ == ["classifier.3.weight"]
+            assert defence.compression_report_.compression == pytest.approx(4.0, rel=1e-3)
+        else:
+            assert zeros > 0 and defence.excluded_layers_ == []
+    assert int((head.weight == 0).sum()) == 0  # the source is never touched
+
+
+def test_the_classifier_layer_is_found_by_mark_or_by_class_count():
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3), nn.Linear(3, 5))
+    assert classifier_layer(model) is model[3]
+    assert classifier_layer(model, nb_classes=3) is model[2]
+    model[2].is_classifier = True
+    assert classifier_layer(model, nb_classes=5) is model[2]
+    assert [m for m, _ in prunable_parameters(model, nb_classes=5)] == [model[0], model[3]]
+    assert excluded_layers(model, prunable_parameters(model)) == ["2.weight"]
+    only_head = nn.Sequential(nn.Linear(4, 2))
+    with pytest.raises(ValueError, match="prune_classifier=True"):
+        prunable_parameters(only_head)
+    scores = [torch.rand(2, 4)]
+    assert prune_by_scores(only_head, scores, 2.0, prune_classifier=True).n_nonzero == 4
+
+
+def test_recall_and_layer_sparsity_on_a_hand_made_model():
+    model = nn.Sequential(nn.Linear(4, 4, bias=False), nn.Linear(4, 2, bias=False))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.tensor([[1.0, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]))
+        model[1].weight.fill_(1.0)
+    fields = size_fields(model, False)
+    assert fields["layer_sparsity"] == {"0.weight": 0.875, "1.weight": 0.0}
+    assert fields["compression"] == pytest.approx(8.0)  # 16 weights, 2 left: the head is not prunable
+    correct = np.array([True, False, True, True, False, False])
+    labels = np.array([0, 0, 1, 1, 1, 2])
+    assert class_recall(correct, labels, 4) == [0.5, pytest.approx(2 / 3), 0.0, None]
+
+
+def test_collapsed_classes_are_flagged_against_the_dense_recall():
+    rows = [
+        {"seed": 0, "target": "dense", "class_recall": [0.9, 0.8, 1.0]},
+        {"seed": 0, "target": "gap-grad@4x", "class_recall": [0.9, 0.3, 0.6]},
+        {"seed": 0, "target": "random@4x", "class_recall": [0.5, 0.4, 0.5]},
+    ]
+    add_collapse_flags(rows)
+    assert [r["collapsed_classes"] for r in rows] == [[], [1], []]
+
+
+def test_early_stopping_stops_and_restores_the_best_epoch():
+    model = nn.Linear(2, 2)
+    stopper = EarlyStopping(model, patience=2)
+    weights = {}
+    for epoch, score in enumerate([0.5, 0.7, 0.9, 0.8, 0.85, 0.95]):
+        with torch.no_grad():
+            model.weight.fill_(epoch)
+        weights[epoch] = model.weight.clone()
+        if stopper.update(epoch, score):
+            break
+    assert epoch == 4 and stopper.best_epoch == 2 and stopper.scores == [0.5, 0.7, 0.9, 0.8, 0.85]
+    stopper.restore()
+    assert torch.equal(model.weight, weights[2])
+
+
+def test_finetuning_to_convergence_records_what_it_kept(classifier, digits):
+    x, y = digits.numpy("train")
+    defence = pruning_defence(classifier, "random", 8.0, finetune_epochs=30, finetune_patience=2, seed=0)
+    defence(x, y=y)
+    record = defence.finetune_record_
+    assert record.epochs_run < 30 and record.epochs_run - record.best_epoch == 2
+    assert len(record.validation_accuracy) == record.epochs_run + 1
+    assert record.validation_accuracy[record.best_epoch] == max(record.validation_accuracy)
+
+
+def test_the_budget_envelope_on_hand_made_curves():
+    points = [(0.70, 0.50), (0.80, 0.40), (0.90, 0.20), (0.85, 0.10), (0.95, 0.05)]
+    assert upper_envelope(points) == [(0.70, 0.50), (0.80, 0.40), (0.90, 0.20), (0.95, 0.05)]
+    assert transfer_at_budget(points, 0.85) == pytest.approx(0.30)  # halfway from 0.80 to 0.90
+    assert transfer_at_budget(points, 0.60) == pytest.approx(0.50)  # every point qualifies
+    assert transfer_at_budget(points, 0.96) is None  # no point within the budget: no number
+
+
+def test_the_budget_table_says_none_instead_of_substituting():
+    def row(target, family, clean, transfer, curve=None, seed=0):
+        common = {"attack": "pgd", "threat_model": "dense", "eps": 0.2, "finetune_curve": curve}
+        return {"seed": seed, "target": target, "family": family, "clean_accuracy": clean,
+                "transfer_accuracy": transfer, **common}  # fmt: skip
+
+    rows = [
+        row("dense", "baseline", 0.95, 0.01),
+        row("gap-grad@4x", "pruning", 0.80, 0.4, [[0, 0.60, 0.6], [1, 0.80, 0.4]]),
+        row("gap-grad@2x", "pruning", 0.94, 0.2, [[0, 0.90, 0.3], [1, 0.94, 0.2]]),
+        row("random@4x", "pruning", 0.85, 0.3, [[0, 0.70, 0.5], [1, 0.85, 0.3]]),
+    ]
+    budgets = (0.01, 0.03, 0.10)
+    table = {(e["method"], e["budget"]): e for e in budget_table(rows, "pgd", 0.2, budgets=budgets)}
+    assert table[("gap-grad", 0.01)]["mean"] == pytest.approx(0.2)  # only the 2x end qualifies
+    assert table[("gap-grad", 0.03)]["mean"] == pytest.approx(0.25)  # halfway from 0.90 to 0.94
+    assert table[("random", 0.03)]["mean"] is None and table[("random", 0.03)]["values"] == [None]
+    assert table[("random", 0.10)]["mean"] == pytest.approx(0.3)
+    assert table[("gap-grad", 0.10)]["mean"] == pytest.approx(0.35)  # points of 2x and 4x together
+    assert table[("gap-grad", 0.10)]["best"] and not table[("random", 0.10)]["best"]
+
+
+def test_mcnemar_against_a_hand_computed_table():
+    # 2x2 table: both right 5, only first 6, only second 1, both wrong 3 -> n = 15
+    first = np.array([1] * 5 + [1] * 6 + [0] * 1 + [0] * 3, dtype=bool)
+    second = np.array([1] * 5 + [0] * 6 + [1] * 1 + [0] * 3, dtype=bool)
+    test = mcnemar_exact(first, second)
+    assert (test.only_first, test.only_second, test.n) == (6, 1, 15)
+    assert test.difference == pytest.approx(5 / 15)
+    assert test.p_value == pytest.approx(2 * (1 + 7) / 2**7)  # exact two-sided binomial, 7 discordant
+    assert mcnemar_exact(first, first).p_value == 1.0
+
+
+def test_t_interval_against_scipy():
+    values = [0.61, 0.55, 0.70]
+    mean, low, high = t_interval(values)
+    expected = stats.t.interval(0.95, 2, loc=np.mean(values), scale=stats.sem(values))
+    assert (low, high) == pytest.approx(expected) and mean == pytest.approx(np.mean(values))
+    assert high - low > 2 * 1.96 * stats.sem(values)  # wider than the normal approximation
+    assert t_interval([0.4]) == (0.4, 0.4, 0.4)
+
+
+def test_the_replica_is_built_from_our_dense_model():
+    config = BenchConfig(methods=["gap-grad"], compression=[4.0], attacks=["pgd"], defences=[], int8=False,
+                         threat_models=["dense", "replica", "replica-independent", "ensemble"])  # fmt: skip
+    graph = build_graph(config)
+    sources = {t.spec["seed"]: t for t in graph.tasks.values() if t.kind == "source"}
+    ours, theirs = sources[0], next(t for s, t in sources.items() if s != 0)
+    crafts = {t.spec["threat_model"]: t for t in graph.tasks.values() if t.kind == "craft"}
+    replica = graph.tasks[crafts["replica"].deps[0]]
+    assert replica.spec["method"] == "gap-grad" and replica.spec["requested_compression"] == 4.0
+    assert replica.deps == (ours.id,) and replica.spec["seed"] != 0  # our M, the attacker's seed
+    independent = graph.tasks[crafts["replica-independent"].deps[0]]
+    assert independent.deps == (theirs.id,)
+    assert crafts["ensemble"].deps == (ours.id, theirs.id, replica.id)
+
+
+def test_gap_rows_carry_their_calibration_budget():
+    config = BenchConfig(methods=["gap-grad", "random"], compression=[4.0], gap_eps=[0.01, 0.05], defences=[])
+    specs = [t.spec for t in build_graph(config).tasks.values() if t.spec.get("kind") == "pruned"]
+    gap = sorted((s["name"], s["gap_eps"], s["gap_eps_step"]) for s in specs if s["method"] == "gap-grad")
+    assert gap == [("gap-grad[eps=0.01]@4x", 0.01, 0.0025), ("gap-grad[eps=0.05]@4x", 0.05, 0.0125)]
+    assert [s["gap_eps"] for s in specs if s["method"] == "random"] == [None]
+    default = BenchConfig().gap_budgets()
+    assert default == [(pytest.approx(2 / 255), pytest.approx(0.001))]
+    assert "gap-grad" in criteria.names(adversarial=True)
