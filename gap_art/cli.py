@@ -2,108 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
 from pathlib import Path
 from typing import Any
 
 import click
 
 from gap_art import __version__
-
-LIST_HELP = "comma-separated"
-
-
-def _criteria() -> list[str]:
-    from gap_art.pruning.importance import IMPORTANCE
-
-    return IMPORTANCE.names()
-
-
-def _attacks() -> list[str]:
-    from gap_art.attacks import ATTACKS
-
-    return ATTACKS.names()
-
-
-def _art_defences() -> list[str]:
-    from gap_art.defences.art_builtin import ART_DEFENCES
-
-    return ART_DEFENCES.names()
-
-
-class RegistryOption(click.Option):
-    """An option whose help ends with a registry's names, read when the help is shown, so
-    that criteria, attacks and defences registered by plugins are listed too."""
-
-    def __init__(self, *args: Any, names: Callable[[], list[str]], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.names = names
-        self.template = self.help or ""
-
-    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
-        self.help = f"{self.template} Known: {', '.join(self.names())}."
-        return super().get_help_record(ctx)
-
-
-def _split(value: str | None) -> list[str] | None:
-    if value is None:
-        return None
-    items = [item.strip() for item in value.split(",") if item.strip()]
-    return [] if items == ["none"] else items
-
-
-def _numbers(value: str | None, kind: type, name: str) -> list | None:
-    items = _split(value)
-    if items is None:
-        return None
-    try:
-        return [kind(item) for item in items]
-    except ValueError:
-        raise click.BadParameter(
-            f"expected {LIST_HELP} {kind.__name__}s, got {value!r}", param_hint=name
-        ) from None
-
-
-def _overrides(options: dict[str, Any]) -> dict[str, Any]:
-    """CLI options that were given, as BenchConfig fields."""
-    from gap_art.bench.config import THREAT_MODELS
-    from gap_art.defences.art_builtin import ART_DEFENCES
-    from gap_art.pruning.importance import IMPORTANCE
-
-    lists = {
-        "methods": _split(options["methods"]),
-        "attacks": _split(options["attacks"]),
-        "defences": _split(options["defences"]),
-        "whitebox_attacks": _split(options["whitebox_attacks"]),
-        "compression": _numbers(options["compression"], float, "--compression"),
-        "seeds": _numbers(options["seeds"], int, "--seeds"),
-        "threat_models": _split(options["threat_models"]),
-        "curve_eps": _numbers(options["curve_eps"], float, "--curve-eps"),
-    }
-    everything = {
-        "methods": IMPORTANCE.names(),
-        "defences": ART_DEFENCES.names(),
-        "threat_models": list(THREAT_MODELS),
-    }
-    for name, known in everything.items():
-        if lists[name] == ["all"]:
-            lists[name] = list(known)
-    plain = (
-        "dataset",
-        "model",
-        "eps",
-        "gap_eps",
-        "epochs",
-        "finetune_epochs",
-        "n_train",
-        "n_test",
-        "device",
-        "data_dir",
-        "attack_backend",
-    )
-    given = {key: options[key] for key in plain + ("sanity_checks",) if options[key] is not None}
-    given.update({key: value for key, value in lists.items() if value is not None})
-    return given
+from gap_art.cli_options import (
+    LIST_HELP,
+    LazyChoice,
+    RegistryOption,
+    art_defences,
+    as_flag,
+    attacks,
+    criteria,
+    datasets,
+    overrides,
+    presets,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -113,21 +30,23 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--preset", default="quick", show_default=True, help="quick, fashion or cifar10.")
+@click.option(
+    "--preset", type=LazyChoice(presets), default="quick", show_default=True, help="A preset study."
+)
 @click.option(
     "--config",
     "config_file",
     type=click.Path(dir_okay=False),
     help="TOML or JSON file of settings.",
 )
-@click.option("--dataset", help="digits, fashion-mnist, mnist or cifar10.")
+@click.option("--dataset", type=LazyChoice(datasets), help="Dataset (default: the preset's).")
 @click.option("--model", help="small-cnn, lenet, resnet20, resnet56, vgg11-bn or a torchvision model.")
 @click.option(
-    "--methods", cls=RegistryOption, names=_criteria, help=f"Pruning criteria, {LIST_HELP} (or 'all')."
+    "--methods", cls=RegistryOption, names=criteria, help=f"Pruning criteria, {LIST_HELP} (or 'all')."
 )
 @click.option("--compression", help=f"Compression ratios > 1, {LIST_HELP}.")
 @click.option(
-    "--attacks", cls=RegistryOption, names=_attacks, help=f"Attacks crafted on the source, {LIST_HELP}."
+    "--attacks", cls=RegistryOption, names=attacks, help=f"Attacks crafted on the source, {LIST_HELP}."
 )
 @click.option(
     "--threat-models",
@@ -140,24 +59,44 @@ def main() -> None:
 @click.option(
     "--whitebox-attacks",
     cls=RegistryOption,
-    names=_attacks,
+    names=attacks,
     help=f"Attacks also run white-box on each target ({LIST_HELP}, or 'none').",
 )
 @click.option("--eps", type=float, help="L-inf attack budget (default: the dataset's).")
-@click.option("--gap-eps", type=float, help="Budget of GAP's calibration attack (default 2/255).")
+@click.option(
+    "--gap-eps",
+    help=f"Budget(s) of GAP's calibration attack, {LIST_HELP} for a sweep (default 2/255 of the range).",
+)
+@click.option(
+    "--prune-classifier/--keep-classifier",
+    default=None,
+    help="Also prune the layer producing the logits (default: kept, as in the reference).",
+)
 @click.option(
     "--defences",
     cls=RegistryOption,
-    names=_art_defences,
+    names=art_defences,
     help=f"ART defences to compare with ({LIST_HELP}, 'all' or 'none').",
 )
 @click.option("--seeds", help=f"Seeds, {LIST_HELP}.")
 @click.option("--epochs", type=int, help="Training epochs of the source model.")
-@click.option("--finetune-epochs", type=int, help="Fine-tuning epochs after pruning.")
+@click.option("--finetune-epochs", type=int, help="Fine-tuning epochs after pruning (the maximum).")
+@click.option(
+    "--finetune-patience",
+    type=int,
+    help="Stop fine-tuning after this many epochs without a better validation accuracy.",
+)
+@click.option(
+    "--validation-fraction",
+    type=float,
+    help="Share of the training data held out for early stopping (default 0.1).",
+)
 @click.option("--n-train", type=int, help="Training examples (a seeded subset).")
 @click.option("--n-test", type=int, help="Test examples attacked (a seeded subset).")
-@click.option("--attack-backend", help="torchattacks or art.")
-@click.option("--device", help="auto, cpu or cuda.")
+@click.option("--attack-backend", type=click.Choice(["torchattacks", "art"]), help="Attack library.")
+@click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Where to compute (default: auto)."
+)
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Where datasets are read from.")
 @click.option(
     "--out",
@@ -171,6 +110,16 @@ def main() -> None:
     help="Reuse finished cells and cached models.",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the resolved settings and the number of tasks and cells, then exit.",
+)
+@click.option(
+    "--allow-failures",
+    is_flag=True,
+    help="Exit 0 even when a cell failed or a sanity check failed (default: exit 1).",
+)
 @click.option(
     "--executor",
     type=click.Choice(["local", "ray"]),
@@ -189,13 +138,22 @@ def bench(
     out: str | None,
     resume: bool,
     quiet: bool,
+    dry_run: bool,
+    allow_failures: bool,
     executor: str,
     ray_address: str | None,
     cpus_per_task: int | None,
     gpus_per_task: float,
     **options: Any,
 ) -> None:
-    """Run the whole study: train, prune, quantize, attack, compare with ART's defences."""
+    """Run the whole study: train, prune, quantize, attack, compare with ART's defences.
+
+    \b
+    Examples:
+      gap-art bench                                  # the quick preset (digits, under a minute)
+      gap-art bench --preset fashion --out runs/fm   # Fashion-MNIST, 3 seeds
+      gap-art bench --methods gap-grad,random --compression 4 --threat-models all --dry-run
+    """
     from gap_art import bench as bench_api
     from gap_art.bench.report import terminal_table
     from gap_art.data import DataUnavailableError
@@ -204,9 +162,15 @@ def bench(
         config = bench_api.preset(preset)
         if config_file is not None:
             config = bench_api.load_config_file(config_file, base=config)
-        config = bench_api.BenchConfig.from_dict(_overrides(options), base=config)
     except bench_api.ConfigError as error:
         raise click.UsageError(str(error)) from None
+    try:
+        config = bench_api.BenchConfig.from_dict(overrides(options), base=config)
+    except bench_api.ConfigError as error:
+        raise click.UsageError(as_flag(str(error))) from None
+    if dry_run:
+        click.echo(json.dumps(bench_api.plan(config), indent=1))
+        return
     executor_options: dict[str, Any] = {"cpus_per_task": cpus_per_task}
     if executor == "ray":
         executor_options.update(ray_address=ray_address, gpus_per_task=gpus_per_task)
@@ -221,9 +185,16 @@ def bench(
     except DataUnavailableError as error:
         raise click.ClickException(str(error)) from None
     click.echo(terminal_table(results.rows, config))
-    click.echo(f"\n{len(results.rows)} cells in {results.wall_time_s:.1f} s; {len(results.failed)} failed.")
+    failed_checks = len(results.failed_checks)
+    click.echo(
+        f"\n{len(results.rows)} cells in {results.wall_time_s:.1f} s; {len(results.failed)} failed; "
+        f"{failed_checks} sanity check(s) failed."
+    )
     for name, path in results.files.items():
         click.echo(f"  {name}: {path}")
+    if (results.failed or failed_checks) and not allow_failures:
+        click.echo("Some cells or sanity checks failed (see report.md); --allow-failures exits 0.", err=True)
+        raise SystemExit(1)
 
 
 @main.command()
@@ -281,39 +252,55 @@ def train(
     click.echo(f"{name} on {dataset}: test accuracy {accuracy:.4f}; saved {path}")
 
 
+def _finished_study(folder: str) -> Any:
+    """A click error (exit 2) unless ``folder`` is a finished study."""
+    if not (Path(folder) / "results.json").is_file():
+        raise click.BadParameter(f"{folder} holds no results.json (not a finished gap-art bench folder)")
+    return folder
+
+
+@main.command()
+@click.argument("folder", type=click.Path(file_okay=False, exists=True))
+def report(folder: str) -> None:
+    """Redraw report.md, report.html and the plots of a finished study, recomputing nothing.
+
+    \b
+    Example:
+      gap-art report gap-art-results/20261126-101500
+    """
+    from gap_art.bench import render
+
+    _finished_study(folder)
+    for name, path in render(folder).items():
+        click.echo(f"  {name}: {path}")
+
+
+@main.command()
+@click.argument("first", type=click.Path(file_okay=False, exists=True))
+@click.argument("second", type=click.Path(file_okay=False, exists=True))
+@click.option("--attack", help="Show one attack only (default: all).")
+def compare(first: str, second: str, attack: str | None) -> None:
+    """Two finished studies side by side: shared cells, deltas (B minus A) and paired tests.
+
+    \b
+    Example:
+      gap-art compare runs/before runs/after --attack pgd
+    """
+    from gap_art.bench import compare as compare_studies
+    from gap_art.bench import format_comparison
+
+    _finished_study(first)
+    _finished_study(second)
+    entries = compare_studies(first, second)
+    if not entries:
+        raise click.UsageError("the two studies share no cell (same seed, target, attack, attacker and eps)")
+    click.echo(format_comparison(entries, attack))
+    click.echo("\np: exact McNemar on per-example transfer correctness; '-' where the examples differ.")
+
+
 @main.command(name="list")
 def list_catalogue() -> None:
     """List presets, pruning criteria, attacks, ART defences, models and datasets."""
-    for title, entries in catalogue().items():
-        click.echo(f"{title}:")
-        width = max(len(name) for name in entries)
-        for name, description in entries.items():
-            click.echo(f"  {name.ljust(width)}  {description}".rstrip())
-        click.echo()
+    from gap_art.bench import catalogue, format_catalogue
 
-
-def catalogue() -> dict[str, dict[str, str]]:
-    """Every name the command line accepts, with one line each, read from the registries."""
-    from gap_art.attacks import ATTACKS
-    from gap_art.bench import PRESETS
-    from gap_art.data import DATASETS
-    from gap_art.defences.art_builtin import ART_DEFENCES
-    from gap_art.models import MODELS
-    from gap_art.pruning.importance import IMPORTANCE
-
-    def described(registry: Any) -> dict[str, str]:
-        return {name: cls.description for name, cls in registry}
-
-    return {
-        "presets": {name: f"{c.dataset}, {c.model}, seeds {c.seeds}" for name, c in PRESETS.items()},
-        "pruning criteria (--methods)": described(IMPORTANCE),
-        "attacks (--attacks)": described(ATTACKS),
-        "ART defences (--defences)": described(ART_DEFENCES),
-        "models (--model; or any torchvision classifier)": {
-            name: f"{spec.input_hw[0]}x{spec.input_hw[1]} inputs" for name, spec in MODELS.items()
-        },
-        "datasets (--dataset)": {
-            name: f"{'x'.join(map(str, info.input_shape))}, {info.nb_classes} classes"
-            for name, info in DATASETS.items()
-        },
-    }
+    click.echo(format_catalogue(catalogue()), nl=False)

@@ -19,14 +19,21 @@ def test_help_and_version():
 
 def test_usage_errors_exit_2_with_one_clear_line_and_no_traceback(tmp_path):
     cases = [
-        (["bench", "--preset", "huge"], "preset must be one of"),
+        (["bench", "--preset", "huge"], "Invalid value for '--preset'"),
+        (["bench", "--preset", "quik"], "did you mean 'quick'?"),
+        (["bench", "--device", "tpu"], "Invalid value for '--device'"),
+        (["bench", "--n-test", "0"], "--n-test must be an integer >= 1"),
+        (["bench", "--finetune-patience", "0"], "--finetune-patience must be an integer >= 1"),
+        (["bench", "--gap-eps", "0.1,x"], "expected comma-separated floats"),
         (["bench", "--methods", "lottery"], "methods: unknown 'lottery'"),
         (["bench", "--attacks", "deepfool"], "attacks: unknown"),
         (["bench", "--defences", "magic"], "defences: unknown"),
         (["bench", "--compression", "1"], "compression ratios must be numbers > 1"),
         (["bench", "--compression", "two"], "expected comma-separated floats"),
         (["bench", "--eps", "5"], "eps must be in"),
-        (["bench", "--threat-models", "psychic"], "threat_models: unknown 'psychic'"),
+        (["bench", "--threat-models", "psychic"], "--threat-models: unknown 'psychic'"),
+        (["report", str(tmp_path)], "holds no results.json"),
+        (["compare", str(tmp_path), str(tmp_path)], "holds no results.json"),
         (["bench", "--curve-eps", "x"], "expected comma-separated floats"),
         (["bench", "--executor", "spark"], "Invalid value for '--executor'"),
         (["bench", "--config", str(tmp_path / "missing.toml")], "cannot be read"),
@@ -71,6 +78,73 @@ def test_bench_runs_a_small_study_and_prints_the_table(tmp_path):
     assert "magnitude@2x" in result.output and "report.md" in result.output
     rows = json.loads((tmp_path / "results.json").read_text())["rows"]
     assert {r["target"] for r in rows} == {"dense", "magnitude@2x", "dense+int8", "magnitude@2x+int8"}
+    for name in ("results.json", "results.csv", "report.md", "report.html"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o644  # colleagues can read a shared --out
+
+    (tmp_path / "report.md").unlink()
+    redrawn = invoke("report", str(tmp_path))
+    assert redrawn.exit_code == 0 and (tmp_path / "report.md").read_text().startswith(
+        "# gap-art bench report"
+    )
+    compared = invoke("compare", str(tmp_path), str(tmp_path), "--attack", "fgsm")
+    assert compared.exit_code == 0 and "magnitude@2x" in compared.output and "+0.000" in compared.output
+
+
+def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path):
+    from gap_art.bench import plan, preset
+
+    result = invoke(
+        "bench", "--dry-run", "--methods", "gap-grad", "--compression", "4", "--out", str(tmp_path)
+    )
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.output)
+    expected = plan(preset("quick").__class__.from_dict({"methods": ["gap-grad"], "compression": [4.0]}))
+    assert printed["cells"] == expected["cells"] > 0 and printed["tasks"] == expected["tasks"]
+    assert printed["config"]["methods"] == ["gap-grad"] and not any(tmp_path.iterdir())
+
+
+def test_failed_cells_exit_1_unless_allowed(tmp_path, monkeypatch):
+    from gap_art.bench import runner
+
+    original = runner._cell
+
+    def broken(task, deps, ctx):
+        if task.spec["target"] == "magnitude@2x":
+            raise RuntimeError("boom")
+        return original(task, deps, ctx)
+
+    monkeypatch.setattr(runner, "_cell", broken)
+    args = [
+        "bench",
+        "--methods",
+        "magnitude",
+        "--compression",
+        "2",
+        "--attacks",
+        "fgsm",
+        "--defences",
+        "none",
+        "--no-sanity-checks",
+        "--n-test",
+        "60",
+        "--epochs",
+        "2",
+        "--finetune-epochs",
+        "0",
+        "--quiet",
+    ]
+    failing = invoke(*args, "--out", str(tmp_path / "a"))
+    assert failing.exit_code == 1 and "1 failed" in failing.output
+    allowed = invoke(*args, "--out", str(tmp_path / "b"), "--allow-failures")
+    assert allowed.exit_code == 0
+
+
+def test_list_names_every_catalogue():
+    result = invoke("list")
+    assert result.exit_code == 0
+    for section in ("presets:", "pruning criteria", "attacks", "ART defences", "models", "datasets"):
+        assert section in result.output
+    assert "gap-grad" in result.output and "fbf" in result.output and "fashion-mnist" in result.output
 
 
 def test_train_writes_a_checkpoint(tmp_path):

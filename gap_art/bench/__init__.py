@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gap_art.bench.catalogue import catalogue, format_catalogue
+from gap_art.bench.compare import compare, format_comparison
 from gap_art.bench.config import PRESETS, BenchConfig, ConfigError, load_config_file, preset
 from gap_art.bench.context import Context
 from gap_art.bench.executors import EXECUTORS, RayUnavailableError, _import_ray
-from gap_art.bench.report import environment, write_outputs
+from gap_art.bench.report import environment, render, write_outputs
 from gap_art.bench.store import Store
 from gap_art.bench.summary import add_collapse_flags, add_sanity_flags, add_worst_case
 from gap_art.bench.tasks import Graph, Task, build_graph
@@ -30,11 +32,17 @@ class BenchResults:
     rows: list[dict[str, Any]]
     files: dict[str, Path] = field(default_factory=dict)
     wall_time_s: float = 0.0
+    checks: dict[int, list[SanityCheck]] = field(default_factory=dict)
 
     @property
     def failed(self) -> list[dict[str, Any]]:
         """Rows whose cell raised an error (recorded, not hidden)."""
         return [row for row in self.rows if row.get("error")]
+
+    @property
+    def failed_checks(self) -> list[SanityCheck]:
+        """Sanity checks that failed on some seed's source (their numbers are marked)."""
+        return [c for checks in self.checks.values() for c in checks if not c.passed]
 
 
 def _sanity_checks(graph: Graph, store: Store) -> dict[int, list[SanityCheck]]:
@@ -99,7 +107,18 @@ def run(
     add_sanity_flags(rows, checks)
     add_collapse_flags(rows)
     files = write_outputs(rows, config, store, environment(str(ctx.device)), checks)
-    return BenchResults(store.root, rows, files, time.perf_counter() - start)
+    return BenchResults(store.root, rows, files, time.perf_counter() - start, checks)
+
+
+def plan(config: BenchConfig | None = None) -> dict[str, Any]:
+    """What :func:`run` would do, without doing it: the resolved configuration, the number of
+    tasks of each kind and the number of cells (result rows)."""
+    config = (config or preset("quick")).validate()
+    graph = build_graph(config)
+    kinds: dict[str, int] = {}
+    for task in graph.tasks.values():
+        kinds[task.kind] = kinds.get(task.kind, 0) + 1
+    return {"config": config.to_dict(), "tasks": kinds, "cells": len(graph.cells)}
 
 
 __all__ = [
@@ -111,6 +130,12 @@ __all__ = [
     "Graph",
     "Task",
     "build_graph",
+    "catalogue",
+    "compare",
+    "format_catalogue",
+    "format_comparison",
+    "plan",
+    "render",
     "load_config_file",
     "preset",
     "run",

@@ -47,44 +47,60 @@ def run_local(
         return _run_local(graph, ctx, resume, progress)
 
 
+def describe(task: Task) -> str:
+    """One line naming a task for progress output."""
+    spec = task.spec
+    if task.kind == "source":
+        return f"train {spec['model']} (seed {spec['seed']})"
+    if task.kind == "target":
+        return f"build {spec['name']} (seed {spec['seed']})"
+    if task.kind == "craft":
+        return f"craft {spec['attack']} from {spec['threat_model']} (seed {spec['seed']})"
+    if task.kind == "cell":
+        return f"evaluate {spec['target']} / {spec['attack']} / {spec['threat_model']}"
+    return f"{task.kind} (seed {spec.get('seed')})"
+
+
 def _run_local(graph: Graph, ctx: Context, resume: bool, progress: bool) -> list[Meta]:
     store = ctx.store
     logged = store.finished_rows() if resume else {}
     metas: dict[str, Meta] = {}
+    todo = [c for c in graph.cells if not _finished(logged.get(c.id))]
+    needed = {t.id for c in todo + graph.extras for t in graph.order(c)}
+    total = len(needed) + len(graph.cells) - len(todo)
+    bar = tqdm(total=total, desc="gap-art bench", disable=not progress, unit="task")
 
     def ensure(task: Task) -> Meta:
         if task.id not in metas:
             cached = store.read_meta(task.id) if resume else None
             if cached is None or cached.get("error"):
+                bar.set_postfix_str(describe(task))
                 cached = run_task(task, {d: metas[d] for d in task.deps}, ctx)
                 store.write_meta(task.id, cached)
+                if task.kind in ("source", "target", "craft"):
+                    outcome = cached.get("error") or f"{cached.get('time_s', 0.0):.1f} s"
+                    bar.write(f"{describe(task)}: {outcome}")
             metas[task.id] = cached
+            bar.update(1)
         return metas[task.id]
 
     rows = []
-    todo = [cell for cell in graph.cells if not _finished(logged.get(cell.id))]
-    bar = tqdm(
-        total=len(graph.cells),
-        initial=len(graph.cells) - len(todo),
-        desc="cells",
-        disable=not progress,
-        unit="cell",
-    )
     for cell in graph.cells:
         if _finished(logged.get(cell.id)):
             rows.append(logged[cell.id])
+            bar.update(1)
             continue
         for task in graph.order(cell)[:-1]:
             ensure(task)
-        bar.set_postfix_str(f"{cell.spec['target']} / {cell.spec['attack']}", refresh=False)
+        bar.set_postfix_str(describe(cell))
         row = _row(graph, cell, metas, ctx)
         store.append_row(row)
         rows.append(row)
         bar.update(1)
-    bar.close()
     for extra in graph.extras:
         for task in graph.order(extra):
             ensure(task)
+    bar.close()
     return rows
 
 

@@ -1,135 +1,236 @@
-"""The study's plots: clean vs transfer accuracy (Pareto view), transfer accuracy against
-compression, and the security curve (accuracy against eps)."""
+"""The study's plots. :func:`plot_specs` says what each figure shows (pure data, tested);
+:func:`draw` renders one with matplotlib.
+
+Colours: one per method, GAP variants in reds and oranges, the other pruning methods in blues
+and greys, ART's defences in greens; the dense model is a black star. Markers: circle for a float
+model, hollow square for its int8 version (so both show where they coincide), triangle for an ART
+defence. Legends sit outside the axes."""
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from gap_art.bench.config import BenchConfig
 from gap_art.bench.rows import Row
-from gap_art.bench.summary import Key, summarize
-from gap_art.bench.tasks import primary_attack
+from gap_art.bench.summary import Key, summarize, upper_envelope
 from gap_art.runtime import atomic_write
 
+GAP_COLOURS = ("#d62728", "#ff7f0e", "#e377c2", "#8c564b", "#bcbd22")
+BASELINE_COLOURS = ("#1f77b4", "#7f7f7f", "#17becf", "#393b79", "#6baed6", "#525252")
+DEFENCE_COLOURS = ("#2ca02c", "#006d2c", "#74c476", "#31a354", "#a1d99b", "#00441b")
+MARKERS = {"baseline": "*", "pruning": "o", "quantization": "s", "art_defence": "^"}
 
-def plot_results(rows: Sequence[Row], config: BenchConfig, out: Path) -> list[Path]:
-    """Pareto view (clean vs transfer) and transfer vs compression per attack, and the
-    security curve (accuracy against eps) when the study swept eps."""
+
+@dataclass
+class Series:
+    """One legend entry: points (and their intervals) of one method in one variant."""
+
+    label: str
+    colour: str
+    marker: str
+    x: list[float]
+    y: list[float]
+    x_err: list[tuple[float, float]] = field(default_factory=list)
+    y_err: list[tuple[float, float]] = field(default_factory=list)
+    line: bool = False
+
+
+@dataclass
+class Plot:
+    """What one PNG shows."""
+
+    name: str
+    title: str
+    x_label: str
+    y_label: str
+    series: list[Series]
+    frontier: list[tuple[float, float]] = field(default_factory=list)
+    log_x: bool = False
+
+
+def _base(method: str) -> str:
+    return method.removesuffix("+int8")
+
+
+def _colours(entries: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """One colour per base method, drawn from its family's palette in a stable order."""
+    bases = sorted({_base(e["method"]) for e in entries})
+    gap = [b for b in bases if b.startswith("gap-")]
+    defences = sorted({e["method"] for e in entries if e["family"] == "art_defence"})
+    others = [b for b in bases if b not in gap and b not in defences and b != "dense"]
+    colours = {"dense": "black"}
+    for names, palette in ((gap, GAP_COLOURS), (others, BASELINE_COLOURS), (defences, DEFENCE_COLOURS)):
+        colours.update({name: palette[i % len(palette)] for i, name in enumerate(names)})
+    return colours
+
+
+def _interval(cell: tuple[float, float, float]) -> tuple[float, float]:
+    return (cell[0] - cell[1], cell[2] - cell[0])
+
+
+def _series_by_method(entries: list[dict[str, Any]], x_of: Any, y_metric: str, line: bool) -> list[Series]:
+    colours = _colours(entries)
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for e in entries:
+        groups[(e["method"], e["family"])].append(e)
+    series = []
+    for (method, family), members in sorted(groups.items(), key=lambda g: (g[0][1] != "baseline", g[0])):
+        members.sort(key=lambda e: e["compression"])
+        label = "dense" if method == "dense" else method + (" (ART)" if family == "art_defence" else "")
+        series.append(
+            Series(
+                label=label,
+                colour=colours[_base(method)] if family != "art_defence" else colours[method],
+                marker="s" if family == "quantization" else MARKERS[family],
+                x=[x_of(e) for e in members],
+                y=[e[y_metric][0] for e in members],
+                x_err=[_interval(e["clean_accuracy"]) for e in members] if not line else [],
+                y_err=[_interval(e[y_metric]) for e in members],
+                line=line and family in ("pruning", "quantization"),
+            )
+        )
+    return series
+
+
+def _dense_entries(summary: dict[Key, dict[str, Any]], attack: str, eps: float) -> list[dict[str, Any]]:
+    return [
+        e
+        for (a, _, threat, ep), e in summary.items()
+        if a == attack and threat == "dense" and ep == eps and e["transfer_accuracy"] and e["clean_accuracy"]
+    ]
+
+
+def pareto_plot(summary: dict[Key, dict[str, Any]], config: BenchConfig, attack: str) -> Plot | None:
+    """Clean against transfer accuracy of every target, with the frontier of sound targets."""
+    entries = _dense_entries(summary, attack, config.attack_eps)
+    if not entries:
+        return None
+    sound = [
+        (e["clean_accuracy"][0], e["transfer_accuracy"][0]) for e in entries if not e["collapsed_classes"]
+    ]
+    return Plot(
+        name=f"pareto_{attack}.png",
+        title=f"{config.dataset}: clean against transfer accuracy ({attack.upper()} from the dense model)",
+        x_label="clean accuracy",
+        y_label="transfer accuracy",
+        series=_series_by_method(entries, lambda e: e["clean_accuracy"][0], "transfer_accuracy", line=False),
+        frontier=upper_envelope(sound),
+    )
+
+
+def compression_plot(summary: dict[Key, dict[str, Any]], config: BenchConfig, attack: str) -> Plot | None:
+    """Transfer accuracy against the measured compression (int8 targets at their true ratio)."""
+    entries = [e for e in _dense_entries(summary, attack, config.attack_eps) if e["family"] != "art_defence"]
+    if not entries:
+        return None
+    return Plot(
+        name=f"transfer_vs_compression_{attack}.png",
+        title=f"{config.dataset}: transfer accuracy against compression ({attack.upper()})",
+        x_label="compression (prunable weights / nonzero, measured)",
+        y_label="transfer accuracy",
+        series=_series_by_method(entries, lambda e: e["compression"], "transfer_accuracy", line=True),
+        log_x=True,
+    )
+
+
+def security_plot(summary: dict[Key, dict[str, Any]], config: BenchConfig, attack: str) -> Plot | None:
+    """Transfer accuracy against eps for each float target swept (``curve_eps``)."""
+    points: dict[str, list[tuple[float, dict[str, Any]]]] = defaultdict(list)
+    for (a, target, threat, eps), e in summary.items():
+        if (
+            a == attack
+            and threat == "dense"
+            and e["family"] in ("baseline", "pruning")
+            and e["transfer_accuracy"]
+        ):
+            points[target].append((eps, e))
+    if not any(len(p) > 1 for p in points.values()):
+        return None
+    colours = _colours([e for p in points.values() for _, e in p])
+    series = []
+    for target, members in sorted(points.items()):
+        members.sort(key=lambda p: p[0])
+        method = members[0][1]["method"]
+        series.append(
+            Series(
+                target,
+                colours[_base(method)],
+                MARKERS[members[0][1]["family"]],
+                [p[0] for p in members],
+                [p[1]["transfer_accuracy"][0] for p in members],
+                line=True,
+            )
+        )
+    return Plot(
+        name=f"security_curve_{attack}.png",
+        title=f"{config.dataset}: transfer accuracy against eps ({attack.upper()} from the dense model)",
+        x_label="eps (L-inf)",
+        y_label="transfer accuracy",
+        series=series,
+    )
+
+
+def plot_specs(rows: Sequence[Row], config: BenchConfig) -> list[Plot]:
+    """Every figure of a study: per attack, the Pareto view, transfer against compression, and
+    the security curve when eps was swept."""
+    summary = summarize(rows)
+    plots = []
+    for attack in config.attacks:
+        for make in (pareto_plot, compression_plot, security_plot):
+            plot = make(summary, config, attack)
+            if plot is not None:
+                plots.append(plot)
+    return plots
+
+
+def draw(plot: Plot, path: Path) -> Path:
+    """Render one plot to a PNG (written atomically)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    summary = summarize(rows)
-    eps = config.attack_eps
-    paths = []
-    for attack in config.attacks:
-        entries = [
-            e
-            for (a, _, th, ep), e in summary.items()
-            if a == attack and th == "dense" and ep == eps and e["transfer_accuracy"]
-        ]
-        if not entries:
-            continue
-        methods = sorted({e["method"] for e in entries})
-        colours = {m: plt.get_cmap("tab20")(i % 20) for i, m in enumerate(methods)}
-        fig, ax = plt.subplots(figsize=(7, 5))
-        for method in methods:
-            points = [e for e in entries if e["method"] == method]
-            ax.scatter(
-                [p["clean_accuracy"][0] for p in points],
-                [p["transfer_accuracy"][0] for p in points],
-                s=[30 + 20 * math.log2(max(p["compression"], 1.0)) ** 2 for p in points],
-                color=colours[method],
-                label=method,
-                alpha=0.8,
-                edgecolors="black",
-                linewidths=0.5,
-            )
-        ax.set_xlabel("clean accuracy")
-        ax.set_ylabel(f"transfer accuracy ({attack.upper()} from the dense model)")
-        ax.set_title(f"Clean vs transfer accuracy, {config.dataset} ({attack}); size ~ compression")
-        ax.legend(fontsize=7, ncol=2)
-        ax.grid(alpha=0.3)
-        paths.append(_save(fig, out / f"pareto_{attack}.png"))
-        fig, ax = plt.subplots(figsize=(7, 5))
-        for method in methods:
-            points = sorted(
-                (e for e in entries if e["method"] == method and e["family"] in ("pruning", "quantization")),
-                key=lambda e: e["requested_compression"],
-            )
-            if points:
-                ax.plot(
-                    [p["requested_compression"] for p in points],
-                    [p["transfer_accuracy"][0] for p in points],
-                    marker="o",
-                    color=colours[method],
-                    label=method,
-                )
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("compression (requested)")
-        ax.set_ylabel("transfer accuracy")
-        ax.set_title(f"Transfer accuracy vs compression ({attack})")
-        ax.legend(fontsize=7, ncol=2)
-        ax.grid(alpha=0.3)
-        paths.append(_save(fig, out / f"transfer_vs_compression_{attack}.png"))
-    curve = _security_curve(summary, config, plt, out)
-    return paths + ([curve] if curve else [])
-
-
-def _security_curve(
-    summary: dict[Key, dict[str, Any]], config: BenchConfig, plt: Any, out: Path
-) -> Path | None:
-    """Accuracy against eps (transfer solid, white-box dashed) for the dense model and each
-    pruning method at the middle compression ratio."""
-    attack = primary_attack(config)
-    ratio = sorted(config.compression)[len(config.compression) // 2]
-    by_target: dict[str, list[tuple[float, dict[str, Any]]]] = defaultdict(list)
-    for (a, target, threat, ep), e in summary.items():
-        if (
-            a == attack
-            and threat == "dense"
-            and (target == "dense" or (e["family"] == "pruning" and e["requested_compression"] == ratio))
-        ):
-            by_target[target].append((ep, e))
-    if not any(len(points) > 1 for points in by_target.values()):
-        return None
-    fig, ax = plt.subplots(figsize=(7, 5))
-    for i, (target, points) in enumerate(sorted(by_target.items())):
-        points.sort(key=lambda p: p[0])
-        colour = plt.get_cmap("tab10")(i % 10)
-        ax.plot(
-            [p[0] for p in points],
-            [p[1]["transfer_accuracy"][0] for p in points],
-            marker="o",
-            color=colour,
-            label=f"{target} transfer",
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    for s in plot.series:
+        x_err = np.array(s.x_err).T if s.x_err else None
+        y_err = np.array(s.y_err).T if s.y_err else None
+        ax.errorbar(
+            s.x,
+            s.y,
+            yerr=y_err,
+            xerr=x_err,
+            color=s.colour,
+            marker=s.marker,
+            linestyle="-" if s.line else "none",
+            markersize=12 if s.marker == "*" else 7,
+            markeredgecolor=s.colour if s.marker == "s" else "black",
+            markerfacecolor="none" if s.marker == "s" else s.colour,
+            markeredgewidth=0.5,
+            elinewidth=0.8,
+            capsize=2,
+            alpha=0.9,
+            label=s.label,
         )
-        white = [(p[0], p[1]["whitebox_accuracy"][0]) for p in points if p[1]["whitebox_accuracy"]]
-        if white:
-            ax.plot(
-                *zip(*white, strict=True),
-                linestyle="--",
-                marker="x",
-                color=colour,
-                label=f"{target} white-box",
-            )
-    ax.set_xlabel("eps (L-inf)")
-    ax.set_ylabel("accuracy")
-    ax.set_title(f"Security curve ({attack}, {ratio:g}x): transfer solid, white-box dashed")
-    ax.legend(fontsize=7, ncol=2)
+    if plot.frontier:
+        xs, ys = zip(*plot.frontier, strict=True)
+        ax.plot(xs, ys, color="black", linestyle=":", linewidth=1, label="frontier (no collapsed class)")
+    if plot.log_x:
+        ax.set_xscale("log", base=2)
+    ax.set(title=plot.title, xlabel=plot.x_label, ylabel=plot.y_label)
     ax.grid(alpha=0.3)
-    return _save(fig, out / f"security_curve_{attack}.png")
-
-
-def _save(fig: Any, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110))
     plt.close(fig)
     return path
+
+
+def plot_results(rows: Sequence[Row], config: BenchConfig, out: Path) -> list[Path]:
+    """Draw every plot of the study into ``out``."""
+    return [draw(plot, out / plot.name) for plot in plot_specs(rows, config)]

@@ -1,5 +1,6 @@
-"""Write a study's results: results.json, results.csv, the Markdown report (its sections as
-small functions), the plots, and the terminal table."""
+"""Write a study's results: results.json and results.csv (the data), report.md and
+report.html (verdict first, then the plots and the tables), the plots, and the terminal table.
+:func:`render` redraws the report and plots of a finished study from its results.json."""
 
 from __future__ import annotations
 
@@ -14,22 +15,27 @@ import torch
 
 from gap_art import __version__
 from gap_art.bench.config import BenchConfig
+from gap_art.bench.document import Document
 from gap_art.bench.plots import plot_results
 from gap_art.bench.rows import Row, results_csv
 from gap_art.bench.sections import (
-    attack_section,
+    art_defence_section,
     budget_section,
-    dense_targets,
     fmt,
     inside_section,
     paired_section,
+    pruning_section,
     sanity_section,
+    threat_section,
 )
 from gap_art.bench.store import Store
-from gap_art.bench.summary import Key, budget_table, paired_tests, summarize
+from gap_art.bench.summary import budget_table, paired_tests, summarize
 from gap_art.bench.tasks import primary_attack
+from gap_art.bench.verdict import verdict
 from gap_art.evaluation.export import fixed_width_table
 from gap_art.evaluation.sanity import SanityCheck
+
+Checks = dict[int, list[SanityCheck]]
 
 
 def environment(device: str) -> dict[str, Any]:
@@ -50,124 +56,100 @@ def environment(device: str) -> dict[str, Any]:
     }
 
 
-def report_markdown(
-    rows: Sequence[Row],
-    config: BenchConfig,
-    env: dict[str, Any],
-    checks_by_seed: dict[int, list[SanityCheck]] | None = None,
-) -> str:
-    """The readable report: a table per attack, the matched-accuracy comparison, the sanity
-    checks, and what a reader can and cannot conclude."""
-    summary = summarize(rows)
-    failed = [r for r in rows if r.get("error")]
+def _setup(rows: Sequence[Row], config: BenchConfig, env: dict[str, Any]) -> str:
     n = next((r["n"] for r in rows if r.get("n")), "?")
-    lines = [
-        "# gap-art bench report",
-        "",
-        f"gap-art {__version__}; dataset `{config.dataset}`, model `{config.model}`, "
-        f"seeds {config.seeds}, eps {config.attack_eps:g} (L-inf), {n} examples of the "
-        f"{config.split} split per cell (a seeded subset, data seed {config.data_seed}); threat models "
-        f"{', '.join(config.threat_models)}; device {env['device']}, torch {env['torch']}.",
-        "",
-        "Each cell: mean over seeds with a 95% interval (one seed: Wilson interval over examples; "
-        "several: mean +- 1.96 standard errors across seeds). Transfer: examples crafted on the "
-        "threat model's source, evaluated on the target. White-box: crafted on the target itself "
-        "(int8 targets: on their float parent, transferred). Worst case: correct under every "
-        "attack and threat model at once. **Bold**: best in the column (highest accuracy, lowest "
-        "transfer success). Compression is measured from the weights (prunable weights / nonzero "
-        "prunable weights). Size: the smaller of the dense and the bitmap-sparse encoding, float32 "
-        "or int8.",
-        "",
-    ]
+    return (
+        f"{config.dataset}, {config.model}, seeds {config.seeds}: {', '.join(config.attacks)} at eps "
+        f"{config.attack_eps:g} (L-inf) on {n} {config.split} examples; gap-art {__version__}, "
+        f"torch {env.get('torch')}, {env.get('device')}."
+    )
+
+
+def _settings_section(doc: Document, config: BenchConfig, env: dict[str, Any]) -> None:
+    budgets = ", ".join(f"eps {e:.4g} (step {s:.4g})" for e, s in config.gap_budgets())
+    fine_tuning = (
+        f"to convergence: early stopping on clean accuracy of a seeded {config.validation_fraction:g} "
+        f"of the training data, patience {config.finetune_patience}, at most {config.finetune_epochs} epochs"
+        if config.finetune_patience is not None
+        else f"{config.finetune_epochs} epochs"
+    )
+    doc.heading("Method and settings")
+    doc.bullets(
+        [
+            "Compression = prunable weights / nonzero prunable weights, measured from the weights. The "
+            + (
+                "classifier layer is pruned too (--prune-classifier)."
+                if config.prune_classifier
+                else "layer producing the logits is not prunable (as in the reference implementation)."
+            ),
+            f"Every pruned model is fine-tuned {fine_tuning}; the best epoch is kept.",
+            f"GAP's calibration attack: PGD, 10 steps, {budgets}, on {config.n_calibration} training images.",
+            "Transfer: examples crafted on the attacker's model, evaluated on the target. White-box: "
+            "crafted on the target itself (int8 targets: on their float parent, transferred). Worst case: "
+            "correct under every attack and attacker at once.",
+            "Intervals: one seed, Wilson over examples; several seeds, Student t across seeds. Pairs of "
+            "methods: exact McNemar on per-example correctness.",
+            "Size: the smaller of the dense and the bitmap-sparse encoding, float32 or int8.",
+            "Environment: " + ", ".join(f"{k} {v}" for k, v in env.items() if v is not None) + ".",
+        ]
+    )
+
+
+def report_document(
+    rows: Sequence[Row], config: BenchConfig, env: dict[str, Any], checks: Checks, root: Path
+) -> Document:
+    """The report, top down: setup, verdict, Pareto plot, then the tables."""
+    summary = summarize(rows)
+    doc = Document("gap-art bench report")
+    doc.paragraph(_setup(rows, config, env))
+    doc.heading("Verdict")
+    doc.bullets(verdict(rows, summary, config, checks))
+    pareto = root / f"pareto_{primary_attack(config)}.png"
+    if pareto.is_file():
+        doc.heading("Clean against transfer accuracy")
+        doc.image(pareto, f"clean against transfer accuracy, {primary_attack(config).upper()}")
+    budget_section(doc, rows, config)
+    paired_section(doc, rows, config)
     for attack in config.attacks:
-        lines += attack_section(summary, config, attack)
-    lines += budget_section(rows, config)
-    lines += paired_section(rows, config)
-    lines += inside_section(rows, config)
-    lines += sanity_section(checks_by_seed or {})
-    lines += ["## What this shows, and what it does not", "", _conclusions(summary, config), ""]
+        pruning_section(doc, summary, config, attack)
+    art_defence_section(doc, summary, config)
+    threat_section(doc, summary, config)
+    inside_section(doc, rows, config)
+    sanity_section(doc, checks)
+    failed = [r for r in rows if r.get("error")]
     if failed:
-        lines += ["## Failed cells", ""]
-        lines += [
-            f"- {r['target']} / {r['attack']} / {r['threat_model']} / seed {r['seed']}: {r['error']}"
-            for r in failed
-        ]
-        lines.append("")
-    return "\n".join(lines)
+        doc.heading("Failed cells")
+        doc.bullets(
+            [
+                f"{r['target']} / {r['attack']} / {r['threat_model']} / seed {r['seed']}: {r['error']}"
+                for r in failed
+            ]
+        )
+    _settings_section(doc, config, env)
+    return doc
 
 
-def _conclusions(summary: dict[Key, dict[str, Any]], config: BenchConfig) -> str:
-    attack, eps = primary_attack(config), config.attack_eps
-    sentences = []
-    dense = summary.get((attack, "dense", "dense", eps))
-    if dense and dense["transfer_accuracy"] and dense["clean_accuracy"]:
-        sentences.append(
-            f"Under {attack.upper()} crafted on the dense model, the dense model itself keeps "
-            f"{dense['transfer_accuracy'][0]:.3f} accuracy (clean {dense['clean_accuracy'][0]:.3f})."
-        )
-    for ratio in config.compression:
-        pruned = {
-            e["method"]: e
-            for (a, _, threat, ep), e in summary.items()
-            if a == attack
-            and threat == "dense"
-            and ep == eps
-            and e["family"] == "pruning"
-            and e["requested_compression"] == ratio
-        }
-        parts = [
-            f"{m} {e['transfer_accuracy'][0]:.3f} (clean {e['clean_accuracy'][0]:.3f})"
-            for m, e in sorted(pruned.items())
-            if e["transfer_accuracy"] is not None and e["clean_accuracy"] is not None
-        ]
-        if parts:
-            sentences.append(f"At {ratio:g}x, transfer accuracy: " + "; ".join(parts) + ".")
-    sentences.append(
-        "Compare methods by clean and transfer accuracy together (the Pareto plot and the "
-        "clean-accuracy budget table): a method that destroys clean accuracy also stops transfer, "
-        "and random pruning at high compression is a strong baseline for that reason. A difference "
-        "between two methods is established only where its paired test is significant (the paired "
-        f"tests table); {len(config.seeds)} seed(s) were run. Targets with a collapsed class are "
-        "broken rather than hardened and are never marked best."
-    )
-    sentences.append(
-        "White-box accuracy shows what pruning does not do: an attacker who can query the "
-        "gradients of the pruned model itself still succeeds, so GAP hardens against transfer "
-        "from the uncompressed model, not against attacks in general."
-    )
-    if set(config.threat_models) == {"dense"}:
-        sentences.append(
-            "This report covers the paper's threat model only (examples from the dense parent); "
-            "attackers who know the defence (an independent or a replica model as source, or an "
-            "ensemble) are not evaluated here: run with --threat-models all."
-        )
-    else:
-        sentences.append(
-            "The independent column is the natural transfer gap any second model shows (the floor "
-            "to compare against); the replica (the defence rerun on our dense model with the "
-            "attacker's own seed and data), replica-independent and ensemble columns are attackers "
-            "who know the defence. A hardening claim holds only as far as it survives those columns "
-            "and the worst case."
-        )
-    return " ".join(sentences)
+def render_report(
+    rows: Sequence[Row], config: BenchConfig, env: dict[str, Any], checks: Checks, store: Store
+) -> dict[str, Path]:
+    """The plots, report.md and report.html (plots inlined), written atomically."""
+    paths = {path.name: path for path in plot_results(rows, config, store.root)}
+    doc = report_document(rows, config, env, checks, store.root)
+    paths["report.md"] = store.write_text("report.md", doc.to_markdown())
+    paths["report.html"] = store.write_text("report.html", doc.to_html())
+    return paths
 
 
 def write_outputs(
-    rows: Sequence[Row],
-    config: BenchConfig,
-    store: Store,
-    env: dict[str, Any],
-    checks_by_seed: dict[int, list[SanityCheck]] | None = None,
+    rows: Sequence[Row], config: BenchConfig, store: Store, env: dict[str, Any], checks: Checks
 ) -> dict[str, Path]:
-    """results.json, results.csv, report.md and the plots, each written atomically."""
+    """results.json, results.csv, then the report and plots, each written atomically."""
     document = {
         "gap_art_version": __version__,
         "config": config.to_dict(),
         "environment": env,
         "evaluation_set": {"split": config.split, "n": config.n_test, "selection_seed": config.data_seed},
-        "sanity_checks": {
-            str(seed): [c.to_dict() for c in checks] for seed, checks in (checks_by_seed or {}).items()
-        },
+        "sanity_checks": {str(seed): [c.to_dict() for c in cs] for seed, cs in checks.items()},
         "clean_accuracy_budgets": budget_table(rows, primary_attack(config), config.attack_eps),
         "paired_tests": paired_tests(rows, config.attack_eps),
         "rows": list(rows),
@@ -175,18 +157,38 @@ def write_outputs(
     paths = {
         "results.json": store.write_text("results.json", json.dumps(document, indent=1)),
         "results.csv": store.write_text("results.csv", results_csv(rows)),
-        "report.md": store.write_text("report.md", report_markdown(rows, config, env, checks_by_seed)),
     }
-    for path in plot_results(rows, config, store.root):
-        paths[path.name] = path
-    return paths
+    return paths | render_report(rows, config, env, checks, store)
+
+
+def load_results(folder: str | Path) -> tuple[list[Row], BenchConfig, dict[str, Any], Checks]:
+    """The rows, configuration, environment and sanity checks of a finished study.
+
+    :raises FileNotFoundError: ``folder`` holds no results.json (the study has not finished).
+    """
+    path = Path(folder) / "results.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{folder} holds no results.json: is it a finished gap-art bench folder?")
+    document = json.loads(path.read_text())
+    checks = {
+        int(seed): [SanityCheck(**{**c, "affects": tuple(c["affects"])}) for c in items]
+        for seed, items in document.get("sanity_checks", {}).items()
+    }
+    config = BenchConfig.from_dict(document["config"])
+    return document["rows"], config, document.get("environment", {}), checks
+
+
+def render(folder: str | Path) -> dict[str, Path]:
+    """Redraw report.md, report.html and the plots of a finished study from its results.json,
+    recomputing nothing."""
+    rows, config, env, checks = load_results(folder)
+    return render_report(rows, config, env, checks, Store(folder))
 
 
 def terminal_table(rows: Sequence[Row], config: BenchConfig) -> str:
     """A compact table of the primary attack for the terminal: mean over seeds per target."""
     summary = summarize(rows)
     attack, eps = primary_attack(config), config.attack_eps
-    header = ("target", "compr.", "clean", "transfer", "white-box", "worst", "success")
     metrics = (
         "clean_accuracy",
         "transfer_accuracy",
@@ -195,10 +197,16 @@ def terminal_table(rows: Sequence[Row], config: BenchConfig) -> str:
         "transfer_success_rate",
     )
     lines = []
-    for target in dense_targets(summary, attack, eps):
-        e = summary[(attack, target, "dense", eps)]
-        lines.append(
-            (target + ("" if e["trustworthy"] else " †"), f"{e['compression']:.1f}")
-            + tuple(fmt(e[m], interval=False) for m in metrics)
-        )
-    return fixed_width_table(header, lines)
+    for (a, target, threat, e), entry in summary.items():
+        if a == attack and threat == "dense" and e == eps:
+            name = (
+                target
+                + ("" if entry["trustworthy"] else " †")
+                + (" (collapsed)" if entry["collapsed_classes"] else "")
+            )
+            lines.append(
+                (name, f"{entry['compression']:.1f}", *[fmt(entry[m], interval=False) for m in metrics])
+            )
+    return fixed_width_table(
+        ("target", "compr.", "clean", "transfer", "white-box", "worst", "success"), lines
+    )

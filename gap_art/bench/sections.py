@@ -1,5 +1,5 @@
-"""The sections of report.md, each a small function from the rows (or their summary) to
-Markdown lines, with every cell escaped."""
+"""The tables of the report, each a small function that adds one section to a
+:class:`~gap_art.bench.document.Document`."""
 
 from __future__ import annotations
 
@@ -7,199 +7,265 @@ from collections.abc import Sequence
 from typing import Any
 
 from gap_art.bench.config import BenchConfig
+from gap_art.bench.document import Document, Strong
 from gap_art.bench.rows import Row
 from gap_art.bench.summary import Cell, Key, budget_table, combine_paired, paired_tests
 from gap_art.bench.tasks import primary_attack
 from gap_art.evaluation.sanity import SanityCheck
 
+Summary = dict[Key, dict[str, Any]]
 
-def fmt(cell: Cell, best: bool = False, interval: bool = True) -> str:
+
+def fmt(cell: Cell, interval: bool = True) -> str:
+    """``mean [low, high]``, or the mean alone when there is no interval; ``-`` for none."""
     if cell is None:
         return "-"
-    has_interval = interval and (cell[1], cell[2]) != (cell[0], cell[0])
-    text = f"{cell[0]:.3f} [{cell[1]:.2f}, {cell[2]:.2f}]" if has_interval else f"{cell[0]:.3f}"
-    return f"**{text}**" if best else text
+    if interval and (cell[1], cell[2]) != (cell[0], cell[0]):
+        return f"{cell[0]:.3f} [{cell[1]:.2f}, {cell[2]:.2f}]"
+    return f"{cell[0]:.3f}"
 
 
-def best_value(cells: list[Cell], lowest: bool) -> float | None:
-    values = [c[0] for c in cells if c is not None]
-    if not values:
-        return None
-    return min(values) if lowest else max(values)
+def _entry(summary: Summary, attack: str, target: str, threat: str, eps: float) -> dict[str, Any]:
+    return summary.get((attack, target, threat, eps), {})
 
 
-def is_best(cell: Cell, best: float | None) -> bool:
-    return cell is not None and best is not None and cell[0] == best
+def _mark(entry: dict[str, Any]) -> str:
+    mark = "" if entry.get("trustworthy", True) else " †"
+    if entry.get("collapsed_classes"):
+        mark += f" (collapsed classes: {', '.join(map(str, entry['collapsed_classes']))})"
+    return mark
 
 
-def dense_targets(summary: dict[Key, dict[str, Any]], attack: str, eps: float) -> list[str]:
-    return list(dict.fromkeys(t for (a, t, th, e) in summary if a == attack and th == "dense" and e == eps))
+def _bold_best(rows: list[list[str]], cells: list[list[Cell]], sound: list[bool], lowest: set[int]) -> None:
+    """Make the best value of each column bold, among the rows of sound (not collapsed) targets."""
+    for column in range(len(cells[0]) if cells else 0):
+        means = [None if c[column] is None else c[column][0] for c in cells]  # type: ignore[index]
+        values = [m for m, ok in zip(means, sound, strict=True) if ok and m is not None]
+        if not values:
+            continue
+        best = min(values) if column in lowest else max(values)
+        for row, mean, ok in zip(rows, means, sound, strict=True):
+            if ok and mean == best:
+                row[column + 2] = Strong(row[column + 2])
 
 
-def attack_section(summary: dict[Key, dict[str, Any]], config: BenchConfig, attack: str) -> list[str]:
+def pruning_section(doc: Document, summary: Summary, config: BenchConfig, attack: str) -> None:
+    """The dense model and every pruned target under one attack; int8 as a delta column."""
     eps = config.attack_eps
-    threats = [t for t in config.threat_models if t != "dense"]
-    columns: list[tuple[str, str, str, bool]] = [
-        ("clean", "dense", "clean_accuracy", False),
-        ("transfer (dense)", "dense", "transfer_accuracy", False),
-        *[(f"transfer ({t})", t, "transfer_accuracy", False) for t in threats],
-        ("white-box", "dense", "whitebox_accuracy", False),
-        ("worst case", "dense", "worst_case_transfer_accuracy", False),
-        ("transfer success", "dense", "transfer_success_rate", True),
-    ]
-    targets = dense_targets(summary, attack, eps)
-    grid = {
-        (target, title): summary.get((attack, target, threat, eps), {}).get(metric)
-        for target in targets
-        for title, threat, metric, _ in columns
-    }
-    sound = [t for t in targets if not summary[(attack, t, "dense", eps)]["collapsed_classes"]]
-    best = {title: best_value([grid[(t, title)] for t in sound], low) for title, _, _, low in columns}
-    lines = [
-        f"## {attack.upper()}",
-        "",
-        "| target | compression | " + " | ".join(c[0] for c in columns) + " | size (KiB) |",
-        "|---" * (len(columns) + 3) + "|",
-    ]
-    for target in targets:
-        entry = summary[(attack, target, "dense", eps)]
-        mark = "" if entry["trustworthy"] else " †"
-        if entry["collapsed_classes"]:
-            mark += f" (collapsed classes: {', '.join(map(str, entry['collapsed_classes']))})"
-        bold = target in sound
-        cells = [
-            fmt(grid[(target, title)], bold and is_best(grid[(target, title)], best[title]))
-            for title, *_ in columns
-        ]
-        lines.append(
-            f"| {target}{mark} | {entry['compression']:.2f} | "
-            + " | ".join(cells)
-            + f" | {entry['size_bytes'] / 1024:.1f} |"
+    names = list(
+        dict.fromkeys(
+            t
+            for (a, t, th, e), v in summary.items()
+            if a == attack and th == "dense" and e == eps and v["family"] in ("baseline", "pruning")
         )
-    return lines + [""]
+    )
+    metrics = [
+        ("clean", "clean_accuracy"),
+        ("transfer", "transfer_accuracy"),
+        ("white-box", "whitebox_accuracy"),
+        ("worst case", "worst_case_transfer_accuracy"),
+        ("transfer success", "transfer_success_rate"),
+    ]
+    header = ["target", "compression", *[m[0] for m in metrics], "int8: transfer delta", "size (KiB)"]
+    rows, cells, sound = [], [], []
+    for name in names:
+        entry = _entry(summary, attack, name, "dense", eps)
+        values = [entry.get(metric) for _, metric in metrics]
+        int8 = _entry(summary, attack, f"{name}+int8", "dense", eps).get("transfer_accuracy")
+        delta = "-" if int8 is None or values[1] is None else f"{int8[0] - values[1][0]:+.3f}"
+        rows.append(
+            [
+                name + _mark(entry),
+                f"{entry['compression']:.2f}",
+                *map(fmt, values),
+                delta,
+                f"{entry['size_bytes'] / 1024:.1f}",
+            ]
+        )
+        cells.append(values)
+        sound.append(not entry.get("collapsed_classes"))
+    _bold_best(rows, cells, sound, lowest={4})
+    doc.heading(f"Pruning methods under {attack.upper()} (from the dense model)")
+    doc.table(header, rows)
 
 
-def budget_section(rows: Sequence[Row], config: BenchConfig) -> list[str]:
+def art_defence_section(doc: Document, summary: Summary, config: BenchConfig) -> None:
+    """ART's built-in defences (no compression), every attack side by side."""
+    eps = config.attack_eps
+    names = list(dict.fromkeys(t for (_, t, th, e), v in summary.items() if v["family"] == "art_defence"))
+    if not names:
+        return
+    primary = primary_attack(config)
+    header = [
+        "defence",
+        "clean",
+        *[f"transfer ({a.upper()})" for a in config.attacks],
+        f"white-box ({primary.upper()})",
+    ]
+    rows = []
+    for name in names:
+        entries = [_entry(summary, a, name, "dense", eps) for a in config.attacks]
+        first = _entry(summary, primary, name, "dense", eps)
+        rows.append(
+            [
+                name + _mark(first),
+                fmt(first.get("clean_accuracy")),
+                *[fmt(e.get("transfer_accuracy")) for e in entries],
+                fmt(first.get("whitebox_accuracy")),
+            ]
+        )
+    doc.heading("ART's defences (uncompressed, for comparison)")
+    doc.table(header, rows)
+
+
+def threat_section(doc: Document, summary: Summary, config: BenchConfig) -> None:
+    """Transfer accuracy of every target under every attacker (primary attack)."""
+    threats = list(config.threat_models)
+    if threats == ["dense"]:
+        return
+    attack, eps = primary_attack(config), config.attack_eps
+    names = list(dict.fromkeys(t for (a, t, th, e) in summary if a == attack and th != "dense" and e == eps))
+    rows = [
+        [name, *[fmt(_entry(summary, attack, name, th, eps).get("transfer_accuracy")) for th in threats]]
+        for name in names
+    ]
+    doc.heading(f"Who attacks: transfer accuracy under {attack.upper()} by attacker")
+    doc.paragraph(
+        "dense: examples from our dense model M (the paper's threat model); independent: from a dense "
+        "model the attacker trained; replica: from the target's own method rerun on M with the attacker's "
+        "seed and data; replica-independent: rerun on the attacker's model; ensemble: M, the independent "
+        "model and the replica averaged. Dense and ART targets have no replica."
+    )
+    doc.table(["target", *threats], rows)
+
+
+def budget_section(doc: Document, rows: Sequence[Row], config: BenchConfig) -> None:
     attack = primary_attack(config)
     entries = budget_table(rows, attack, config.attack_eps)
     if not entries:
-        return []
+        return
     budgets = sorted({e["budget"] for e in entries})
-    lines = [
-        f"## Transfer accuracy within a clean-accuracy budget ({attack.upper()} from the dense model)",
-        "",
-        "Each method's (clean, transfer) points over every ratio and fine-tuning epoch (ART's "
-        "defences: their final model) form a curve; a cell is the transfer accuracy it reaches "
-        "with clean accuracy at most the budget below the dense model's, read off the curve's upper "
-        'envelope (mean over seeds, Student t interval). "none" means no point of that method is '
-        "within the budget in every seed: no number is substituted. Targets with a collapsed class "
-        "are left out. **Bold**: the best mean of the budget.",
-        "",
-        "| method | " + " | ".join(f"within {b * 100:g} pt" for b in budgets) + " |",
-        "|---" * (len(budgets) + 1) + "|",
-    ]
+    table = []
     for method in dict.fromkeys(e["method"] for e in entries):
-        cells = []
+        cells: list[str] = [method]
         for budget in budgets:
             e = next(x for x in entries if x["method"] == method and x["budget"] == budget)
             if e["mean"] is None:
                 found = sum(v is not None for v in e["values"])
                 cells.append("none" + (f" ({found} of {len(e['values'])} seeds)" if found else ""))
             else:
-                cells.append(fmt((e["mean"], e["low"], e["high"]), e.get("best", False)))
-        lines.append(f"| {escape(method)} | " + " | ".join(cells) + " |")
-    return lines + [""]
+                text = fmt((e["mean"], e["low"], e["high"]))
+                cells.append(Strong(text) if e.get("best") else text)
+        table.append(cells)
+    doc.heading(f"Transfer accuracy within a clean-accuracy budget ({attack.upper()} from the dense model)")
+    doc.paragraph(
+        "Each method's (clean, transfer) points over every ratio and fine-tuning epoch (ART's defences: "
+        "their final model) form a curve; a cell is the transfer accuracy it reaches with clean accuracy "
+        "at most the budget below the dense model's, read off the curve's upper envelope (mean over seeds, "
+        "Student t interval). 'none': no point of that method is within the budget in every seed, and no "
+        "number is substituted. Targets with a collapsed class are left out. Bold: the best of the budget."
+    )
+    doc.table(["method", *[f"within {b * 100:g} pt" for b in budgets]], table)
 
 
-def paired_section(rows: Sequence[Row], config: BenchConfig) -> list[str]:
-    combined = combine_paired(paired_tests(rows, config.attack_eps))
+def paired_section(doc: Document, rows: Sequence[Row], config: BenchConfig) -> None:
     attack = primary_attack(config)
-    shown = [c for c in combined if c["attack"] == attack]
+    shown = [c for c in combine_paired(paired_tests(rows, config.attack_eps)) if c["attack"] == attack]
     if not shown:
-        return []
-    lines = [
-        f"## Paired tests ({attack.upper()}): GAP against every other pruning method",
-        "",
-        "Exact McNemar test on per-example transfer correctness (the same test examples for both "
-        "targets), per seed: the accuracy difference (GAP minus the other) and its two-sided p-value; "
-        '"wins" and "losses" count the seeds where the difference is significant (p < 0.05).',
-        "",
-        "| threat model | ratio | GAP | against | difference per seed | p per seed | wins | losses |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+        return
+    table = []
     for c in sorted(shown, key=lambda c: (c["threat_model"] != "dense", c["threat_model"], c["ratio"])):
-        differences = ", ".join(f"{d:+.3f}" for d in c["differences"])
-        p_values = ", ".join(f"{p:.2g}" for p in c["p_values"])
-        lines.append(
-            f"| {c['threat_model']} | {c['ratio']:g}x | {escape(c['first'])} | {escape(c['second'])} | "
-            f"{differences} | {p_values} | {c['significant_wins']}/{len(c['seeds'])} | "
-            f"{c['significant_losses']}/{len(c['seeds'])} |"
+        n = len(c["seeds"])
+        table.append(
+            [
+                c["threat_model"],
+                f"{c['ratio']:g}x",
+                c["first"],
+                c["second"],
+                ", ".join(f"{d:+.3f}" for d in c["differences"]),
+                ", ".join(f"{p:.2g}" for p in c["p_values"]),
+                f"{c['significant_wins']}/{n}",
+                f"{c['significant_losses']}/{n}",
+            ]
         )
-    return lines + [""]
+    doc.heading(f"Paired tests ({attack.upper()}): GAP against every other pruning method")
+    doc.paragraph(
+        "Exact McNemar test on per-example transfer correctness (the same test examples for both targets), "
+        "per seed: the accuracy difference (GAP minus the other) and its two-sided p-value; wins and losses "
+        "count the seeds where the difference is significant (p < 0.05)."
+    )
+    doc.table(
+        ["threat model", "ratio", "GAP", "against", "difference per seed", "p per seed", "wins", "losses"],
+        table,
+    )
 
 
-def inside_section(rows: Sequence[Row], config: BenchConfig) -> list[str]:
-    """Per compressed target of the first seed: fine-tuning, excluded layers, per-layer sparsity
-    and the weakest class: what a reader checks before believing a number."""
+def inside_section(doc: Document, rows: Sequence[Row], config: BenchConfig) -> None:
+    """Per pruned target of the first seed: fine-tuning, the GAP budget, the weakest class,
+    the layers left whole and the per-layer sparsity."""
     seed, attack = config.seeds[0], primary_attack(config)
     chosen = [
         r
         for r in rows
-        if r["seed"] == seed and r["attack"] == attack and r["threat_model"] == "dense"
-        and r["eps"] == config.attack_eps and r["family"] == "pruning" and not r.get("error")
-    ]  # fmt: skip
-    if not chosen:
-        return []
-    lines = [
-        f"## Inside the pruned models (seed {seed})",
-        "",
-        "Fine-tuning: the epoch kept (best clean accuracy on the validation split) / epochs run. "
-        "Per-layer sparsity: the fraction of each Conv/Linear weight removed. Lowest recall: the "
-        "class the model recognises worst on clean test data (against the dense model's recall).",
-        "",
-        "| target | fine-tuning (kept / run) | GAP budget | lowest class recall | layers left whole "
-        "| per-layer sparsity |",
-        "|---|---|---|---|---|---|",
+        if r["seed"] == seed
+        and r["attack"] == attack
+        and r["threat_model"] == "dense"
+        and r["eps"] == config.attack_eps
+        and r["family"] == "pruning"
+        and not r.get("error")
     ]
-    dense = next((r["class_recall"] for r in rows if r["target"] == "dense" and r["seed"] == seed), None)
+    if not chosen:
+        return
+    dense = next((r.get("class_recall") for r in rows if r["target"] == "dense" and r["seed"] == seed), None)
+    table = []
     for r in chosen:
         recall = [v if v is not None else 1.0 for v in r.get("class_recall") or []]
         weakest = min(range(len(recall)), key=recall.__getitem__) if recall else None
         low = "-" if weakest is None else f"class {weakest}: {recall[weakest]:.2f}"
         if weakest is not None and dense:
             low += f" (dense {dense[weakest]:.2f})"
-        budget = "-" if r.get("gap_eps") is None else f"eps {r['gap_eps']:.4g}, {r['gap_steps']} steps"
+        budget = "-" if r.get("gap_eps") is None else f"eps {r['gap_eps']:.4g}, {r.get('gap_steps')} steps"
         layers = ", ".join(
             f"{k.removesuffix('.weight')} {v:.2f}" for k, v in (r.get("layer_sparsity") or {}).items()
         )
-        lines.append(
-            f"| {escape(r['target'])} | {r.get('finetune_best_epoch')} / {r.get('finetune_epochs_run')} | "
-            f"{budget} | {low} | {', '.join(r.get('excluded_layers') or []) or 'none'} | {layers} |"
+        table.append(
+            [
+                r["target"],
+                f"{r.get('finetune_best_epoch')} / {r.get('finetune_epochs_run')}",
+                budget,
+                low,
+                ", ".join(r.get("excluded_layers") or []) or "none",
+                layers,
+            ]
         )
-    return lines + [""]
-
-
-def escape(text: str) -> str:
-    """Text safe inside a Markdown table cell."""
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-
-
-def sanity_section(checks_by_seed: dict[int, list[SanityCheck]]) -> list[str]:
-    if not checks_by_seed:
-        return []
-    lines = [
-        "## Sanity checks",
-        "",
-        "Run on each seed's source model at the study's budget. A failed check marks the numbers "
-        "of the attacks it covers with † (not trustworthy); they are still shown.",
-        "",
-        "| seed | check | passed | value | requirement | detail |",
-        "|---|---|---|---|---|---|",
+    doc.heading(f"Inside the pruned models (seed {seed})")
+    doc.paragraph(
+        "Fine-tuning: the epoch kept (best clean accuracy on the validation split) / epochs run. Lowest "
+        "class recall: the class recognised worst on clean test data, against the dense model's recall. "
+        "Per-layer sparsity: the fraction of each Conv/Linear weight removed."
+    )
+    header = [
+        "target",
+        "fine-tuning (kept / run)",
+        "GAP budget",
+        "lowest class recall",
+        "layers left whole",
+        "per-layer sparsity",
     ]
-    for seed, checks in sorted(checks_by_seed.items()):
-        for c in checks:
-            lines.append(
-                f"| {seed} | {escape(c.name)} | {'yes' if c.passed else '**NO**'} | {c.value:.3f} | "
-                f"{escape(c.requirement)} | {escape(c.detail)} |"
-            )
-    return lines + [""]
+    doc.table(header, table)
+
+
+def sanity_section(doc: Document, checks_by_seed: dict[int, list[SanityCheck]]) -> None:
+    if not checks_by_seed:
+        return
+    table = [
+        [str(seed), c.name, "yes" if c.passed else Strong("NO"), f"{c.value:.3f}", c.requirement, c.detail]
+        for seed, checks in sorted(checks_by_seed.items())
+        for c in checks
+    ]
+    doc.heading("Sanity checks")
+    doc.paragraph(
+        "Run on each seed's source model at the study's budget. A failed check marks the numbers of the "
+        "attacks it covers with † (not trustworthy); they are still shown."
+    )
+    doc.table(["seed", "check", "passed", "value", "requirement", "detail"], table)

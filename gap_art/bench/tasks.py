@@ -205,10 +205,10 @@ def build_graph(config: BenchConfig) -> Graph:
                     sources = _attacker_sources(b, threat, parents.get(target.id), source, attacker)
                     if sources:
                         b.cell(target, b.craft(attack, eps, seed, threat, sources), False)
-            for multiplier in config.curve_eps:
-                if multiplier != 1.0:
-                    curve = b.craft(primary, multiplier * eps, seed, "dense", (source,))
-                    b.cell(target, curve, primary in config.whitebox_attacks)
+            for multiplier in (m for m in config.curve_eps if m != 1.0):
+                for attack in config.attacks:  # a security curve per attack
+                    curve = b.craft(attack, multiplier * eps, seed, "dense", (source,))
+                    b.cell(target, curve, attack in config.whitebox_attacks)
     return Graph(b.tasks, b.cells, b.extras)
 
 

@@ -1,0 +1,45 @@
+"""Every name the study accepts, with one line each, read from the registries: what
+``gap-art list`` prints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gap_art.attacks import ATTACKS
+from gap_art.bench.config import PRESETS
+from gap_art.data import DATASETS
+from gap_art.defences.art_builtin import ART_DEFENCES
+from gap_art.models import MODELS
+from gap_art.pruning.importance import IMPORTANCE
+
+
+def _described(registry: Any) -> dict[str, str]:
+    return {name: cls.description for name, cls in registry}
+
+
+def catalogue() -> dict[str, dict[str, str]]:
+    """``{section: {name: one line}}`` for presets, pruning criteria, attacks, ART defences,
+    models and datasets (plugins registered through entry points included)."""
+    return {
+        "presets": {name: f"{c.dataset}, {c.model}, seeds {c.seeds}" for name, c in PRESETS.items()},
+        "pruning criteria (--methods)": _described(IMPORTANCE),
+        "attacks (--attacks)": _described(ATTACKS),
+        "ART defences (--defences)": _described(ART_DEFENCES),
+        "models (--model; or any torchvision classifier)": {
+            name: f"{spec.input_hw[0]}x{spec.input_hw[1]} inputs" for name, spec in MODELS.items()
+        },
+        "datasets (--dataset)": {
+            name: f"{'x'.join(map(str, info.input_shape))}, {info.nb_classes} classes"
+            for name, info in DATASETS.items()
+        },
+    }
+
+
+def format_catalogue(entries: dict[str, dict[str, str]]) -> str:
+    """The catalogue as aligned text, a section per block."""
+    blocks = []
+    for title, names in entries.items():
+        width = max(len(name) for name in names)
+        lines = [f"{title}:"] + [f"  {name.ljust(width)}  {text}".rstrip() for name, text in names.items()]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"

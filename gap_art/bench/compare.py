@@ -1,0 +1,97 @@
+"""Two finished studies side by side: the cells they share, with deltas, and exact McNemar
+tests where both evaluated the same examples (same split, size and selection seed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from gap_art.bench.rows import Row, unpack_correct
+from gap_art.evaluation.export import fixed_width_table
+from gap_art.evaluation.metrics import mcnemar_exact
+
+CellKey = tuple[int, str, str, str, float]
+"""(seed, target, attack, threat model, eps)"""
+
+
+def _load(folder: str | Path) -> dict[str, Any]:
+    path = Path(folder) / "results.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{folder} holds no results.json: is it a finished gap-art bench folder?")
+    return json.loads(path.read_text())
+
+
+def _cells(rows: list[Row]) -> dict[CellKey, Row]:
+    return {
+        (r["seed"], r["target"], r["attack"], r["threat_model"], r["eps"]): r
+        for r in rows
+        if not r.get("error")
+    }
+
+
+def compare(first: str | Path, second: str | Path) -> list[dict[str, Any]]:
+    """The cells both studies have, in the first study's order: each one's clean and transfer
+    accuracy, the differences (second minus first) and, where the examples match, the exact
+    McNemar p-value of the transfer difference.
+
+    :raises FileNotFoundError: A folder holds no results.json.
+    """
+    a, b = _load(first), _load(second)
+    same_examples = a.get("evaluation_set") == b.get("evaluation_set")
+    ours, theirs = _cells(a["rows"]), _cells(b["rows"])
+    compared = []
+    for key, row in ours.items():
+        other = theirs.get(key)
+        if other is None:
+            continue
+        entry = {
+            "seed": key[0],
+            "target": key[1],
+            "attack": key[2],
+            "threat_model": key[3],
+            "eps": key[4],
+            "clean": (row["clean_accuracy"], other["clean_accuracy"]),
+            "transfer": (row["transfer_accuracy"], other["transfer_accuracy"]),
+            "clean_delta": other["clean_accuracy"] - row["clean_accuracy"],
+            "transfer_delta": other["transfer_accuracy"] - row["transfer_accuracy"],
+            "p_value": None,
+        }
+        paired = same_examples and row.get("transfer_correct") and other.get("transfer_correct")
+        if paired and row["n"] == other["n"]:
+            entry["p_value"] = mcnemar_exact(unpack_correct(other), unpack_correct(row)).p_value
+        compared.append(entry)
+    return compared
+
+
+def format_comparison(entries: list[dict[str, Any]], attack: str | None = None) -> str:
+    """A terminal table of :func:`compare`'s entries (one attack, or all)."""
+    shown = [e for e in entries if attack is None or e["attack"] == attack]
+    header = (
+        "seed",
+        "target",
+        "attack",
+        "attacker",
+        "clean A",
+        "clean B",
+        "transfer A",
+        "transfer B",
+        "delta",
+        "p",
+    )
+    rows = [
+        (
+            e["seed"],
+            e["target"],
+            e["attack"],
+            e["threat_model"],
+            f"{e['clean'][0]:.3f}",
+            f"{e['clean'][1]:.3f}",
+            f"{e['transfer'][0]:.3f}",
+            f"{e['transfer'][1]:.3f}",
+            f"{e['transfer_delta']:+.3f}",
+            "-" if e["p_value"] is None else f"{e['p_value']:.2g}",
+        )
+        for e in shown
+    ]
+    return fixed_width_table(header, rows)

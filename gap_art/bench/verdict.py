@@ -1,0 +1,136 @@
+"""The verdict on top of the report: which method to use within each clean-accuracy budget
+and how sure that is, GAP against random and magnitude pruning with paired tests, the white-box
+caveat, what the threat models showed, and whether any number is suspect."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from gap_art.bench.config import BenchConfig
+from gap_art.bench.rows import Row
+from gap_art.bench.summary import Key, budget_table, combine_paired, paired_tests
+from gap_art.bench.tasks import primary_attack
+from gap_art.evaluation.sanity import SanityCheck
+
+BASELINES = ("random", "magnitude")
+
+
+def _interval(entry: dict[str, Any], seeds: int) -> str:
+    if seeds < 2:
+        return "one seed, no interval"
+    return f"[{entry['low']:.2f}, {entry['high']:.2f}] over {seeds} seeds"
+
+
+def budget_lines(rows: Sequence[Row], config: BenchConfig) -> list[str]:
+    """Per budget: the best method (and the best compressed one when ART's defence wins)."""
+    attack = primary_attack(config)
+    entries = budget_table(rows, attack, config.attack_eps)
+    dense = [r["clean_accuracy"] for r in rows if r["target"] == "dense" and r["attack"] == attack]
+    level = f"{np.mean(dense):.3f}" if dense else "?"
+    lines = []
+    for budget in sorted({e["budget"] for e in entries}):
+        ranked = sorted(
+            (e for e in entries if e["budget"] == budget and e["mean"] is not None), key=lambda e: -e["mean"]
+        )
+        head = f"Within {budget * 100:g} points of the dense model's clean accuracy ({level})"
+        if not ranked:
+            lines.append(f"{head}: no method has a point in every seed.")
+            continue
+        best = ranked[0]
+        sure = _interval(best, len(config.seeds))
+        text = f"{head}: {best['method']} keeps {best['mean']:.3f} transfer accuracy ({sure})"
+        compressed = next((e for e in ranked if not e["method"].startswith("art:")), None)
+        if best["method"].startswith("art:") and compressed is not None:
+            text += f"; best compressed: {compressed['method']} {compressed['mean']:.3f}"
+        elif len(ranked) > 1:
+            text += f"; next: {ranked[1]['method']} {ranked[1]['mean']:.3f}"
+        lines.append(text + ".")
+    return lines
+
+
+def paired_lines(rows: Sequence[Row], config: BenchConfig) -> list[str]:
+    """Per GAP method and ratio, against random and magnitude pruning, from the dense model."""
+    attack = primary_attack(config)
+    combined = [
+        c
+        for c in combine_paired(paired_tests(rows, config.attack_eps))
+        if c["attack"] == attack and c["threat_model"] == "dense" and c["second"] in BASELINES
+    ]
+    lines = []
+    for first in dict.fromkeys(c["first"] for c in combined):
+        parts = []
+        for c in (c for c in combined if c["first"] == first):
+            n = len(c["seeds"])
+            p = (
+                f"p = {c['p_values'][0]:.2g}"
+                if n == 1
+                else f"significant in {c['significant_wins']} of {n} seeds"
+            )
+            losses = f", worse in {c['significant_losses']}" if n > 1 and c["significant_losses"] else ""
+            parts.append(f"{c['ratio']:g}x vs {c['second']} {c['mean_difference']:+.3f} ({p}{losses})")
+        lines.append(f"{first}, transfer accuracy against the baselines (paired): " + "; ".join(parts) + ".")
+    return lines
+
+
+def _mean_by_threat(summary: dict[Key, dict[str, Any]], attack: str, eps: float) -> dict[str, float]:
+    values: dict[str, list[float]] = {}
+    for (a, _, threat, e), entry in summary.items():
+        gap = entry["family"] == "pruning" and entry["method"].startswith("gap-")
+        if a == attack and e == eps and gap and entry["transfer_accuracy"] is not None:
+            values.setdefault(threat, []).append(entry["transfer_accuracy"][0])
+    return {threat: float(np.mean(v)) for threat, v in values.items()}
+
+
+def verdict(
+    rows: Sequence[Row],
+    summary: dict[Key, dict[str, Any]],
+    config: BenchConfig,
+    checks_by_seed: dict[int, list[SanityCheck]],
+) -> list[str]:
+    """The report's first lines, from the rows and their summary."""
+    attack, eps = primary_attack(config), config.attack_eps
+    lines = budget_lines(rows, config) + paired_lines(rows, config)
+    gap_whitebox = [
+        e["whitebox_accuracy"][0]
+        for (a, t, th, ep), e in summary.items()
+        if a == attack
+        and th == "dense"
+        and ep == eps
+        and e["method"].startswith("gap-")
+        and e["family"] == "pruning"
+        and e["whitebox_accuracy"]
+    ]
+    if gap_whitebox:
+        lines.append(
+            f"White-box {attack.upper()} on the GAP models themselves leaves at most {max(gap_whitebox):.3f} "
+            "accuracy: GAP hardens against transfer from the dense model, not against attacks in general."
+        )
+    by_threat = _mean_by_threat(summary, attack, eps)
+    if len(by_threat) > 1:
+        lines.append(
+            "Mean transfer accuracy of the GAP targets by attacker: "
+            + ", ".join(f"{t} {v:.3f}" for t, v in by_threat.items())
+            + "."
+        )
+    else:
+        lines.append(
+            "Only the paper's attacker (the dense model) was run: --threat-models all adds attackers "
+            "who know the defence."
+        )
+    collapsed = sorted({t for (_, t, _, _), e in summary.items() if e["collapsed_classes"]})
+    lines.append(
+        f"Targets with a collapsed class (left out of every 'best'): {', '.join(collapsed)}."
+        if collapsed
+        else "No target has a collapsed class."
+    )
+    failed = [c for checks in checks_by_seed.values() for c in checks if not c.passed]
+    if failed:
+        lines.append(
+            f"{len(failed)} sanity check(s) failed: "
+            + "; ".join(sorted({c.name for c in failed}))
+            + ". The numbers they cover are marked †."
+        )
+    return lines

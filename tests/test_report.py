@@ -1,0 +1,146 @@
+"""The report and plots a person reads first, rendered from a fixed small set of rows: the
+verdict on top, escaped tables, an HTML twin with the plots inlined, and plots whose data
+(series, x values, int8 at its true compression, the frontier) are what they claim."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gap_art.bench import BenchConfig
+from gap_art.bench.plots import BASELINE_COLOURS, DEFENCE_COLOURS, GAP_COLOURS, draw, plot_specs
+from gap_art.bench.report import report_document
+from gap_art.bench.rows import pack_correct
+from gap_art.evaluation.sanity import SanityCheck
+
+CONFIG = BenchConfig(methods=["gap-grad", "random"], compression=[4.0], attacks=["pgd"], defences=["fbf"])
+
+
+def _row(target, family, method, clean, transfer, compression=1.0, eps=0.2, **extra):
+    import numpy as np
+
+    correct = np.zeros(100, dtype=bool)
+    correct[: int(transfer * 100)] = True
+    return {
+        "seed": 0,
+        "target": target,
+        "family": family,
+        "method": method,
+        "attack": "pgd",
+        "eps": eps,
+        "threat_model": "dense",
+        "requested_compression": compression,
+        "compression": compression,
+        "size_bytes": 1000,
+        "clean_accuracy": clean,
+        "transfer_accuracy": transfer,
+        "whitebox_accuracy": 0.01,
+        "worst_case_transfer_accuracy": transfer,
+        "transfer_success_rate": 1 - transfer,
+        "n": 100,
+        "transfer_correct": pack_correct(correct),
+        "class_recall": [clean] * 10,
+        "trustworthy": True,
+        "collapsed_classes": [],
+        **extra,
+    }
+
+
+def _rows():
+    gap = {
+        "gap_eps": 2 / 255,
+        "gap_steps": 10,
+        "finetune_curve": [[0, 0.5, 0.5], [1, 0.9, 0.3]],
+        "layer_sparsity": {"features.0.weight": 0.7, "classifier.3.weight": 0.0},
+        "excluded_layers": ["classifier.3.weight"],
+        "finetune_best_epoch": 1,
+        "finetune_epochs_run": 3,
+    }
+    return [
+        _row("dense", "baseline", "dense", 0.95, 0.02),
+        _row("gap-grad@4x", "pruning", "gap-grad", 0.90, 0.30, 4.0, **gap),
+        _row(
+            "random@4x",
+            "pruning",
+            "random",
+            0.50,
+            0.60,
+            4.0,
+            collapsed_classes=[3, 8],
+            finetune_curve=[[0, 0.4, 0.6], [1, 0.5, 0.6]],
+        ),
+        _row("gap-grad@4x+int8", "quantization", "gap-grad+int8", 0.89, 0.31, 3.97),
+        _row("art:fbf", "art_defence", "fbf", 0.93, 0.25),
+    ]
+
+
+def test_plots_show_what_they_claim(tmp_path):
+    plots = {p.name: p for p in plot_specs(_rows(), CONFIG)}
+    assert set(plots) == {"pareto_pgd.png", "transfer_vs_compression_pgd.png"}
+    pareto = {s.label: s for s in plots["pareto_pgd.png"].series}
+    assert set(pareto) == {"dense", "gap-grad", "gap-grad+int8", "random", "fbf (ART)"}
+    assert (
+        pareto["dense"].marker == "*"
+        and pareto["gap-grad+int8"].marker == "s"
+        and pareto["fbf (ART)"].marker == "^"
+    )
+    assert (
+        pareto["gap-grad"].colour in GAP_COLOURS
+        and pareto["gap-grad+int8"].colour == pareto["gap-grad"].colour
+    )
+    assert pareto["random"].colour in BASELINE_COLOURS and pareto["fbf (ART)"].colour in DEFENCE_COLOURS
+    assert (0.5, 0.6) not in plots["pareto_pgd.png"].frontier  # the collapsed target is off the frontier
+    assert plots["pareto_pgd.png"].frontier == [(0.89, 0.31), (0.90, 0.30), (0.93, 0.25), (0.95, 0.02)]
+    compression = {s.label: s for s in plots["transfer_vs_compression_pgd.png"].series}
+    assert compression["gap-grad+int8"].x == [3.97]  # int8 at its measured compression, not at 1
+    assert compression["dense"].x == [1.0] and "fbf (ART)" not in compression
+    for plot in plots.values():
+        assert draw(plot, tmp_path / plot.name).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_security_curve_per_attack_when_eps_is_swept():
+    rows = _rows() + [
+        _row("dense", "baseline", "dense", 0.95, 0.2, eps=0.1),
+        _row("gap-grad@4x", "pruning", "gap-grad", 0.9, 0.5, 4.0, eps=0.1),
+    ]
+    curves = [p for p in plot_specs(rows, CONFIG) if p.name == "security_curve_pgd.png"]
+    assert len(curves) == 1
+    series = {s.label: s for s in curves[0].series}
+    assert series["gap-grad@4x"].x == [0.1, 0.2] and series["gap-grad@4x"].y == [0.5, 0.3]
+
+
+def test_the_report_opens_with_the_verdict_and_escapes_its_tables(tmp_path):
+    checks = {0: [SanityCheck("pgd works white-box", False, 0.5, "> 0.90 | success", ("pgd",), "a|b")]}
+    (tmp_path / "pareto_pgd.png").write_bytes(b"\x89PNG fake")
+    doc = report_document(_rows(), CONFIG, {"torch": "2.x", "device": "cpu"}, checks, tmp_path)
+    markdown = doc.to_markdown()
+    headings = [line for line in markdown.splitlines() if line.startswith("## ")]
+    assert headings[0] == "## Verdict" and markdown.index("## Verdict") < markdown.index("|")
+    verdict = markdown.split("## Verdict")[1].split("\n## ")[0]
+    assert "gap-grad" in verdict and "vs random" in verdict and "not against attacks in general" in verdict
+    assert "random@4x" in verdict  # the collapsed target is named
+    assert "1 sanity check(s) failed" in verdict
+    assert "![clean against transfer accuracy, PGD](pareto_pgd.png)" in markdown
+    assert "a\\|b" in markdown and "> 0.90 \\| success" in markdown
+    assert "random@4x (collapsed classes: 3, 8)" in markdown
+    assert "**0.600**" not in markdown  # the collapsed target is never bold
+    html = doc.to_html()
+    assert html.startswith("<!DOCTYPE html>") and "data:image/png;base64," in html and "a|b" in html
+
+
+@pytest.mark.parametrize("text", ["a|b", "x_y*z", "`code`"])
+def test_markdown_cells_cannot_break_a_table(text):
+    from gap_art.bench.document import Document
+
+    doc = Document("t")
+    doc.table(["h"], [[text]])
+    body = doc.to_markdown().splitlines()[-1]
+    assert body.count("|") - body.count("\\|") == 2  # only the two borders
+
+
+def test_render_needs_a_finished_study(tmp_path: Path):
+    from gap_art.bench import render
+
+    with pytest.raises(FileNotFoundError, match="results.json"):
+        render(tmp_path)
