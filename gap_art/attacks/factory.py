@@ -35,8 +35,8 @@ def clip_range(classifier: Any) -> tuple[float, float]:
     clip = getattr(classifier, "clip_values", None)
     if clip is None:
         raise ValueError(
-            "classifier must have clip_values (the valid input range, e.g. clip_values=(0.0, 1.0)) "
-            "to be attacked"
+            "classifier has no clip_values: pass the valid input range to the ART classifier, e.g. "
+            "PyTorchClassifier(..., clip_values=(0.0, 1.0)), so that it can be attacked"
         )
     low, high = np.asarray(clip[0]), np.asarray(clip[1])
     if low.size != 1 or high.size != 1:

@@ -3,7 +3,8 @@ and ART's own built-in defences (:mod:`~gap_art.defences.art_builtin`) for compa
 
 from gap_art.defences import art_builtin
 from gap_art.defences.gap import GreedyAdversarialPruning, pruning_defence
-from gap_art.defences.pruning import IrregularPruning, PruningTransformer
+from gap_art.defences.irregular import IrregularPruning
+from gap_art.defences.pruning import PruningTransformer
 from gap_art.defences.quantization import Int8Classifier, Int8Quantization
 
 __all__ = [

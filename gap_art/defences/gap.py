@@ -8,11 +8,12 @@ from art.estimators.classification import PyTorchClassifier
 
 from gap_art.attacks import ATTACKS, BACKENDS, clip_range, make_attack
 from gap_art.classifiers import require_gradients
-from gap_art.defences.pruning import IrregularPruning, PruningTransformer
+from gap_art.defences.irregular import IrregularPruning
+from gap_art.defences.pruning import PruningTransformer
 from gap_art.pruning import importance
 from gap_art.pruning.importance import Importance, adversarial_criterion
 from gap_art.pruning.importance.base import Craft
-from gap_art.validation import check_choice, check_int
+from gap_art.validation import check_choice, check_int, check_range
 
 
 class GreedyAdversarialPruning(PruningTransformer):
@@ -106,6 +107,10 @@ class GreedyAdversarialPruning(PruningTransformer):
                     f"ART EvasionAttack, got {type(self.attack).__name__}"
                 )
         check_int(self.max_iter, "max_iter", 1)
+        low, high = clip_range(self.classifier)  # GAP attacks the classifier: it needs its input range
+        for name in ("eps", "eps_step"):
+            if getattr(self, name) is not None:
+                check_range(getattr(self, name), name, 0.0, high - low, low_open=True)
 
     def _importance(self) -> Importance:
         return importance.get(adversarial_criterion(self.criterion))

@@ -1,4 +1,5 @@
-"""GAP and irregular pruning as ART transformers: a classifier goes in, a pruned one comes out."""
+"""The shared core of gap-art's pruning transformers: score on a copy, turn scores into masks,
+fine-tune, rewrap. A classifier goes in, a pruned one comes out."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from torch import nn
 from gap_art.classifiers import (
     ClassifierModule,
     check_pytorch_classifier,
-    require_gradients,
     rewrap_classifier,
 )
 from gap_art.defences.finetune import FinetuneRecord, finetune
@@ -26,7 +26,6 @@ from gap_art.pruning import (
     Target,
     clone_module,
     excluded_layers,
-    importance,
     load_masked_state,
     measure_compression,
     other_parameter_count,
@@ -73,6 +72,20 @@ class PruningTransformer(Transformer):
         "verbose",
     ]
     train_mode = False
+    selection_params = frozenset(
+        (
+            "compression",
+            "scope",
+            "compression_basis",
+            "finetune_epochs",
+            "finetune_lr",
+            "finetune_optimizer",
+            "finetune_patience",
+            "validation_fraction",
+            "verbose",
+        )
+    )
+    """Parameters that act after scoring: changing them keeps the fitted scores."""
 
     def __init__(
         self,
@@ -113,6 +126,7 @@ class PruningTransformer(Transformer):
         self.scores_: dict[str, torch.Tensor] | None = None
         self.compression_report_: CompressionReport | None = None
         self.finetune_record_: FinetuneRecord | None = None
+        self._fit_data: tuple[np.ndarray, np.ndarray | None] | None = None
         self.finetune_monitor: Callable[[int, PyTorchClassifier], None] | None = None
         """Optional hook, called with (epochs done, pruned classifier) before fine-tuning
         and after each epoch: e.g. to record clean and transfer accuracy along the way."""
@@ -127,7 +141,8 @@ class PruningTransformer(Transformer):
         :param y: Labels, as class indices or one-hot (required by GAP and clean Taylor).
         """
         x = check_inputs(x, self.classifier.input_shape)
-        labels = self._labels(x, y, required=self._importance().needs_labels)
+        labels = self._labels(x, y, required=self._importance().needs_labels, call="fit")
+        self._fit_data = (x, labels)
         x, labels = self._calibration_subset(x, labels)
         model = clone_module(self.classifier.model)
         working = rewrap_classifier(self.classifier, model)
@@ -200,6 +215,12 @@ class PruningTransformer(Transformer):
             other_parameter_count(model, targets),
         )
         check_int(self.batch_size, "batch_size", 1)
+        if self._importance().needs_data and not self.classifier.all_framework_preprocessing:
+            raise ValueError(
+                f"classifier has preprocessing that is not a PyTorch operation; {type(self).__name__} "
+                "runs its forward pass in PyTorch: use preprocessing=(mean, std) or attach the defence "
+                "after pruning"
+            )
         if self.nb_calibration is not None:
             check_int(self.nb_calibration, "nb_calibration", 1)
         check_int(self.finetune_epochs, "finetune_epochs", 0)
@@ -248,15 +269,31 @@ class PruningTransformer(Transformer):
         modules = dict(model.named_modules())
         return [(modules[path], name) for path, _, name in (n.rpartition(".") for n in self.parameter_names)]
 
-    def _labels(self, x: np.ndarray, y: object, required: bool) -> np.ndarray | None:
+    def _labels(self, x: np.ndarray, y: object, required: bool, call: str) -> np.ndarray | None:
+        """The labels of ``x``: ``y``, else those given to :meth:`fit` for the same ``x``."""
+        if y is None and self._fit_data is not None and self._fit_data[1] is not None:
+            fitted_x, fitted_labels = self._fit_data
+            if fitted_x is x or (fitted_x.shape == x.shape and np.array_equal(fitted_x, x)):
+                return fitted_labels
         if y is None and not required:
             return None
         if y is None:
             raise ValueError(
-                f"y is required by {type(self).__name__}.fit: pass the true labels of x "
+                f"y is required by {type(self).__name__}.{call}: pass the true labels of x "
                 "(class indices or one-hot)"
             )
         return check_labels(y, len(x), self.classifier.nb_classes)
+
+    def set_params(self, **kwargs: Any) -> None:
+        """Change parameters (ART's convention), refusing unknown names; changing one that
+        the scores depend on drops the fitted scores, so the next call scores again."""
+        unknown = sorted(set(kwargs) - set(self.params))
+        if unknown:
+            raise ValueError(f"unknown parameters {unknown} for {type(self).__name__}; known: {self.params}")
+        changed = {name for name, value in kwargs.items() if getattr(self, name) != value}
+        super().set_params(**kwargs)
+        if changed - self.selection_params:
+            self.scores_, self._is_fitted = None, False
 
     def _calibration_subset(
         self, x: np.ndarray, y: np.ndarray | None
@@ -266,7 +303,7 @@ class PruningTransformer(Transformer):
 
     def _finetune(self, classifier: PyTorchClassifier, x: np.ndarray, y: object) -> FinetuneRecord:
         x = check_inputs(x, classifier.input_shape)
-        labels = self._labels(x, y, required=True)
+        labels = self._labels(x, y, required=True, call="__call__ (fine-tuning)")
         assert labels is not None
         recipe = Recipe(self.finetune_optimizer, self.finetune_lr, 0.0, "constant", self.batch_size)
         monitor = self.finetune_monitor
@@ -288,41 +325,3 @@ def _batches(x: np.ndarray, y: np.ndarray | None, batch_size: int, device: torch
     x_t = torch.from_numpy(x)
     y_t = torch.from_numpy(y) if y is not None else torch.zeros(len(x), dtype=torch.int64)
     return list(zip(x_t.split(batch_size), y_t.split(batch_size), strict=True))
-
-
-class IrregularPruning(PruningTransformer):
-    """The classic irregular (unstructured) pruning baselines as an ART transformer.
-
-    :param classifier: A trained ART ``PyTorchClassifier`` (never modified).
-    :param compression: Ratio of prunable weights to those kept (2 removes half).
-    :param method: ``random``, ``magnitude`` (|w|), ``taylor`` (|w x g| on clean data),
-        ``activation`` (|w| x mean |input activation|), or any registered criterion that needs
-        no attack; the criterion says which end is removed (the lowest, for these four).
-    :param scope: ``global`` (rank across layers) or ``layer`` (same fraction per layer).
-    :param kwargs: ``parameters``, ``prune_classifier``, ``compression_basis``, ``batch_size``,
-        ``nb_calibration``, ``finetune_patience``, ``validation_fraction``,
-        ``finetune_epochs``, ``finetune_lr``, ``finetune_optimizer``, ``seed``, ``verbose``
-        as for :class:`GreedyAdversarialPruning`.
-    """
-
-    params = PruningTransformer.params + ["method"]
-
-    def __init__(
-        self,
-        classifier: PyTorchClassifier,
-        compression: float = 2.0,
-        method: str = "magnitude",
-        scope: str = "global",
-        **kwargs: Any,
-    ) -> None:
-        self.method = method
-        super().__init__(classifier, compression=compression, scope=scope, **kwargs)
-
-    def _importance(self) -> Importance:
-        return importance.get(self.method, "method")
-
-    def _check_params(self) -> None:
-        super()._check_params()
-        check_choice(self.method, "method", importance.names(adversarial=False))
-        if self._importance().needs_data:
-            require_gradients(self.classifier)

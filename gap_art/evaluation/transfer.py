@@ -86,7 +86,14 @@ class WhiteboxResult(_FlatResult):
     per_example: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
 
-def _check_compatible(source: PyTorchClassifier, name: str, target: PyTorchClassifier) -> None:
+def _check_target(source: PyTorchClassifier, name: str, target: Any) -> None:
+    """Any ART classifier that predicts will do as a target (PyTorch, int8, black-box, another
+    framework): it is only queried, never differentiated."""
+    if not callable(getattr(target, "predict", None)) or not hasattr(target, "nb_classes"):
+        raise TypeError(
+            f"targets[{name!r}] must be an ART classifier with predict() (e.g. a PyTorchClassifier or a "
+            f"BlackBoxClassifier), got {type(target).__name__}"
+        )
     if tuple(target.input_shape) != tuple(source.input_shape):
         raise ValueError(
             f"target {name!r} takes input shape {tuple(target.input_shape)}, "
@@ -132,7 +139,7 @@ def _attack_name(attack: Any) -> str:
 
 def evaluate_transfer(
     source: PyTorchClassifier,
-    targets: Mapping[str, PyTorchClassifier] | PyTorchClassifier,
+    targets: Mapping[str, Any] | Any,
     x: np.ndarray,
     y: np.ndarray,
     attack: Any = "pgd",
@@ -146,7 +153,8 @@ def evaluate_transfer(
     """Craft adversarial examples once on ``source`` and measure each target on them.
 
     :param source: The model the attacker holds (differentiable ART classifier).
-    :param targets: ``{name: classifier}`` (pruned, int8, defended, ...), or one classifier.
+    :param targets: ``{name: classifier}`` (pruned, int8, defended, or any ART classifier that
+        answers ``predict``, such as a ``BlackBoxClassifier`` around a deployed model), or one.
     :param x: Clean inputs (numpy, the classifier's input shape).
     :param y: True labels, as indices or one-hot.
     :param attack: ``fgsm``, ``pgd``, ``cw``, ``mifgsm``, ``autoattack``, or an instance.
@@ -159,13 +167,12 @@ def evaluate_transfer(
     :return: One :class:`TransferResult` per target, in order.
     """
     check_pytorch_classifier(source, "source")
-    if isinstance(targets, PyTorchClassifier):
+    if not isinstance(targets, Mapping):
         targets = {"target": targets}
     if not targets:
         raise ValueError("targets must name at least one classifier")
     for name, target in targets.items():
-        check_pytorch_classifier(target, f"targets[{name!r}]")
-        _check_compatible(source, name, target)
+        _check_target(source, name, target)
     x = check_inputs(x, tuple(source.input_shape))
     labels = check_labels(y, len(x), source.nb_classes)
     if x_adv is None:
@@ -191,7 +198,7 @@ def evaluate_transfer(
 
 def _transfer_result(
     name: str,
-    target: PyTorchClassifier,
+    target: Any,
     x: np.ndarray,
     x_adv: np.ndarray,
     labels: np.ndarray,
@@ -217,7 +224,8 @@ def _transfer_result(
         "transfer_success_rate": ~adv[base],
         "both_correct": source_adv & adv,
     }
-    if target.nb_classes >= 5:
+    label_only = bool(np.isin(clean_logits, (0.0, 1.0)).all())  # a black box answering one-hot labels
+    if target.nb_classes >= 5 and not label_only:
         flags["clean_top5"] = topk_correct(clean_logits, labels, 5)
         flags["transfer_top5"] = topk_correct(adv_logits, labels, 5)
     values: dict[str, Any] = {"clean_top5": None, "transfer_top5": None}

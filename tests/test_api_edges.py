@@ -1,0 +1,66 @@
+"""Edges of the Python API found by driving it as a user's own pipeline would."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from art.estimators.classification import BlackBoxClassifier, PyTorchClassifier
+
+from gap_art.defences import GreedyAdversarialPruning, IrregularPruning
+from gap_art.evaluation import evaluate_transfer
+
+
+def test_set_params_refuses_unknown_names_and_drops_stale_scores(classifier, digits):
+    x, y = digits.numpy("train")
+    gap = GreedyAdversarialPruning(classifier, 4.0, attack="fgsm", eps=0.1)
+    gap.fit(x[:128], y[:128])
+    with pytest.raises(ValueError, match=r"unknown parameters \['compresion'\].*known: \[.*'compression'"):
+        gap.set_params(compresion=8)
+    gap.set_params(compression=8.0)  # acts after scoring: the scores stay
+    assert gap.is_fitted and gap.scores_ is not None
+    before = dict(gap.scores_)
+    gap.set_params(criterion="abs_grad")  # changes the scores: they are dropped
+    assert not gap.is_fitted and gap.scores_ is None
+    gap.fit(x[:128], y[:128])
+    assert torch.equal(gap.scores_["features.0.weight"], before["features.0.weight"].abs())
+
+
+def test_call_reuses_the_labels_given_to_fit_for_the_same_x(classifier, digits):
+    x, y = digits.numpy("train")
+    x, y = x[:200], y[:200]
+    magnitude = IrregularPruning(classifier, 2.0, method="taylor", finetune_epochs=1)
+    magnitude.fit(x, y)
+    assert magnitude(x).model is not classifier.model  # fine-tunes with fit's labels
+    with pytest.raises(ValueError, match=r"IrregularPruning.__call__ \(fine-tuning\)"):
+        magnitude(x[:50].copy())
+
+
+def test_ranges_and_missing_clip_values_are_refused_at_construction(classifier, digits):
+    with pytest.raises(ValueError, match=r"eps must be in \(0.0, 1.0\], got -0.1"):
+        GreedyAdversarialPruning(classifier, 2.0, eps=-0.1)
+    with pytest.raises(ValueError, match="eps_step must be in"):
+        GreedyAdversarialPruning(classifier, 2.0, eps_step=3.0)
+    bare = PyTorchClassifier(classifier.model, torch.nn.CrossEntropyLoss(), (1, 8, 8), 10)
+    with pytest.raises(ValueError, match=r"no clip_values.*clip_values=\(0.0, 1.0\)"):
+        GreedyAdversarialPruning(bare, 2.0)
+    assert IrregularPruning(bare, 2.0, method="magnitude").compression == 2.0  # needs no attack
+
+
+def test_a_black_box_target_is_evaluated_through_predict_alone(classifier, digits):
+    x, y = digits.numpy("test")
+    x, y = x[:100], y[:100]
+
+    def answer_labels(batch: np.ndarray) -> np.ndarray:  # e.g. a remote model that returns labels
+        return np.eye(10, dtype=np.float32)[classifier.predict(batch).argmax(1)]
+
+    remote = BlackBoxClassifier(answer_labels, (1, 8, 8), 10, clip_values=(0.0, 1.0))
+    (result,) = evaluate_transfer(classifier, {"remote": remote}, x, y, "fgsm", eps=0.1, progress=False)
+    (direct,) = evaluate_transfer(classifier, {"local": classifier}, x, y, "fgsm", eps=0.1, progress=False)
+    assert (
+        result.transfer_accuracy == direct.transfer_accuracy
+        and result.clean_accuracy == direct.clean_accuracy
+    )
+    assert result.clean_top5 is None  # labels alone carry no ranking
+    with pytest.raises(TypeError, match="predict"):
+        evaluate_transfer(classifier, {"bad": object()}, x, y, "fgsm", eps=0.1, progress=False)
