@@ -34,6 +34,8 @@ def test_call_reuses_the_labels_given_to_fit_for_the_same_x(classifier, digits):
     assert magnitude(x).model is not classifier.model  # fine-tunes with fit's labels
     with pytest.raises(ValueError, match=r"IrregularPruning.__call__ \(fine-tuning\)"):
         magnitude(x[:50].copy())
+    with pytest.raises(ValueError, match=r"GreedyAdversarialPruning.__call__"):
+        GreedyAdversarialPruning(classifier, 2.0, attack="fgsm")(x)
 
 
 def test_ranges_and_missing_clip_values_are_refused_at_construction(classifier, digits):

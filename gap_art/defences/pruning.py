@@ -167,6 +167,8 @@ class PruningTransformer(Transformer):
         :param y: Labels of ``x`` (indices or one-hot); needed for fine-tuning and GAP.
         """
         if not self.is_fitted:
+            if y is None and self._importance().needs_labels:
+                self._labels(x, y, required=True, call="__call__")  # raises, naming the call made
             self.fit(x, y)
         assert self.scores_ is not None
         model = clone_module(self.classifier.model)
