@@ -180,6 +180,8 @@ def budget_table(
             values = [transfer_at_budget(points.get((s, method), []), dense[s] - budget) for s in seeds]
             complete = [v for v in values if v is not None]
             mean, low, high = t_interval(complete) if len(complete) == len(seeds) else (None, None, None)
+            if low is not None and high is not None:  # accuracies: the interval stays in [0, 1]
+                low, high = max(0.0, low), min(1.0, high)
             entries.append(
                 {"method": method, "budget": budget, "values": values, "mean": mean, "low": low, "high": high}
             )
