@@ -25,7 +25,17 @@ TARGETS = {"quick": 60.0, "fashion": 20 * 60.0}
 def run_bench(args: list[str]) -> dict:
     """Run `gap-art bench` in a child process; wall time and the child's peak RSS."""
     out = Path(tempfile.mkdtemp(prefix="gap-art-bench-"))
-    command = [sys.executable, "-m", "gap_art", "bench", *args, "--out", str(out), "--quiet", "--allow-failures"]
+    command = [
+        sys.executable,
+        "-m",
+        "gap_art",
+        "bench",
+        *args,
+        "--out",
+        str(out),
+        "--quiet",
+        "--allow-failures",
+    ]
     start = time.perf_counter()
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)

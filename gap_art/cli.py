@@ -280,7 +280,7 @@ def report(folder: str) -> None:
 @click.argument("second", type=click.Path(file_okay=False, exists=True))
 @click.option("--attack", help="Show one attack only (default: all).")
 def compare(first: str, second: str, attack: str | None) -> None:
-    """Two finished studies side by side: shared cells, deltas (B minus A) and paired tests.
+    """Studies FIRST (A) and SECOND (B) side by side: shared cells, deltas (B minus A), paired tests.
 
     \b
     Example:

@@ -4,6 +4,7 @@ classifiers already loaded in this process."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,7 @@ class Context:
         self.device = resolve_device(config.device)
         self._targets: dict[str, PyTorchClassifier] = {}
         self._classifiers: dict[str, PyTorchClassifier] = {}
+        self._whitebox: dict[tuple[Any, ...], np.ndarray] = {}
 
     @property
     def data(self) -> DataBundle:
@@ -66,6 +68,13 @@ class Context:
 
     def keep_target(self, task_id: str, classifier: PyTorchClassifier) -> None:
         self._targets[task_id] = classifier
+
+    def whitebox_examples(self, key: tuple[Any, ...], craft: Callable[[], np.ndarray]) -> np.ndarray:
+        """White-box examples crafted on one classifier, made once per process: the int8
+        version of a model is attacked through that model, whose own cell crafted them."""
+        if key not in self._whitebox:
+            self._whitebox[key] = craft()
+        return self._whitebox[key]
 
     def examples(self, craft_meta: Meta) -> np.ndarray:
         """The adversarial examples a craft task stored."""

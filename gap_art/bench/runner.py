@@ -140,13 +140,20 @@ def _whitebox(target: PyTorchClassifier, x: np.ndarray, y: np.ndarray, spec: Met
     # ART's numpy preprocessors are only differentiable through ART's own estimates (BPDA)
     backend = ctx.config.attack_backend if attacked.all_framework_preprocessing else "art"
     settings = {"backend": backend, "eps": spec["eps"], "eps_step": default_eps_step(spec["eps"])}
-    common = {"progress": False, "seed": spec["seed"], **settings}
+    key = (id(attacked), spec["attack"], spec["eps"], spec["seed"], backend)
+    x_adv = ctx.whitebox_examples(  # an int8 target reuses the examples crafted on its float parent
+        key, lambda: craft_examples(attacked, x, y, spec["attack"], seed=spec["seed"], **settings)
+    )
     if attacked is target:
-        result = evaluate_whitebox(target, x, y, spec["attack"], **common)
+        result = evaluate_whitebox(
+            target, x, y, spec["attack"], progress=False, seed=spec["seed"], x_adv=x_adv
+        )
         accuracy, mode = result.adversarial_accuracy, "direct"
         low, high = result.intervals["adversarial_accuracy"]
     else:
-        (transfer,) = evaluate_transfer(attacked, {"int8": target}, x, y, spec["attack"], **common)
+        (transfer,) = evaluate_transfer(
+            attacked, {"int8": target}, x, y, spec["attack"], x_adv=x_adv, progress=False
+        )
         accuracy, mode = transfer.transfer_accuracy, "surrogate"
         low, high = transfer.intervals["transfer_accuracy"]
     return {

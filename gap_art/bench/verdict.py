@@ -35,7 +35,9 @@ def budget_lines(rows: Sequence[Row], config: BenchConfig) -> list[str]:
         ranked = sorted(
             (e for e in entries if e["budget"] == budget and e["mean"] is not None), key=lambda e: -e["mean"]
         )
-        head = f"Within {budget * 100:g} points of the dense model's clean accuracy ({level})"
+        points = budget * 100
+        unit = "point" if points == 1 else "points"
+        head = f"Within {points:g} {unit} of the dense model's clean accuracy ({level})"
         if not ranked:
             lines.append(f"{head}: no method has a point in every seed.")
             continue

@@ -259,16 +259,21 @@ def evaluate_whitebox(
     batch_size: int = 256,
     progress: bool = True,
     seed: int | None = 0,
+    x_adv: np.ndarray | None = None,
     **attack_kwargs: Any,
 ) -> WhiteboxResult:
     """Attack ``target`` with its own gradients: shows what pruning does *not* defend against.
 
+    :param x_adv: Examples already crafted on ``target`` from ``x`` (skips crafting).
     :raises GradientFreeError: ``target`` is an int8 model (evaluate it by transfer instead).
     """
     check_pytorch_classifier(target, "target")
     x = check_inputs(x, tuple(target.input_shape))
     labels = check_labels(y, len(x), target.nb_classes)
-    x_adv = craft_examples(target, x, labels, attack, progress=progress, seed=seed, **attack_kwargs)
+    if x_adv is None:
+        x_adv = craft_examples(target, x, labels, attack, progress=progress, seed=seed, **attack_kwargs)
+    elif np.shape(x_adv) != x.shape:
+        raise ValueError(f"x_adv must have the shape of x {x.shape}, got {np.shape(x_adv)}")
     clean = target.predict(x, batch_size=batch_size).argmax(1) == labels
     adv = target.predict(x_adv, batch_size=batch_size).argmax(1) == labels
     linf, l2 = _perturbation(x, x_adv)
