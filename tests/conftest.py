@@ -36,3 +36,22 @@ def digits_model(digits: DataBundle, trained_state: dict[str, torch.Tensor]) -> 
 def classifier(digits: DataBundle, digits_model: torch.nn.Module):
     """An ART classifier of the trained digits CNN (CPU)."""
     return to_art_classifier(digits_model, digits.info, device="cpu")
+
+
+@pytest.fixture
+def break_cell(monkeypatch: pytest.MonkeyPatch):
+    """``break_cell(target)`` makes every bench cell of ``target`` raise, as a crash in the middle
+    of a study would."""
+    from gap_art.bench import runner
+
+    original = runner._cell
+
+    def breaker(target: str) -> None:
+        def broken(task, deps, ctx):
+            if task.spec["target"] == target:
+                raise RuntimeError("boom")
+            return original(task, deps, ctx)
+
+        monkeypatch.setattr(runner, "_cell", broken)
+
+    return breaker

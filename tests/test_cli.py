@@ -5,6 +5,20 @@ from click.testing import CliRunner
 from gap_art import __version__
 from gap_art.cli import main
 
+SMALL_BENCH = (
+    "bench",
+    "--methods",
+    "magnitude",
+    "--compression",
+    "2",
+    "--attacks",
+    "fgsm",
+    "--defences",
+    "none",
+    "--quiet",
+)
+"""A study of two targets and one attack: the CLI's tests run it in seconds."""
+
 
 def invoke(*args):
     return CliRunner().invoke(main, list(args))
@@ -55,24 +69,7 @@ def test_unwritable_out_is_a_usage_error(tmp_path):
 
 def test_bench_runs_a_small_study_and_prints_the_table(tmp_path):
     result = invoke(
-        "bench",
-        "--methods",
-        "magnitude",
-        "--compression",
-        "2",
-        "--attacks",
-        "fgsm",
-        "--defences",
-        "none",
-        "--n-test",
-        "100",
-        "--epochs",
-        "5",
-        "--finetune-epochs",
-        "1",
-        "--out",
-        str(tmp_path),
-        "--quiet",
+        *SMALL_BENCH, "--n-test", "100", "--epochs", "5", "--finetune-epochs", "1", "--out", str(tmp_path)
     )
     assert result.exit_code == 0, result.output
     assert "magnitude@2x" in result.output and "report.md" in result.output
@@ -103,36 +100,9 @@ def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path):
     assert printed["config"]["methods"] == ["gap-grad"] and not any(tmp_path.iterdir())
 
 
-def test_failed_cells_exit_1_unless_allowed(tmp_path, monkeypatch):
-    from gap_art.bench import runner
-
-    original = runner._cell
-
-    def broken(task, deps, ctx):
-        if task.spec["target"] == "magnitude@2x":
-            raise RuntimeError("boom")
-        return original(task, deps, ctx)
-
-    monkeypatch.setattr(runner, "_cell", broken)
-    args = [
-        "bench",
-        "--methods",
-        "magnitude",
-        "--compression",
-        "2",
-        "--attacks",
-        "fgsm",
-        "--defences",
-        "none",
-        "--no-sanity-checks",
-        "--n-test",
-        "60",
-        "--epochs",
-        "2",
-        "--finetune-epochs",
-        "0",
-        "--quiet",
-    ]
+def test_failed_cells_exit_1_unless_allowed(tmp_path, break_cell):
+    break_cell("magnitude@2x")
+    args = [*SMALL_BENCH, "--no-sanity-checks", "--n-test", "60", "--epochs", "2", "--finetune-epochs", "0"]
     failing = invoke(*args, "--out", str(tmp_path / "a"))
     assert failing.exit_code == 1 and "1 failed" in failing.output
     allowed = invoke(*args, "--out", str(tmp_path / "b"), "--allow-failures")

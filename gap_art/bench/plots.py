@@ -61,7 +61,7 @@ def _base(method: str) -> str:
 def _colours(entries: Sequence[dict[str, Any]]) -> dict[str, str]:
     """One colour per base method, drawn from its family's palette in a stable order."""
     bases = sorted({_base(e["method"]) for e in entries})
-    gap = [b for b in bases if b.startswith("gap-")]
+    gap = sorted({_base(e["method"]) for e in entries if e.get("adversarial")})
     defences = sorted({e["method"] for e in entries if e["family"] == "art_defence"})
     others = [b for b in bases if b not in gap and b not in defences and b != "dense"]
     colours = {"dense": "black"}

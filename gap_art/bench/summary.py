@@ -52,6 +52,7 @@ def summarize(rows: Sequence[Row]) -> dict[Key, dict[str, Any]]:
             "seeds": len(members),
             "trustworthy": all(m.get("trustworthy") is not False for m in members),
             "collapsed_classes": sorted({c for m in members for c in m.get("collapsed_classes") or []}),
+            "adversarial": members[0].get("gap_eps") is not None,  # pruned by a GAP criterion
         }
         for metric in METRICS:
             values = [m[metric] for m in members if m.get(metric) is not None]

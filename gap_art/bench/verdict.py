@@ -80,7 +80,7 @@ def paired_lines(rows: Sequence[Row], config: BenchConfig) -> list[str]:
 def _mean_by_threat(summary: dict[Key, dict[str, Any]], attack: str, eps: float) -> dict[str, float]:
     values: dict[str, list[float]] = {}
     for (a, _, threat, e), entry in summary.items():
-        gap = entry["family"] == "pruning" and entry["method"].startswith("gap-")
+        gap = entry["family"] == "pruning" and entry["adversarial"]
         if a == attack and e == eps and gap and entry["transfer_accuracy"] is not None:
             values.setdefault(threat, []).append(entry["transfer_accuracy"][0])
     return {threat: float(np.mean(v)) for threat, v in values.items()}
@@ -101,7 +101,7 @@ def verdict(
         if a == attack
         and th == "dense"
         and ep == eps
-        and e["method"].startswith("gap-")
+        and e["adversarial"]
         and e["family"] == "pruning"
         and e["whitebox_accuracy"]
     ]
