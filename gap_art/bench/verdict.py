@@ -66,13 +66,12 @@ def paired_lines(rows: Sequence[Row], config: BenchConfig) -> list[str]:
         parts = []
         for c in (c for c in combined if c["first"] == first):
             n = len(c["seeds"])
-            p = (
-                f"p = {c['p_values'][0]:.2g}"
-                if n == 1
-                else f"significant in {c['significant_wins']} of {n} seeds"
-            )
-            losses = f", worse in {c['significant_losses']}" if n > 1 and c["significant_losses"] else ""
-            parts.append(f"{c['ratio']:g}x vs {c['second']} {c['mean_difference']:+.3f} ({p}{losses})")
+            if n == 1:
+                p = f"p = {c['p_values'][0]:.2g}"
+            else:
+                wins, losses = c["significant_wins"], c["significant_losses"]
+                p = f"p < 0.05: better in {wins} of {n} seeds, worse in {losses}"
+            parts.append(f"{c['ratio']:g}x vs {c['second']} {c['mean_difference']:+.3f} ({p})")
         lines.append(f"{first}, transfer accuracy against the baselines (paired): " + "; ".join(parts) + ".")
     return lines
 
