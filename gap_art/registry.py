@@ -13,7 +13,9 @@ its own through a ``pyproject.toml`` entry point in the registry's group, loaded
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterator, Sequence
+import importlib
+import pkgutil
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from importlib.metadata import entry_points
 from typing import Generic, TypeVar
 
@@ -28,6 +30,13 @@ def did_you_mean(value: str, known: Sequence[str]) -> str:
     """`` (did you mean 'pgd'?)`` for a near miss among ``known``, else an empty string."""
     close = difflib.get_close_matches(value, list(known), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def import_submodules(package: str, path: Iterable[str]) -> None:
+    """Import every module of a package, so that a class registered in a new file of it is
+    known without another file naming that module."""
+    for module in pkgutil.iter_modules(path):
+        importlib.import_module(f"{package}.{module.name}")
 
 
 class Registry(Generic[T]):

@@ -139,3 +139,19 @@ def test_unknown_names_suggest_the_closest():
         ValueError, match=r"method must be one of .*got 'magnitud' \(did you mean 'magnitude'\?\)"
     ):
         importance.IMPORTANCE.get("magnitud", "method")
+
+
+def test_a_new_module_in_a_catalogue_package_registers_itself(tmp_path, monkeypatch):
+    package = tmp_path / "catalogue_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        "from gap_art.registry import Registry, import_submodules\n"
+        "ITEMS = Registry('item', 'gap_art.test-none')\n"
+        "import_submodules(__name__, __path__)\n"
+    )
+    (package / "extra.py").write_text(
+        "from catalogue_pkg import ITEMS\n\n@ITEMS.register('extra')\nclass Extra:\n    pass\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = __import__("catalogue_pkg")
+    assert module.ITEMS.names() == ["extra"] and module.ITEMS.get("extra").name == "extra"

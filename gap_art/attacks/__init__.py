@@ -7,7 +7,6 @@ Add an attack with ``@gap_art.attacks.register("name")`` on an :class:`AttackRec
 subclass (or through the ``gap_art.attacks`` entry-point group).
 """
 
-from gap_art.attacks import autoattack, cw, fgsm, mifgsm, pgd, pgd_restarts  # noqa: F401  (register)
 from gap_art.attacks.base import (
     ATTACKS,
     BACKENDS,
@@ -19,6 +18,9 @@ from gap_art.attacks.base import (
     register,
 )
 from gap_art.attacks.factory import attack_names, clip_range, default_eps_step, make_attack
+from gap_art.registry import import_submodules
+
+import_submodules(__name__, __path__)  # every attack module (pgd.py, cw.py, ...) registers itself
 
 __all__ = [
     "ATTACKS",

@@ -17,6 +17,9 @@ from gap_art.pruning.importance.gradients import accumulate_gradients
 from gap_art.pruning.importance.magnitude import MagnitudeImportance, magnitude_scores
 from gap_art.pruning.importance.random import RandomImportance, random_scores
 from gap_art.pruning.importance.taylor import TaylorImportance, taylor_scores
+from gap_art.registry import import_submodules
+
+import_submodules(__name__, __path__)  # a criterion in a new module of this package registers itself
 
 __all__ = [
     "IMPORTANCE",
