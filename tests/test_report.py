@@ -12,6 +12,7 @@ from gap_art.bench import BenchConfig
 from gap_art.bench.plots import BASELINE_COLOURS, DEFENCE_COLOURS, GAP_COLOURS, draw, plot_specs
 from gap_art.bench.report import report_document
 from gap_art.bench.rows import pack_correct
+from gap_art.bench.summary import analyse
 from gap_art.evaluation.sanity import SanityCheck
 
 CONFIG = BenchConfig(methods=["gap-grad", "random"], compression=[4.0], attacks=["pgd"], defences=["fbf"])
@@ -113,7 +114,9 @@ def test_a_security_curve_per_attack_when_eps_is_swept():
 def test_the_report_opens_with_the_verdict_and_escapes_its_tables(tmp_path):
     checks = {0: [SanityCheck("pgd works white-box", False, 0.5, "> 0.90 | success", ("pgd",), "a|b")]}
     (tmp_path / "pareto_pgd.png").write_bytes(b"\x89PNG fake")
-    doc = report_document(_rows(), CONFIG, {"torch": "2.x", "device": "cpu"}, checks, tmp_path)
+    rows = _rows()
+    analysis = analyse(rows, "pgd", CONFIG.attack_eps)
+    doc = report_document(rows, CONFIG, {"torch": "2.x", "device": "cpu"}, checks, tmp_path, analysis)
     markdown = doc.to_markdown()
     headings = [line for line in markdown.splitlines() if line.startswith("## ")]
     assert headings[0] == "## Verdict" and markdown.index("## Verdict") < markdown.index("|")

@@ -29,7 +29,7 @@ from gap_art.bench.sections import (
     threat_section,
 )
 from gap_art.bench.store import Store
-from gap_art.bench.summary import budget_table, paired_tests, summarize
+from gap_art.bench.summary import Analysis, analyse, summarize
 from gap_art.bench.tasks import primary_attack
 from gap_art.bench.verdict import verdict
 from gap_art.evaluation.export import fixed_width_table
@@ -96,20 +96,25 @@ def _settings_section(doc: Document, config: BenchConfig, env: dict[str, Any]) -
 
 
 def report_document(
-    rows: Sequence[Row], config: BenchConfig, env: dict[str, Any], checks: Checks, root: Path
+    rows: Sequence[Row],
+    config: BenchConfig,
+    env: dict[str, Any],
+    checks: Checks,
+    root: Path,
+    analysis: Analysis,
 ) -> Document:
     """The report, top down: setup, verdict, Pareto plot, then the tables."""
-    summary = summarize(rows)
+    summary = analysis.summary
     doc = Document("gap-art bench report")
     doc.paragraph(_setup(rows, config, env))
     doc.heading("Verdict")
-    doc.bullets(verdict(rows, summary, config, checks))
+    doc.bullets(verdict(rows, analysis, config, checks))
     pareto = root / f"pareto_{primary_attack(config)}.png"
     if pareto.is_file():
         doc.heading("Clean against transfer accuracy")
         doc.image(pareto, f"clean against transfer accuracy, {primary_attack(config).upper()}")
-    budget_section(doc, rows, config)
-    paired_section(doc, rows, config)
+    budget_section(doc, analysis.budgets, config)
+    paired_section(doc, analysis.combined, config)
     for attack in config.attacks:
         pruning_section(doc, summary, config, attack)
     art_defence_section(doc, summary, config)
@@ -130,11 +135,16 @@ def report_document(
 
 
 def render_report(
-    rows: Sequence[Row], config: BenchConfig, env: dict[str, Any], checks: Checks, store: Store
+    rows: Sequence[Row],
+    config: BenchConfig,
+    env: dict[str, Any],
+    checks: Checks,
+    store: Store,
+    analysis: Analysis,
 ) -> dict[str, Path]:
     """The plots, report.md and report.html (plots inlined), written atomically."""
     paths = {path.name: path for path in plot_results(rows, config, store.root)}
-    doc = report_document(rows, config, env, checks, store.root)
+    doc = report_document(rows, config, env, checks, store.root, analysis)
     paths["report.md"] = store.write_text("report.md", doc.to_markdown())
     paths["report.html"] = store.write_text("report.html", doc.to_html())
     return paths
@@ -144,21 +154,22 @@ def write_outputs(
     rows: Sequence[Row], config: BenchConfig, store: Store, env: dict[str, Any], checks: Checks
 ) -> dict[str, Path]:
     """results.json, results.csv, then the report and plots, each written atomically."""
+    analysis = analyse(rows, primary_attack(config), config.attack_eps)
     document = {
         "gap_art_version": __version__,
         "config": config.to_dict(),
         "environment": env,
         "evaluation_set": {"split": config.split, "n": config.n_test, "selection_seed": config.data_seed},
         "sanity_checks": {str(seed): [c.to_dict() for c in cs] for seed, cs in checks.items()},
-        "clean_accuracy_budgets": budget_table(rows, primary_attack(config), config.attack_eps),
-        "paired_tests": paired_tests(rows, config.attack_eps),
+        "clean_accuracy_budgets": analysis.budgets,
+        "paired_tests": analysis.paired,
         "rows": list(rows),
     }
     paths = {
         "results.json": store.write_text("results.json", json.dumps(document, indent=1)),
         "results.csv": store.write_text("results.csv", results_csv(rows)),
     }
-    return paths | render_report(rows, config, env, checks, store)
+    return paths | render_report(rows, config, env, checks, store, analysis)
 
 
 def load_results(folder: str | Path) -> tuple[list[Row], BenchConfig, dict[str, Any], Checks]:
@@ -182,7 +193,8 @@ def render(folder: str | Path) -> dict[str, Path]:
     """Redraw report.md, report.html and the plots of a finished study from its results.json,
     recomputing nothing."""
     rows, config, env, checks = load_results(folder)
-    return render_report(rows, config, env, checks, Store(folder))
+    analysis = analyse(rows, primary_attack(config), config.attack_eps)
+    return render_report(rows, config, env, checks, Store(folder), analysis)
 
 
 def terminal_table(rows: Sequence[Row], config: BenchConfig) -> str:

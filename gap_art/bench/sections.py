@@ -9,7 +9,7 @@ from typing import Any
 from gap_art.bench.config import BenchConfig
 from gap_art.bench.document import Document, Strong
 from gap_art.bench.rows import Row
-from gap_art.bench.summary import Cell, Key, budget_table, combine_paired, paired_tests
+from gap_art.bench.summary import Cell, Key
 from gap_art.bench.tasks import primary_attack
 from gap_art.evaluation.sanity import SanityCheck
 
@@ -139,9 +139,8 @@ def threat_section(doc: Document, summary: Summary, config: BenchConfig) -> None
     doc.table(["target", *threats], rows)
 
 
-def budget_section(doc: Document, rows: Sequence[Row], config: BenchConfig) -> None:
+def budget_section(doc: Document, entries: list[dict[str, Any]], config: BenchConfig) -> None:
     attack = primary_attack(config)
-    entries = budget_table(rows, attack, config.attack_eps)
     if not entries:
         return
     budgets = sorted({e["budget"] for e in entries})
@@ -168,9 +167,9 @@ def budget_section(doc: Document, rows: Sequence[Row], config: BenchConfig) -> N
     doc.table(["method", *[f"within {b * 100:g} pt" for b in budgets]], table)
 
 
-def paired_section(doc: Document, rows: Sequence[Row], config: BenchConfig) -> None:
+def paired_section(doc: Document, combined_tests: list[dict[str, Any]], config: BenchConfig) -> None:
     attack = primary_attack(config)
-    shown = [c for c in combine_paired(paired_tests(rows, config.attack_eps)) if c["attack"] == attack]
+    shown = [c for c in combined_tests if c["attack"] == attack]
     if not shown:
         return
     table = []

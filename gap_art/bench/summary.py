@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -243,3 +243,21 @@ def combine_paired(tests: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             "significant_losses": sum(m["difference"] < 0 for m in significant),
         })  # fmt: skip
     return combined
+
+
+@dataclass
+class Analysis:
+    """A study's cross-cell statistics, computed once for every output that shows them."""
+
+    summary: dict[Key, dict[str, Any]]
+    budgets: list[dict[str, Any]]
+    paired: list[dict[str, Any]]
+    """Per seed."""
+    combined: list[dict[str, Any]]
+    """Across seeds."""
+
+
+def analyse(rows: Sequence[Row], attack: str, eps: float) -> Analysis:
+    """Summary, clean-accuracy budgets (for ``attack``) and paired tests of a study's rows."""
+    paired = paired_tests(rows, eps)
+    return Analysis(summarize(rows), budget_table(rows, attack, eps), paired, combine_paired(paired))

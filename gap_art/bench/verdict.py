@@ -11,7 +11,7 @@ import numpy as np
 
 from gap_art.bench.config import BenchConfig
 from gap_art.bench.rows import Row
-from gap_art.bench.summary import Key, budget_table, combine_paired, paired_tests
+from gap_art.bench.summary import Analysis, Key
 from gap_art.bench.tasks import primary_attack
 from gap_art.evaluation.sanity import SanityCheck
 
@@ -24,10 +24,9 @@ def _interval(entry: dict[str, Any], seeds: int) -> str:
     return f"[{entry['low']:.2f}, {entry['high']:.2f}] over {seeds} seeds"
 
 
-def budget_lines(rows: Sequence[Row], config: BenchConfig) -> list[str]:
+def budget_lines(rows: Sequence[Row], entries: list[dict[str, Any]], config: BenchConfig) -> list[str]:
     """Per budget: the best method (and the best compressed one when ART's defence wins)."""
     attack = primary_attack(config)
-    entries = budget_table(rows, attack, config.attack_eps)
     dense = [r["clean_accuracy"] for r in rows if r["target"] == "dense" and r["attack"] == attack]
     level = f"{np.mean(dense):.3f}" if dense else "?"
     lines = []
@@ -53,12 +52,12 @@ def budget_lines(rows: Sequence[Row], config: BenchConfig) -> list[str]:
     return lines
 
 
-def paired_lines(rows: Sequence[Row], config: BenchConfig) -> list[str]:
+def paired_lines(combined_tests: list[dict[str, Any]], config: BenchConfig) -> list[str]:
     """Per GAP method and ratio, against random and magnitude pruning, from the dense model."""
     attack = primary_attack(config)
     combined = [
         c
-        for c in combine_paired(paired_tests(rows, config.attack_eps))
+        for c in combined_tests
         if c["attack"] == attack and c["threat_model"] == "dense" and c["second"] in BASELINES
     ]
     lines = []
@@ -86,14 +85,11 @@ def _mean_by_threat(summary: dict[Key, dict[str, Any]], attack: str, eps: float)
 
 
 def verdict(
-    rows: Sequence[Row],
-    summary: dict[Key, dict[str, Any]],
-    config: BenchConfig,
-    checks_by_seed: dict[int, list[SanityCheck]],
+    rows: Sequence[Row], analysis: Analysis, config: BenchConfig, checks_by_seed: dict[int, list[SanityCheck]]
 ) -> list[str]:
-    """The report's first lines, from the rows and their summary."""
-    attack, eps = primary_attack(config), config.attack_eps
-    lines = budget_lines(rows, config) + paired_lines(rows, config)
+    """The report's first lines, from the rows and their analysis."""
+    attack, eps, summary = primary_attack(config), config.attack_eps, analysis.summary
+    lines = budget_lines(rows, analysis.budgets, config) + paired_lines(analysis.combined, config)
     gap_whitebox = [
         e["whitebox_accuracy"][0]
         for (a, t, th, ep), e in summary.items()
