@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import sys
+import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -239,7 +239,7 @@ def load_config_file(path: str | Path, base: BenchConfig | None = None) -> Bench
         if path.suffix.lower() == ".json":
             data = json.loads(text)
         else:
-            data = _toml_loads(text)
+            data = tomllib.loads(text)
     except ValueError as error:
         raise ConfigError(f"config file {path} is not valid {path.suffix or 'TOML'}: {error}") from error
     if not isinstance(data, dict):
@@ -248,14 +248,6 @@ def load_config_file(path: str | Path, base: BenchConfig | None = None) -> Bench
     preset_name = data.pop("preset", None)
     start = preset(preset_name) if preset_name else base
     return BenchConfig.from_dict(data, start)
-
-
-def _toml_loads(text: str) -> dict[str, Any]:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - Python 3.10
-        import tomli as tomllib
-    return tomllib.loads(text)
 
 
 def _torchvision_name(name: str) -> None:
