@@ -259,6 +259,11 @@ def _finished_study(folder: str) -> Any:
     return folder
 
 
+def _unreadable(folder: str, error: Exception) -> click.UsageError:
+    """A results.json that is not one gap-art wrote (exit 2, no traceback)."""
+    return click.UsageError(f"{folder}/results.json is not a readable gap-art results file: {error}")
+
+
 @main.command()
 @click.argument("folder", type=click.Path(file_okay=False, exists=True))
 def report(folder: str) -> None:
@@ -271,7 +276,11 @@ def report(folder: str) -> None:
     from gap_art.bench import render
 
     _finished_study(folder)
-    for name, path in render(folder).items():
+    try:
+        paths = render(folder)
+    except (ValueError, KeyError, TypeError) as error:  # JSON and config errors are ValueErrors
+        raise _unreadable(folder, error) from None
+    for name, path in paths.items():
         click.echo(f"  {name}: {path}")
 
 
@@ -291,7 +300,10 @@ def compare(first: str, second: str, attack: str | None) -> None:
 
     _finished_study(first)
     _finished_study(second)
-    entries = compare_studies(first, second)
+    try:
+        entries = compare_studies(first, second)
+    except (ValueError, KeyError, TypeError) as error:
+        raise _unreadable(f"{first} or {second}", error) from None
     if not entries:
         raise click.UsageError("the two studies share no cell (same seed, target, attack, attacker and eps)")
     click.echo(format_comparison(entries, attack))

@@ -48,11 +48,14 @@ def test_usage_errors_exit_2_with_one_clear_line_and_no_traceback(tmp_path):
         (["bench", "--threat-models", "psychic"], "--threat-models: unknown 'psychic'"),
         (["report", str(tmp_path)], "holds no results.json"),
         (["compare", str(tmp_path), str(tmp_path)], "holds no results.json"),
+        (["report", str(tmp_path / "broken")], "not a readable gap-art results file"),
         (["bench", "--curve-eps", "x"], "expected comma-separated floats"),
         (["bench", "--executor", "spark"], "Invalid value for '--executor'"),
         (["bench", "--config", str(tmp_path / "missing.toml")], "cannot be read"),
     ]
     (tmp_path / "keys.json").write_text(json.dumps({"colour": "red"}))
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "results.json").write_text("{not json")
     cases.append((["bench", "--config", str(tmp_path / "keys.json")], "unknown config keys"))
     for args, message in cases:
         result = invoke(*args)
