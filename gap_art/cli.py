@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from gap_art import __version__
+from gap_art.cli_models import prune, train
 from gap_art.cli_options import (
     LIST_HELP,
     LazyChoice,
@@ -197,61 +198,6 @@ def bench(
         raise SystemExit(1)
 
 
-@main.command()
-@click.option("--dataset", default="digits", show_default=True)
-@click.option(
-    "--model",
-    default=None,
-    help="Default: small-cnn for digits, lenet for 28x28, resnet20 for cifar10.",
-)
-@click.option("--epochs", type=int, default=None, help="Default: 30 (small CNNs) or 160 (ResNet/VGG).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default="auto", show_default=True)
-@click.option("--data-dir", type=click.Path(file_okay=False))
-@click.option("--out", type=click.Path(dir_okay=False), required=True, help="Checkpoint file to write.")
-def train(
-    dataset: str,
-    model: str | None,
-    epochs: int | None,
-    seed: int,
-    device: str,
-    data_dir: str | None,
-    out: str,
-) -> None:
-    """Train a model and save a checkpoint (loadable with gap_art.checkpoint.load_checkpoint)."""
-    import torch
-
-    from gap_art.checkpoint import save_checkpoint
-    from gap_art.data import DataUnavailableError, load_dataset
-    from gap_art.models import create_model
-    from gap_art.models.registry import model_recipe
-    from gap_art.training import RECIPES, evaluate_accuracy, train_model
-
-    try:
-        data = load_dataset(dataset, data_dir=data_dir)
-        name = model or {"digits": "small-cnn", "cifar10": "resnet20"}.get(dataset, "lenet")
-        torch.manual_seed(seed)
-        net = create_model(name, data.info.input_shape, data.info.nb_classes)
-    except DataUnavailableError as error:
-        raise click.ClickException(str(error)) from None
-    except ValueError as error:
-        raise click.UsageError(str(error)) from None
-    recipe = model_recipe(name)
-    n_epochs = epochs if epochs is not None else (30 if recipe == "adam" else 160)
-    if n_epochs < 0:
-        raise click.BadParameter("must be >= 0", param_hint="--epochs")
-    train_model(net, data.train, n_epochs, RECIPES[recipe], seed, device)
-    accuracy = evaluate_accuracy(net, data.test, device=device)
-    path = save_checkpoint(
-        Path(out),
-        net,
-        name,
-        data.info,
-        {"epochs": n_epochs, "seed": seed, "test_accuracy": accuracy},
-    )
-    click.echo(f"{name} on {dataset}: test accuracy {accuracy:.4f}; saved {path}")
-
-
 def _finished_study(folder: str) -> Any:
     """A click error (exit 2) unless ``folder`` is a finished study."""
     if not (Path(folder) / "results.json").is_file():
@@ -316,3 +262,7 @@ def list_catalogue() -> None:
     from gap_art.bench import catalogue, format_catalogue
 
     click.echo(format_catalogue(catalogue()), nl=False)
+
+
+main.add_command(train)
+main.add_command(prune)

@@ -1,5 +1,6 @@
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from gap_art import __version__
@@ -129,3 +130,66 @@ def test_train_writes_a_checkpoint(tmp_path):
     assert info.name == "digits" and extra["epochs"] == 2
     bad = invoke("train", "--dataset", "svhn", "--out", str(tmp_path / "x.pt"))
     assert bad.exit_code == 2 and "dataset must be one of" in bad.output
+
+
+def test_prune_a_users_checkpoint_or_state_dict(tmp_path, digits_model):
+    import torch
+
+    from gap_art.checkpoint import load_checkpoint, save_checkpoint
+    from gap_art.data import dataset_info
+    from gap_art.pruning import measure_compression, prunable_parameters
+
+    checkpoint = save_checkpoint(tmp_path / "model.pt", digits_model, "small-cnn", dataset_info("digits"))
+    result = invoke(
+        "prune",
+        str(checkpoint),
+        "--method",
+        "magnitude",
+        "--compression",
+        "4",
+        "--finetune-epochs",
+        "1",
+        "--device",
+        "cpu",
+        "--out",
+        str(tmp_path / "pruned.pt"),
+    )
+    assert result.exit_code == 0, result.output
+    assert "4.00x achieved" in result.output and "classifier.3.weight" in result.output
+    pruned, info, extra = load_checkpoint(tmp_path / "pruned.pt")
+    assert measure_compression(pruned, prunable_parameters(pruned)).compression == pytest.approx(
+        4.0, rel=1e-3
+    )
+    assert int((pruned.classifier[3].weight == 0).sum()) == 0 and extra["method"] == "magnitude"
+
+    torch.save(digits_model.state_dict(), tmp_path / "weights.pt")  # a plain PyTorch user's file
+    plain = invoke(
+        "prune",
+        str(tmp_path / "weights.pt"),
+        "--arch",
+        "small-cnn",
+        "--method",
+        "random",
+        "--compression",
+        "2",
+        "--device",
+        "cpu",
+        "--out",
+        str(tmp_path / "random.pt"),
+    )
+    assert plain.exit_code == 0, plain.output
+    assert load_checkpoint(tmp_path / "random.pt")[2]["method"] == "random"
+
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    for args, message in [
+        ([str(tmp_path / "weights.pt")], "--arch"),
+        ([str(tmp_path / "junk.pt")], "not a readable checkpoint"),
+        ([str(tmp_path / "weights.pt"), "--arch", "lenet"], "does not fit lenet"),
+        ([str(checkpoint), "--compression", "0.5"], "compression must be"),
+        ([str(checkpoint), "--method", "magnitud"], "did you mean 'magnitude'"),
+    ]:
+        bad = invoke("prune", *args, "--out", str(tmp_path / "x.pt"))
+        assert bad.exit_code == 2 and message in bad.output and "Traceback" not in bad.output, (
+            args,
+            bad.output,
+        )
