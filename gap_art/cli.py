@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from gap_art import __version__
-from gap_art.cli_models import prune, train
+from gap_art.cli_models import prune, quantize, train
 from gap_art.cli_options import (
     LIST_HELP,
     LazyChoice,
@@ -266,3 +266,4 @@ def list_catalogue() -> None:
 
 main.add_command(train)
 main.add_command(prune)
+main.add_command(quantize)

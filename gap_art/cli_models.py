@@ -166,3 +166,63 @@ def prune(
         f"(left whole: {', '.join(defence.excluded_layers_) or 'none'}); fine-tuned {record.epochs_run} "
         f"epoch(s), kept epoch {record.best_epoch}; test accuracy {before:.4f} -> {after:.4f}; saved {path}"
     )
+
+
+@click.command()
+@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
+@click.option(
+    "--dataset",
+    type=LazyChoice(datasets),
+    default="digits",
+    show_default=True,
+    help="The data the model was trained on: int8 calibration uses its training split.",
+)
+@click.option("--arch", help="Architecture of a plain state_dict file (a registry or torchvision name).")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Where datasets are read from.")
+@click.option("--backend", type=click.Choice(["x86", "xnnpack"]), default="x86", show_default=True)
+@click.option("--n-calibration", type=int, default=1000, show_default=True, help="Calibration examples.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the calibration subset.")
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="The .pt2 program to write.")
+def quantize(
+    model_path: str,
+    dataset: str,
+    arch: str | None,
+    data_dir: str | None,
+    backend: str,
+    n_calibration: int,
+    seed: int,
+    out: str,
+) -> None:
+    """Quantize a (pruned) model to int8 and save it as a torch.export program.
+
+    MODEL is a gap-art checkpoint (gap-art train or prune), or a plain state_dict file with
+    --arch. The program loads back with torch.export.load(OUT).module(), without gap-art.
+
+    \b
+    Example:
+      gap-art quantize pruned.pt --dataset fashion-mnist --out model-int8.pt2
+    """
+    import torch
+
+    from gap_art.checkpoint import CheckpointError, load_model
+    from gap_art.classifiers import to_art_classifier
+    from gap_art.data import DataUnavailableError, load_dataset
+    from gap_art.defences import Int8Quantization
+    from gap_art.quantization import QuantizationError, save_program
+
+    try:
+        data = load_dataset(dataset, data_dir=data_dir)
+        model, _ = load_model(model_path, data.info, arch)
+        quantizer = Int8Quantization(
+            to_art_classifier(model, data.info, device="cpu"), backend, n_calibration, seed=seed
+        )
+        int8 = quantizer(data.numpy("train")[0])
+    except DataUnavailableError as error:
+        raise click.ClickException(str(error)) from None
+    except (CheckpointError, QuantizationError, ValueError) as error:
+        raise click.UsageError(str(error)) from None
+    x, y = data.numpy("test")
+    before = float((quantizer.classifier.predict(x).argmax(1) == y).mean())
+    after = float((int8.predict(x).argmax(1) == y).mean())
+    path = save_program(int8.quantized_model, torch.from_numpy(x[:2]), Path(out))
+    click.echo(f"int8 ({backend}): test accuracy {before:.4f} -> {after:.4f}; saved {path}")

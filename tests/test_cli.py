@@ -193,3 +193,20 @@ def test_prune_a_users_checkpoint_or_state_dict(tmp_path, digits_model):
             args,
             bad.output,
         )
+
+
+def test_quantize_writes_a_program_that_loads_without_gap_art(tmp_path, digits_model, digits):
+    import torch
+
+    from gap_art.checkpoint import save_checkpoint
+
+    checkpoint = save_checkpoint(tmp_path / "model.pt", digits_model, "small-cnn", digits.info)
+    result = invoke("quantize", str(checkpoint), "--n-calibration", "256", "--out", str(tmp_path / "m.pt2"))
+    assert result.exit_code == 0, result.output
+    assert "int8 (x86)" in result.output
+    program = torch.export.load(str(tmp_path / "m.pt2")).module()
+    x, y = digits.test.tensors
+    accuracy = float((program(x).argmax(1) == y).float().mean())
+    assert accuracy > 0.9 and f"-> {accuracy:.4f}" in result.output
+    bad = invoke("quantize", str(tmp_path / "m.pt2"), "--out", str(tmp_path / "x.pt2"))
+    assert bad.exit_code == 2 and "Traceback" not in bad.output

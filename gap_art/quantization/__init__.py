@@ -9,6 +9,7 @@ from gap_art.quantization.int8 import (
     int8_weights,
     quantize_int8,
 )
+from gap_art.quantization.program import load_program, save_program
 from gap_art.quantization.size import SizeReport, model_size
 
 __all__ = [
@@ -19,6 +20,8 @@ __all__ = [
     "compile_int8",
     "export_model",
     "int8_weights",
+    "load_program",
     "model_size",
     "quantize_int8",
+    "save_program",
 ]

@@ -1,0 +1,23 @@
+"""A (quantized) model as a ``torch.export`` program file (``.pt2``): what ships, loadable with
+``torch.export.load`` by anyone, without gap-art."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from gap_art.quantization.int8 import export_model
+from gap_art.runtime import atomic_write
+
+
+def save_program(model: nn.Module, example: torch.Tensor, path: str | Path) -> Path:
+    """Export ``model`` with a dynamic batch (traced on ``example``) and write it atomically."""
+    program = export_model(model, example)
+    return atomic_write(path, lambda tmp: torch.export.save(program, tmp))
+
+
+def load_program(path: str | Path) -> nn.Module:
+    """The callable module of a ``.pt2`` program written by :func:`save_program`."""
+    return torch.export.load(str(path)).module()
