@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from gap_art import __version__
-from gap_art.cli_models import prune, quantize, train
+from gap_art.cli_models import evaluate, prune, quantize, train
 from gap_art.cli_options import (
     LIST_HELP,
     LazyChoice,
@@ -267,3 +267,4 @@ def list_catalogue() -> None:
 main.add_command(train)
 main.add_command(prune)
 main.add_command(quantize)
+main.add_command(evaluate)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
-from gap_art.cli_options import LazyChoice, RegistryOption, criteria, datasets
+from gap_art.cli_options import LazyChoice, RegistryOption, as_flag, attacks, criteria, datasets
 
 
 @click.command()
@@ -226,3 +227,109 @@ def quantize(
     after = float((int8.predict(x).argmax(1) == y).mean())
     path = save_program(int8.quantized_model, torch.from_numpy(x[:2]), Path(out))
     click.echo(f"int8 ({backend}): test accuracy {before:.4f} -> {after:.4f}; saved {path}")
+
+
+def _target_model(spec: str, info: Any, arch: str | None) -> tuple[str, Any]:
+    """``NAME=PATH`` as an ART classifier: a checkpoint or state dict (differentiable), or a
+    ``.pt2`` program (int8 or not), queried through ``predict`` alone."""
+    import numpy as np
+    import torch
+    from art.estimators.classification import BlackBoxClassifier
+
+    from gap_art.checkpoint import load_model
+    from gap_art.classifiers import to_art_classifier
+    from gap_art.quantization import load_program
+
+    name, sep, path = spec.partition("=")
+    if not sep or not name or not path:
+        raise click.BadParameter(f"expected NAME=PATH, got {spec!r}", param_hint="--target")
+    if path.endswith(".pt2"):
+        program = load_program(path)
+
+        def predict(x: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                return program(torch.from_numpy(np.asarray(x, dtype=np.float32))).numpy()
+
+        return name, BlackBoxClassifier(
+            predict, tuple(info.input_shape), info.nb_classes, clip_values=info.clip_values
+        )
+    model, _ = load_model(path, info, arch)
+    return name, to_art_classifier(model, info, device="cpu")
+
+
+@click.command()
+@click.option(
+    "--source",
+    "source_path",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="The model the attacker holds (a checkpoint, or a state_dict with --arch).",
+)
+@click.option(
+    "--target",
+    "targets",
+    multiple=True,
+    required=True,
+    help="NAME=PATH of a target: a checkpoint, a state_dict (--arch) or a .pt2 program; repeatable.",
+)
+@click.option("--dataset", type=LazyChoice(datasets), default="digits", show_default=True)
+@click.option("--arch", help="Architecture of plain state_dict files (a registry or torchvision name).")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Where datasets are read from.")
+@click.option(
+    "--attacks",
+    default="pgd",
+    show_default=True,
+    cls=RegistryOption,
+    names=attacks,
+    help="Attacks crafted on the source, comma-separated.",
+)
+@click.option("--eps", type=float, help="L-inf budget (default: the dataset's).")
+@click.option("--n-test", type=int, help="Test examples, a seeded subset (default: the whole test split).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(file_okay=False), help="Folder for results.json and results.csv.")
+def evaluate(
+    source_path: str,
+    targets: tuple[str, ...],
+    dataset: str,
+    arch: str | None,
+    data_dir: str | None,
+    attacks: str,
+    eps: float | None,
+    n_test: int | None,
+    seed: int,
+    out: str | None,
+) -> None:
+    """Craft attacks on a source model and measure how well they transfer to each target.
+
+    \b
+    Example:
+      gap-art evaluate --source model.pt --target gap=pruned.pt --target int8=model-int8.pt2 \\
+          --dataset fashion-mnist --attacks pgd,cw --eps 0.15 --out runs/mine
+    """
+    from gap_art.checkpoint import CheckpointError, load_model
+    from gap_art.classifiers import to_art_classifier
+    from gap_art.data import DataUnavailableError, load_dataset
+    from gap_art.evaluation import evaluate_transfer, format_table, to_csv, to_json
+
+    try:
+        data = load_dataset(dataset, data_dir=data_dir, n_test=n_test, seed=seed)
+        source = to_art_classifier(load_model(source_path, data.info, arch)[0], data.info, device="cpu")
+        named = dict(_target_model(spec, data.info, arch) for spec in targets)
+    except DataUnavailableError as error:
+        raise click.ClickException(str(error)) from None
+    except (CheckpointError, ValueError, RuntimeError) as error:
+        raise click.UsageError(as_flag(str(error))) from None
+    x, y = data.numpy("test")
+    budget = eps if eps is not None else data.info.eps
+    results = []
+    try:
+        for attack in [a.strip() for a in attacks.split(",") if a.strip()]:
+            results += evaluate_transfer(source, named, x, y, attack, eps=budget, seed=seed, progress=False)
+    except (ValueError, TypeError) as error:
+        raise click.UsageError(str(error)) from None
+    click.echo(format_table(results))
+    if out is not None:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        to_json(results, Path(out) / "results.json")
+        to_csv(results, Path(out) / "results.csv")
+        click.echo(f"\nwrote {Path(out) / 'results.json'} and results.csv")

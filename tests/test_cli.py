@@ -210,3 +210,44 @@ def test_quantize_writes_a_program_that_loads_without_gap_art(tmp_path, digits_m
     assert accuracy > 0.9 and f"-> {accuracy:.4f}" in result.output
     bad = invoke("quantize", str(tmp_path / "m.pt2"), "--out", str(tmp_path / "x.pt2"))
     assert bad.exit_code == 2 and "Traceback" not in bad.output
+
+
+def test_evaluate_a_users_models_end_to_end(tmp_path, digits_model, digits):
+    from gap_art.checkpoint import save_checkpoint
+
+    source = str(save_checkpoint(tmp_path / "model.pt", digits_model, "small-cnn", digits.info))
+    pruned, program = str(tmp_path / "pruned.pt"), str(tmp_path / "pruned-int8.pt2")
+    assert (
+        invoke("prune", source, "--method", "magnitude", "--compression", "4", "--out", pruned).exit_code == 0
+    )
+    assert invoke("quantize", pruned, "--n-calibration", "256", "--out", program).exit_code == 0
+    result = invoke(
+        "evaluate",
+        "--source",
+        source,
+        "--target",
+        f"pruned={pruned}",
+        "--target",
+        f"int8={program}",
+        "--attacks",
+        "fgsm,pgd",
+        "--eps",
+        "0.2",
+        "--n-test",
+        "200",
+        "--out",
+        str(tmp_path / "run"),
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert [(r["target"], r["attack"]) for r in rows] == [
+        ("pruned", "fgsm"),
+        ("int8", "fgsm"),
+        ("pruned", "pgd"),
+        ("int8", "pgd"),
+    ]
+    assert all(r["n"] == 200 and 0 <= r["transfer_accuracy"] <= r["clean_accuracy"] + 0.05 for r in rows)
+    bad = invoke("evaluate", "--source", source, "--target", "no-equals-sign")
+    assert bad.exit_code == 2 and "NAME=PATH" in bad.output
+    too_many = invoke("evaluate", "--source", source, "--target", f"p={pruned}", "--n-test", "5000")
+    assert too_many.exit_code == 2 and "--n-test must be between 1 and 450" in too_many.output
