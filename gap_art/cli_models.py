@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
 from gap_art.cli_options import LazyChoice, RegistryOption, as_flag, attacks, criteria, datasets
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Loading a user's model and data: missing data is an error (exit 1) that says how to get
+    it; a foreign file or a bad setting is a usage error (exit 2) naming the flag."""
+    from gap_art.checkpoint import CheckpointError
+    from gap_art.data import DataUnavailableError
+    from gap_art.quantization import QuantizationError
+
+    try:
+        yield
+    except DataUnavailableError as error:
+        raise click.ClickException(str(error)) from None
+    except (CheckpointError, QuantizationError, ValueError) as error:
+        raise click.UsageError(as_flag(str(error))) from None
 
 
 @click.command()
@@ -35,20 +53,16 @@ def train(
     import torch
 
     from gap_art.checkpoint import save_checkpoint
-    from gap_art.data import DataUnavailableError, load_dataset
+    from gap_art.data import load_dataset
     from gap_art.models import create_model
     from gap_art.models.registry import model_recipe
     from gap_art.training import RECIPES, evaluate_accuracy, train_model
 
-    try:
+    with user_errors():
         data = load_dataset(dataset, data_dir=data_dir)
         name = model or {"digits": "small-cnn", "cifar10": "resnet20"}.get(dataset, "lenet")
         torch.manual_seed(seed)
         net = create_model(name, data.info.input_shape, data.info.nb_classes)
-    except DataUnavailableError as error:
-        raise click.ClickException(str(error)) from None
-    except ValueError as error:
-        raise click.UsageError(str(error)) from None
     recipe = model_recipe(name)
     n_epochs = epochs if epochs is not None else (30 if recipe == "adam" else 160)
     if n_epochs < 0:
@@ -122,14 +136,14 @@ def prune(
       gap-art prune model.pt --method gap-grad --compression 4 --finetune-epochs 10 --out pruned.pt
       gap-art prune weights.pt --arch lenet --dataset fashion-mnist --method magnitude --out pruned.pt
     """
-    from gap_art.checkpoint import CheckpointError, load_model, save_checkpoint
+    from gap_art.checkpoint import load_model, save_checkpoint
     from gap_art.classifiers import to_art_classifier
-    from gap_art.data import DataUnavailableError, load_dataset
+    from gap_art.data import load_dataset
     from gap_art.defences import pruning_defence
     from gap_art.models.registry import model_recipe
     from gap_art.training import RECIPES, evaluate_accuracy
 
-    try:
+    with user_errors():
         data = load_dataset(dataset, data_dir=data_dir)
         model, name = load_model(model_path, data.info, arch)
         classifier = to_art_classifier(model, data.info, device=device)
@@ -144,10 +158,6 @@ def prune(
             nb_calibration=n_calibration,
             seed=seed,
         )
-    except DataUnavailableError as error:
-        raise click.ClickException(str(error)) from None
-    except (CheckpointError, ValueError) as error:
-        raise click.UsageError(str(error)) from None
     x, y = data.numpy("train")
     pruned = defence(x, y=y)
     before = evaluate_accuracy(model, data.test, device=device)
@@ -205,23 +215,19 @@ def quantize(
     """
     import torch
 
-    from gap_art.checkpoint import CheckpointError, load_model
+    from gap_art.checkpoint import load_model
     from gap_art.classifiers import to_art_classifier
-    from gap_art.data import DataUnavailableError, load_dataset
+    from gap_art.data import load_dataset
     from gap_art.defences import Int8Quantization
-    from gap_art.quantization import QuantizationError, save_program
+    from gap_art.quantization import save_program
 
-    try:
+    with user_errors():
         data = load_dataset(dataset, data_dir=data_dir)
         model, _ = load_model(model_path, data.info, arch)
         quantizer = Int8Quantization(
             to_art_classifier(model, data.info, device="cpu"), backend, n_calibration, seed=seed
         )
         int8 = quantizer(data.numpy("train")[0])
-    except DataUnavailableError as error:
-        raise click.ClickException(str(error)) from None
-    except (CheckpointError, QuantizationError, ValueError) as error:
-        raise click.UsageError(str(error)) from None
     x, y = data.numpy("test")
     before = float((quantizer.classifier.predict(x).argmax(1) == y).mean())
     after = float((int8.predict(x).argmax(1) == y).mean())
@@ -306,19 +312,15 @@ def evaluate(
       gap-art evaluate --source model.pt --target gap=pruned.pt --target int8=model-int8.pt2 \\
           --dataset fashion-mnist --attacks pgd,cw --eps 0.15 --out runs/mine
     """
-    from gap_art.checkpoint import CheckpointError, load_model
+    from gap_art.checkpoint import load_model
     from gap_art.classifiers import to_art_classifier
-    from gap_art.data import DataUnavailableError, load_dataset
+    from gap_art.data import load_dataset
     from gap_art.evaluation import evaluate_transfer, format_table, to_csv, to_json
 
-    try:
+    with user_errors():
         data = load_dataset(dataset, data_dir=data_dir, n_test=n_test, seed=seed)
         source = to_art_classifier(load_model(source_path, data.info, arch)[0], data.info, device="cpu")
         named = dict(_target_model(spec, data.info, arch) for spec in targets)
-    except DataUnavailableError as error:
-        raise click.ClickException(str(error)) from None
-    except (CheckpointError, ValueError, RuntimeError) as error:
-        raise click.UsageError(as_flag(str(error))) from None
     x, y = data.numpy("test")
     budget = eps if eps is not None else data.info.eps
     results = []

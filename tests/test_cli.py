@@ -249,5 +249,8 @@ def test_evaluate_a_users_models_end_to_end(tmp_path, digits_model, digits):
     assert all(r["n"] == 200 and 0 <= r["transfer_accuracy"] <= r["clean_accuracy"] + 0.05 for r in rows)
     bad = invoke("evaluate", "--source", source, "--target", "no-equals-sign")
     assert bad.exit_code == 2 and "NAME=PATH" in bad.output
+    (tmp_path / "junk.pt2").write_text("not a program")
+    junk = invoke("evaluate", "--source", source, "--target", f"j={tmp_path / 'junk.pt2'}")
+    assert junk.exit_code == 2 and "not a readable torch.export program" in junk.output
     too_many = invoke("evaluate", "--source", source, "--target", f"p={pruned}", "--n-test", "5000")
     assert too_many.exit_code == 2 and "--n-test must be between 1 and 450" in too_many.output

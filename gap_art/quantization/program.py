@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from gap_art.quantization.int8 import export_model
+from gap_art.quantization.int8 import QuantizationError, export_model
 from gap_art.runtime import atomic_write
 
 
@@ -19,5 +20,11 @@ def save_program(model: nn.Module, example: torch.Tensor, path: str | Path) -> P
 
 
 def load_program(path: str | Path) -> nn.Module:
-    """The callable module of a ``.pt2`` program written by :func:`save_program`."""
-    return torch.export.load(str(path)).module()
+    """The callable module of a ``.pt2`` program written by :func:`save_program`.
+
+    :raises QuantizationError: Missing file, or not a ``torch.export`` program.
+    """
+    try:
+        return torch.export.load(str(path)).module()
+    except (OSError, RuntimeError, ValueError, KeyError, zipfile.BadZipFile) as error:
+        raise QuantizationError(f"{path} is not a readable torch.export program (.pt2): {error}") from error
