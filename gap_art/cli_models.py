@@ -3,13 +3,35 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
 from gap_art.cli_options import LazyChoice, RegistryOption, as_flag, attacks, criteria, datasets
+
+
+def model_input(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The inputs every command on a user's model takes: MODEL (a gap-art checkpoint, or a plain
+    state_dict with --arch), the dataset it was trained on, and where that dataset is read from."""
+    options = [
+        click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False)),
+        click.option(
+            "--dataset",
+            type=LazyChoice(datasets),
+            default="digits",
+            show_default=True,
+            help="The data the model was trained on (its training split calibrates and fine-tunes).",
+        ),
+        click.option(
+            "--arch", help="Architecture of a plain state_dict file (a registry or torchvision name)."
+        ),
+        click.option("--data-dir", type=click.Path(file_okay=False), help="Where datasets are read from."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
 
 
 @contextlib.contextmanager
@@ -80,7 +102,7 @@ def train(
 
 
 @click.command()
-@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
+@model_input
 @click.option(
     "--method",
     default="gap-grad",
@@ -92,15 +114,6 @@ def train(
 @click.option(
     "--compression", type=float, default=4.0, show_default=True, help="Prunable weights / weights kept."
 )
-@click.option(
-    "--dataset",
-    type=LazyChoice(datasets),
-    default="digits",
-    show_default=True,
-    help="The data the model was trained on: calibration and fine-tuning use its training split.",
-)
-@click.option("--arch", help="Architecture of a plain state_dict file (a registry or torchvision name).")
-@click.option("--data-dir", type=click.Path(file_okay=False), help="Where datasets are read from.")
 @click.option(
     "--finetune-epochs", type=int, default=0, show_default=True, help="Fine-tuning epochs (the maximum)."
 )
@@ -180,16 +193,7 @@ def prune(
 
 
 @click.command()
-@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
-@click.option(
-    "--dataset",
-    type=LazyChoice(datasets),
-    default="digits",
-    show_default=True,
-    help="The data the model was trained on: int8 calibration uses its training split.",
-)
-@click.option("--arch", help="Architecture of a plain state_dict file (a registry or torchvision name).")
-@click.option("--data-dir", type=click.Path(file_okay=False), help="Where datasets are read from.")
+@model_input
 @click.option("--backend", type=click.Choice(["x86", "xnnpack"]), default="x86", show_default=True)
 @click.option("--n-calibration", type=int, default=1000, show_default=True, help="Calibration examples.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the calibration subset.")
