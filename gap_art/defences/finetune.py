@@ -61,8 +61,7 @@ def finetune(
     device = torch.device(classifier.device)
     if patience is None:
         data = TensorDataset(torch.from_numpy(x), torch.from_numpy(labels))
-        after = (lambda epoch: monitor(epoch)) if monitor is not None else None
-        train_model(module, data, max_epochs, recipe, seed, device, progress, "fine-tune", after)
+        train_model(module, data, max_epochs, recipe, seed, device, progress, "fine-tune", monitor)
         return FinetuneRecord(max_epochs, max_epochs)
     train, held = validation_split(len(x), validation_fraction, seed)
     validation = TensorDataset(torch.from_numpy(x[held]), torch.from_numpy(labels[held]))
