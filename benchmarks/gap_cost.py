@@ -1,15 +1,19 @@
 """GAP's cost and what it buys: wall time of GAP (calibration attacks + scoring + one
-fine-tuning epoch) against ART's AdversarialTrainerMadryPGD and AdversarialTrainerFBFPyTorch
-for one epoch on the same model and data, and the transfer accuracy (PGD from the source)
-each reaches. Also GAP's overhead over bare crafting of its calibration attacks.
+fine-tuning epoch), of the transfer hardenings (iterative GAP, magnitude or GAP + transfer
+adversarial fine-tuning, magnitude + gradient misalignment) and of ART's trainers on the dense
+model (ensemble adversarial training, Madry PGD, FBF), one epoch each on the same model and
+data, and the clean and transfer accuracy (PGD from the source) each reaches. Also GAP's
+overhead over bare crafting of its calibration attacks.
 
-Run: python benchmarks/gap_cost.py [--dataset fashion-mnist]
+Run: python benchmarks/gap_cost.py [--dataset fashion-mnist] [--model lenet-wide --epochs 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,6 +24,8 @@ from gap_art.attacks import make_attack
 from gap_art.classifiers import rewrap_classifier, to_art_classifier
 from gap_art.data import load_dataset
 from gap_art.defences import GreedyAdversarialPruning
+from gap_art.defences.hardening import TransferAdversarialFinetuning
+from gap_art.defences.methods import apply_method
 from gap_art.evaluation.export import fixed_width_table
 from gap_art.models import create_model
 from gap_art.pruning import clone_module
@@ -27,10 +33,53 @@ from gap_art.runtime import seeded
 from gap_art.training import RECIPES, train_model
 
 SETUPS = {"digits": ("small-cnn", 30, None), "fashion-mnist": ("lenet", 3, 20000)}
+"""Per dataset: the default model, its training epochs and training images."""
 
 
 def accuracy(classifier, x, y) -> float:
     return float((classifier.predict(x).argmax(1) == y).mean())
+
+
+def art_trainer(name: str, source, x, y, eps: float):
+    """One epoch of one of ART's adversarial trainers on a copy of the dense source."""
+    trainee = rewrap_classifier(source, clone_module(source.model))
+    if name == "madry-pgd":
+        trainer = AdversarialTrainerMadryPGD(
+            trainee, nb_epochs=1, batch_size=128, eps=eps, eps_step=eps / 4, max_iter=7
+        )
+        trainer.fit(x, y)
+    else:
+        trainee.set_params(optimizer=torch.optim.SGD(trainee.model.parameters(), lr=0.01, momentum=0.9))
+        one_hot = np.eye(10, dtype=np.float32)[y]  # FBF wants one-hot labels
+        AdversarialTrainerFBFPyTorch(trainee, eps=eps).fit(x, one_hot, nb_epochs=1, batch_size=128)
+    return trainee
+
+
+def hardenings(source, compression: float, x, y, x_cal, y_cal, eps: float) -> dict[str, Callable[[], Any]]:
+    """Every other method, each one epoch of (hardened) fine-tuning: GAP in three rounds,
+    magnitude pruning then transfer adversarial or gradient misalignment fine-tuning, ART's
+    ensemble adversarial training and trainers on the dense model (time includes pruning and
+    the attacks each crafts)."""
+
+    def method(name: str, rounds: int = 1) -> Callable[[], Any]:
+        pruning = {"nb_calibration": None, "finetune_epochs": 1, "rounds": rounds}
+        hardening = {"eps": eps, "epochs": 1}
+        return lambda: (
+            apply_method(name, source, compression, x_cal, y_cal, x, y, pruning, hardening).classifier
+        )
+
+    def ensemble_adv() -> Any:
+        return TransferAdversarialFinetuning(source, source, self_attack="fgsm", eps=eps, epochs=1)(x, y=y)
+
+    return {
+        "gap-iter (3 rounds)": method("gap-iter", rounds=3),
+        "magnitude+tat": method("magnitude+tat"),
+        "gap-grad+tat": method("gap-grad+tat"),
+        "magnitude+gal": method("magnitude+gal"),
+        "ART ensemble-adv (dense)": ensemble_adv,
+        "ART madry-pgd (dense)": lambda: art_trainer("madry-pgd", source, x, y, eps),
+        "ART fbf (dense)": lambda: art_trainer("fbf", source, x, y, eps),
+    }
 
 
 def main() -> None:
@@ -38,8 +87,11 @@ def main() -> None:
     parser.add_argument("--dataset", default="fashion-mnist", choices=sorted(SETUPS))
     parser.add_argument("--n-calibration", type=int, default=1024)
     parser.add_argument("--compression", type=float, default=4.0)
+    parser.add_argument("--model", default=None, help="default: the dataset's (lenet for fashion-mnist)")
+    parser.add_argument("--epochs", type=int, default=None, help="source training epochs")
     args = parser.parse_args()
     name, epochs, n_train = SETUPS[args.dataset]
+    name, epochs = args.model or name, args.epochs or epochs
     data = load_dataset(args.dataset, n_train=n_train, n_test=1000)
     torch.manual_seed(0)
     model = create_model(name, data.info.input_shape, data.info.nb_classes)
@@ -65,23 +117,12 @@ def main() -> None:
     pruned = gap(x, y=y)
     gap_s = time.perf_counter() - start
 
-    results = {"gap": (gap_s, pruned)}
-    for trainer_name in ("madry-pgd", "fbf"):
-        trainee = rewrap_classifier(source, clone_module(source.model))
+    results = {"gap (grad)": (gap_s, pruned)}
+    for method, run in hardenings(source, args.compression, x, y, x_cal, y_cal, eps).items():
         start = time.perf_counter()
         with seeded(0):
-            if trainer_name == "madry-pgd":
-                AdversarialTrainerMadryPGD(
-                    trainee, nb_epochs=1, batch_size=128, eps=eps, eps_step=eps / 4, max_iter=7
-                ).fit(x, y)
-            else:
-                trainee.set_params(
-                    optimizer=torch.optim.SGD(trainee.model.parameters(), lr=0.01, momentum=0.9)
-                )
-                AdversarialTrainerFBFPyTorch(trainee, eps=eps).fit(
-                    x, np.eye(10, dtype=np.float32)[y], nb_epochs=1, batch_size=128
-                )
-        results[trainer_name] = (time.perf_counter() - start, trainee)
+            classifier = run()
+        results[method] = (time.perf_counter() - start, classifier)
 
     base_transfer = accuracy(source, x_adv, yt)
     rows, records = [], []
@@ -112,7 +153,7 @@ def main() -> None:
         f"overhead {100 * overhead:.1f}%"
     )
     write_results(
-        f"gap_cost_{args.dataset}",
+        f"gap_cost_{args.dataset}" + (f"_{name}" if args.model else ""),
         {
             "dataset": args.dataset,
             "model": name,

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from art.estimators.classification import PyTorchClassifier
 from torch import nn
@@ -62,6 +64,20 @@ def check_pytorch_classifier(classifier: object, param: str = "classifier") -> P
         raise TypeError(
             f"{param} must be an art.estimators.classification.PyTorchClassifier, "
             f"got {type(classifier).__name__}"
+        )
+    return classifier
+
+
+def check_differentiable_classifier(classifier: object, param: str = "source") -> Any:
+    """Refuse anything but an ART classifier with loss gradients (PyTorch, TensorFlow, JAX,
+    scikit-learn's logistic regression, ...): adversarial examples are crafted on it."""
+    from art.estimators.estimator import LossGradientsMixin
+
+    if not isinstance(classifier, LossGradientsMixin) or not hasattr(classifier, "nb_classes"):
+        raise TypeError(
+            f"{param} must be a differentiable ART classifier (one with loss_gradient, e.g. a "
+            f"PyTorchClassifier or TensorFlowV2Classifier), got {type(classifier).__name__}; a model "
+            "that only answers predict can be a target, not the model examples are crafted on"
         )
     return classifier
 

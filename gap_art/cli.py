@@ -9,7 +9,8 @@ from typing import Any
 import click
 
 from gap_art import __version__
-from gap_art.cli_models import evaluate, prune, quantize, train
+from gap_art.cli_evaluate import evaluate
+from gap_art.cli_models import prune, quantize, train
 from gap_art.cli_options import (
     LIST_HELP,
     LazyChoice,
@@ -43,7 +44,11 @@ def main() -> None:
 @click.option("--dataset", type=LazyChoice(datasets), help="Dataset (default: the preset's).")
 @click.option("--model", help="small-cnn, lenet, resnet20, resnet56, vgg11-bn or a torchvision model.")
 @click.option(
-    "--methods", cls=RegistryOption, names=criteria, help=f"Pruning criteria, {LIST_HELP} (or 'all')."
+    "--methods",
+    cls=RegistryOption,
+    names=criteria,
+    help=f"Methods, {LIST_HELP} (or 'all' criteria): a criterion, optionally +iter (pruned in rounds) "
+    "and +tat or +gal (hardened against transfer from the source), e.g. gap-grad+tat, gap-iter.",
 )
 @click.option("--compression", help=f"Compression ratios > 1, {LIST_HELP}.")
 @click.option(
@@ -81,6 +86,12 @@ def main() -> None:
 )
 @click.option("--seeds", help=f"Seeds, {LIST_HELP}.")
 @click.option("--epochs", type=int, help="Training epochs of the source model.")
+@click.option(
+    "--source-checkpoint",
+    type=click.Path(dir_okay=False),
+    help="Study your trained model instead of training one: a gap-art checkpoint, or a state_dict "
+    "of --model. Seeds then vary calibration, fine-tuning and the attacker's models only.",
+)
 @click.option("--finetune-epochs", type=int, help="Fine-tuning epochs after pruning (the maximum).")
 @click.option(
     "--finetune-patience",

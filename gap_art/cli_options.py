@@ -141,6 +141,7 @@ def overrides(options: dict[str, Any]) -> dict[str, Any]:
         "device",
         "data_dir",
         "attack_backend",
+        "source_checkpoint",
     )
     flags = ("sanity_checks", "prune_classifier")
     given = {key: options[key] for key in plain + flags if options[key] is not None}

@@ -41,6 +41,14 @@ FINETUNE_RECIPES = {
 }
 
 
+Objective = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+"""The training loss of one batch: ``objective(model, x, y) -> scalar``."""
+
+
+def _cross_entropy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return nn.functional.cross_entropy(model(x), y)
+
+
 def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
     """The optimizer a recipe names, over the model's trainable parameters."""
     params = [p for p in model.parameters() if p.requires_grad]
@@ -61,6 +69,7 @@ def train_model(
     progress: bool = True,
     desc: str = "train",
     on_epoch_end: Callable[[int], bool | None] | None = None,
+    objective: Objective | None = None,
 ) -> list[float]:
     """Train ``model`` in place with cross-entropy and return the mean loss of each epoch.
 
@@ -73,6 +82,8 @@ def train_model(
     :param on_epoch_end: Called with the number of finished epochs (model in eval mode),
         e.g. to record a fine-tuning curve; returning ``True`` stops training there (early
         stopping).
+    :param objective: The loss of a batch, ``objective(model, x, y)``; cross-entropy by
+        default (e.g. a regularised loss that needs the input gradients).
     """
     if epochs < 0:
         raise ValueError(f"epochs must be >= 0, got {epochs}")
@@ -92,7 +103,7 @@ def train_model(
         if recipe.schedule == "cosine"
         else None
     )
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fn = objective or _cross_entropy
     history: list[float] = []
     with seeded(seed):
         for _ in tqdm(range(epochs), desc=desc, disable=not progress, leave=False):
@@ -101,7 +112,7 @@ def train_model(
             for x, y in loader:
                 x, y = x.to(target), y.to(target)
                 optimizer.zero_grad(set_to_none=True)
-                loss = loss_fn(model(x), y)
+                loss = loss_fn(model, x, y)
                 loss.backward()
                 optimizer.step()
                 if scheduler is not None:

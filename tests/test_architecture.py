@@ -18,7 +18,7 @@ LAYERS = [
     ("evaluation",),
     ("defences",),
     ("bench",),
-    ("cli", "cli_options", "cli_models", "__main__", "__init__"),
+    ("cli", "cli_options", "cli_models", "cli_evaluate", "__main__", "__init__"),
 ]
 """Bottom-up; a module may import from its own layer and every layer below."""
 

@@ -189,7 +189,7 @@ def test_config_file_round_trip(tmp_path):
 @pytest.mark.parametrize(
     "changes, match",
     [
-        ({"methods": ["lottery"]}, "methods: unknown 'lottery'"),
+        ({"methods": ["lottery"]}, "methods must be one of .*got 'lottery'"),
         ({"attacks": ["deepfool"]}, "attacks: unknown"),
         ({"defences": ["magic"]}, "defences: unknown"),
         ({"compression": [1.0]}, "compression ratios must be numbers > 1"),

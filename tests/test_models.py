@@ -6,7 +6,9 @@ from gap_art.models import MODELS, ModelInputError, create_model, model_names
 SHAPES = {
     "small-cnn": (1, 8, 8),
     "lenet": (1, 28, 28),
+    "lenet-wide": (1, 28, 28),
     "resnet20": (3, 32, 32),
+    "resnet20-28": (1, 28, 28),
     "resnet56": (3, 32, 32),
     "vgg11-bn": (3, 32, 32),
 }

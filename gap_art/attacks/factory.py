@@ -23,7 +23,7 @@ from gap_art.attacks.base import (
     TorchattacksAttack,
     UnitRangeModule,
 )
-from gap_art.classifiers import ClassifierModule, check_pytorch_classifier, require_gradients
+from gap_art.classifiers import ClassifierModule, check_differentiable_classifier, require_gradients
 from gap_art.validation import check_choice, check_int, check_range
 
 
@@ -57,7 +57,7 @@ def attack_names() -> list[str]:
 def make_attack(
     attack: str | torchattacks.attack.Attack | EvasionAttack | AttackAdapter,
     classifier: PyTorchClassifier,
-    backend: str = "torchattacks",
+    backend: str | None = None,
     eps: float | None = None,
     eps_step: float | None = None,
     max_iter: int | None = None,
@@ -71,7 +71,11 @@ def make_attack(
     :param attack: A registered name (``fgsm``, ``pgd`` (L-inf), ``cw`` (L2), ``mifgsm``,
         ``pgd-restarts``, ``autoattack``, see :func:`attack_names`), or a
         ``torchattacks.Attack`` / ART ``EvasionAttack`` instance.
-    :param backend: ``torchattacks`` (default) or ``art``.
+    :param classifier: The ART classifier to craft on: a ``PyTorchClassifier``, or any
+        differentiable ART classifier (TensorFlow, JAX, scikit-learn logistic regression, ...)
+        with the ART backend.
+    :param backend: ``torchattacks`` or ``art``; default: torchattacks for a
+        ``PyTorchClassifier``, ART for other frameworks.
     :param eps: L-inf budget in the classifier's input units (default 8/255 of the range).
     :param eps_step: Step size of iterative attacks (default ``eps / 4``).
     :param max_iter: Iterations (default 10; 50 for ``cw``).
@@ -81,8 +85,16 @@ def make_attack(
         for AutoAttack.
     :raises GradientFreeError: ``classifier`` is an int8 model (craft on a surrogate).
     """
-    check_pytorch_classifier(classifier)
+    check_differentiable_classifier(classifier, "classifier")
     require_gradients(classifier)
+    pytorch = isinstance(classifier, PyTorchClassifier)
+    backend = backend if backend is not None else ("torchattacks" if pytorch else "art")
+    check_choice(backend, "backend", BACKENDS)
+    if not pytorch and (backend == "torchattacks" or isinstance(attack, torchattacks.attack.Attack)):
+        raise ValueError(
+            f"backend 'torchattacks' needs a PyTorchClassifier, got {type(classifier).__name__}: "
+            "use backend='art' (ART's attacks work on any differentiable ART classifier)"
+        )
     if isinstance(attack, AttackAdapter):
         return attack
     if isinstance(attack, torchattacks.attack.Attack):
@@ -95,7 +107,6 @@ def make_attack(
             f"EvasionAttack, got {type(attack).__name__}"
         )
     recipe = ATTACKS.get(attack, "attack")()
-    check_choice(backend, "backend", BACKENDS)
     low, high = clip_range(classifier)
     span = high - low
     eps = check_range(span * 8 / 255 if eps is None else eps, "eps", 0.0, span)

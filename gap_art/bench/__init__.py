@@ -19,7 +19,7 @@ from gap_art.bench.context import Context
 from gap_art.bench.executors import EXECUTORS, RayUnavailableError, _import_ray
 from gap_art.bench.report import environment, render, write_outputs
 from gap_art.bench.store import Store
-from gap_art.bench.summary import add_collapse_flags, add_sanity_flags, add_worst_case
+from gap_art.bench.summary import add_collapse_flags, add_leak_flags, add_sanity_flags, add_worst_case
 from gap_art.bench.tasks import Graph, Task, build_graph
 from gap_art.evaluation.sanity import SanityCheck
 
@@ -106,6 +106,7 @@ def run(
     add_worst_case(rows, config.attack_eps)
     add_sanity_flags(rows, checks)
     add_collapse_flags(rows)
+    add_leak_flags(rows)
     files = write_outputs(rows, config, store, environment(str(ctx.device)), checks)
     return BenchResults(store.root, rows, files, time.perf_counter() - start, checks)
 

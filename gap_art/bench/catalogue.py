@@ -9,8 +9,8 @@ from gap_art.attacks import ATTACKS
 from gap_art.bench.config import PRESETS
 from gap_art.data import DATASETS
 from gap_art.defences.art_builtin import ART_DEFENCES
+from gap_art.defences.methods import method_catalogue
 from gap_art.models import MODELS
-from gap_art.pruning.importance import IMPORTANCE
 
 
 def _described(registry: Any) -> dict[str, str]:
@@ -22,7 +22,7 @@ def catalogue() -> dict[str, dict[str, str]]:
     models and datasets (plugins registered through entry points included)."""
     return {
         "presets": {name: f"{c.dataset}, {c.model}, seeds {c.seeds}" for name, c in PRESETS.items()},
-        "pruning criteria (--methods)": _described(IMPORTANCE),
+        "methods (--methods): criteria, modifiers, aliases": method_catalogue(),
         "attacks (--attacks)": _described(ATTACKS),
         "ART defences (--defences)": _described(ART_DEFENCES),
         "models (--model; or any torchvision classifier)": {

@@ -11,8 +11,8 @@ from typing import Any
 from gap_art.attacks import ATTACKS, BACKENDS, default_eps_step
 from gap_art.data import DATASETS
 from gap_art.defences.art_builtin import ART_DEFENCES
+from gap_art.defences.methods import parse_method
 from gap_art.models import MODELS
-from gap_art.pruning.importance import IMPORTANCE
 from gap_art.runtime import DEVICES
 from gap_art.validation import check_choice, check_choices, check_int, check_range
 
@@ -40,8 +40,10 @@ class BenchConfig:
 
     :param dataset: Dataset name (``digits``, ``fashion-mnist``, ``mnist``, ``cifar10``).
     :param model: Model name (registry or torchvision).
-    :param methods: Pruning criteria by registry name (see :func:`gap_art.pruning.importance.names`),
-        each applied in global scope.
+    :param methods: Methods by name (see :mod:`gap_art.defences.methods`): a pruning
+        criterion (``gap-grad``, ``magnitude``, ...), applied in global scope, optionally
+        ``+iter`` (in ``rounds``) and ``+tat`` or ``+gal`` (hardened against transfer from the
+        source at ``eps`` with PGD, fine-tuned like the others); ``gap-iter`` = ``gap-grad+iter``.
     :param compression: Compression ratios (> 1) applied with every method.
     :param attacks: Attacks crafted on the source (``fgsm``, ``pgd``, ``cw``, ...).
     :param eps: L-inf budget; ``None`` uses the dataset's suggestion.
@@ -60,6 +62,7 @@ class BenchConfig:
     :param validation_fraction: Share of the training data held out (seeded) for early
         stopping; never the test split.
     :param prune_classifier: Also prune the layer producing the logits (off, as the reference).
+    :param rounds: Rounds of the ``+iter`` methods (each fine-tuned as above).
     :param defence_epochs: Epochs of ART's trained defences (distillation, adversarial training).
     :param n_train: Training examples (all when ``None``).
     :param n_test: Test examples attacked (a seeded subset of the test split).
@@ -74,6 +77,10 @@ class BenchConfig:
     :param device: ``auto``, ``cpu`` or ``cuda``.
     :param data_dir: Where datasets are read from (see :func:`gap_art.data.load_dataset`).
     :param data_seed: Seed of the train/test subsets (fixed across model seeds).
+    :param source_checkpoint: Run the study on this trained model (a gap-art checkpoint, or a
+        plain ``state_dict`` of ``model``) instead of training one: every seed shares it, so
+        seeds vary calibration, fine-tuning and the attacker's own models only. A gap-art
+        checkpoint's architecture must be ``model``.
     """
 
     dataset: str = "digits"
@@ -91,6 +98,7 @@ class BenchConfig:
     finetune_patience: int | None = 3
     validation_fraction: float = 0.1
     prune_classifier: bool = False
+    rounds: int = 3
     defence_epochs: int = 3
     n_train: int | None = None
     n_test: int | None = None
@@ -104,6 +112,7 @@ class BenchConfig:
     device: str = "auto"
     data_dir: str | None = None
     data_seed: int = 0
+    source_checkpoint: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -133,7 +142,10 @@ class BenchConfig:
         check_choice(self.dataset, "dataset", sorted(DATASETS))
         if self.model not in MODELS:
             _torchvision_name(self.model)
-        check_choices(self.methods, "methods", IMPORTANCE.names())
+        if not isinstance(self.methods, list) or not self.methods:
+            raise ValueError(f"methods must list at least one method, got {self.methods!r}")
+        for method in self.methods:
+            parse_method(method, "methods")
         check_choices(self.attacks, "attacks", ATTACKS.names())
         check_choices(self.whitebox_attacks, "whitebox_attacks", ATTACKS.names(), allow_empty=True)
         check_choices(self.defences, "defences", ART_DEFENCES.names(), allow_empty=True)
@@ -166,6 +178,7 @@ class BenchConfig:
             raise ValueError(f"prune_classifier must be true or false, got {self.prune_classifier!r}")
         if not self.seeds or any(not isinstance(s, int) or s < 0 for s in self.seeds):
             raise ValueError(f"seeds must be non-negative integers, got {self.seeds!r}")
+        check_int(self.rounds, "rounds", 1)
         for name in ("epochs", "finetune_epochs", "defence_epochs"):
             check_int(getattr(self, name), name, 0)
         check_int(self.n_calibration, "n_calibration", 1)
@@ -173,6 +186,22 @@ class BenchConfig:
         for name in ("n_train", "n_test"):
             if getattr(self, name) is not None:
                 check_int(getattr(self, name), name, 1)
+        if self.source_checkpoint is not None:
+            self._check_source_checkpoint()
+
+    def _check_source_checkpoint(self) -> None:
+        """The user's model must load, fit the dataset, and be of architecture ``model``."""
+        from gap_art.checkpoint import CheckpointError, load_model
+
+        path = self.source_checkpoint
+        if not isinstance(path, str):
+            raise ValueError(f"source_checkpoint must be a file path, got {path!r}")
+        try:
+            _, arch = load_model(path, DATASETS[self.dataset], self.model)
+        except CheckpointError as error:
+            raise ValueError(f"source_checkpoint: {error}") from None
+        if arch != self.model:
+            raise ValueError(f"model must be the checkpoint's architecture {arch!r}, got {self.model!r}")
 
     @property
     def attack_eps(self) -> float:
@@ -204,6 +233,28 @@ PRESETS: dict[str, BenchConfig] = {
         n_test=1000,
         n_calibration=1024,
     ),
+    "harden": BenchConfig(
+        dataset="fashion-mnist",
+        model="lenet-wide",
+        methods=[
+            *("gap-grad", "random", "magnitude"),
+            *("gap-iter", "gap-grad+tat", "magnitude+tat", "gap-grad+gal"),
+        ],
+        compression=[4.0],
+        attacks=["fgsm", "pgd", "mifgsm", "cw"],
+        defences=["fbf", "ensemble-adv"],
+        int8=False,
+        seeds=[0, 1, 2],
+        epochs=6,
+        finetune_epochs=8,
+        finetune_patience=1,
+        rounds=2,
+        defence_epochs=8,
+        n_train=8000,
+        n_test=300,
+        n_calibration=1024,
+        threat_models=["dense", "independent", "replica", "ensemble"],
+    ),
     "cifar10": BenchConfig(
         dataset="cifar10",
         model="resnet20",
@@ -218,7 +269,8 @@ PRESETS: dict[str, BenchConfig] = {
     ),
 }
 """Each preset trains its source and fine-tunes every method to convergence (early stopping)
-within its time budget on 2 CPU cores: quick under a minute, fashion under 20 minutes."""
+within its time budget on 2 CPU cores: quick under a minute, fashion under 20 minutes, harden
+(GAP against transfer hardening, every attacker, an over-parameterised CNN) under 30."""
 
 
 def preset(name: str) -> BenchConfig:

@@ -51,6 +51,8 @@ def describe(task: Task) -> str:
     """One line naming a task for progress output."""
     spec = task.spec
     if task.kind == "source":
+        if "checkpoint" in spec:
+            return f"load {spec['model']} from {spec['checkpoint']}"
         return f"train {spec['model']} (seed {spec['seed']})"
     if task.kind == "target":
         return f"build {spec['name']} (seed {spec['seed']})"

@@ -26,6 +26,7 @@ from gap_art.bench.sections import (
     paired_section,
     pruning_section,
     sanity_section,
+    secret_section,
     threat_section,
 )
 from gap_art.bench.store import Store
@@ -119,6 +120,7 @@ def report_document(
         pruning_section(doc, summary, config, attack)
     art_defence_section(doc, summary, config)
     threat_section(doc, summary, config)
+    secret_section(doc, summary, config)
     inside_section(doc, rows, config)
     sanity_section(doc, checks)
     failed = [r for r in rows if r.get("error")]
@@ -214,6 +216,7 @@ def terminal_table(rows: Sequence[Row], config: BenchConfig) -> str:
             name = (
                 target
                 + ("" if entry["trustworthy"] else " †")
+                + (" ‡" if entry.get("transfer_exceeds_clean") else "")
                 + (" (collapsed)" if entry["collapsed_classes"] else "")
             )
             lines.append(

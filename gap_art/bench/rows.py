@@ -36,6 +36,7 @@ ROW_FIELDS = (
     "both_correct",
     "n",
     "collapsed_classes",
+    "transfer_exceeds_clean",
     "trustworthy",
     "sanity_failures",
     "time_s",

@@ -16,6 +16,7 @@ from gap_art.bench.context import Context, Meta
 from gap_art.bench.rows import pack_correct
 from gap_art.bench.targets import KINDS, size_fields, spec_from_dict
 from gap_art.bench.tasks import Task
+from gap_art.checkpoint import load_model
 from gap_art.classifiers import is_gradient_free, to_art_classifier
 from gap_art.evaluation import craft_examples, evaluate_transfer, evaluate_whitebox
 from gap_art.evaluation.sanity import run_sanity_checks
@@ -42,8 +43,11 @@ def run_task(task: Task, deps: dict[str, Meta], ctx: Context) -> Meta:
 
 def _source(task: Task, deps: dict[str, Meta], ctx: Context) -> Meta:
     spec = task.spec
-    torch.manual_seed(spec["seed"])
     info = ctx.data.info
+    if "checkpoint" in spec:  # the user's trained model
+        model, _ = load_model(spec["checkpoint"], info, spec["model"])
+        return {"checkpoint": ctx.save_model(task.id, model), "time_s": 0.0, **size_fields(model, False)}
+    torch.manual_seed(spec["seed"])
     model = create_model(spec["model"], info.input_shape, info.nb_classes)
     start = time.perf_counter()
     recipe = RECIPES[model_recipe(spec["model"])]

@@ -31,6 +31,8 @@ def _entry(summary: Summary, attack: str, target: str, threat: str, eps: float) 
 
 def _mark(entry: dict[str, Any]) -> str:
     mark = "" if entry.get("trustworthy", True) else " †"
+    if entry.get("transfer_exceeds_clean"):
+        mark += " ‡"
     if entry.get("collapsed_classes"):
         mark += f" (collapsed classes: {', '.join(map(str, entry['collapsed_classes']))})"
     return mark
@@ -87,6 +89,11 @@ def pruning_section(doc: Document, summary: Summary, config: BenchConfig, attack
     _bold_best(rows, cells, sound, lowest={4})
     doc.heading(f"Pruning methods under {attack.upper()} (from the dense model)")
     doc.table(header, rows)
+    if any("‡" in row[0] for row in rows):
+        doc.paragraph(
+            "‡ transfer accuracy above clean accuracy: the label-leaking signature of a model trained on "
+            "this attacker's examples (+tat). Read its rows under the other attackers and attacks."
+        )
 
 
 def art_defence_section(doc: Document, summary: Summary, config: BenchConfig) -> None:
@@ -137,6 +144,35 @@ def threat_section(doc: Document, summary: Summary, config: BenchConfig) -> None
         "model and the replica averaged. Dense and ART targets have no replica."
     )
     doc.table(["target", *threats], rows)
+
+
+def secret_section(doc: Document, summary: Summary, config: BenchConfig) -> None:
+    """What the defender's secret (seed: mask ties or random mask, calibration subset,
+    fine-tuning order) is worth: the replica attacker holds everything else, a white-box
+    attacker holds the target itself."""
+    if "replica" not in config.threat_models or primary_attack(config) not in config.whitebox_attacks:
+        return
+    attack, eps = primary_attack(config), config.attack_eps
+    rows = []
+    for (a, name, threat, e), replica in summary.items():
+        dense = _entry(summary, attack, name, "dense", eps)
+        if a != attack or threat != "replica" or e != eps or not dense.get("whitebox_accuracy"):
+            continue
+        whitebox, transfer = dense["whitebox_accuracy"], replica["transfer_accuracy"]
+        worth = "-" if transfer is None else f"{transfer[0] - whitebox[0]:+.3f}"
+        rows.append(
+            [name + _mark(replica), fmt(dense.get("transfer_accuracy")), fmt(transfer), fmt(whitebox), worth]
+        )
+    if not rows:
+        return
+    doc.heading(f"What the secret buys: {attack.upper()} from the replica against white-box")
+    doc.paragraph(
+        "The replica attacker reruns the target's method on our dense model with their own seed; only the "
+        "defender's seed (random mask or tie-breaking, calibration subset, fine-tuning order and random "
+        "starts) separates their model from ours. White-box: the attack run on the target itself. The last "
+        "column is what the secret is worth in accuracy; near zero, the defence is as good as public."
+    )
+    doc.table(["target", "from dense", "from replica", "white-box", "secret's worth"], rows)
 
 
 def budget_section(doc: Document, entries: list[dict[str, Any]], config: BenchConfig) -> None:

@@ -52,6 +52,7 @@ def summarize(rows: Sequence[Row]) -> dict[Key, dict[str, Any]]:
             "seeds": len(members),
             "trustworthy": all(m.get("trustworthy") is not False for m in members),
             "collapsed_classes": sorted({c for m in members for c in m.get("collapsed_classes") or []}),
+            "transfer_exceeds_clean": any(m.get("transfer_exceeds_clean") for m in members),
             "adversarial": members[0].get("gap_eps") is not None,  # pruned by a GAP criterion
         }
         for metric in METRICS:
@@ -114,6 +115,23 @@ def add_collapse_flags(rows: Sequence[Row]) -> None:
         ]
 
 
+def add_leak_flags(rows: Sequence[Row]) -> None:
+    """``transfer_exceeds_clean``: the target classifies the attacker's examples more often
+    correctly than the clean ones, the label-leaking signature of training on that attacker's
+    examples (it may have learnt the perturbation pattern, not robustness). Flagged in every
+    report; judge such a target by attackers and attacks it was not trained on."""
+    for row in rows:
+        clean, transfer = row.get("clean_accuracy"), row.get("transfer_accuracy")
+        if clean is not None and transfer is not None and not row.get("error"):
+            row["transfer_exceeds_clean"] = transfer > clean
+
+
+def is_candidate(row: Row) -> bool:
+    """A pruning target whose method claims transfer robustness (a GAP criterion, pruning in
+    rounds or a hardening): the first of every paired test."""
+    return row["family"] == "pruning" and (row.get("gap_eps") is not None or "+" in str(row["method"]))
+
+
 def method_label(row: Row) -> str:
     """The method a target comes from, without its ratio (``gap-grad`` for ``gap-grad@4x``)."""
     return str(row["target"]).rsplit("@", 1)[0]
@@ -148,7 +166,8 @@ def _budget_points(
 ) -> dict[tuple[int, str], list[tuple[float, float]]]:
     """Per (seed, method): the (clean, transfer) points of its targets that passed the collapse
     check, under ``attack`` from the dense model: every fine-tuning epoch of every ratio for
-    pruning methods (their curves), the final model for ART's defences."""
+    pruning methods with a curve (clean fine-tuning), the final model for the others (hardened
+    pruning, ART's defences)."""
     points: dict[tuple[int, str], list[tuple[float, float]]] = defaultdict(list)
     for row in rows:
         usable = row["attack"] == attack and row["threat_model"] == "dense" and row["eps"] == eps
@@ -157,7 +176,7 @@ def _budget_points(
         key = (row["seed"], method_label(row))
         if row["family"] == "pruning" and row.get("finetune_curve"):
             points[key] += [(clean, transfer) for _, clean, transfer in row["finetune_curve"]]
-        elif row["family"] == "art_defence":
+        elif row["family"] in ("pruning", "art_defence"):
             points[key].append((row["clean_accuracy"], row["transfer_accuracy"]))
     return points
 
@@ -195,8 +214,9 @@ def budget_table(
 
 
 def paired_tests(rows: Sequence[Row], eps: float) -> list[dict[str, Any]]:
-    """Exact McNemar tests of transfer correctness on the same examples: every GAP target
-    against every other pruning target at the same ratio, seed, attack and threat model."""
+    """Exact McNemar tests of transfer correctness on the same examples: every candidate
+    (:func:`is_candidate`: GAP, iterative or hardened) against every other pruning target at
+    the same ratio, seed, attack and threat model."""
     groups: dict[tuple[Any, ...], list[Row]] = defaultdict(list)
     for row in rows:
         if (
@@ -211,10 +231,10 @@ def paired_tests(rows: Sequence[Row], eps: float) -> list[dict[str, Any]]:
     tests = []
     for (seed, attack, threat, ratio), members in groups.items():
         for i, first in enumerate(members):
-            if first.get("gap_eps") is None:
+            if not is_candidate(first):
                 continue
             for second in members:
-                if second is first or (second.get("gap_eps") is not None and members.index(second) < i):
+                if second is first or (is_candidate(second) and members.index(second) < i):
                     continue
                 test = mcnemar_exact(unpack_correct(first), unpack_correct(second))
                 tests.append({

@@ -16,12 +16,13 @@ from art.estimators.classification import PyTorchClassifier
 from typing_extensions import dataclass_transform
 
 from gap_art.bench.context import Context, Meta
-from gap_art.defences import Int8Quantization, pruning_defence
+from gap_art.defences import Int8Quantization
 from gap_art.defences.art_builtin import PreprocessorDefence, TrainedDefence, TrainingData
 from gap_art.defences.art_builtin import get as get_art_defence
+from gap_art.defences.methods import Method, apply_method, parse_method
 from gap_art.models import create_model
 from gap_art.models.registry import model_recipe
-from gap_art.pruning import importance, layer_sparsity, measure_compression, prunable_parameters
+from gap_art.pruning import layer_sparsity, measure_compression, prunable_parameters
 from gap_art.quantization import model_size
 from gap_art.training import RECIPES
 
@@ -65,8 +66,10 @@ class DenseSpec(TargetSpec):
 
 @target_spec("pruned", "pruning")
 class PrunedSpec(TargetSpec):
-    """A pruning criterion at one ratio, fine-tuned (to convergence with a patience);
-    ``gap_eps`` and ``gap_eps_step`` are the calibration attack's budget, for criteria with one."""
+    """A method (see :mod:`gap_art.defences.methods`) at one ratio, fine-tuned (to
+    convergence with a patience); ``gap_eps`` and ``gap_eps_step`` are the calibration
+    attack's budget, for criteria with one; ``rounds`` those of ``+iter`` methods;
+    ``harden_eps`` the budget of the PGD a ``+tat``/``+gal`` method hardens against."""
 
     requested_compression: float = 2.0
     finetune_epochs: int = 0
@@ -76,6 +79,8 @@ class PrunedSpec(TargetSpec):
     n_calibration: int = 512
     gap_eps: float | None = None
     gap_eps_step: float | None = None
+    rounds: int = 1
+    harden_eps: float | None = None
 
 
 @target_spec("int8", "quantization")
@@ -165,43 +170,61 @@ class PrunedKind(TargetKind):
     ``[epoch, clean accuracy, transfer accuracy]`` before and after each epoch."""
 
     def build(self, task_id: str, spec: PrunedSpec, deps: list[Meta], ctx: Context) -> Meta:
-        defence = pruning_defence(
-            ctx.classifier(deps[0]["checkpoint"]),
-            spec.method,
-            spec.requested_compression,
-            finetune_epochs=spec.finetune_epochs,
-            finetune_optimizer=RECIPES[model_recipe(ctx.config.model)].optimizer,
-            finetune_patience=spec.finetune_patience,
-            validation_fraction=spec.validation_fraction,
-            prune_classifier=spec.prune_classifier,
-            nb_calibration=spec.n_calibration,
-            seed=spec.seed,
-            **self._attack_settings(spec),
-        )
+        method = parse_method(spec.method)
+        finetuning = {
+            "finetune_epochs": spec.finetune_epochs,
+            "finetune_patience": spec.finetune_patience,
+            "validation_fraction": spec.validation_fraction,
+        }
+        optimizer = RECIPES[model_recipe(ctx.config.model)].optimizer
+        pruning = {
+            **finetuning,
+            "finetune_optimizer": optimizer,
+            "prune_classifier": spec.prune_classifier,
+            "nb_calibration": spec.n_calibration,
+            "rounds": spec.rounds,
+            "seed": spec.seed,
+            **self._attack_settings(spec, method),
+        }
+        hardening = {
+            "eps": spec.harden_eps,
+            "epochs": max(1, spec.finetune_epochs),
+            "patience": spec.finetune_patience,
+            "validation_fraction": spec.validation_fraction,
+            "optimizer": optimizer,
+            "seed": spec.seed,
+        }
         curve: list[list[float]] = []
-        if len(deps) > 1:
-            defence.finetune_monitor = self._curve_recorder(ctx, ctx.examples(deps[1]), curve)
-        defence.fit(*ctx.calibration_set(spec.seed))
+        monitor = self._curve_recorder(ctx, ctx.examples(deps[1]), curve) if len(deps) > 1 else None
         x_train, y_train = ctx.data.numpy("train")
-        model = defence(x_train, y=y_train).model
-        record = defence.finetune_record_
-        assert record is not None
+        result = apply_method(
+            spec.method,
+            ctx.classifier(deps[0]["checkpoint"]),
+            spec.requested_compression,
+            *ctx.calibration_set(spec.seed),
+            x_train,
+            y_train,
+            pruning,
+            hardening,
+            finetune_monitor=monitor,
+        )
+        model = result.classifier.model
         meta = {
             "checkpoint": ctx.save_model(task_id, model),
             **size_fields(model, False, spec.prune_classifier),
-            "excluded_layers": defence.excluded_layers_,
-            "finetune_epochs_run": record.epochs_run,
-            "finetune_best_epoch": record.best_epoch,
+            "excluded_layers": result.excluded_layers,
+            "finetune_epochs_run": sum(record.epochs_run for record in result.records),
+            "finetune_best_epoch": result.records[-1].best_epoch,
         }
-        if importance.IMPORTANCE.get(spec.method).needs_attack:
+        if method.adversarial:
             meta.update(gap_eps=spec.gap_eps, gap_eps_step=spec.gap_eps_step, gap_steps=GAP_STEPS)
         if curve:
             meta["finetune_curve"] = curve
         return meta
 
     @staticmethod
-    def _attack_settings(spec: PrunedSpec) -> dict[str, Any]:
-        if not importance.IMPORTANCE.get(spec.method).needs_attack:
+    def _attack_settings(spec: PrunedSpec, method: Method) -> dict[str, Any]:
+        if not method.adversarial:
             return {}
         return {"max_iter": GAP_STEPS, "eps": spec.gap_eps, "eps_step": spec.gap_eps_step}
 

@@ -30,7 +30,7 @@ from gap_art.bench.targets import (
     spec_from_dict,
 )
 from gap_art.defences.art_builtin import ART_DEFENCES, TrainedDefence
-from gap_art.pruning import importance
+from gap_art.defences.methods import parse_method
 
 
 @functools.lru_cache(maxsize=1)
@@ -42,6 +42,12 @@ def source_digest() -> str:
         digest.update(path.relative_to(root).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def file_digest(path: str | Path) -> str:
+    """The SHA-256 of a file: a changed user checkpoint gets new task ids."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -123,9 +129,15 @@ class _Builder:
     def target(self, spec: TargetSpec, deps: tuple[Task, ...]) -> Task:
         return self.add(Task.make("target", spec.to_dict(), deps))
 
-    def source(self, seed: int) -> Task:
+    def source(self, seed: int, attacker: bool = False) -> Task:
+        """The defender's dense model (trained with ``seed``, or the user's checkpoint for
+        every seed), or with ``attacker`` the attacker's own, always trained."""
         c = self.config
-        spec = {**_data_spec(c), "model": c.model, "epochs": c.epochs, "seed": seed}
+        spec: dict[str, Any] = {**_data_spec(c), "model": c.model}
+        if c.source_checkpoint is not None and not attacker:
+            spec.update(checkpoint=c.source_checkpoint, checkpoint_sha256=file_digest(c.source_checkpoint))
+        else:
+            spec.update(epochs=c.epochs, seed=seed)
         return self.add(Task.make("source", spec, ()))
 
     def craft(self, attack: str, eps: float, seed: int, threat: str, sources: tuple[Task, ...]) -> Task:
@@ -144,7 +156,8 @@ class _Builder:
     def pruned(self, method: str, ratio: float, seed: int, source: Task, curve: Task) -> list[Task]:
         """One pruned target per GAP budget (one for criteria without an attack)."""
         c = self.config
-        adversarial = importance.IMPORTANCE.get(method).needs_attack
+        parsed = parse_method(method)
+        adversarial = parsed.adversarial
         budgets: list[tuple[float, float] | None] = list(c.gap_budgets()) if adversarial else [None]
         tasks = []
         for budget in budgets:
@@ -161,6 +174,8 @@ class _Builder:
                 n_calibration=c.n_calibration,
                 gap_eps=budget[0] if budget else None,
                 gap_eps_step=budget[1] if budget else None,
+                rounds=c.rounds if parsed.iterative else 1,
+                harden_eps=c.attack_eps if parsed.hardening else None,
             )
             tasks.append(self.target(spec, (source, curve)))
         return tasks
@@ -195,7 +210,7 @@ def build_graph(config: BenchConfig) -> Graph:
             spec = {"eps": eps, "attacks": list(config.attacks), "backend": config.attack_backend,
                     "n_test": config.n_test, "split": config.split, "seed": seed}  # fmt: skip
             b.extras.append(b.add(Task.make("sanity", spec, (source,))))
-        attacker = b.source(seed + ATTACKER_SEED_OFFSET)
+        attacker = b.source(seed + ATTACKER_SEED_OFFSET, attacker=True)
         for target in targets:
             for attack in config.attacks:
                 b.cell(target, dense[attack], attack in config.whitebox_attacks)

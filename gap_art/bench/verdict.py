@@ -123,6 +123,12 @@ def verdict(
         if collapsed
         else "No target has a collapsed class."
     )
+    leaking = sorted({t for (_, t, _, _), e in summary.items() if e.get("transfer_exceeds_clean")})
+    if leaking:
+        lines.append(
+            f"Transfer accuracy above clean accuracy (‡, the label-leaking signature of training on the "
+            f"attacker's examples) for: {', '.join(leaking)}. Judge them by the other attackers and attacks."
+        )
     failed = [c for checks in checks_by_seed.values() for c in checks if not c.passed]
     if failed:
         lines.append(

@@ -26,6 +26,7 @@ from torch import nn
 from gap_art.attacks import clip_range, default_eps_step, make_attack
 from gap_art.classifiers import rewrap_classifier
 from gap_art.defences.finetune import FinetuneRecord, validation_split
+from gap_art.defences.hardening import TransferAdversarialFinetuning
 from gap_art.pruning import clone_module
 from gap_art.registry import Registry
 from gap_art.runtime import seeded
@@ -252,3 +253,28 @@ class FastIsBetterThanFreeDefence(AdversarialFinetuning):
         AdversarialTrainerFBFPyTorch(trainee, eps=data.eps).fit(
             data.x, one_hot, nb_epochs=data.epochs, batch_size=data.batch_size
         )
+
+
+@register("ensemble-adv")
+class EnsembleAdversarialTraining(TrainedDefence):
+    description = (
+        "ART AdversarialTrainer: ensemble adversarial training (Tramer et al.) of a copy of the "
+        "source on its own FGSM + PGD from the frozen source"
+    )
+    adversarial = True
+
+    def _train(self, source: PyTorchClassifier, data: TrainingData) -> nn.Module:
+        hardener = TransferAdversarialFinetuning(
+            source,
+            source,
+            self_attack="fgsm",
+            eps=data.eps,
+            epochs=max(1, data.epochs),
+            patience=data.patience,
+            validation_fraction=data.validation_fraction,
+            batch_size=data.batch_size,
+            seed=data.seed,
+        )
+        model = hardener(data.x, y=data.y).model
+        self.record_ = hardener.finetune_record_ if data.patience is not None else None
+        return model

@@ -53,6 +53,10 @@ class GreedyAdversarialPruning(PruningTransformer):
     :param prune_classifier: Also prune the layer producing the logits. Off by default, as in
         the reference implementation: a signed-gradient ranking deletes whole output rows of
         the classes the attack pushes examples into, and such a model cannot predict them.
+    :param iterative: Reach ``compression`` in ``rounds`` (a geometric schedule), scoring the
+        *current* model again before each round after the first and fine-tuning after each:
+        later rounds remove what the pruned model now relies on.
+    :param rounds: Rounds of iterative pruning (each fine-tuned with the settings above).
     :param seed: Seeds the attack's random start, the calibration subset and tie-breaking.
     :param verbose: Show progress bars.
     """

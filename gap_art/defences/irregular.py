@@ -24,7 +24,8 @@ class IrregularPruning(PruningTransformer):
     :param scope: ``global`` (rank across layers) or ``layer`` (same fraction per layer).
     :param kwargs: ``parameters``, ``prune_classifier``, ``compression_basis``, ``batch_size``,
         ``nb_calibration``, ``finetune_patience``, ``validation_fraction``,
-        ``finetune_epochs``, ``finetune_lr``, ``finetune_optimizer``, ``seed``, ``verbose``
+        ``finetune_epochs``, ``finetune_lr``, ``finetune_optimizer``, ``iterative``, ``rounds``
+        (iterative magnitude pruning, for instance), ``seed``, ``verbose``
         as for :class:`GreedyAdversarialPruning`.
     """
 

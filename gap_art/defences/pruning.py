@@ -68,6 +68,8 @@ class PruningTransformer(Transformer):
         "finetune_patience",
         "validation_fraction",
         "prune_classifier",
+        "iterative",
+        "rounds",
         "seed",
         "verbose",
     ]
@@ -82,6 +84,8 @@ class PruningTransformer(Transformer):
             "finetune_optimizer",
             "finetune_patience",
             "validation_fraction",
+            "iterative",
+            "rounds",
             "verbose",
         )
     )
@@ -102,6 +106,8 @@ class PruningTransformer(Transformer):
         finetune_patience: int | None = None,
         validation_fraction: float = 0.1,
         prune_classifier: bool = False,
+        iterative: bool = False,
+        rounds: int = 3,
         seed: int = 0,
         verbose: bool = False,
     ) -> None:
@@ -121,11 +127,16 @@ class PruningTransformer(Transformer):
         self.finetune_patience = finetune_patience
         self.validation_fraction = validation_fraction
         self.prune_classifier = prune_classifier
+        self.iterative = iterative
+        self.rounds = rounds
         self.seed = seed
         self.verbose = verbose
         self.scores_: dict[str, torch.Tensor] | None = None
         self.compression_report_: CompressionReport | None = None
         self.finetune_record_: FinetuneRecord | None = None
+        """Fine-tuning of the (last) round: epochs run and the epoch kept."""
+        self.finetune_records_: list[FinetuneRecord] = []
+        """Fine-tuning of each round (one entry unless ``iterative``)."""
         self._fit_data: tuple[np.ndarray, np.ndarray | None] | None = None
         self.finetune_monitor: Callable[[int, PyTorchClassifier], None] | None = None
         """Optional hook, called with (epochs done, pruned classifier) before fine-tuning
@@ -173,23 +184,32 @@ class PruningTransformer(Transformer):
         assert self.scores_ is not None
         model = clone_module(self.classifier.model)
         targets = self._targets(model)
-        report = prune_by_scores(
-            model,
-            [self.scores_[name] for name in self.parameter_names],
-            self.compression,
-            parameters=targets,
-            scope=self.scope,
-            largest=self._importance().removes == "highest",
-            seed=self.seed,
-            basis=self.compression_basis,
-        )
         pruned = rewrap_classifier(self.classifier, model)
-        if self.finetune_monitor is not None:
-            self.finetune_monitor(0, pruned)
-        self.finetune_record_ = FinetuneRecord(0, 0)
-        if self.finetune_epochs > 0:
-            self.finetune_record_ = self._finetune(pruned, x, y)
-            report = measure_compression(model, targets)
+        scores = [self.scores_[name] for name in self.parameter_names]
+        ratios = self.round_compressions()
+        self.finetune_records_ = []
+        for number, ratio in enumerate(ratios, start=1):
+            if number > 1:  # re-score what the pruned, fine-tuned model now relies on
+                scores = self._rescore(pruned, targets, number)
+            report = prune_by_scores(
+                model,
+                scores,
+                ratio,
+                parameters=targets,
+                scope=self.scope,
+                largest=self._importance().removes == "highest",
+                seed=self.seed,
+                basis=self.compression_basis,
+            )
+            last = number == len(ratios)
+            if last and self.finetune_monitor is not None:
+                self.finetune_monitor(0, pruned)
+            record = FinetuneRecord(0, 0)
+            if self.finetune_epochs > 0:
+                record = self._finetune(pruned, x, y, monitor=last)
+                report = measure_compression(model, targets)
+            self.finetune_records_.append(record)
+        self.finetune_record_ = self.finetune_records_[-1]
         self.compression_report_ = report
         if transformed_classifier is None:
             return pruned
@@ -231,7 +251,26 @@ class PruningTransformer(Transformer):
         if self.finetune_patience is not None:
             check_int(self.finetune_patience, "finetune_patience", 1)
         check_range(self.validation_fraction, "validation_fraction", 0.0, 0.5, low_open=True)
+        if not isinstance(self.iterative, bool):
+            raise ValueError(f"iterative must be True or False, got {self.iterative!r}")
+        check_int(self.rounds, "rounds", 1)
         check_int(self.seed, "seed", 0)
+
+    def round_compressions(self) -> list[float]:
+        """The compression reached after each round: ``compression`` at once, or with
+        ``iterative`` a geometric schedule of ``rounds`` steps (each removes the same share
+        of what remains) ending at ``compression``."""
+        if not self.iterative:
+            return [float(self.compression)]
+        return [float(self.compression) ** (k / self.rounds) for k in range(1, self.rounds + 1)]
+
+    def _rescore(self, pruned: PyTorchClassifier, targets: list[Target], number: int) -> list[torch.Tensor]:
+        """Scores of the current (pruned) model on the calibration data given to ``fit``."""
+        assert self._fit_data is not None
+        x, labels = self._calibration_subset(*self._fit_data)
+        batches = _batches(x, labels, self.batch_size, torch.device(pruned.device))
+        with seeded(self.seed + number):
+            return [s.detach() for s in self._score(pruned, targets, batches)]
 
     def _resolve_targets(self) -> None:
         """The prunable tensors' names; a change (e.g. ``set_params(prune_classifier=True)``)
@@ -303,12 +342,14 @@ class PruningTransformer(Transformer):
         keep = seeded_subset(len(x), self.nb_calibration, self.seed)
         return x[keep], (y[keep] if y is not None else None)
 
-    def _finetune(self, classifier: PyTorchClassifier, x: np.ndarray, y: object) -> FinetuneRecord:
+    def _finetune(
+        self, classifier: PyTorchClassifier, x: np.ndarray, y: object, monitor: bool = True
+    ) -> FinetuneRecord:
         x = check_inputs(x, classifier.input_shape)
         labels = self._labels(x, y, required=True, call="__call__ (fine-tuning)")
         assert labels is not None
         recipe = Recipe(self.finetune_optimizer, self.finetune_lr, 0.0, "constant", self.batch_size)
-        monitor = self.finetune_monitor
+        hook = self.finetune_monitor if monitor else None
         return finetune(
             classifier,
             x,
@@ -319,7 +360,7 @@ class PruningTransformer(Transformer):
             patience=self.finetune_patience,
             validation_fraction=self.validation_fraction,
             progress=self.verbose,
-            monitor=(lambda epoch: monitor(epoch, classifier)) if monitor is not None else None,
+            monitor=(lambda epoch: hook(epoch, classifier)) if hook is not None else None,
         )
 
 

@@ -11,9 +11,10 @@ from typing import Any
 
 import numpy as np
 from art.estimators.classification import PyTorchClassifier
+from tabulate import tabulate
 
 from gap_art.attacks import AttackAdapter, make_attack
-from gap_art.classifiers import check_pytorch_classifier
+from gap_art.classifiers import check_differentiable_classifier, check_pytorch_classifier
 from gap_art.evaluation.export import fixed_width_table, rows_to_csv
 from gap_art.evaluation.metrics import class_recall, proportion, topk_correct, wilson_interval
 from gap_art.validation import check_inputs, check_labels
@@ -152,7 +153,8 @@ def evaluate_transfer(
 ) -> list[TransferResult]:
     """Craft adversarial examples once on ``source`` and measure each target on them.
 
-    :param source: The model the attacker holds (differentiable ART classifier).
+    :param source: The model the attacker holds: any differentiable ART classifier (a
+        ``PyTorchClassifier``, or another framework's, attacked with ART's attacks).
     :param targets: ``{name: classifier}`` (pruned, int8, defended, or any ART classifier that
         answers ``predict``, such as a ``BlackBoxClassifier`` around a deployed model), or one.
     :param x: Clean inputs (numpy, the classifier's input shape).
@@ -166,7 +168,7 @@ def evaluate_transfer(
         :func:`~gap_art.attacks.make_attack`.
     :return: One :class:`TransferResult` per target, in order.
     """
-    check_pytorch_classifier(source, "source")
+    check_differentiable_classifier(source, "source")
     if not isinstance(targets, Mapping):
         targets = {"target": targets}
     if not targets:
@@ -317,13 +319,15 @@ def _cell(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def format_table(results: Sequence[TransferResult]) -> str:
-    """A compact terminal table: clean, transfer and success rate per target."""
-    header = ("target", "attack", "clean", "transfer", "src wb", "success", "both", "n")
+def format_table(results: Sequence[TransferResult], markdown: bool = False) -> str:
+    """A compact table: clean, transfer and success rate per target and attacker, for the
+    terminal (fixed width) or a report (``markdown``)."""
+    header = ("target", "attack", "attacker", "clean", "transfer", "src wb", "success", "both", "n")
     rows = [
         (
             r.target,
             r.attack,
+            r.source,
             _cell(r.clean_accuracy),
             _cell(r.transfer_accuracy),
             _cell(r.source_whitebox_accuracy),
@@ -333,4 +337,6 @@ def format_table(results: Sequence[TransferResult]) -> str:
         )
         for r in results
     ]
+    if markdown:
+        return tabulate(rows, headers=header, tablefmt="github", disable_numparse=True)
     return fixed_width_table(header, rows)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from gap_art.models.cnn import LeNet, SmallCNN
+from gap_art.models.cnn import LeNet, SmallCNN, WideLeNet
 from gap_art.models.resnet_cifar import CifarResNet
 from gap_art.models.vgg import VGG11BN
 
@@ -34,7 +34,9 @@ class ModelSpec:
 MODELS: dict[str, ModelSpec] = {
     "small-cnn": ModelSpec(lambda k, c: SmallCNN(k, c), (8, 8), "adam"),
     "lenet": ModelSpec(lambda k, c: LeNet(k, c), (28, 28), "adam"),
+    "lenet-wide": ModelSpec(lambda k, c: WideLeNet(k, c), (28, 28), "adam"),
     "resnet20": ModelSpec(lambda k, c: CifarResNet(20, k, c), (32, 32), "sgd"),
+    "resnet20-28": ModelSpec(lambda k, c: CifarResNet(20, k, c), (28, 28), "sgd"),
     "resnet56": ModelSpec(lambda k, c: CifarResNet(56, k, c), (32, 32), "sgd"),
     "vgg11-bn": ModelSpec(lambda k, c: VGG11BN(k, c), (32, 32), "sgd"),
 }

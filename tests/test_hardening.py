@@ -1,0 +1,281 @@
+"""Beyond GAP: transfer adversarial fine-tuning, gradient misalignment, iterative pruning,
+method names, and their place in the bench (issue 15)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from gap_art.attacks import make_attack
+from gap_art.defences import GreedyAdversarialPruning, Int8Quantization, IrregularPruning
+from gap_art.defences.art_builtin import TrainingData
+from gap_art.defences.art_builtin import get as get_art_defence
+from gap_art.defences.hardening import StaticSourceAttack, TransferAdversarialFinetuning
+from gap_art.defences.methods import Method, apply_method, parse_method
+from gap_art.defences.misalignment import GradientMisalignmentFinetuning, input_gradients
+from gap_art.pruning import prunable_parameters
+
+EPS = 0.3  # digits live in [0, 1]; 0.3 leaves the dense model little
+FAST = {"lr": 1e-2}  # digits has 11 batches an epoch: a few epochs need a larger step
+
+
+def accuracy(classifier, x, y) -> float:
+    return float((classifier.predict(x).argmax(1) == y).mean())
+
+
+def zero_masks(model) -> dict[str, torch.Tensor]:
+    return {name: buffer.clone() for name, buffer in model.named_buffers() if name.endswith("weight_mask")}
+
+
+@pytest.fixture
+def pruned(classifier, digits):
+    x, y = digits.numpy("train")
+    return IrregularPruning(classifier, 4, method="magnitude")(x, y=y)
+
+
+def test_tat_resists_the_parents_examples_and_keeps_the_masks(classifier, pruned, digits):
+    x, y = digits.numpy("train")
+    xt, yt = digits.numpy("test")
+    masks = zero_masks(pruned.model)
+    before = [p.detach().clone() for p in pruned.model.parameters()]
+    tat = TransferAdversarialFinetuning(pruned, classifier, eps=EPS, epochs=4, seed=0, **FAST)
+    hardened = tat(x, y=y)
+    x_adv = make_attack("pgd", classifier, eps=EPS).generate(xt, yt)
+    assert accuracy(hardened, x_adv, yt) > accuracy(pruned, x_adv, yt) + 0.2
+    for name, mask in zero_masks(hardened.model).items():
+        assert torch.equal(mask, masks[name])
+    for module, name in prunable_parameters(hardened.model):
+        assert torch.all(getattr(module, name)[getattr(module, f"{name}_mask") == 0] == 0)
+    assert all(torch.equal(a, b) for a, b in zip(before, pruned.model.parameters(), strict=True))
+    assert tat.finetune_record_ is not None and tat.finetune_record_.epochs_run == 4
+
+
+def test_tat_is_seeded_and_stops_early_on_a_validation_split(classifier, pruned, digits):
+    x, y = digits.numpy("train")
+
+    def weights(seed: int) -> list[torch.Tensor]:
+        tat = TransferAdversarialFinetuning(pruned, classifier, eps=EPS, epochs=3, patience=1, seed=seed)
+        model = tat(x, y=y).model
+        assert tat.finetune_record_ is not None and tat.finetune_record_.best_epoch >= 1
+        assert len(tat.finetune_record_.validation_accuracy) == tat.finetune_record_.epochs_run
+        return [p.detach() for p in model.parameters()]
+
+    first, again, other = weights(0), weights(0), weights(1)
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(first, other, strict=True))
+
+
+def test_static_source_attack_crafts_each_input_set_once(classifier, digits):
+    x, y = digits.numpy("test")
+    calls = []
+
+    def craft(inputs, labels):
+        calls.append(len(inputs))
+        return inputs + 0.1
+
+    attack = StaticSourceAttack(classifier, craft)
+    first = attack.generate(x, y)
+    assert attack.generate(x.copy(), np.eye(10)[y]) is first  # same content, one-hot labels
+    attack.generate(x[:10], y[:10])
+    assert calls == [len(x), 10]
+    with pytest.raises(ValueError, match="labels y"):
+        attack.generate(x)
+
+
+def test_gal_turns_the_input_gradients_away_from_the_parents(classifier, pruned, digits):
+    x, y = digits.numpy("train")
+    xt, yt = torch.from_numpy(digits.numpy("test")[0]), torch.from_numpy(digits.numpy("test")[1])
+
+    def mean_abs_cos(model) -> float:
+        a = input_gradients(model.eval(), xt, yt).flatten(1)
+        b = input_gradients(classifier.model, xt, yt).flatten(1)
+        return float(torch.nn.functional.cosine_similarity(a, b, dim=1).abs().mean())
+
+    gal = GradientMisalignmentFinetuning(
+        pruned, classifier, eps=EPS, epochs=3, misalignment=2.0, smoothness=0.0, seed=0, **FAST
+    )
+    hardened = gal(x, y=y)
+    assert mean_abs_cos(hardened.model) < mean_abs_cos(pruned.model) - 0.2
+    assert accuracy(hardened, *digits.numpy("test")) > 0.8
+    assert zero_masks(hardened.model).keys() == zero_masks(pruned.model).keys()
+
+
+def test_gal_smoothness_term_flattens_the_loss_around_the_inputs(classifier, pruned, digits):
+    x, y = digits.numpy("train")
+    xt, yt = (torch.from_numpy(a) for a in digits.numpy("test"))
+    noisy = (xt + torch.empty_like(xt).uniform_(-EPS, EPS, generator=torch.Generator().manual_seed(0))).clamp(
+        0, 1
+    )
+
+    def gradient_l1(smoothness: float) -> float:
+        """Mean L1 norm of the input gradient in the eps-ball, where the term acts."""
+        gal = GradientMisalignmentFinetuning(
+            pruned, classifier, eps=EPS, epochs=3, misalignment=0.0, smoothness=smoothness, **FAST
+        )
+        model = gal(x, y=y).model.eval()
+        return float(input_gradients(model, noisy, yt).abs().flatten(1).sum(1).mean())
+
+    assert gradient_l1(1.0) < 0.85 * gradient_l1(0.0)
+
+
+def test_hardening_composes_with_int8_and_transformed_classifier(classifier, pruned, digits):
+    x, y = digits.numpy("train")
+    xt, yt = digits.numpy("test")
+    target = IrregularPruning(classifier, 4, method="magnitude")(x, y=y)
+    tat = TransferAdversarialFinetuning(pruned, classifier, eps=EPS, epochs=1)
+    returned = tat(x, transformed_classifier=target, y=y)
+    assert returned is target
+    assert np.allclose(target.predict(xt), tat(x, y=y).predict(xt), atol=1e-5)
+    int8 = Int8Quantization(target)(x[:256])
+    assert accuracy(int8, xt, yt) > 0.8
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"eps": -0.1}, "eps"),
+        ({"epochs": 0}, "epochs"),
+        ({"patience": 0}, "patience"),
+        ({"attack": "pgdd"}, "attack"),
+        ({"ratio": 1.5}, "ratio"),
+        ({"parent": "model.pt"}, "parent"),
+        ({"self_attack": "pgd"}, "self_attack"),
+    ],
+)
+def test_tat_checks_its_parameters_at_construction(classifier, pruned, change, message):
+    settings = {"parent": classifier, **change}
+    with pytest.raises((ValueError, TypeError), match=message):
+        TransferAdversarialFinetuning(pruned, **settings)
+
+
+def test_hardening_refuses_unknown_parameters_and_missing_labels(classifier, pruned, digits):
+    gal = GradientMisalignmentFinetuning(pruned, classifier)
+    with pytest.raises(ValueError, match="unknown parameters.*known"):
+        gal.set_params(smoothnes=0.0)
+    with pytest.raises(ValueError, match="misalignment"):
+        gal.set_params(misalignment=-1.0)
+    with pytest.raises(ValueError, match=r"y is required by GradientMisalignmentFinetuning.__call__"):
+        gal(digits.numpy("train")[0])
+    assert gal.get_classifier() is pruned and gal.is_fitted
+
+
+def test_iterative_pruning_reaches_the_ratio_in_rounds(classifier, digits):
+    x, y = digits.numpy("train")
+    settings = {"nb_calibration": 128, "finetune_epochs": 1}
+    first = GreedyAdversarialPruning(classifier, 4, **settings)(x, y=y)
+    second = GreedyAdversarialPruning(classifier, 4, iterative=True, rounds=1, **settings)(x, y=y)
+    pairs = zip(zero_masks(first.model).values(), zero_masks(second.model).values(), strict=True)
+    assert all(torch.equal(a, b) for a, b in pairs)
+
+    gap = GreedyAdversarialPruning(classifier, 4, iterative=True, rounds=3, **settings)
+    assert gap.round_compressions() == pytest.approx([4 ** (1 / 3), 4 ** (2 / 3), 4.0])
+    iterative = gap(x, y=y)
+    assert gap.compression_report_ is not None and gap.compression_report_.compression == pytest.approx(4.0)
+    assert len(gap.finetune_records_) == 3
+    masks = zip(zero_masks(first.model).values(), zero_masks(iterative.model).values(), strict=True)
+    assert not all(torch.equal(a, b) for a, b in masks)  # later rounds re-scored the pruned model
+    with pytest.raises(ValueError, match="rounds"):
+        gap.set_params(rounds=0)
+
+
+def test_method_names_parse_and_refuse_typos():
+    assert parse_method("gap-iter") == Method("gap-grad", iterative=True)
+    assert parse_method("magnitude+iter+gal") == Method("magnitude", True, "gal")
+    assert parse_method("gap-grad+tat").adversarial and not parse_method("random+tat").adversarial
+    with pytest.raises(ValueError, match=r"methods.*did you mean 'tat'"):
+        parse_method("magnitude+tta", "methods")
+    with pytest.raises(ValueError, match="one hardening"):
+        parse_method("magnitude+tat+gal")
+    with pytest.raises(ValueError, match="did you mean 'magnitude'"):
+        parse_method("magnitud+tat")
+
+
+def test_apply_method_hardens_instead_of_clean_finetuning(classifier, digits):
+    x, y = digits.numpy("train")
+    result = apply_method(
+        "magnitude+iter+tat",
+        classifier,
+        4.0,
+        x[:256],
+        y[:256],
+        x,
+        y,
+        pruning={"finetune_epochs": 2, "rounds": 2},
+        hardening={"eps": EPS, "epochs": 1},
+    )
+    assert [r.epochs_run for r in result.records] == [0, 0, 1]  # two rounds without clean fine-tuning
+    assert result.excluded_layers == ["classifier.3.weight"]
+
+
+def test_ensemble_adversarial_training_hardens_the_dense_model(classifier, digits):
+    x, y = digits.numpy("train")
+    xt, yt = digits.numpy("test")
+    defence = get_art_defence("ensemble-adv")
+    student = torch.nn.Linear(1, 1)  # unused: it fine-tunes a copy of the source
+    eps = digits.info.eps
+    model = defence.train(classifier, TrainingData(x, y, student, 8, eps, 0))
+    hardened = type(classifier)(**{**classifier.get_params(), "model": model})
+    x_adv = make_attack("pgd", classifier, eps=eps).generate(xt, yt)
+    assert accuracy(hardened, x_adv, yt) > accuracy(classifier, x_adv, yt) + 0.2
+    assert accuracy(hardened, xt, yt) > 0.9
+
+
+def row(**fields):
+    base = {"family": "pruning", "method": "magnitude", "target": "magnitude@4x", "seed": 0, "attack": "pgd",
+            "threat_model": "dense", "eps": 0.3, "requested_compression": 4.0, "clean_accuracy": 0.9,
+            "transfer_accuracy": 0.5, "error": None}  # fmt: skip
+    return {**base, **fields}
+
+
+def test_transfer_above_clean_is_flagged_and_hardened_methods_are_paired_candidates():
+    from gap_art.bench.summary import add_leak_flags, is_candidate
+
+    rows = [row(), row(target="magnitude+tat@4x", method="magnitude+tat", transfer_accuracy=0.95)]
+    add_leak_flags(rows)
+    assert [r["transfer_exceeds_clean"] for r in rows] == [False, True]
+    assert not is_candidate(rows[0]) and is_candidate(rows[1])
+    assert is_candidate(row(gap_eps=0.01)) and not is_candidate(row(family="quantization", method="m+int8"))
+
+
+def test_a_hardened_model_has_a_budget_point_without_a_finetuning_curve():
+    from gap_art.bench.summary import budget_table
+
+    rows = [
+        row(target="dense", family="baseline", method="dense", clean_accuracy=0.9, transfer_accuracy=0.1),
+        row(target="magnitude+tat@4x", method="magnitude+tat", clean_accuracy=0.89, transfer_accuracy=0.8),
+    ]
+    entries = budget_table(rows, "pgd", 0.3, budgets=[0.02, 0.005])
+    by_budget = {e["budget"]: e["values"] for e in entries if e["method"] == "magnitude+tat"}
+    assert by_budget == {0.02: [0.8], 0.005: [None]}
+
+
+def test_the_bench_runs_hardened_and_iterative_methods_with_their_replicas(tmp_path):
+    from dataclasses import replace
+
+    from gap_art.bench import preset, run
+
+    config = replace(
+        preset("quick"),
+        methods=["magnitude", "magnitude+tat", "gap-iter"],
+        compression=[4.0],
+        attacks=["pgd"],
+        defences=["ensemble-adv"],
+        int8=False,
+        rounds=2,
+        finetune_epochs=2,
+        defence_epochs=1,
+        n_test=100,
+        threat_models=["dense", "replica"],
+        sanity_checks=False,
+    )
+    results = run(config, out=tmp_path, progress=False)
+    rows = {(r["target"], r["threat_model"]): r for r in results.rows}
+    assert not [r for r in results.rows if r.get("error")]
+    assert {"magnitude+tat@4x", "gap-iter@4x", "art:ensemble-adv"} <= {t for t, _ in rows}
+    tat = rows[("magnitude+tat@4x", "dense")]
+    assert tat["transfer_accuracy"] > rows[("magnitude@4x", "dense")]["transfer_accuracy"]
+    assert ("magnitude+tat@4x", "replica") in rows and tat.get("finetune_curve") is None
+    assert rows[("gap-iter@4x", "dense")]["gap_eps"] is not None
+    report = (tmp_path / "report.md").read_text()
+    assert "magnitude+tat@4x" in report
