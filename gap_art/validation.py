@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -79,3 +79,11 @@ def check_choices(values: object, param: str, allowed: Sequence[str], allow_empt
             hint = did_you_mean(str(value), allowed)
             raise ValueError(f"{param}: unknown {value!r}{hint}; known: {list(allowed)}")
     return values
+
+
+def check_known_params(given: Iterable[str], known: Sequence[str], owner: str) -> None:
+    """Refuse parameter names outside ``known`` (a typo in ``set_params`` must not pass
+    silently), listing the known ones."""
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise ValueError(f"unknown parameters {unknown} for {owner}; known: {list(known)}")

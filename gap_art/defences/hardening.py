@@ -34,7 +34,14 @@ from gap_art.defences.finetune import FinetuneRecord, validation_split
 from gap_art.pruning import clone_module, load_masked_state
 from gap_art.runtime import seeded
 from gap_art.training import EarlyStopping, Recipe, make_optimizer
-from gap_art.validation import check_choice, check_inputs, check_int, check_labels, check_range
+from gap_art.validation import (
+    check_choice,
+    check_inputs,
+    check_int,
+    check_known_params,
+    check_labels,
+    check_range,
+)
 
 EpochHook = Callable[[int], bool]
 """Called with the number of finished epochs; ``True`` stops training."""
@@ -271,9 +278,7 @@ class TransferHardening(Transformer):
 
     def set_params(self, **kwargs: Any) -> None:
         """Change parameters (ART's convention), refusing unknown names."""
-        unknown = sorted(set(kwargs) - set(self.params))
-        if unknown:
-            raise ValueError(f"unknown parameters {unknown} for {type(self).__name__}; known: {self.params}")
+        check_known_params(kwargs, self.params, type(self).__name__)
         super().set_params(**kwargs)
 
 

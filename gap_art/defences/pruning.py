@@ -42,6 +42,7 @@ from gap_art.validation import (
     check_choice,
     check_inputs,
     check_int,
+    check_known_params,
     check_labels,
     check_range,
 )
@@ -328,9 +329,7 @@ class PruningTransformer(Transformer):
     def set_params(self, **kwargs: Any) -> None:
         """Change parameters (ART's convention), refusing unknown names; changing one that
         the scores depend on drops the fitted scores, so the next call scores again."""
-        unknown = sorted(set(kwargs) - set(self.params))
-        if unknown:
-            raise ValueError(f"unknown parameters {unknown} for {type(self).__name__}; known: {self.params}")
+        check_known_params(kwargs, self.params, type(self).__name__)
         changed = {name for name, value in kwargs.items() if getattr(self, name) != value}
         super().set_params(**kwargs)
         if changed - self.selection_params:
