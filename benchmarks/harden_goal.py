@@ -5,8 +5,9 @@ paired test against random and magnitude pruning at p < 0.01, and no worse than 
 ensemble adversarial training of the dense model; and whether the model is in the paper's
 regime (magnitude pruning at 4x costs under 1 point of clean accuracy, random under 5).
 
-Reads a finished study (final models: a method is within the budget in a seed when its model's
-clean accuracy is); prints a table and writes results/harden_goal.json.
+Reads finished studies of the same seeds (several folders merge: e.g. one with extra methods);
+final models count: a method is within the budget in a seed when its model's clean accuracy
+is. Prints a table and writes results/harden_goal.json.
 
 Run: gap-art bench --preset harden --out runs/harden && python benchmarks/harden_goal.py runs/harden
 """
@@ -35,11 +36,17 @@ def method_of(target: str) -> str:
     return target.rsplit("@", 1)[0]
 
 
-def load(folder: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]], float]:
-    results = json.loads((folder / "results.json").read_text())
-    eps = results["config"]["eps"] or results["rows"][0]["eps"]
-    rows = [r for r in results["rows"] if not r.get("error") and r["eps"] == eps]
-    return rows, results["paired_tests"], eps
+def load(folders: list[Path]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], float]:
+    rows, tests, budgets = [], [], set()
+    for folder in folders:
+        results = json.loads((folder / "results.json").read_text())
+        eps = results["config"]["eps"] or results["rows"][0]["eps"]
+        budgets.add(eps)
+        rows += [r for r in results["rows"] if not r.get("error") and r["eps"] == eps]
+        tests += results["paired_tests"]
+    if len(budgets) != 1:
+        raise SystemExit(f"the studies use different eps {sorted(budgets)}: they cannot be merged")
+    return rows, tests, budgets.pop()
 
 
 def per_method(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -104,9 +111,11 @@ def assess(name: str, entry: dict[str, Any], tests: list[dict[str, Any]]) -> dic
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folder", type=Path, help="a finished gap-art bench folder (the harden preset)")
+    parser.add_argument(
+        "folders", type=Path, nargs="+", help="finished gap-art bench folders (harden preset)"
+    )
     args = parser.parse_args()
-    rows, tests, eps = load(args.folder)
+    rows, tests, eps = load(args.folders)
     methods = per_method(rows)
     verdicts = [assess(name, entry, tests) for name, entry in methods.items()]
     regime = {b: methods[b]["cost"] for b in BASELINES if b in methods}
@@ -130,7 +139,12 @@ def main() -> None:
     print(f"\nregime (clean cost at 4x, points; magnitude < 1 and random < 5 wanted): {costs}")
     write_results(
         "harden_goal",
-        {"study": str(args.folder), "eps": eps, "regime_cost_points": costs, "methods": verdicts},
+        {
+            "studies": [str(f) for f in args.folders],
+            "eps": eps,
+            "regime_cost_points": costs,
+            "methods": verdicts,
+        },
     )
 
 

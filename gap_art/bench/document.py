@@ -72,13 +72,14 @@ def _html_cell(cell: object) -> str:
 
 def _md_table(content: object) -> str:
     header, rows = cast(tuple[list[str], list[list[str]]], content)
-    return tabulate([[_md_cell(c) for c in row] for row in rows], [_md_cell(h) for h in header], "github")
+    cells = [[_md_cell(c) for c in row] for row in rows]
+    return tabulate(cells, [_md_cell(h) for h in header], "github", disable_numparse=True)
 
 
 def _html_table(content: object) -> str:
     header, rows = cast(tuple[list[str], list[list[str]]], content)
     cells = [[_html_cell(c) for c in row] for row in rows]
-    return tabulate(cells, [_html_cell(h) for h in header], "unsafehtml")
+    return tabulate(cells, [_html_cell(h) for h in header], "unsafehtml", disable_numparse=True)
 
 
 def _md_image(content: object) -> str:

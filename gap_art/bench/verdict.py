@@ -78,10 +78,31 @@ def paired_lines(combined_tests: list[dict[str, Any]], config: BenchConfig) -> l
 def _mean_by_threat(summary: dict[Key, dict[str, Any]], attack: str, eps: float) -> dict[str, float]:
     values: dict[str, list[float]] = {}
     for (a, _, threat, e), entry in summary.items():
-        gap = entry["family"] == "pruning" and entry["adversarial"]
+        gap = entry["family"] == "pruning" and entry["adversarial"] and "+" not in entry["method"]
         if a == attack and e == eps and gap and entry["transfer_accuracy"] is not None:
             values.setdefault(threat, []).append(entry["transfer_accuracy"][0])
     return {threat: float(np.mean(v)) for threat, v in values.items()}
+
+
+def _hardened_replica_lines(summary: dict[Key, dict[str, Any]], attack: str, eps: float) -> list[str]:
+    """Hardened targets (``+tat``, ``+gal``) against the attacker who reruns their method on M."""
+    pairs = [
+        (target, entry["transfer_accuracy"][0], summary.get((attack, target, "dense", eps), {}))
+        for (a, target, threat, e), entry in summary.items()
+        if a == attack and e == eps and threat == "replica" and "+" in entry["method"]
+        and entry["family"] == "pruning" and entry["transfer_accuracy"] is not None
+    ]  # fmt: skip
+    if not pairs:
+        return []
+    parts = [
+        f"{target} {replica:.3f} (from the dense model {dense['transfer_accuracy'][0]:.3f})"
+        for target, replica, dense in pairs
+        if dense.get("transfer_accuracy")
+    ]
+    return [
+        f"Hardened targets against the replica attacker ({attack.upper()}, the method rerun "
+        "on M with the attacker's seed): " + "; ".join(parts) + "."
+    ]
 
 
 def verdict(
@@ -117,6 +138,7 @@ def verdict(
             "Only the paper's attacker (the dense model) was run: --threat-models all adds attackers "
             "who know the defence."
         )
+    lines += _hardened_replica_lines(summary, attack, eps)
     collapsed = sorted({t for (_, t, _, _), e in summary.items() if e["collapsed_classes"]})
     lines.append(
         f"Targets with a collapsed class (left out of every 'best'): {', '.join(collapsed)}."
