@@ -5,7 +5,7 @@
 # patience 3) for every method; 3 seeds, 1000 test images, every attacker and attack.
 #
 #   bash benchmarks/gpu_harden.sh           # on a CUDA machine; results in benchmarks/results/harden_gpu/
-#   bash benchmarks/gpu_harden.sh --tiny    # the same study on a few hundred examples on CPU (tests the script)
+#   bash benchmarks/gpu_harden.sh --tiny    # the same study on 160 images on CPU, about 2 minutes (tests the script)
 #
 # OUT=<folder> puts the results there instead. The study's cache stays in $WORK (default: a
 # temporary folder), so a rerun with the same WORK resumes.
@@ -21,7 +21,7 @@ case "$mode" in
     ;;
   --tiny)
     out=${OUT:-$(mktemp -d)/harden_tiny}
-    settings=(--device cpu --seeds 0 --n-train 300 --n-test 40 --epochs 1
+    settings=(--device cpu --seeds 0 --n-train 160 --n-test 16 --epochs 1
               --finetune-epochs 1 --no-sanity-checks)
     ;;
   *)
