@@ -228,7 +228,8 @@ def quantize(
     """Quantize a (pruned) model to int8 and save it as a torch.export program.
 
     MODEL is a gap-art checkpoint (gap-art train or prune), or a plain state_dict file with
-    --arch. The program loads back with torch.export.load(OUT).module(), without gap-art.
+    --arch. The program loads back without gap-art: import torchao.quantization.pt2e (it
+    registers the int8 operators), then torch.export.load(OUT).module().
 
     \b
     Example:

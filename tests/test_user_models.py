@@ -120,3 +120,21 @@ def test_a_source_from_another_framework_crafts_with_arts_attacks(digits, classi
     blackbox = np.zeros(1)
     with pytest.raises(TypeError, match="differentiable ART classifier"):
         evaluate_transfer(blackbox, {"cnn": target}, xt, yt)
+
+
+def test_an_int8_program_loads_in_a_fresh_process(tmp_path, state_dict_file):
+    """What a user does: quantize in one process, evaluate in another (nothing imported before)."""
+    import subprocess
+    import sys
+
+    program = tmp_path / "int8.pt2"
+    quantized = invoke(
+        "quantize", state_dict_file, "--arch", "small-cnn", "--n-calibration", 256, "--out", program
+    )
+    assert quantized.exit_code == 0, quantized.output
+    args = ["evaluate", "--source", state_dict_file, "--arch", "small-cnn", "--target", f"int8={program}"]
+    done = subprocess.run(
+        [sys.executable, "-m", "gap_art", *map(str, args), "--n-test", "50"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "int8" in done.stdout and "pgd" in done.stdout

@@ -1,5 +1,7 @@
 """A (quantized) model as a ``torch.export`` program file (``.pt2``): what ships, loadable with
-``torch.export.load`` by anyone, without gap-art."""
+``torch.export.load`` by anyone, without gap-art; an int8 program calls torchao's
+``quantized_decomposed`` operators, so the loading process must import
+``torchao.quantization.pt2e`` first (which registers them)."""
 
 from __future__ import annotations
 
@@ -24,6 +26,8 @@ def load_program(path: str | Path) -> nn.Module:
 
     :raises QuantizationError: Missing file, or not a ``torch.export`` program.
     """
+    import torchao.quantization.pt2e  # noqa: F401  (registers the int8 operators a program calls)
+
     try:
         return torch.export.load(str(path)).module()
     except (OSError, RuntimeError, ValueError, KeyError, zipfile.BadZipFile) as error:
