@@ -117,8 +117,8 @@ def train_model(
                 optimizer.step()
                 if scheduler is not None:
                     scheduler.step()
-                losses.append(loss.item() * len(x))
-            history.append(sum(losses) / len(loader.dataset))  # type: ignore[arg-type]
+                losses.append((loss.item() * len(x), len(x)))
+            history.append(sum(total for total, _ in losses) / max(1, sum(n for _, n in losses)))
             if on_epoch_end is not None:
                 model.eval()
                 if on_epoch_end(len(history)):
