@@ -276,6 +276,7 @@ def test_the_bench_runs_hardened_and_iterative_methods_with_their_replicas(tmp_p
     tat = rows[("magnitude+tat@4x", "dense")]
     assert tat["transfer_accuracy"] > rows[("magnitude@4x", "dense")]["transfer_accuracy"]
     assert ("magnitude+tat@4x", "replica") in rows and tat.get("finetune_curve") is None
+    assert ("art:ensemble-adv", "replica") in rows  # ART's training rerun on M by the attacker
     assert rows[("gap-iter@4x", "dense")]["gap_eps"] is not None
     report = (tmp_path / "report.md").read_text()
     assert "magnitude+tat@4x" in report

@@ -141,7 +141,8 @@ def threat_section(doc: Document, summary: Summary, config: BenchConfig) -> None
         "dense: examples from our dense model M (the paper's threat model); independent: from a dense "
         "model the attacker trained; replica: from the target's own method rerun on M with the attacker's "
         "seed and data; replica-independent: rerun on the attacker's model; ensemble: M, the independent "
-        "model and the replica averaged. Dense and ART targets have no replica."
+        "model and the replica averaged (for ART's trained defences, the replica reruns ART's training "
+        "on M). The dense model and ART's preprocessors have no replica."
     )
     doc.table(["target", *threats], rows)
 

@@ -232,15 +232,16 @@ def _attacker_sources(
 ) -> tuple[Task, ...]:
     """The models an attacker crafts on, for one target (``()``: not applicable to it).
 
-    ``independent``: the attacker's own dense model. ``replica``: the target's pruning method
-    and ratio run on *our* dense model (the attacker holds it) with the attacker's seed and
-    calibration subset. ``replica-independent``: the same run on the attacker's own dense
-    model. ``ensemble``: the logit average of our dense model, the independent one and the
-    replica, the same recipe for every target that comes from a pruning method.
+    ``independent``: the attacker's own dense model. ``replica``: the target's method (a
+    pruning method at its ratio, or ART's training for an ART trained defence) run on *our*
+    dense model (the attacker holds it) with the attacker's seed and calibration subset.
+    ``replica-independent``: the same run on the attacker's own dense model. ``ensemble``: the
+    logit average of our dense model, the independent one and the replica, the same recipe for
+    every target that has a replica.
     """
     if threat == "independent":
         return (attacker,)
-    if pruned is None:  # replicas copy a pruning method; this target has none
+    if pruned is None:  # replicas rerun a method on M; this target (dense, a preprocessor) has none
         return ()
     if threat == "replica-independent":
         return (b.replica(pruned, attacker),)
@@ -253,8 +254,9 @@ def _attacker_sources(
 def _targets(b: _Builder, seed: int, source: Task, curve: Task) -> tuple[list[Task], dict[str, Task]]:
     """The dense model, every pruned model, their int8 versions and ART's defences.
 
-    Also returns, for each target that comes from a pruning method (the pruned model and
-    its int8 version), that pruned model.
+    Also returns, for each target whose method an attacker can rerun on M (a pruned model and
+    its int8 version, an ART trained defence), the target that method built: what a replica
+    copies.
     """
     config = b.config
     dense = b.target(DenseSpec(seed=seed, name="dense", method="dense"), (source,))
@@ -275,7 +277,10 @@ def _targets(b: _Builder, seed: int, source: Task, curve: Task) -> tuple[list[Ta
                 parents[quantized.id] = parent
             targets.append(quantized)
     for defence in config.defences:
-        targets.append(b.target(_art_defence_spec(config, defence, seed), (source,)))
+        target = b.target(_art_defence_spec(config, defence, seed), (source,))
+        if issubclass(ART_DEFENCES.get(defence), TrainedDefence):
+            parents[target.id] = target  # an attacker can rerun ART's training on M too
+        targets.append(target)
     return targets, parents
 
 
