@@ -90,6 +90,26 @@ def layer_allocation(sizes: Sequence[int], n_remove: int) -> list[int]:
     return counts
 
 
+def fit_removed(counts: Sequence[int], removed: Sequence[int]) -> list[int]:
+    """Per-layer removals that keep what each layer already lost and still sum to the budget
+    ``sum(counts)``: a layer already past its share keeps its extra losses, and the other
+    layers give up as much of their share, in proportion to the room they have left.
+
+    :raises ValueError: More weights are already removed than the budget allows.
+    """
+    raised = [max(count, done) for count, done in zip(counts, removed, strict=True)]
+    excess = sum(raised) - sum(counts)
+    if excess == 0:
+        return raised
+    room = [count - done for count, done in zip(raised, removed, strict=True)]
+    if excess > sum(room):
+        raise ValueError(
+            f"{sum(removed)} weights are already pruned, more than the {sum(counts)} this "
+            "compression removes; ask for a higher compression"
+        )
+    return [count - cut for count, cut in zip(raised, layer_allocation(room, excess), strict=True)]
+
+
 def weights_to_keep(n_prunable: int, compression: float, basis: str = "prunable", n_other: int = 0) -> int:
     """How many prunable weights a compression ratio keeps.
 
@@ -152,9 +172,9 @@ def compute_masks(
         removed = select_removed(flat, n_remove, largest, generator, torch.cat(forced).to(flat.device))
         pieces = removed.split(sizes)
     else:
-        counts = layer_allocation(sizes, n_remove)
+        counts = fit_removed(layer_allocation(sizes, n_remove), [int(f.sum()) for f in forced])
         pieces = tuple(
-            select_removed(s.detach().flatten(), max(k, int(f.sum())), largest, generator, f.to(s.device))
+            select_removed(s.detach().flatten(), k, largest, generator, f.to(s.device))
             for s, k, f in zip(scores, counts, forced, strict=True)
         )
     return [(~piece).to(score.dtype).view_as(score) for piece, score in zip(pieces, scores, strict=True)]
