@@ -23,13 +23,13 @@ from common import machine, write_results
 from gap_art.attacks import make_attack
 from gap_art.classifiers import rewrap_classifier, to_art_classifier
 from gap_art.data import load_dataset
-from gap_art.defences import GreedyAdversarialPruning
-from gap_art.defences.hardening import TransferAdversarialFinetuning
-from gap_art.defences.methods import apply_method
+from gap_art.defences import GreedyAdversarialPruning, TransferAdversarialFinetuning
+from gap_art.defences.methods import apply_method, parse_method
 from gap_art.evaluation.export import fixed_width_table
 from gap_art.models import create_model
 from gap_art.pruning import clone_module
 from gap_art.runtime import seeded
+from gap_art.settings import AttackSpec, FinetuneSpec
 from gap_art.training import RECIPES, train_model
 
 SETUPS = {"digits": ("small-cnn", 30, None), "fashion-mnist": ("lenet", 3, 20000)}
@@ -62,11 +62,14 @@ def hardenings(source, compression: float, x, y, x_cal, y_cal, eps: float) -> di
     the attacks each crafts)."""
 
     def method(name: str, rounds: int = 1) -> Callable[[], Any]:
-        pruning = {"nb_calibration": None, "finetune_epochs": 1, "rounds": rounds}
-        hardening = {"eps": eps, "epochs": 1}
-        return lambda: (
-            apply_method(name, source, compression, x_cal, y_cal, x, y, pruning, hardening).classifier
+        spec = parse_method(
+            name,
+            compression=compression,
+            rounds=rounds,
+            finetune=FinetuneSpec(1),
+            hardening_attack=AttackSpec(eps=eps),
         )
+        return lambda: apply_method(spec, source, x_cal, y_cal, x, y).classifier
 
     def ensemble_adv() -> Any:
         return TransferAdversarialFinetuning(source, source, self_attack="fgsm", eps=eps, epochs=1)(x, y=y)

@@ -32,7 +32,7 @@ esac
 work=${WORK:-$(mktemp -d)}
 
 start=$(date +%s)
-python -m gap_art bench --preset harden --model resnet20-28 "${settings[@]}" --out "$work/study" --resume
+python -m gap_art bench --preset harden --arch resnet20-28 "${settings[@]}" --out "$work/study" --resume
 mkdir -p "$out"
 cp "$work"/study/report.md "$work"/study/report.html "$work"/study/results.json "$work"/study/results.csv "$out"/
 cp "$work"/study/*.png "$out"/ 2>/dev/null || true

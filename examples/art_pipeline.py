@@ -35,7 +35,8 @@ source.fit(x_train, one_hot, batch_size=64, nb_epochs=20, verbose=False)
 
 gap = GreedyAdversarialPruning(source, compression=4, finetune_epochs=10, finetune_patience=2)
 pruned = gap(x_train, y=one_hot)
-magnitude = IrregularPruning(source, compression=4, method="magnitude", finetune_epochs=5)(x_train, y=one_hot)
+baseline = IrregularPruning(source, compression=4, criterion="magnitude", finetune_epochs=5)
+magnitude = baseline(x_train, y=one_hot)
 int8 = Int8Quantization(pruned)(x_train)
 
 attack = ProjectedGradientDescent(source, eps=0.2, eps_step=0.05, max_iter=10, verbose=False)

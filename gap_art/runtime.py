@@ -1,6 +1,6 @@
 """Process-level helpers every layer shares: the device, seeding, seeded subsets, atomic writes.
 
-This module imports nothing from gap-art, so any layer may use it.
+This module imports only :mod:`gap_art.settings` from gap-art, so any layer may use it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-DEVICES = ("auto", "cpu", "cuda")
+from gap_art.settings import DEVICES
+
 READABLE = stat.S_IRUSR | stat.S_IWUSR | stat.S_IRGRP | stat.S_IROTH
 """0644: results are shared with colleagues, like the plots matplotlib writes."""
 

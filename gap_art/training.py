@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from gap_art.runtime import resolve_device, seeded
+from gap_art.runtime import resolve_device, seeded, seeded_subset
+from gap_art.settings import FinetuneSpec
 
 
 @dataclass(frozen=True)
@@ -184,3 +186,66 @@ class EarlyStopping:
         """Load the best state back (masks included: they are part of the state dict)."""
         if self._best_state is not None:
             self.model.load_state_dict(self._best_state)
+
+
+@dataclass(frozen=True)
+class FinetuneRecord:
+    """What training to convergence did.
+
+    :param epochs_run: Epochs trained (fewer than the maximum when stopped early).
+    :param best_epoch: The epoch whose weights were kept (0: the model before training).
+    :param validation_accuracy: The validation score before training (when the start may be
+        kept) and after each epoch; empty without early stopping.
+    """
+
+    epochs_run: int
+    best_epoch: int
+    validation_accuracy: list[float] = field(default_factory=list)
+
+
+def validation_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded ``(train, validation)`` indices: ``fraction`` of ``n`` held out (at least one)."""
+    held = np.zeros(n, dtype=bool)
+    held[seeded_subset(n, max(1, round(n * fraction)), seed)] = True
+    return np.flatnonzero(~held), np.flatnonzero(held)
+
+
+EpochHook = Callable[[int], bool]
+"""Called with the number of finished epochs; ``True`` stops training."""
+Trainer = Callable[[np.ndarray, np.ndarray, EpochHook | None], None]
+"""``train(x, y, after_epoch)`` trains in place on ``(x, y)`` for up to the spec's epochs,
+calling ``after_epoch`` after each; ``after_epoch=None``: every epoch, no early stopping."""
+Scorer = Callable[[np.ndarray, np.ndarray], Callable[[], float]]
+"""``score(x_held, y_held)`` prepares scoring on the held-out rows (e.g. crafts their
+adversarial examples once) and returns the function that scores the model now."""
+
+
+def train_to_convergence(
+    model: nn.Module,
+    x: np.ndarray,
+    y: np.ndarray,
+    spec: FinetuneSpec,
+    train: Trainer,
+    score: Scorer,
+    keep_start: bool = True,
+) -> FinetuneRecord:
+    """The one convergence loop: hold out a seeded validation split of ``(x, y)``, train on
+    the rest, score after each epoch, stop after ``spec.patience`` epochs without a better
+    score and restore the best epoch's weights (masks included).
+
+    Without a patience, ``train`` runs every epoch on all of ``(x, y)``. With
+    ``keep_start``, the model before training competes as epoch 0 (clean fine-tuning may
+    keep the pruned model); a hardening passes ``False``, so the unhardened start is never
+    kept. Only training rows are ever scored: the test split plays no part.
+    """
+    if spec.patience is None:
+        train(x, y, None)
+        return FinetuneRecord(spec.epochs, spec.epochs)
+    rows, held = validation_split(len(x), spec.validation_fraction, spec.seed)
+    measure = score(x[held], y[held])
+    stopper = EarlyStopping(model, spec.patience)
+    if keep_start:
+        stopper.update(0, measure())
+    train(x[rows], y[rows], lambda epoch: stopper.update(epoch, measure()))
+    stopper.restore()
+    return FinetuneRecord(len(stopper.scores) - int(keep_start), stopper.best_epoch, stopper.scores)

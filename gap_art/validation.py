@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -54,6 +55,15 @@ def check_range(value: float, param: str, low: float, high: float, low_open: boo
     return float(value)
 
 
+def check_budget(settings: object, span: float) -> None:
+    """``settings.eps`` and ``settings.eps_step`` (where not ``None``) in ``(0, span]``: an
+    L-inf budget within the input range."""
+    for name in ("eps", "eps_step"):
+        value = getattr(settings, name)
+        if value is not None:
+            check_range(value, name, 0.0, span, low_open=True)
+
+
 def check_int(value: object, param: str, minimum: int) -> int:
     """An ``int`` at least ``minimum``, else a ``ValueError`` naming ``param``."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
@@ -87,3 +97,22 @@ def check_known_params(given: Iterable[str], known: Sequence[str], owner: str) -
     unknown = sorted(set(given) - set(known))
     if unknown:
         raise ValueError(f"unknown parameters {unknown} for {owner}; known: {list(known)}")
+
+
+def renamed(message: str, names: Mapping[str, str]) -> str:
+    """An error message that starts with a setting's name, with the name as the caller spells
+    it (``names[name]``): ``epochs must be ...`` becomes ``finetune_epochs must be ...``."""
+    for name in sorted(names, key=len, reverse=True):
+        if message.startswith((f"{name} ", f"{name}:")):
+            return names[name] + message[len(name) :]
+    return message
+
+
+@contextlib.contextmanager
+def params_named(names: Mapping[str, str]) -> Iterator[None]:
+    """Inside the block, a ``ValueError`` about a setting names it as the caller spells it
+    (see :func:`renamed`): a settings object validates, the caller's parameter is named."""
+    try:
+        yield
+    except ValueError as error:
+        raise ValueError(renamed(str(error), names)) from None

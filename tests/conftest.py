@@ -42,16 +42,16 @@ def classifier(digits: DataBundle, digits_model: torch.nn.Module):
 def break_cell(monkeypatch: pytest.MonkeyPatch):
     """``break_cell(target)`` makes every bench cell of ``target`` raise, as a crash in the middle
     of a study would."""
-    from gap_art.bench import runner
+    from gap_art.bench.tasks import CellSpec
 
-    original = runner._cell
+    original = CellSpec.run
 
     def breaker(target: str) -> None:
-        def broken(task, deps, ctx):
-            if task.spec["target"] == target:
+        def broken(self, task, deps, ctx):
+            if self.target == target:
                 raise RuntimeError("boom")
-            return original(task, deps, ctx)
+            return original(self, task, deps, ctx)
 
-        monkeypatch.setattr(runner, "_cell", broken)
+        monkeypatch.setattr(CellSpec, "run", broken)
 
     return breaker

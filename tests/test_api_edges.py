@@ -29,7 +29,7 @@ def test_set_params_refuses_unknown_names_and_drops_stale_scores(classifier, dig
 def test_call_reuses_the_labels_given_to_fit_for_the_same_x(classifier, digits):
     x, y = digits.numpy("train")
     x, y = x[:200], y[:200]
-    magnitude = IrregularPruning(classifier, 2.0, method="taylor", finetune_epochs=1)
+    magnitude = IrregularPruning(classifier, 2.0, criterion="taylor", finetune_epochs=1)
     magnitude.fit(x, y)
     assert magnitude(x).model is not classifier.model  # fine-tunes with fit's labels
     with pytest.raises(ValueError, match=r"IrregularPruning.__call__ \(fine-tuning\)"):
@@ -46,7 +46,7 @@ def test_ranges_and_missing_clip_values_are_refused_at_construction(classifier, 
     bare = PyTorchClassifier(classifier.model, torch.nn.CrossEntropyLoss(), (1, 8, 8), 10)
     with pytest.raises(ValueError, match=r"no clip_values.*clip_values=\(0.0, 1.0\)"):
         GreedyAdversarialPruning(bare, 2.0)
-    assert IrregularPruning(bare, 2.0, method="magnitude").compression == 2.0  # needs no attack
+    assert IrregularPruning(bare, 2.0, criterion="magnitude").compression == 2.0  # needs no attack
 
 
 def test_a_black_box_target_is_evaluated_through_predict_alone(classifier, digits):

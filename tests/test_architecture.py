@@ -10,7 +10,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "gap_art"
 
 LAYERS = [
-    ("runtime", "validation", "registry"),
+    ("runtime", "validation", "registry", "settings"),
     ("data", "models", "training"),
     ("pruning", "quantization"),
     ("checkpoint", "classifiers"),
@@ -18,12 +18,13 @@ LAYERS = [
     ("evaluation",),
     ("defences",),
     ("bench",),
-    ("cli", "cli_options", "cli_models", "cli_evaluate", "__main__", "__init__"),
+    ("cli", "__main__", "__init__"),
 ]
 """Bottom-up; a module may import from its own layer and every layer below."""
 
 NO_ART = {
     "runtime",
+    "settings",
     "validation",
     "registry",
     "data",
@@ -73,3 +74,66 @@ def test_each_module_imports_only_from_its_layer_or_below(path):
 def test_every_unit_has_a_layer():
     units = {_unit(p) for p in SOURCES}
     assert units <= {u for layer in LAYERS for u in layer}, units - {u for layer in LAYERS for u in layer}
+
+
+BENCH_LAYERS = [
+    ("config", "store", "rows", "document"),
+    ("context",),
+    ("graph",),
+    ("targets",),
+    ("tasks",),
+    ("study",),
+    ("executors",),
+    ("summary", "compare", "catalogue"),
+    ("verdict", "sections", "plots"),
+    ("report",),
+    ("__init__",),
+]
+"""Inside ``bench/``, bottom-up: the schema and files; what tasks share; the task machinery;
+the task kinds (targets, then the others); the study's graph; the executors; then reading
+the rows (statistics, verdict, sections, plots, the report)."""
+
+
+def _bench_level(module: str) -> int:
+    return next(i for i, layer in enumerate(BENCH_LAYERS) if module in layer)
+
+
+BENCH = sorted((PACKAGE / "bench").glob("*.py"))
+
+
+def _gap_art_imports(path: Path) -> set[str]:
+    """Every gap_art module ``path`` imports, at module level or inside a function."""
+    return {name for name in _imports(path) if name.startswith("gap_art.")}
+
+
+@pytest.mark.parametrize("path", BENCH, ids=lambda p: p.name)
+def test_bench_modules_import_only_their_layer_or_below(path):
+    level = _bench_level(path.stem)
+    for name in _gap_art_imports(path):
+        if name.startswith("gap_art.bench."):
+            imported = name.split(".")[2]
+            assert _bench_level(imported) <= level, f"bench/{path.name} imports the higher {name}"
+
+
+def test_every_bench_module_has_a_layer():
+    assert {p.stem for p in BENCH} == {m for layer in BENCH_LAYERS for m in layer}
+
+
+CLI = sorted((PACKAGE / "cli").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", CLI, ids=lambda p: p.name)
+def test_no_cli_command_module_imports_another(path):
+    """The command modules are siblings: each imports the shared options, never another command."""
+    commands = {p.stem for p in CLI} - {"__init__", "options"}
+    for name in _gap_art_imports(path):
+        if name.startswith("gap_art.cli."):
+            imported = name.split(".")[2]
+            if path.stem != "__init__":
+                assert imported not in commands, f"cli/{path.name} imports the command module {name}"
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_module_is_over_350_lines(path):
+    lines = len(path.read_text().splitlines())
+    assert lines <= 350, f"{path.relative_to(PACKAGE)} has {lines} lines: split it by what its parts own"

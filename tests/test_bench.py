@@ -136,7 +136,7 @@ def test_rerun_without_out_resumes_the_unfinished_run_of_the_same_config(tmp_pat
     calls = []
 
     def interrupted(task, deps, ctx):
-        if task.kind == "cell" and task.spec["target"] == "magnitude@4x":
+        if task.kind == "cell" and task.spec.target == "magnitude@4x":
             raise KeyboardInterrupt
         calls.append(task.kind)
         return original(task, deps, ctx)
@@ -159,7 +159,7 @@ def test_changing_one_setting_recomputes_only_what_it_determines(tmp_path):
     graph = build_graph(config)
     other = build_graph(replace(config, finetune_epochs=3))
     changed = set(other.tasks) - set(graph.tasks)
-    kinds = sorted(other.tasks[t].spec.get("name", other.tasks[t].kind) for t in changed)
+    kinds = sorted(getattr(other.tasks[t].spec, "name", other.tasks[t].kind) for t in changed)
     assert kinds == ["cell", "magnitude@4x"]  # the pruned target and its one cell
     assert build_graph(config).tasks.keys() == graph.tasks.keys()  # ids are stable
 
@@ -195,7 +195,7 @@ def test_config_file_round_trip(tmp_path):
         ({"compression": [1.0]}, "compression ratios must be numbers > 1"),
         ({"eps": 3.0}, r"eps must be in \(0, 1.0\]"),
         ({"dataset": "svhn"}, "dataset must be one of"),
-        ({"model": "nonet"}, "model must be one of"),
+        ({"arch": "nonet"}, "arch must be one of"),
         ({"seeds": []}, "seeds"),
     ],
 )

@@ -129,7 +129,7 @@ def test_train_writes_a_checkpoint(tmp_path):
     model, info, extra = load_checkpoint(tmp_path / "m.pt")
     assert info.name == "digits" and extra["epochs"] == 2
     bad = invoke("train", "--dataset", "svhn", "--out", str(tmp_path / "x.pt"))
-    assert bad.exit_code == 2 and "dataset must be one of" in bad.output
+    assert bad.exit_code == 2 and "'--dataset': 'svhn' is not one of" in bad.output
 
 
 def test_prune_a_users_checkpoint_or_state_dict(tmp_path, digits_model):

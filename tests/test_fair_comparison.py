@@ -12,11 +12,12 @@ from torch import nn
 
 from gap_art.bench import BenchConfig, build_graph
 from gap_art.bench.summary import add_collapse_flags, budget_table, transfer_at_budget, upper_envelope
-from gap_art.bench.targets import size_fields
+from gap_art.bench.targets import PrunedSpec, size_fields
 from gap_art.defences import pruning_defence
 from gap_art.evaluation import class_recall, mcnemar_exact, t_interval
 from gap_art.pruning import classifier_layer, excluded_layers, prunable_parameters, prune_by_scores
 from gap_art.pruning import importance as criteria
+from gap_art.settings import FinetuneSpec, MethodSpec
 from gap_art.training import EarlyStopping
 
 
@@ -28,7 +29,8 @@ def test_every_method_keeps_the_classifier_layer_unless_asked(classifier, digits
     x, y = x[:256], y[:256]
     head = classifier.model.classifier[3]
     for prune_classifier, expected in ((False, 0), (True, None)):
-        defence = pruning_defence(classifier, method, 4.0, prune_classifier=prune_classifier, seed=1)
+        spec = MethodSpec(method, 4.0, prune_classifier=prune_classifier, seed=1)
+        defence = pruning_defence(classifier, spec)
         defence.fit(x, y)
         pruned = defence(x, y=y).model
         zeros = int((pruned.classifier[3].weight == 0).sum())
@@ -95,7 +97,7 @@ def test_early_stopping_stops_and_restores_the_best_epoch():
 
 def test_finetuning_to_convergence_records_what_it_kept(classifier, digits):
     x, y = digits.numpy("train")
-    defence = pruning_defence(classifier, "random", 8.0, finetune_epochs=30, finetune_patience=2, seed=0)
+    defence = pruning_defence(classifier, MethodSpec("random", 8.0, finetune=FinetuneSpec(30, patience=2)))
     defence(x, y=y)
     record = defence.finetune_record_
     assert record.epochs_run < 30 and record.epochs_run - record.best_epoch == 2
@@ -157,12 +159,13 @@ def test_the_replica_is_built_from_our_dense_model():
     config = BenchConfig(methods=["gap-grad"], compression=[4.0], attacks=["pgd"], defences=[], int8=False,
                          threat_models=["dense", "replica", "replica-independent", "ensemble"])  # fmt: skip
     graph = build_graph(config)
-    sources = {t.spec["seed"]: t for t in graph.tasks.values() if t.kind == "source"}
+    sources = {t.spec.seed: t for t in graph.tasks.values() if t.kind == "source"}
     ours, theirs = sources[0], next(t for s, t in sources.items() if s != 0)
-    crafts = {t.spec["threat_model"]: t for t in graph.tasks.values() if t.kind == "craft"}
+    crafts = {t.spec.threat_model: t for t in graph.tasks.values() if t.kind == "craft"}
     replica = graph.tasks[crafts["replica"].deps[0]]
-    assert replica.spec["method"] == "gap-grad" and replica.spec["requested_compression"] == 4.0
-    assert replica.deps == (ours.id,) and replica.spec["seed"] != 0  # our M, the attacker's seed
+    assert replica.spec.method == "gap-grad" and replica.spec.requested_compression == 4.0
+    assert replica.deps == (ours.id,) and replica.spec.seed != 0  # our M, the attacker's seed
+    assert replica.spec.settings.seed == replica.spec.settings.finetune.seed == replica.spec.seed
     independent = graph.tasks[crafts["replica-independent"].deps[0]]
     assert independent.deps == (theirs.id,)
     assert crafts["ensemble"].deps == (ours.id, theirs.id, replica.id)
@@ -170,10 +173,11 @@ def test_the_replica_is_built_from_our_dense_model():
 
 def test_gap_rows_carry_their_calibration_budget():
     config = BenchConfig(methods=["gap-grad", "random"], compression=[4.0], gap_eps=[0.01, 0.05], defences=[])
-    specs = [t.spec for t in build_graph(config).tasks.values() if t.spec.get("kind") == "pruned"]
-    gap = sorted((s["name"], s["gap_eps"], s["gap_eps_step"]) for s in specs if s["method"] == "gap-grad")
+    specs = [t.spec for t in build_graph(config).tasks.values() if isinstance(t.spec, PrunedSpec)]
+    budgets = {s.name: s.settings.calibration_attack for s in specs}
+    gap = sorted((name, a.eps, a.eps_step) for name, a in budgets.items() if name.startswith("gap-grad"))
     assert gap == [("gap-grad[eps=0.01]@4x", 0.01, 0.0025), ("gap-grad[eps=0.05]@4x", 0.05, 0.0125)]
-    assert [s["gap_eps"] for s in specs if s["method"] == "random"] == [None]
+    assert budgets["random@4x"].eps is None  # random pruning crafts nothing
     default = BenchConfig().gap_budgets()
     assert default == [(pytest.approx(2 / 255), pytest.approx(0.001))]
     assert "gap-grad" in criteria.names(adversarial=True)

@@ -25,7 +25,7 @@ def test_gpu_harden_script_runs_the_harden_study_tiny_on_cpu(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     out = tmp_path / "out"
     results = json.loads((out / "results.json").read_text())
-    assert results["config"]["model"] == "resnet20-28"
+    assert results["config"]["arch"] == "resnet20-28"
     targets = {row["target"] for row in results["rows"]}
     for method in (
         "gap-grad",

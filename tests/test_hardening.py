@@ -11,10 +11,11 @@ from gap_art.attacks import make_attack
 from gap_art.defences import GreedyAdversarialPruning, Int8Quantization, IrregularPruning
 from gap_art.defences.art_builtin import TrainingData
 from gap_art.defences.art_builtin import get as get_art_defence
-from gap_art.defences.hardening import StaticSourceAttack, TransferAdversarialFinetuning
-from gap_art.defences.methods import Method, apply_method, parse_method
+from gap_art.defences import StaticSourceAttack, TransferAdversarialFinetuning
+from gap_art.defences.methods import apply_method, needs_attack, parse_method
 from gap_art.defences.misalignment import GradientMisalignmentFinetuning, input_gradients
 from gap_art.pruning import prunable_parameters
+from gap_art.settings import AttackSpec, FinetuneSpec, MethodSpec
 
 EPS = 0.3  # digits live in [0, 1]; 0.3 leaves the dense model little
 FAST = {"lr": 1e-2}  # digits has 11 batches an epoch: a few epochs need a larger step
@@ -31,7 +32,7 @@ def zero_masks(model) -> dict[str, torch.Tensor]:
 @pytest.fixture
 def pruned(classifier, digits):
     x, y = digits.numpy("train")
-    return IrregularPruning(classifier, 4, method="magnitude")(x, y=y)
+    return IrregularPruning(classifier, 4, criterion="magnitude")(x, y=y)
 
 
 def test_tat_resists_the_parents_examples_and_keeps_the_masks(classifier, pruned, digits):
@@ -122,7 +123,7 @@ def test_gal_smoothness_term_flattens_the_loss_around_the_inputs(classifier, pru
 def test_hardening_composes_with_int8_and_transformed_classifier(classifier, pruned, digits):
     x, y = digits.numpy("train")
     xt, yt = digits.numpy("test")
-    target = IrregularPruning(classifier, 4, method="magnitude")(x, y=y)
+    target = IrregularPruning(classifier, 4, criterion="magnitude")(x, y=y)
     tat = TransferAdversarialFinetuning(pruned, classifier, eps=EPS, epochs=1)
     returned = tat(x, transformed_classifier=target, y=y)
     assert returned is target
@@ -180,9 +181,10 @@ def test_iterative_pruning_reaches_the_ratio_in_rounds(classifier, digits):
 
 
 def test_method_names_parse_and_refuse_typos():
-    assert parse_method("gap-iter") == Method("gap-grad", iterative=True)
-    assert parse_method("magnitude+iter+gal") == Method("magnitude", True, "gal")
-    assert parse_method("gap-grad+tat").adversarial and not parse_method("random+tat").adversarial
+    assert parse_method("gap-iter") == MethodSpec("gap-grad", iterative=True)
+    assert parse_method("magnitude+iter+gal") == MethodSpec("magnitude", iterative=True, hardening="gal")
+    assert parse_method("magnitude+iter+gal").name == "magnitude+iter+gal"
+    assert needs_attack(parse_method("gap-grad+tat")) and not needs_attack(parse_method("random+tat"))
     with pytest.raises(ValueError, match=r"methods.*did you mean 'tat'"):
         parse_method("magnitude+tta", "methods")
     with pytest.raises(ValueError, match="one hardening"):
@@ -193,17 +195,14 @@ def test_method_names_parse_and_refuse_typos():
 
 def test_apply_method_hardens_instead_of_clean_finetuning(classifier, digits):
     x, y = digits.numpy("train")
-    result = apply_method(
+    spec = parse_method(
         "magnitude+iter+tat",
-        classifier,
-        4.0,
-        x[:256],
-        y[:256],
-        x,
-        y,
-        pruning={"finetune_epochs": 2, "rounds": 2},
-        hardening={"eps": EPS, "epochs": 1},
+        compression=4.0,
+        rounds=2,
+        finetune=FinetuneSpec(1),
+        hardening_attack=AttackSpec(eps=EPS),
     )
+    result = apply_method(spec, classifier, x[:256], y[:256], x, y)
     assert [r.epochs_run for r in result.records] == [0, 0, 1]  # two rounds without clean fine-tuning
     assert result.excluded_layers == ["classifier.3.weight"]
 
@@ -214,7 +213,7 @@ def test_ensemble_adversarial_training_hardens_the_dense_model(classifier, digit
     defence = get_art_defence("ensemble-adv")
     student = torch.nn.Linear(1, 1)  # unused: it fine-tunes a copy of the source
     eps = digits.info.eps
-    model = defence.train(classifier, TrainingData(x, y, student, 8, eps, 0))
+    model = defence.train(classifier, TrainingData(x, y, student, FinetuneSpec(8), eps))
     hardened = type(classifier)(**{**classifier.get_params(), "model": model})
     x_adv = make_attack("pgd", classifier, eps=eps).generate(xt, yt)
     assert accuracy(hardened, x_adv, yt) > accuracy(classifier, x_adv, yt) + 0.2

@@ -60,7 +60,7 @@ def test_registered_plugins_run_everywhere(tmp_path, classifier, digits):
     )
     try:
         x, y = digits.numpy("train")
-        pruned = IrregularPruning(classifier, compression=4, method="squared-magnitude")(x)
+        pruned = IrregularPruning(classifier, compression=4, criterion="squared-magnitude")(x)
         targets = prunable_parameters(pruned.model)
         assert sum(int((m.weight == 0).sum()) for m, _ in targets) > 0
         assert make_attack("plain-fgsm", classifier, eps=0.1).generate(x[:8], y[:8]).shape == x[:8].shape

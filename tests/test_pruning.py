@@ -194,7 +194,7 @@ def _state(model):
     "make",
     [
         lambda c: GreedyAdversarialPruning(c, 4.0, attack="fgsm", eps=0.1, finetune_epochs=1),
-        lambda c: IrregularPruning(c, 4.0, method="taylor", finetune_epochs=1),
+        lambda c: IrregularPruning(c, 4.0, criterion="taylor", finetune_epochs=1),
     ],
 )
 def test_input_classifier_is_untouched_and_output_is_native_art(make, classifier, digits):
@@ -221,7 +221,7 @@ def test_input_classifier_is_untouched_and_output_is_native_art(make, classifier
 def test_preprocessing_and_settings_carry_over(digits, digits_model):
     classifier = to_art_classifier(digits_model, digits.info, device="cpu", preprocessing=(0.2, 0.5))
     x, y = digits.numpy("train")
-    pruned = IrregularPruning(classifier, 2.0, method="activation")(x[:200], y=y[:200])
+    pruned = IrregularPruning(classifier, 2.0, criterion="activation")(x[:200], y=y[:200])
     assert pruned.preprocessing.mean == pytest.approx(0.2) and pruned.preprocessing.std == pytest.approx(0.5)
     xt, yt = digits.numpy("test")
     assert (pruned.predict(xt).argmax(1) == yt).mean() > 0.8
@@ -297,8 +297,8 @@ def test_bad_parameters_name_themselves(classifier, kwargs, error, match):
 
 def test_bad_inputs(classifier, digits):
     x, y = digits.numpy("train")
-    with pytest.raises(ValueError, match="method must be one of"):
-        IrregularPruning(classifier, method="biggest")
+    with pytest.raises(ValueError, match="criterion must be one of"):
+        IrregularPruning(classifier, criterion="biggest")
     with pytest.raises(TypeError, match="PyTorchClassifier"):
         GreedyAdversarialPruning(object())
     with pytest.raises(ValueError, match="y is required"):

@@ -28,7 +28,7 @@ def state_dict_file(tmp_path, digits_model):
 
 def test_bench_studies_the_users_checkpoint_for_every_seed(tmp_path, state_dict_file, digits_model, digits):
     out = tmp_path / "study"
-    args = ["bench", "--source-checkpoint", state_dict_file, "--model", "small-cnn", "--methods", "magnitude"]
+    args = ["bench", "--source-checkpoint", state_dict_file, "--arch", "small-cnn", "--methods", "magnitude"]
     args += ["--compression", "2", "--attacks", "fgsm", "--defences", "none", "--seeds", "0,1"]
     result = invoke(*args, "--n-test", 100, "--threat-models", "dense,independent", "--out", out, "--quiet")
     assert result.exit_code == 0, result.output
@@ -47,11 +47,11 @@ def test_bench_studies_the_users_checkpoint_for_every_seed(tmp_path, state_dict_
 def test_bench_refuses_a_checkpoint_of_another_architecture(tmp_path, state_dict_file, digits_model, digits):
     from gap_art.checkpoint import save_checkpoint
 
-    wrong = invoke("bench", "--source-checkpoint", state_dict_file, "--model", "lenet", "--dry-run")
+    wrong = invoke("bench", "--source-checkpoint", state_dict_file, "--arch", "lenet", "--dry-run")
     assert wrong.exit_code == 2 and "--source-checkpoint" in wrong.output and "Traceback" not in wrong.output
     checkpoint = save_checkpoint(tmp_path / "model.pt", digits_model, "small-cnn", digits.info)
     other = invoke(
-        "bench", "--source-checkpoint", checkpoint, "--model", "small-cnn", "--dataset", "fashion-mnist"
+        "bench", "--source-checkpoint", checkpoint, "--arch", "small-cnn", "--dataset", "fashion-mnist"
     )
     assert other.exit_code == 2 and "(1, 28, 28)" in other.output
     missing = invoke("bench", "--source-checkpoint", tmp_path / "nope.pt", "--dry-run")

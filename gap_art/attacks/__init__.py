@@ -9,7 +9,6 @@ subclass (or through the ``gap_art.attacks`` entry-point group).
 
 from gap_art.attacks.base import (
     ATTACKS,
-    BACKENDS,
     ARTAttack,
     AttackAdapter,
     AttackRecipe,
@@ -17,8 +16,9 @@ from gap_art.attacks.base import (
     TorchattacksAttack,
     register,
 )
-from gap_art.attacks.factory import attack_names, clip_range, default_eps_step, make_attack
+from gap_art.attacks.factory import attack_names, build_attack, clip_range, make_attack
 from gap_art.registry import import_submodules
+from gap_art.settings import BACKENDS, AttackSpec, default_eps_step
 
 import_submodules(__name__, __path__)  # every attack module (pgd.py, cw.py, ...) registers itself
 
@@ -29,8 +29,10 @@ __all__ = [
     "AttackAdapter",
     "AttackRecipe",
     "AttackSettings",
+    "AttackSpec",
     "TorchattacksAttack",
     "attack_names",
+    "build_attack",
     "clip_range",
     "default_eps_step",
     "make_attack",

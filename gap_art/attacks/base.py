@@ -177,4 +177,3 @@ def art_linf_iterative(
 
 ATTACKS: Registry[type[AttackRecipe]] = Registry("attack", "gap_art.attacks")
 register = ATTACKS.register
-BACKENDS = ("torchattacks", "art")

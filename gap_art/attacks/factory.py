@@ -1,11 +1,12 @@
 """``make_attack``: a registered attack by name (or a ready instance) on an ART classifier.
 
-The clip range (:func:`clip_range`) and the step default (:func:`default_eps_step`) are
-computed here and nowhere else.
+The clip range (:func:`clip_range`) is computed here and nowhere else; an
+:class:`~gap_art.settings.AttackSpec` becomes an attack in :func:`build_attack`.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,6 @@ from torch import nn
 
 from gap_art.attacks.base import (
     ATTACKS,
-    BACKENDS,
     ARTAttack,
     AttackAdapter,
     AttackSettings,
@@ -24,7 +24,8 @@ from gap_art.attacks.base import (
     UnitRangeModule,
 )
 from gap_art.classifiers import ClassifierModule, check_differentiable_classifier, require_gradients
-from gap_art.validation import check_choice, check_int, check_range
+from gap_art.settings import BACKENDS, AttackSpec
+from gap_art.validation import check_choice, check_int
 
 
 def clip_range(classifier: Any) -> tuple[float, float]:
@@ -44,19 +45,14 @@ def clip_range(classifier: Any) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def default_eps_step(eps: float) -> float:
-    """The step of iterative attacks when none is given: a quarter of the budget."""
-    return eps / 4
-
-
 def attack_names() -> list[str]:
     """Every registered attack name."""
     return ATTACKS.names()
 
 
 def make_attack(
-    attack: str | torchattacks.attack.Attack | EvasionAttack | AttackAdapter,
-    classifier: PyTorchClassifier,
+    attack: str | AttackSpec | torchattacks.attack.Attack | EvasionAttack | AttackAdapter,
+    classifier: Any,
     backend: str | None = None,
     eps: float | None = None,
     eps_step: float | None = None,
@@ -66,9 +62,11 @@ def make_attack(
     seed: int | None = 0,
     **kwargs: Any,
 ) -> AttackAdapter:
-    """Build an attack on ``classifier`` by name, or adapt a ready attack instance.
+    """Build an attack on ``classifier`` from an :class:`~gap_art.settings.AttackSpec`, by
+    name, or adapt a ready attack instance.
 
-    :param attack: A registered name (``fgsm``, ``pgd`` (L-inf), ``cw`` (L2), ``mifgsm``,
+    :param attack: An :class:`~gap_art.settings.AttackSpec` (the other settings are then
+        ignored), a registered name (``fgsm``, ``pgd`` (L-inf), ``cw`` (L2), ``mifgsm``,
         ``pgd-restarts``, ``autoattack``, see :func:`attack_names`), or a
         ``torchattacks.Attack`` / ART ``EvasionAttack`` instance.
     :param classifier: The ART classifier to craft on: a ``PyTorchClassifier``, or any
@@ -80,11 +78,45 @@ def make_attack(
     :param eps_step: Step size of iterative attacks (default ``eps / 4``).
     :param max_iter: Iterations (default 10; 50 for ``cw``).
     :param random_start: PGD starts at a random point of the eps-ball.
-    :param kwargs: The attack's own settings (its recipe's ``extras``): ``c``, ``kappa``,
-        ``lr`` for CW; ``decay`` for MI-FGSM; ``restarts`` for ``pgd-restarts``; ``version``
-        for AutoAttack.
+    :param kwargs: The attack's own settings (:attr:`AttackSpec.EXTRAS
+        <gap_art.settings.AttackSpec.EXTRAS>`): ``c``, ``kappa``, ``lr`` for CW; ``decay`` for
+        MI-FGSM; ``restarts`` for ``pgd-restarts``; ``version`` for AutoAttack.
     :raises GradientFreeError: ``classifier`` is an int8 model (craft on a surrogate).
     """
+    if isinstance(attack, str):
+        if max_iter is not None:
+            check_int(max_iter, "max_iter", 1)
+        unknown = sorted(set(kwargs) - set(AttackSpec.EXTRAS))
+        if unknown:
+            raise ValueError(
+                f"unknown settings {unknown} for attack {attack!r}; allowed: {recipe_extras(attack)}"
+            )
+        attack = AttackSpec(
+            attack, backend, eps, eps_step, max_iter, random_start, batch_size, seed, **kwargs
+        )
+    if isinstance(attack, AttackSpec):
+        return build_attack(attack, classifier)
+    backend = _backend(classifier, backend, attack)
+    if isinstance(attack, AttackAdapter):
+        return attack
+    if isinstance(attack, torchattacks.attack.Attack):
+        return TorchattacksAttack(classifier, attack, batch_size=batch_size, seed=seed)
+    if isinstance(attack, EvasionAttack):
+        return ARTAttack(classifier, attack, batch_size=batch_size, seed=seed)
+    raise TypeError(
+        f"attack must be a name in {attack_names()}, an AttackSpec, a torchattacks.Attack or an ART "
+        f"EvasionAttack, got {type(attack).__name__}"
+    )
+
+
+def recipe_extras(attack: str) -> str:
+    """The own settings a registered attack takes, for error messages."""
+    return ", ".join(ATTACKS.get(attack, "attack").extras) or "none"
+
+
+def _backend(classifier: Any, backend: str | None, attack: object = None) -> str:
+    """The attack library for ``classifier``: the one asked for, else torchattacks for a
+    ``PyTorchClassifier`` and ART for other frameworks."""
     check_differentiable_classifier(classifier, "classifier")
     require_gradients(classifier)
     pytorch = isinstance(classifier, PyTorchClassifier)
@@ -95,54 +127,39 @@ def make_attack(
             f"backend 'torchattacks' needs a PyTorchClassifier, got {type(classifier).__name__}: "
             "use backend='art' (ART's attacks work on any differentiable ART classifier)"
         )
-    if isinstance(attack, AttackAdapter):
-        return attack
-    if isinstance(attack, torchattacks.attack.Attack):
-        return TorchattacksAttack(classifier, attack, batch_size=batch_size, seed=seed)
-    if isinstance(attack, EvasionAttack):
-        return ARTAttack(classifier, attack, batch_size=batch_size, seed=seed)
-    if not isinstance(attack, str):
-        raise TypeError(
-            f"attack must be a name in {attack_names()}, a torchattacks.Attack or an ART "
-            f"EvasionAttack, got {type(attack).__name__}"
-        )
-    recipe = ATTACKS.get(attack, "attack")()
+    return backend
+
+
+def build_attack(spec: AttackSpec, classifier: Any) -> AttackAdapter:
+    """The attack ``spec`` describes, on ``classifier`` (the one place a named attack is built)."""
+    backend = _backend(classifier, spec.backend)
+    recipe = ATTACKS.get(spec.attack, "attack")()
     low, high = clip_range(classifier)
     span = high - low
-    eps = check_range(span * 8 / 255 if eps is None else eps, "eps", 0.0, span)
-    eps_step = check_range(
-        default_eps_step(eps) if eps_step is None else eps_step, "eps_step", 0.0, span, True
-    )
-    steps = check_int(max_iter if max_iter is not None else recipe.default_steps, "max_iter", 1)
-    unknown = sorted(set(kwargs) - set(recipe.extras))
+    spec = spec.resolve(span)
+    assert spec.eps is not None and spec.eps_step is not None
+    steps = spec.steps if spec.steps is not None else recipe.default_steps
+    given = spec.extras()
+    unknown = sorted(set(given) - set(recipe.extras))
     if unknown:
         allowed = ", ".join(recipe.extras) or "none"
-        raise ValueError(f"unknown settings {unknown} for attack {attack!r}; allowed: {allowed}")
-    if "restarts" in kwargs:
-        check_int(kwargs["restarts"], "restarts", 1)
+        raise ValueError(f"unknown settings {unknown} for attack {spec.attack!r}; allowed: {allowed}")
     settings = AttackSettings(
-        eps,
-        eps_step,
+        spec.eps,
+        spec.eps_step,
         steps,
-        random_start,
-        batch_size,
-        seed,
+        spec.random_start,
+        spec.batch_size,
+        spec.seed,
         classifier.nb_classes,
-        {**recipe.extras, **kwargs},
+        {**recipe.extras, **given},
     )
     if backend == "art":
-        return ARTAttack(classifier, recipe.art(classifier, settings), attack, batch_size, seed)
+        return ARTAttack(
+            classifier, recipe.art(classifier, settings), spec.attack, spec.batch_size, spec.seed
+        )
     model = ClassifierModule(classifier)
     module: nn.Module = model if (low, high) == (0.0, 1.0) else UnitRangeModule(model, low, high)
-    unit = AttackSettings(
-        eps / span,
-        eps_step / span,
-        steps,
-        random_start,
-        batch_size,
-        seed,
-        settings.nb_classes,
-        settings.extras,
-    )
+    unit = replace(settings, eps=spec.eps / span, eps_step=spec.eps_step / span)
     built = recipe.torchattacks(module, unit)
-    return TorchattacksAttack(classifier, built, attack, batch_size, seed, (low, high))
+    return TorchattacksAttack(classifier, built, spec.attack, spec.batch_size, spec.seed, (low, high))

@@ -17,10 +17,11 @@ from gap_art.bench.compare import compare, format_comparison
 from gap_art.bench.config import PRESETS, BenchConfig, ConfigError, load_config_file, preset
 from gap_art.bench.context import Context
 from gap_art.bench.executors import EXECUTORS, RayUnavailableError, _import_ray
+from gap_art.bench.graph import Graph, Task
 from gap_art.bench.report import environment, render, write_outputs
 from gap_art.bench.store import Store
+from gap_art.bench.study import build_graph
 from gap_art.bench.summary import add_collapse_flags, add_leak_flags, add_sanity_flags, add_worst_case
-from gap_art.bench.tasks import Graph, Task, build_graph
 from gap_art.evaluation.sanity import SanityCheck
 
 

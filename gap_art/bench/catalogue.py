@@ -21,7 +21,7 @@ def catalogue() -> dict[str, dict[str, str]]:
     """``{section: {name: one line}}`` for presets, pruning criteria, attacks, ART defences,
     models and datasets (plugins registered through entry points included)."""
     return {
-        "presets": {name: f"{c.dataset}, {c.model}, seeds {c.seeds}" for name, c in PRESETS.items()},
+        "presets": {name: f"{c.dataset}, {c.arch}, seeds {c.seeds}" for name, c in PRESETS.items()},
         "methods (--methods): criteria, modifiers, aliases": method_catalogue(),
         "attacks (--attacks)": _described(ATTACKS),
         "ART defences (--defences)": _described(ART_DEFENCES),

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import json
 import tomllib
+import warnings
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from gap_art.attacks import ATTACKS, BACKENDS, default_eps_step
+from gap_art.attacks import ATTACKS, BACKENDS
 from gap_art.data import DATASETS
 from gap_art.defences.art_builtin import ART_DEFENCES
 from gap_art.defences.methods import parse_method
 from gap_art.models import MODELS
-from gap_art.runtime import DEVICES
-from gap_art.validation import check_choice, check_choices, check_int, check_range
+from gap_art.settings import DEVICES, FINETUNE_PARAMS, GAP_EPS, GAP_EPS_STEP, FinetuneSpec, default_eps_step
+from gap_art.validation import check_choice, check_choices, check_int, params_named
 
 DEFAULT_DEFENCES = ["feature-squeezing", "spatial-smoothing", "jpeg", "distillation", "madry-pgd", "fbf"]
 """ART's built-in defences compared against by default: three preprocessors, a transformer and
@@ -39,7 +40,7 @@ class BenchConfig:
     """Everything that determines a study. Each field is one CLI override.
 
     :param dataset: Dataset name (``digits``, ``fashion-mnist``, ``mnist``, ``cifar10``).
-    :param model: Model name (registry or torchvision).
+    :param arch: Architecture (registry or torchvision name; ``model`` in older config files).
     :param methods: Methods by name (see :mod:`gap_art.defences.methods`): a pruning
         criterion (``gap-grad``, ``magnitude``, ...), applied in global scope, optionally
         ``+iter`` (in ``rounds``) and ``+tat`` or ``+gal`` (hardened against transfer from the
@@ -78,13 +79,13 @@ class BenchConfig:
     :param data_dir: Where datasets are read from (see :func:`gap_art.data.load_dataset`).
     :param data_seed: Seed of the train/test subsets (fixed across model seeds).
     :param source_checkpoint: Run the study on this trained model (a gap-art checkpoint, or a
-        plain ``state_dict`` of ``model``) instead of training one: every seed shares it, so
+        plain ``state_dict`` of ``arch``) instead of training one: every seed shares it, so
         seeds vary calibration, fine-tuning and the attacker's own models only. A gap-art
-        checkpoint's architecture must be ``model``.
+        checkpoint's architecture must be ``arch``.
     """
 
     dataset: str = "digits"
-    model: str = "small-cnn"
+    arch: str = "small-cnn"
     methods: list[str] = field(default_factory=lambda: list(DEFAULT_METHODS))
     compression: list[float] = field(default_factory=lambda: [2.0, 4.0, 8.0])
     attacks: list[str] = field(default_factory=lambda: ["fgsm", "pgd", "cw"])
@@ -120,6 +121,9 @@ class BenchConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any], base: BenchConfig | None = None) -> BenchConfig:
         """Build from a dict (a config file); unknown keys are an error that lists the known ones."""
+        if "model" in data:  # the architecture's name before 0.2
+            warnings.warn("config key 'model' is deprecated: use 'arch'", FutureWarning, stacklevel=2)
+            data = {("arch" if key == "model" else key): value for key, value in data.items()}
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -140,8 +144,8 @@ class BenchConfig:
 
     def _check(self) -> None:
         check_choice(self.dataset, "dataset", sorted(DATASETS))
-        if self.model not in MODELS:
-            _torchvision_name(self.model)
+        if self.arch not in MODELS:
+            _torchvision_name(self.arch)
         if not isinstance(self.methods, list) or not self.methods:
             raise ValueError(f"methods must list at least one method, got {self.methods!r}")
         for method in self.methods:
@@ -171,15 +175,14 @@ class BenchConfig:
                 raise ValueError(f"{name} must be in (0, {span}], got {value!r}")
         if self.gap_eps is not None and not (isinstance(self.gap_eps, list) and self.gap_eps):
             raise ValueError(f"gap_eps must be a non-empty list of budgets, got {self.gap_eps!r}")
-        if self.finetune_patience is not None:
-            check_int(self.finetune_patience, "finetune_patience", 1)
-        check_range(self.validation_fraction, "validation_fraction", 0.0, 0.5, low_open=True)
+        with params_named(FINETUNE_PARAMS):
+            FinetuneSpec(self.finetune_epochs, self.finetune_patience, self.validation_fraction)
         if not isinstance(self.prune_classifier, bool):
             raise ValueError(f"prune_classifier must be true or false, got {self.prune_classifier!r}")
         if not self.seeds or any(not isinstance(s, int) or s < 0 for s in self.seeds):
             raise ValueError(f"seeds must be non-negative integers, got {self.seeds!r}")
         check_int(self.rounds, "rounds", 1)
-        for name in ("epochs", "finetune_epochs", "defence_epochs"):
+        for name in ("epochs", "defence_epochs"):
             check_int(getattr(self, name), name, 0)
         check_int(self.n_calibration, "n_calibration", 1)
         check_int(self.data_seed, "data_seed", 0)
@@ -197,11 +200,11 @@ class BenchConfig:
         if not isinstance(path, str):
             raise ValueError(f"source_checkpoint must be a file path, got {path!r}")
         try:
-            _, arch = load_model(path, DATASETS[self.dataset], self.model)
+            _, arch = load_model(path, DATASETS[self.dataset], self.arch)
         except CheckpointError as error:
             raise ValueError(f"source_checkpoint: {error}") from None
-        if arch != self.model:
-            raise ValueError(f"model must be the checkpoint's architecture {arch!r}, got {self.model!r}")
+        if arch != self.arch:
+            raise ValueError(f"arch must be the checkpoint's architecture {arch!r}, got {self.arch!r}")
 
     @property
     def attack_eps(self) -> float:
@@ -213,7 +216,7 @@ class BenchConfig:
         of the input range by default, else each ``gap_eps`` with a quarter step."""
         if self.gap_eps is None:
             low, high = DATASETS[self.dataset].clip_values
-            return [((high - low) * 2 / 255, (high - low) * 0.001)]
+            return [((high - low) * GAP_EPS, (high - low) * GAP_EPS_STEP)]
         return [(eps, default_eps_step(eps)) for eps in self.gap_eps]
 
 
@@ -221,7 +224,7 @@ PRESETS: dict[str, BenchConfig] = {
     "quick": BenchConfig(),
     "fashion": BenchConfig(
         dataset="fashion-mnist",
-        model="lenet",
+        arch="lenet",
         methods=["gap-grad", "gap-taylor", "random", "magnitude"],
         compression=[2.0, 4.0, 8.0],
         seeds=[0, 1, 2],
@@ -235,7 +238,7 @@ PRESETS: dict[str, BenchConfig] = {
     ),
     "harden": BenchConfig(
         dataset="fashion-mnist",
-        model="lenet-wide",
+        arch="lenet-wide",
         methods=[
             *("gap-grad", "random", "magnitude"),
             *("gap-iter", "gap-grad+tat", "magnitude+tat", "gap-grad+gal"),
@@ -257,7 +260,7 @@ PRESETS: dict[str, BenchConfig] = {
     ),
     "cifar10": BenchConfig(
         dataset="cifar10",
-        model="resnet20",
+        arch="resnet20",
         compression=[2.0, 4.0],
         epochs=160,
         finetune_epochs=20,
@@ -271,6 +274,11 @@ PRESETS: dict[str, BenchConfig] = {
 """Each preset trains its source and fine-tunes every method to convergence (early stopping)
 within its time budget on 2 CPU cores: quick under a minute, fashion under 20 minutes, harden
 (GAP against transfer hardening, every attacker, an over-parameterised CNN) under 30."""
+
+
+def primary_attack(config: BenchConfig) -> str:
+    """The attack the fine-tuning curves, security curves and summaries use: PGD if studied."""
+    return "pgd" if "pgd" in config.attacks else config.attacks[0]
 
 
 def preset(name: str) -> BenchConfig:
@@ -307,5 +315,5 @@ def _torchvision_name(name: str) -> None:
 
     if name not in torchvision.models.list_models(module=torchvision.models):
         raise ValueError(
-            f"model must be one of {sorted(MODELS)} or a torchvision classification model, got {name!r}"
+            f"arch must be one of {sorted(MODELS)} or a torchvision classification model, got {name!r}"
         )

@@ -84,5 +84,5 @@ class Context:
     def save_model(self, task_id: str, model: torch.nn.Module) -> str:
         """Checkpoint a task's model in the cache; returns the file name."""
         name = f"{task_id}.pt"
-        save_checkpoint(self.store.cache / name, model, self.config.model, self.data.info)
+        save_checkpoint(self.store.cache / name, model, self.config.arch, self.data.info)
         return name

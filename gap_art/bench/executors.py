@@ -9,9 +9,10 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from gap_art.bench.context import Context
-from gap_art.bench.rows import compose_row
-from gap_art.bench.runner import run_task
-from gap_art.bench.tasks import Graph, Task
+from gap_art.bench.graph import Graph, Task, run_task
+from gap_art.bench.rows import Row
+from gap_art.bench.targets import TargetSpec
+from gap_art.bench.tasks import CellSpec
 
 Meta = dict[str, Any]
 
@@ -47,22 +48,6 @@ def run_local(
         return _run_local(graph, ctx, resume, progress)
 
 
-def describe(task: Task) -> str:
-    """One line naming a task for progress output."""
-    spec = task.spec
-    if task.kind == "source":
-        if "checkpoint" in spec:
-            return f"load {spec['model']} from {spec['checkpoint']}"
-        return f"train {spec['model']} (seed {spec['seed']})"
-    if task.kind == "target":
-        return f"build {spec['name']} (seed {spec['seed']})"
-    if task.kind == "craft":
-        return f"craft {spec['attack']} from {spec['threat_model']} (seed {spec['seed']})"
-    if task.kind == "cell":
-        return f"evaluate {spec['target']} / {spec['attack']} / {spec['threat_model']}"
-    return f"{task.kind} (seed {spec.get('seed')})"
-
-
 def _run_local(graph: Graph, ctx: Context, resume: bool, progress: bool) -> list[Meta]:
     store = ctx.store
     logged = store.finished_rows() if resume else {}
@@ -76,12 +61,12 @@ def _run_local(graph: Graph, ctx: Context, resume: bool, progress: bool) -> list
         if task.id not in metas:
             cached = store.read_meta(task.id) if resume else None
             if cached is None or cached.get("error"):
-                bar.set_postfix_str(describe(task))
+                bar.set_postfix_str(task.spec.describe())
                 cached = run_task(task, {d: metas[d] for d in task.deps}, ctx)
                 store.write_meta(task.id, cached)
                 if task.kind in ("source", "target", "craft"):
                     outcome = cached.get("error") or f"{cached.get('time_s', 0.0):.1f} s"
-                    bar.write(f"{describe(task)}: {outcome}")
+                    bar.write(f"{task.spec.describe()}: {outcome}")
             metas[task.id] = cached
             bar.update(1)
         return metas[task.id]
@@ -94,7 +79,7 @@ def _run_local(graph: Graph, ctx: Context, resume: bool, progress: bool) -> list
             continue
         for task in graph.order(cell)[:-1]:
             ensure(task)
-        bar.set_postfix_str(describe(cell))
+        bar.set_postfix_str(cell.spec.describe())
         row = _row(graph, cell, metas, ctx)
         store.append_row(row)
         rows.append(row)
@@ -104,6 +89,12 @@ def _run_local(graph: Graph, ctx: Context, resume: bool, progress: bool) -> list
             ensure(task)
     bar.close()
     return rows
+
+
+def compose_row(cell: Task, target: Task, target_meta: Meta, cell_meta: Meta) -> Row:
+    """A cell task's results row (see :meth:`CellSpec.row <gap_art.bench.tasks.CellSpec.row>`)."""
+    assert isinstance(cell.spec, CellSpec) and isinstance(target.spec, TargetSpec)
+    return cell.spec.row(cell.id, target.spec, target_meta, cell_meta)
 
 
 def _row(graph: Graph, cell: Task, metas: dict[str, Meta], ctx: Context) -> Meta:

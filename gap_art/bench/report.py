@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from gap_art import __version__
-from gap_art.bench.config import BenchConfig
+from gap_art.bench.config import BenchConfig, primary_attack
 from gap_art.bench.document import Document
 from gap_art.bench.plots import plot_results
 from gap_art.bench.rows import Row, results_csv
@@ -31,7 +31,6 @@ from gap_art.bench.sections import (
 )
 from gap_art.bench.store import Store
 from gap_art.bench.summary import Analysis, analyse, summarize
-from gap_art.bench.tasks import primary_attack
 from gap_art.bench.verdict import verdict
 from gap_art.evaluation.export import fixed_width_table
 from gap_art.evaluation.sanity import SanityCheck
@@ -60,7 +59,7 @@ def environment(device: str) -> dict[str, Any]:
 def _setup(rows: Sequence[Row], config: BenchConfig, env: dict[str, Any]) -> str:
     n = next((r["n"] for r in rows if r.get("n")), "?")
     return (
-        f"{config.dataset}, {config.model}, seeds {config.seeds}: {', '.join(config.attacks)} at eps "
+        f"{config.dataset}, {config.arch}, seeds {config.seeds}: {', '.join(config.attacks)} at eps "
         f"{config.attack_eps:g} (L-inf) on {n} {config.split} examples; gap-art {__version__}, "
         f"torch {env.get('torch')}, {env.get('device')}."
     )

@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 
-from gap_art.bench.tasks import Task
 from gap_art.evaluation.export import rows_to_csv
 
 Row = dict[str, Any]
@@ -74,25 +73,6 @@ def unpack_correct(row: Row) -> np.ndarray:
     """The per-example booleans of a row's ``transfer_correct``."""
     bits = np.frombuffer(bytes.fromhex(row["transfer_correct"]), dtype=np.uint8)
     return np.unpackbits(bits)[: row["n"]].astype(bool)
-
-
-def compose_row(cell: Task, target: Task, target_meta: Row, cell_meta: Row) -> Row:
-    """One results row: the target's identity and cost, then the cell's metrics."""
-    row: Row = {name: None for name in ROW_FIELDS}
-    row.update(
-        cell_id=cell.id,
-        target=target.spec["name"],
-        family=target.spec["family"],
-        method=target.spec["method"],
-        requested_compression=target.spec.get("requested_compression", 1.0),
-        seed=cell.spec["seed"],
-        attack=cell.spec["attack"],
-        eps=cell.spec["eps"],
-        threat_model=cell.spec["threat_model"],
-    )
-    row.update({key: target_meta[key] for key in TARGET_FIELDS if key in target_meta})
-    row.update({k: v for k, v in cell_meta.items() if k not in ("target", "attack", "seed", "traceback")})
-    return row
 
 
 def results_csv(rows: Sequence[Row]) -> str:

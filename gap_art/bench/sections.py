@@ -6,11 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from gap_art.bench.config import BenchConfig
+from gap_art.bench.config import BenchConfig, primary_attack
 from gap_art.bench.document import Document, Strong
 from gap_art.bench.rows import Row
 from gap_art.bench.summary import Cell, Key
-from gap_art.bench.tasks import primary_attack
 from gap_art.evaluation.sanity import SanityCheck
 
 Summary = dict[Key, dict[str, Any]]

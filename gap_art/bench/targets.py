@@ -1,13 +1,14 @@
 """The targets a study attacks, one kind per family: dense, pruned, int8, ART preprocessor and
-ART trainer. Each kind has a typed spec (what determines the target, hashed into its task
-id), ``build`` (make it and return its metadata) and ``load`` (rebuild its classifier from that
-metadata in any process)."""
+ART trainer. Each kind is a typed spec (what determines the target, hashed into its task
+id) that owns ``build`` (make it and return its metadata) and ``load`` (rebuild its
+classifier from that metadata in any process); ``@target_kind`` registers it, once."""
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+import time
+from abc import abstractmethod
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -16,114 +17,90 @@ from art.estimators.classification import PyTorchClassifier
 from typing_extensions import dataclass_transform
 
 from gap_art.bench.context import Context, Meta
+from gap_art.bench.graph import Task, TaskSpec
 from gap_art.defences import Int8Quantization
 from gap_art.defences.art_builtin import PreprocessorDefence, TrainedDefence, TrainingData
 from gap_art.defences.art_builtin import get as get_art_defence
-from gap_art.defences.methods import Method, apply_method, parse_method
+from gap_art.defences.methods import apply_method, needs_attack
 from gap_art.models import create_model
-from gap_art.models.registry import model_recipe
 from gap_art.pruning import layer_sparsity, measure_compression, prunable_parameters
 from gap_art.quantization import model_size
-from gap_art.training import RECIPES
+from gap_art.settings import FinetuneSpec, MethodSpec, from_dict
 
 S = TypeVar("S", bound="TargetSpec")
 
 
 @dataclass(frozen=True)
-class TargetSpec:
-    """What determines a target. ``kind`` picks the code that builds it; ``family`` is the
-    row column reports group by."""
+class TargetSpec(TaskSpec):
+    """What determines a target. ``target_kind`` picks its class; ``family`` is the row
+    column reports group by."""
 
-    kind: ClassVar[str] = ""
+    kind: ClassVar[str] = "target"
+    target_kind: ClassVar[str] = ""
     family: ClassVar[str] = ""
     seed: int
     name: str
     method: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "family": self.family, **asdict(self)}
+        return {"kind": self.target_kind, "family": self.family, **asdict(self)}
+
+    @property
+    def requested_compression(self) -> float:
+        """The compression asked for (1: not compressed)."""
+        return 1.0
+
+    def replica(self, seed: int) -> TargetSpec:
+        """The same target built with another seed (an attacker rerunning the method)."""
+        return replace(self, seed=seed)
+
+    def describe(self) -> str:
+        return f"build {self.name} (seed {self.seed})"
+
+    def run(self, task: Task, deps: list[Meta], ctx: Context) -> Meta:
+        start = time.perf_counter()
+        meta = self.build(task.id, deps, ctx)
+        meta.setdefault("time_s", time.perf_counter() - start)
+        meta["spec"] = self.to_dict()  # how to load it again, in any process
+        return meta
+
+    @abstractmethod
+    def build(self, task_id: str, deps: list[Meta], ctx: Context) -> Meta:
+        """Make the target; ``deps`` are the metadata of the task's dependencies, in order
+        (the source first)."""
+
+    def load(self, meta: Meta, ctx: Context) -> PyTorchClassifier:
+        """The target's classifier from its metadata."""
+        return ctx.classifier(meta["checkpoint"])
 
 
-SPECS: dict[str, type[TargetSpec]] = {}
+TARGET_KINDS: dict[str, type[TargetSpec]] = {}
 
 
 @dataclass_transform(frozen_default=True)
-def target_spec(kind: str, family: str) -> Callable[[type[S]], type[S]]:
-    """Declare a frozen spec dataclass for target ``kind`` (reported under ``family``)."""
+def target_kind(kind: str, family: str) -> Callable[[type[S]], type[S]]:
+    """Declare and register a frozen target spec of ``kind`` (reported under ``family``)."""
 
     def declare(cls: type[S]) -> type[S]:
-        cls.kind, cls.family = kind, family
-        SPECS[kind] = cls
+        cls.target_kind, cls.family = kind, family
+        TARGET_KINDS[kind] = cls
         return dataclass(frozen=True)(cls)
 
     return declare
 
 
-@target_spec("dense", "baseline")
-class DenseSpec(TargetSpec):
-    """The source model, unchanged: the reference every other target is compared with."""
+def target_from_dict(data: dict[str, Any]) -> TargetSpec:
+    """The typed spec of a target's ``to_dict`` form."""
+    return from_dict(TARGET_KINDS[data["kind"]], data)
 
 
-@target_spec("pruned", "pruning")
-class PrunedSpec(TargetSpec):
-    """A method (see :mod:`gap_art.defences.methods`) at one ratio, fine-tuned (to
-    convergence with a patience); ``gap_eps`` and ``gap_eps_step`` are the calibration
-    attack's budget, for criteria with one; ``rounds`` those of ``+iter`` methods;
-    ``harden_eps`` the budget of the PGD a ``+tat``/``+gal`` method hardens against."""
-
-    requested_compression: float = 2.0
-    finetune_epochs: int = 0
-    finetune_patience: int | None = None
-    validation_fraction: float = 0.1
-    prune_classifier: bool = False
-    n_calibration: int = 512
-    gap_eps: float | None = None
-    gap_eps_step: float | None = None
-    rounds: int = 1
-    harden_eps: float | None = None
-
-
-@target_spec("int8", "quantization")
-class Int8Spec(TargetSpec):
-    """The int8 version of another target (``parent``, a float target's name)."""
-
-    parent: str = ""
-
-
-@target_spec("art-preprocessor", "art_defence")
-class ArtPreprocessorSpec(TargetSpec):
-    """The source behind one of ART's input transformations (``method`` names it)."""
-
-
-@target_spec("art-trainer", "art_defence")
-class ArtTrainerSpec(TargetSpec):
-    """An ART trained defence: ``epochs`` of training (the maximum with a ``patience``), at
-    ``eps`` when adversarial."""
-
-    epochs: int = 1
-    eps: float | None = None
-    patience: int | None = None
-    validation_fraction: float = 0.1
-
-
-def spec_from_dict(data: dict[str, Any]) -> TargetSpec:
-    """The typed spec of a target task's spec dict."""
-    spec_type = SPECS[data["kind"]]
-    return spec_type(**{f.name: data[f.name] for f in fields(spec_type) if f.name in data})
-
-
-GAP_STEPS = 10
-"""Iterations of GAP's calibration attack in the bench (the reference's)."""
-
-INHERITED = (
-    "finetune_epochs_run",
-    "finetune_best_epoch",
-    "excluded_layers",
-    "gap_eps",
-    "gap_eps_step",
-    "gap_steps",
-)
-"""What an int8 target reports of the float target it quantizes."""
+def load_target(task_id: str, meta: Meta, ctx: Context) -> PyTorchClassifier:
+    """The classifier of a finished target task, built once per process."""
+    cached = ctx.cached_target(task_id)
+    if cached is None:
+        cached = target_from_dict(meta["spec"]).load(meta, ctx)
+        ctx.keep_target(task_id, cached)
+    return cached
 
 
 def size_fields(model: torch.nn.Module, int8: bool, prune_classifier: bool = False) -> Meta:
@@ -144,100 +121,82 @@ def size_fields(model: torch.nn.Module, int8: bool, prune_classifier: bool = Fal
     }
 
 
-class TargetKind(ABC):
-    """How one family of targets is built and loaded."""
-
-    @abstractmethod
-    def build(self, task_id: str, spec: Any, deps: list[Meta], ctx: Context) -> Meta:
-        """Make the target; ``deps`` are the metadata of the task's dependencies, in order
-        (the source first)."""
-
-    def load(self, meta: Meta, spec: Any, ctx: Context) -> PyTorchClassifier:
-        """The target's classifier from its metadata."""
-        return ctx.classifier(meta["checkpoint"])
+INHERITED = (
+    "finetune_epochs_run",
+    "finetune_best_epoch",
+    "excluded_layers",
+    "gap_eps",
+    "gap_eps_step",
+    "gap_steps",
+)
+"""What an int8 target reports of the float target it quantizes."""
 
 
-class DenseKind(TargetKind):
-    """The source model itself."""
+@target_kind("dense", "baseline")
+class DenseSpec(TargetSpec):
+    """The source model, unchanged: the reference every other target is compared with."""
 
-    def build(self, task_id: str, spec: DenseSpec, deps: list[Meta], ctx: Context) -> Meta:
+    def build(self, task_id: str, deps: list[Meta], ctx: Context) -> Meta:
         return {key: value for key, value in deps[0].items() if key != "traceback"}
 
 
-class PrunedKind(TargetKind):
-    """A registered pruning criterion applied to the source, then fine-tuned. With a second
-    dependency (a craft task), the fine-tuning curve is recorded on its examples:
-    ``[epoch, clean accuracy, transfer accuracy]`` before and after each epoch."""
+@target_kind("pruned", "pruning")
+class PrunedSpec(TargetSpec):
+    """A method (see :mod:`gap_art.defences.methods`) applied to the source as ``settings``
+    say: its criterion at one ratio, fine-tuned (to convergence with a patience), hardened
+    for ``+tat``/``+gal``. With a second dependency (a craft task), the fine-tuning curve is
+    recorded on its examples: ``[epoch, clean accuracy, transfer accuracy]`` before and
+    after each epoch."""
 
-    def build(self, task_id: str, spec: PrunedSpec, deps: list[Meta], ctx: Context) -> Meta:
-        method = parse_method(spec.method)
-        finetuning = {
-            "finetune_epochs": spec.finetune_epochs,
-            "finetune_patience": spec.finetune_patience,
-            "validation_fraction": spec.validation_fraction,
-        }
-        optimizer = RECIPES[model_recipe(ctx.config.model)].optimizer
-        pruning = {
-            **finetuning,
-            "finetune_optimizer": optimizer,
-            "prune_classifier": spec.prune_classifier,
-            "nb_calibration": spec.n_calibration,
-            "rounds": spec.rounds,
-            "seed": spec.seed,
-            **self._attack_settings(spec, method),
-        }
-        hardening = {
-            "eps": spec.harden_eps,
-            "epochs": max(1, spec.finetune_epochs),
-            "patience": spec.finetune_patience,
-            "validation_fraction": spec.validation_fraction,
-            "optimizer": optimizer,
-            "seed": spec.seed,
-        }
+    settings: MethodSpec = field(default_factory=MethodSpec)
+
+    @property
+    def requested_compression(self) -> float:
+        return float(self.settings.compression)
+
+    def replica(self, seed: int) -> PrunedSpec:
+        """The same method run with another seed (``settings`` follow)."""
+        return replace(self, seed=seed, settings=replace(self.settings, seed=seed))
+
+    def build(self, task_id: str, deps: list[Meta], ctx: Context) -> Meta:
         curve: list[list[float]] = []
-        monitor = self._curve_recorder(ctx, ctx.examples(deps[1]), curve) if len(deps) > 1 else None
+        monitor = _curve_recorder(ctx, ctx.examples(deps[1]), curve) if len(deps) > 1 else None
         x_train, y_train = ctx.data.numpy("train")
         result = apply_method(
-            spec.method,
+            self.settings,
             ctx.classifier(deps[0]["checkpoint"]),
-            spec.requested_compression,
-            *ctx.calibration_set(spec.seed),
+            *ctx.calibration_set(self.seed),
             x_train,
             y_train,
-            pruning,
-            hardening,
             finetune_monitor=monitor,
         )
         model = result.classifier.model
         meta = {
             "checkpoint": ctx.save_model(task_id, model),
-            **size_fields(model, False, spec.prune_classifier),
+            **size_fields(model, False, self.settings.prune_classifier),
             "excluded_layers": result.excluded_layers,
             "finetune_epochs_run": sum(record.epochs_run for record in result.records),
             "finetune_best_epoch": result.records[-1].best_epoch,
         }
-        if method.adversarial:
-            meta.update(gap_eps=spec.gap_eps, gap_eps_step=spec.gap_eps_step, gap_steps=GAP_STEPS)
+        if needs_attack(self.settings):
+            attack = self.settings.calibration_attack
+            meta.update(gap_eps=attack.eps, gap_eps_step=attack.eps_step, gap_steps=attack.steps)
         if curve:
             meta["finetune_curve"] = curve
         return meta
 
-    @staticmethod
-    def _attack_settings(spec: PrunedSpec, method: Method) -> dict[str, Any]:
-        if not method.adversarial:
-            return {}
-        return {"max_iter": GAP_STEPS, "eps": spec.gap_eps, "eps_step": spec.gap_eps_step}
 
-    @staticmethod
-    def _curve_recorder(ctx: Context, x_adv: np.ndarray, curve: list[list[float]]) -> Any:
-        x, y = ctx.evaluation_set()
-        both, labels = np.concatenate([x, x_adv]), np.concatenate([y, y])
+def _curve_recorder(
+    ctx: Context, x_adv: np.ndarray, curve: list[list[float]]
+) -> Callable[[int, PyTorchClassifier], None]:
+    x, y = ctx.evaluation_set()
+    both, labels = np.concatenate([x, x_adv]), np.concatenate([y, y])
 
-        def record(epoch: int, pruned: PyTorchClassifier) -> None:
-            correct = pruned.predict(both, batch_size=1024).argmax(1) == labels
-            curve.append([epoch, float(correct[: len(x)].mean()), float(correct[len(x) :].mean())])
+    def record(epoch: int, pruned: PyTorchClassifier) -> None:
+        correct = pruned.predict(both, batch_size=1024).argmax(1) == labels
+        curve.append([epoch, float(correct[: len(x)].mean()), float(correct[len(x) :].mean())])
 
-        return record
+    return record
 
 
 def quantize(classifier: PyTorchClassifier, seed: int, ctx: Context) -> PyTorchClassifier:
@@ -246,56 +205,68 @@ def quantize(classifier: PyTorchClassifier, seed: int, ctx: Context) -> PyTorchC
     return Int8Quantization(classifier, nb_calibration=None, seed=seed)(x_cal)
 
 
-class Int8Kind(TargetKind):
-    """A float target (the second dependency) quantized to int8. int8 models are rebuilt in
-    each process from the parent's checkpoint (quantizing is fast and deterministic)."""
+@target_kind("int8", "quantization")
+class Int8Spec(TargetSpec):
+    """The int8 version of another target (``parent``, a float target's name; the task's
+    second dependency). int8 models are rebuilt in each process from the parent's
+    checkpoint (quantizing is fast and deterministic)."""
 
-    def build(self, task_id: str, spec: Int8Spec, deps: list[Meta], ctx: Context) -> Meta:
+    parent: str = ""
+    prune_classifier: bool = False
+
+    def build(self, task_id: str, deps: list[Meta], ctx: Context) -> Meta:
         parent = deps[1]
         float_classifier = ctx.classifier(parent["checkpoint"])
-        ctx.keep_target(task_id, quantize(float_classifier, spec.seed, ctx))
+        ctx.keep_target(task_id, quantize(float_classifier, self.seed, ctx))
         inherited = {key: parent[key] for key in INHERITED if key in parent}
-        prune_classifier = parent.get("spec", {}).get("prune_classifier", False)
         return {
             "parent_checkpoint": parent["checkpoint"],
-            **size_fields(float_classifier.model, True, prune_classifier),
+            **size_fields(float_classifier.model, True, self.prune_classifier),
             **inherited,
         }
 
-    def load(self, meta: Meta, spec: Int8Spec, ctx: Context) -> PyTorchClassifier:
-        return quantize(ctx.classifier(meta["parent_checkpoint"]), spec.seed, ctx)
+    def load(self, meta: Meta, ctx: Context) -> PyTorchClassifier:
+        return quantize(ctx.classifier(meta["parent_checkpoint"]), self.seed, ctx)
 
 
-class ArtPreprocessorKind(TargetKind):
-    """The source model behind one of ART's preprocessing defences."""
+@target_kind("art-preprocessor", "art_defence")
+class ArtPreprocessorSpec(TargetSpec):
+    """The source behind one of ART's input transformations (``method`` names it)."""
 
-    def build(self, task_id: str, spec: ArtPreprocessorSpec, deps: list[Meta], ctx: Context) -> Meta:
+    def build(self, task_id: str, deps: list[Meta], ctx: Context) -> Meta:
         source = deps[0]
-        meta = {"checkpoint": source["checkpoint"], "preprocessor": spec.method}
+        meta = {"checkpoint": source["checkpoint"], "preprocessor": self.method}
         keys = ("compression", "sparsity", "size_bytes", "size_encoding", "layer_sparsity")
         meta.update({k: source[k] for k in keys})
         return meta
 
-    def load(self, meta: Meta, spec: ArtPreprocessorSpec, ctx: Context) -> PyTorchClassifier:
-        defence = get_art_defence(spec.method)
+    def load(self, meta: Meta, ctx: Context) -> PyTorchClassifier:
+        defence = get_art_defence(self.method)
         assert isinstance(defence, PreprocessorDefence)
         return defence.apply(ctx.classifier(meta["checkpoint"]))
 
 
-class ArtTrainerKind(TargetKind):
-    """A model trained by one of ART's trainers (from the source, or from scratch)."""
+@target_kind("art-trainer", "art_defence")
+class ArtTrainerSpec(TargetSpec):
+    """A model trained by one of ART's trainers (``method``), from the source or from
+    scratch, as ``training`` says (epochs; with a patience, to convergence), at ``eps``
+    when adversarial."""
 
-    def build(self, task_id: str, spec: ArtTrainerSpec, deps: list[Meta], ctx: Context) -> Meta:
-        defence = get_art_defence(spec.method)
+    training: FinetuneSpec = field(default_factory=FinetuneSpec)
+    eps: float | None = None
+
+    def replica(self, seed: int) -> ArtTrainerSpec:
+        """ART's training rerun with another seed."""
+        return replace(self, seed=seed, training=replace(self.training, seed=seed))
+
+    def build(self, task_id: str, deps: list[Meta], ctx: Context) -> Meta:
+        defence = get_art_defence(self.method)
         assert isinstance(defence, TrainedDefence)
         info = ctx.data.info
-        torch.manual_seed(spec.seed)
-        student = create_model(ctx.config.model, info.input_shape, info.nb_classes)
+        torch.manual_seed(self.seed)
+        student = create_model(ctx.config.arch, info.input_shape, info.nb_classes)
         x, y = ctx.data.numpy("train")
-        eps = spec.eps or 0.0
-        data = TrainingData(
-            x, y, student, spec.epochs, eps, spec.seed, 128, spec.patience, spec.validation_fraction
-        )
+        data = TrainingData(x, y, student, self.training, self.eps or 0.0)
         model = defence.train(ctx.classifier(deps[0]["checkpoint"]), data)
         meta = {"checkpoint": ctx.save_model(task_id, model), **size_fields(model, False)}
         if defence.record_ is not None:
@@ -303,12 +274,3 @@ class ArtTrainerKind(TargetKind):
                 finetune_epochs_run=defence.record_.epochs_run, finetune_best_epoch=defence.record_.best_epoch
             )
         return meta
-
-
-KINDS: dict[str, TargetKind] = {
-    "dense": DenseKind(),
-    "pruned": PrunedKind(),
-    "int8": Int8Kind(),
-    "art-preprocessor": ArtPreprocessorKind(),
-    "art-trainer": ArtTrainerKind(),
-}

@@ -1,301 +1,205 @@
-"""The study as a graph of independent, cached tasks.
-
-Per seed: train the source; per (seed, target): build the target; per (seed, attack, threat
-model): craft the examples once on the attacker's model(s); per (seed, target, attack, threat
-model, eps): evaluate (a *cell*); per seed, the sanity checks. Each task's id is a hash of
-everything that determines its output (its settings, the ids of the tasks it depends on and
-a digest of gap-art's own source files), so a changed setting changes exactly the ids
-downstream of it, a code change invalidates the cache, and a finished task is never redone.
-Pruned targets depend on the primary attack's examples, on which their fine-tuning curve is
-measured. Target specs are typed (:mod:`gap_art.bench.targets`).
-"""
+"""The study's task kinds besides the targets (:mod:`gap_art.bench.targets`): train or load
+the source, craft one attack on the attacker's model(s), evaluate one (target, crafted set)
+*cell*, and run the sanity checks. Each is a typed spec that owns how it runs and how it
+names itself."""
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any
+import time
+from dataclasses import dataclass, replace
 
-from gap_art.bench.config import BenchConfig
-from gap_art.bench.targets import (
-    ArtPreprocessorSpec,
-    ArtTrainerSpec,
-    DenseSpec,
-    Int8Spec,
-    PrunedSpec,
-    TargetSpec,
-    spec_from_dict,
-)
-from gap_art.defences.art_builtin import ART_DEFENCES, TrainedDefence
-from gap_art.defences.methods import parse_method
+import numpy as np
+import torch
+from art.estimators.classification import PyTorchClassifier
 
-
-@functools.lru_cache(maxsize=1)
-def source_digest() -> str:
-    """A hash of every gap-art source file: cached results from other code are not reused."""
-    root = Path(__file__).resolve().parents[1]
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        digest.update(path.relative_to(root).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def file_digest(path: str | Path) -> str:
-    """The SHA-256 of a file: a changed user checkpoint gets new task ids."""
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()[:16]
+from gap_art.bench.context import Context, Meta
+from gap_art.bench.graph import Task, TaskSpec
+from gap_art.bench.rows import ROW_FIELDS, TARGET_FIELDS, Row, pack_correct
+from gap_art.bench.targets import TargetSpec, load_target, size_fields
+from gap_art.checkpoint import load_model
+from gap_art.classifiers import is_gradient_free, to_art_classifier
+from gap_art.evaluation import craft_examples, evaluate_transfer, evaluate_whitebox
+from gap_art.evaluation.sanity import run_sanity_checks
+from gap_art.models import EnsembleModule, create_model
+from gap_art.models.registry import model_recipe
+from gap_art.runtime import atomic_write
+from gap_art.settings import AttackSpec
+from gap_art.training import RECIPES, train_model
 
 
 @dataclass(frozen=True)
-class Task:
-    """One unit of work: its kind, what determines it, and the tasks it needs first."""
+class SourceSpec(TaskSpec):
+    """A dense model: trained on ``dataset`` (``n_train`` examples drawn with ``data_seed``)
+    for ``epochs`` with ``seed``, or the user's ``checkpoint`` (its SHA-256 in the id)."""
 
-    kind: str
-    spec: dict[str, Any] = field(hash=False)
-    deps: tuple[str, ...] = ()
-    id: str = ""
+    kind = "source"
+    records_failures = False
+    dataset: str
+    n_train: int | None
+    data_seed: int
+    arch: str
+    epochs: int | None = None
+    seed: int | None = None
+    checkpoint: str | None = None
+    checkpoint_sha256: str | None = None
 
-    @classmethod
-    def make(cls, kind: str, spec: dict[str, Any], deps: tuple[Task, ...] = ()) -> Task:
-        dep_ids = tuple(d.id for d in deps)
-        payload = json.dumps(
-            {"kind": kind, "spec": spec, "deps": dep_ids, "code": source_digest()}, sort_keys=True
+    def describe(self) -> str:
+        if self.checkpoint is not None:
+            return f"load {self.arch} from {self.checkpoint}"
+        return f"train {self.arch} (seed {self.seed})"
+
+    def run(self, task: Task, deps: list[Meta], ctx: Context) -> Meta:
+        info = ctx.data.info
+        if self.checkpoint is not None:  # the user's trained model
+            model, _ = load_model(self.checkpoint, info, self.arch)
+            return {"checkpoint": ctx.save_model(task.id, model), "time_s": 0.0, **size_fields(model, False)}
+        assert self.seed is not None and self.epochs is not None
+        torch.manual_seed(self.seed)
+        model = create_model(self.arch, info.input_shape, info.nb_classes)
+        start = time.perf_counter()
+        recipe = RECIPES[model_recipe(self.arch)]
+        train_model(model, ctx.data.train, self.epochs, recipe, self.seed, ctx.device, False)
+        elapsed = time.perf_counter() - start
+        return {"checkpoint": ctx.save_model(task.id, model), "time_s": elapsed, **size_fields(model, False)}
+
+
+def crafting_classifier(checkpoints: list[str], ctx: Context) -> PyTorchClassifier:
+    """The model the attacker crafts on: one model, or the logit average of several."""
+    classifiers = [ctx.classifier(checkpoint) for checkpoint in checkpoints]
+    if len(classifiers) == 1:
+        return classifiers[0]
+    ensemble = EnsembleModule([c.model for c in classifiers])
+    return to_art_classifier(ensemble, ctx.data.info, device=ctx.device)
+
+
+@dataclass(frozen=True)
+class CraftSpec(TaskSpec):
+    """One attack crafted once on the evaluation set, on the attacker's model(s) (the
+    task's dependencies; several are attacked as their logit average)."""
+
+    kind = "craft"
+    attack: AttackSpec
+    threat_model: str
+    n_test: int | None
+    split: str
+
+    def describe(self) -> str:
+        return f"craft {self.attack.attack} from {self.threat_model} (seed {self.attack.seed})"
+
+    def run(self, task: Task, deps: list[Meta], ctx: Context) -> Meta:
+        checkpoints = [meta["checkpoint"] for meta in deps]
+        source = crafting_classifier(checkpoints, ctx)
+        x, y = ctx.evaluation_set()
+        start = time.perf_counter()
+        x_adv = craft_examples(source, x, y, self.attack)
+        name = f"{task.id}.npz"
+        atomic_write(ctx.store.cache / name, lambda tmp: np.savez_compressed(tmp, x_adv=x_adv))
+        return {"examples": name, "sources": checkpoints, "time_s": time.perf_counter() - start, "n": len(x)}
+
+
+@dataclass(frozen=True)
+class CellSpec(TaskSpec):
+    """One results row: the target (first dependency) on the examples of a craft task
+    (second), and, with ``whitebox``, the same attack run on the target itself."""
+
+    kind = "cell"
+    target: str
+    attack: AttackSpec
+    threat_model: str
+    whitebox: bool
+
+    def describe(self) -> str:
+        return f"evaluate {self.target} / {self.attack.attack} / {self.threat_model}"
+
+    def row(self, cell_id: str, target: TargetSpec, target_meta: Meta, cell_meta: Meta) -> Row:
+        """The results row: the target's identity and cost, then this cell's metrics."""
+        row: Row = {name: None for name in ROW_FIELDS}
+        row.update(
+            cell_id=cell_id,
+            target=target.name,
+            family=target.family,
+            method=target.method,
+            requested_compression=target.requested_compression,
+            seed=self.attack.seed,
+            attack=self.attack.attack,
+            eps=self.attack.eps,
+            threat_model=self.threat_model,
         )
-        digest = hashlib.sha256(payload.encode()).hexdigest()[:16]
-        return cls(kind=kind, spec=spec, deps=dep_ids, id=f"{kind}-{digest}")
+        row.update({key: target_meta[key] for key in TARGET_FIELDS if key in target_meta})
+        row.update({k: v for k, v in cell_meta.items() if k not in ("target", "attack", "seed", "traceback")})
+        return row
 
+    def run(self, task: Task, deps: list[Meta], ctx: Context) -> Meta:
+        target_meta, craft_meta = deps
+        source = crafting_classifier(craft_meta["sources"], ctx)
+        target = load_target(task.deps[0], target_meta, ctx)
+        x, y = ctx.evaluation_set()
+        (result,) = evaluate_transfer(
+            source,
+            {self.target: target},
+            x,
+            y,
+            self.attack.attack,
+            x_adv=ctx.examples(craft_meta),
+            progress=False,
+            seed=self.attack.seed,
+            source_name=self.threat_model,
+        )
+        row = result.to_dict()
+        row["transfer_correct"] = pack_correct(result.per_example["transfer"])  # worst case per example
+        row.update(self._whitebox(target, x, y, ctx))
+        return row
 
-@dataclass
-class Graph:
-    """All tasks of a study, keyed by id; the cells (the results' rows) in report order; and
-    the extra tasks whose results go into the report beside the rows (sanity checks)."""
-
-    tasks: dict[str, Task]
-    cells: list[Task]
-    extras: list[Task] = field(default_factory=list)
-
-    def order(self, task: Task) -> list[Task]:
-        """``task`` and everything it depends on, dependencies first, each once."""
-        seen: dict[str, Task] = {}
-
-        def visit(current: Task) -> None:
-            for dep in current.deps:
-                if dep not in seen:
-                    visit(self.tasks[dep])
-            seen.setdefault(current.id, current)
-
-        visit(task)
-        return list(seen.values())
-
-
-def _data_spec(config: BenchConfig) -> dict[str, Any]:
-    return {
-        "dataset": config.dataset,
-        "n_train": config.n_train,
-        "data_seed": config.data_seed,
-    }
-
-
-def _format_ratio(ratio: float) -> str:
-    return f"{ratio:g}x"
-
-
-ATTACKER_SEED_OFFSET = 7919
-"""The attacker's own models (``independent``, ``replica``) use seed + this offset: another
-initialisation, another data order and another calibration subset than the defender's."""
-
-
-def primary_attack(config: BenchConfig) -> str:
-    """The attack the fine-tuning curves, security curves and summaries use: PGD if studied."""
-    return "pgd" if "pgd" in config.attacks else config.attacks[0]
-
-
-class _Builder:
-    """Adds the tasks of one study to a graph, each once."""
-
-    def __init__(self, config: BenchConfig) -> None:
-        self.config = config
-        self.tasks: dict[str, Task] = {}
-        self.cells: list[Task] = []
-        self.extras: list[Task] = []
-
-    def add(self, task: Task) -> Task:
-        return self.tasks.setdefault(task.id, task)
-
-    def target(self, spec: TargetSpec, deps: tuple[Task, ...]) -> Task:
-        return self.add(Task.make("target", spec.to_dict(), deps))
-
-    def source(self, seed: int, attacker: bool = False) -> Task:
-        """The defender's dense model (trained with ``seed``, or the user's checkpoint for
-        every seed), or with ``attacker`` the attacker's own, always trained."""
-        c = self.config
-        spec: dict[str, Any] = {**_data_spec(c), "model": c.model}
-        if c.source_checkpoint is not None and not attacker:
-            spec.update(checkpoint=c.source_checkpoint, checkpoint_sha256=file_digest(c.source_checkpoint))
+    def _whitebox(self, target: PyTorchClassifier, x: np.ndarray, y: np.ndarray, ctx: Context) -> Meta:
+        """White-box accuracy: attacked through its own gradients, or, for an int8 target,
+        through its float parent (``surrogate``) and transferred; ``None`` where not asked."""
+        if not self.whitebox:
+            return {"whitebox_accuracy": None, "whitebox_mode": None}
+        attacked = target.surrogate if is_gradient_free(target) else target
+        # ART's numpy preprocessors are only differentiable through ART's own estimates (BPDA)
+        backend = self.attack.backend if attacked.all_framework_preprocessing else "art"
+        attack = replace(self.attack, backend=backend)
+        x_adv = ctx.whitebox_examples(  # an int8 target reuses the examples crafted on its float parent
+            (id(attacked), attack), lambda: craft_examples(attacked, x, y, attack)
+        )
+        name, seed = attack.attack, attack.seed
+        if attacked is target:
+            result = evaluate_whitebox(target, x, y, name, progress=False, seed=seed, x_adv=x_adv)
+            accuracy, mode = result.adversarial_accuracy, "direct"
+            low, high = result.intervals["adversarial_accuracy"]
         else:
-            spec.update(epochs=c.epochs, seed=seed)
-        return self.add(Task.make("source", spec, ()))
-
-    def craft(self, attack: str, eps: float, seed: int, threat: str, sources: tuple[Task, ...]) -> Task:
-        c = self.config
-        spec = {
-            "attack": attack,
-            "eps": eps,
-            "backend": c.attack_backend,
-            "n_test": c.n_test,
-            "split": c.split,
-            "seed": seed,
-            "threat_model": threat,
-        }
-        return self.add(Task.make("craft", spec, sources))
-
-    def pruned(self, method: str, ratio: float, seed: int, source: Task, curve: Task) -> list[Task]:
-        """One pruned target per GAP budget (one for criteria without an attack)."""
-        c = self.config
-        parsed = parse_method(method)
-        adversarial = parsed.adversarial
-        budgets: list[tuple[float, float] | None] = list(c.gap_budgets()) if adversarial else [None]
-        tasks = []
-        for budget in budgets:
-            label = method if len(budgets) == 1 or budget is None else f"{method}[eps={budget[0]:g}]"
-            spec = PrunedSpec(
-                seed=seed,
-                name=f"{label}@{_format_ratio(ratio)}",
-                method=method,
-                requested_compression=float(ratio),
-                finetune_epochs=c.finetune_epochs,
-                finetune_patience=c.finetune_patience,
-                validation_fraction=c.validation_fraction,
-                prune_classifier=c.prune_classifier,
-                n_calibration=c.n_calibration,
-                gap_eps=budget[0] if budget else None,
-                gap_eps_step=budget[1] if budget else None,
-                rounds=c.rounds if parsed.iterative else 1,
-                harden_eps=c.attack_eps if parsed.hardening else None,
+            (transfer,) = evaluate_transfer(
+                attacked, {"int8": target}, x, y, name, x_adv=x_adv, progress=False
             )
-            tasks.append(self.target(spec, (source, curve)))
-        return tasks
-
-    def replica(self, pruned: Task, source: Task) -> Task:
-        """The target's own method, ratio and settings run on ``source`` with the attacker's
-        seed (their calibration subset, tie-breaking and fine-tuning order)."""
-        spec = spec_from_dict(pruned.spec)
-        return self.target(replace(spec, seed=spec.seed + ATTACKER_SEED_OFFSET), (source,))
-
-    def cell(self, target: Task, craft: Task, whitebox: bool) -> None:
-        spec = {
-            "target": target.spec["name"],
-            "attack": craft.spec["attack"],
-            "eps": craft.spec["eps"],
-            "threat_model": craft.spec["threat_model"],
-            "seed": craft.spec["seed"],
-            "whitebox": whitebox,
+            accuracy, mode = transfer.transfer_accuracy, "surrogate"
+            low, high = transfer.intervals["transfer_accuracy"]
+        return {
+            "whitebox_accuracy": accuracy,
+            "whitebox_accuracy_ci_low": low,
+            "whitebox_accuracy_ci_high": high,
+            "whitebox_mode": f"{mode} ({backend})",
         }
-        self.cells.append(self.add(Task.make("cell", spec, (target, craft))))
 
 
-def build_graph(config: BenchConfig) -> Graph:
-    """Every task of the study described by ``config``."""
-    b = _Builder(config)
-    eps, primary = config.attack_eps, primary_attack(config)
-    for seed in config.seeds:
-        source = b.source(seed)
-        dense = {a: b.craft(a, eps, seed, "dense", (source,)) for a in config.attacks}
-        targets, parents = _targets(b, seed, source, dense[primary])
-        if config.sanity_checks:
-            spec = {"eps": eps, "attacks": list(config.attacks), "backend": config.attack_backend,
-                    "n_test": config.n_test, "split": config.split, "seed": seed}  # fmt: skip
-            b.extras.append(b.add(Task.make("sanity", spec, (source,))))
-        attacker = b.source(seed + ATTACKER_SEED_OFFSET, attacker=True)
-        for target in targets:
-            for attack in config.attacks:
-                b.cell(target, dense[attack], attack in config.whitebox_attacks)
-                for threat in config.threat_models:
-                    if threat == "dense":
-                        continue
-                    sources = _attacker_sources(b, threat, parents.get(target.id), source, attacker)
-                    if sources:
-                        b.cell(target, b.craft(attack, eps, seed, threat, sources), False)
-            for multiplier in (m for m in config.curve_eps if m != 1.0):
-                for attack in config.attacks:  # a security curve per attack
-                    curve = b.craft(attack, multiplier * eps, seed, "dense", (source,))
-                    b.cell(target, curve, attack in config.whitebox_attacks)
-    return Graph(b.tasks, b.cells, b.extras)
+@dataclass(frozen=True)
+class SanitySpec(TaskSpec):
+    """The attack sanity checks on one seed's source (the dependency)."""
 
+    kind = "sanity"
+    eps: float
+    attacks: tuple[str, ...]
+    backend: str
+    n_test: int | None
+    split: str
+    seed: int
 
-def _attacker_sources(
-    b: _Builder, threat: str, pruned: Task | None, source: Task, attacker: Task
-) -> tuple[Task, ...]:
-    """The models an attacker crafts on, for one target (``()``: not applicable to it).
+    def describe(self) -> str:
+        return f"sanity checks (seed {self.seed})"
 
-    ``independent``: the attacker's own dense model. ``replica``: the target's method (a
-    pruning method at its ratio, or ART's training for an ART trained defence) run on *our*
-    dense model (the attacker holds it) with the attacker's seed and calibration subset.
-    ``replica-independent``: the same run on the attacker's own dense model. ``ensemble``: the
-    logit average of our dense model, the independent one and the replica, the same recipe for
-    every target that has a replica.
-    """
-    if threat == "independent":
-        return (attacker,)
-    if pruned is None:  # replicas rerun a method on M; this target (dense, a preprocessor) has none
-        return ()
-    if threat == "replica-independent":
-        return (b.replica(pruned, attacker),)
-    replica = b.replica(pruned, source)
-    if threat == "replica":
-        return (replica,)
-    return (source, attacker, replica)
-
-
-def _targets(b: _Builder, seed: int, source: Task, curve: Task) -> tuple[list[Task], dict[str, Task]]:
-    """The dense model, every pruned model, their int8 versions and ART's defences.
-
-    Also returns, for each target whose method an attacker can rerun on M (a pruned model and
-    its int8 version, an ART trained defence), the target that method built: what a replica
-    copies.
-    """
-    config = b.config
-    dense = b.target(DenseSpec(seed=seed, name="dense", method="dense"), (source,))
-    floats = [dense]
-    parents: dict[str, Task] = {}
-    for method in config.methods:
-        for ratio in config.compression:
-            for pruned in b.pruned(method, ratio, seed, source, curve):
-                parents[pruned.id] = pruned
-                floats.append(pruned)
-    targets = list(floats)
-    if config.int8:
-        for parent in floats:
-            name, method = parent.spec["name"], parent.spec["method"]
-            spec = Int8Spec(seed=seed, name=f"{name}+int8", method=f"{method}+int8", parent=name)
-            quantized = b.target(spec, (source, parent))
-            if parent.id in parents:
-                parents[quantized.id] = parent
-            targets.append(quantized)
-    for defence in config.defences:
-        target = b.target(_art_defence_spec(config, defence, seed), (source,))
-        if issubclass(ART_DEFENCES.get(defence), TrainedDefence):
-            parents[target.id] = target  # an attacker can rerun ART's training on M too
-        targets.append(target)
-    return targets, parents
-
-
-def _art_defence_spec(config: BenchConfig, name: str, seed: int) -> TargetSpec:
-    """A preprocessor wraps the source; a trainer trains from scratch for the source's epochs
-    (distillation) or fine-tunes the source for ``defence_epochs``, at eps if adversarial."""
-    defence = ART_DEFENCES.get(name)
-    if not issubclass(defence, TrainedDefence):
-        return ArtPreprocessorSpec(seed=seed, name=f"art:{name}", method=name)
-    return ArtTrainerSpec(
-        seed=seed,
-        name=f"art:{name}",
-        method=name,
-        epochs=config.epochs if defence.from_scratch else config.defence_epochs,
-        eps=config.attack_eps if defence.adversarial else None,
-        patience=config.finetune_patience if defence.adversarial else None,
-        validation_fraction=config.validation_fraction,
-    )
+    def run(self, task: Task, deps: list[Meta], ctx: Context) -> Meta:
+        source = ctx.classifier(deps[0]["checkpoint"])
+        x, y = ctx.evaluation_set()
+        checks = run_sanity_checks(
+            source, x, y, self.eps, list(self.attacks), backend=self.backend, seed=self.seed
+        )
+        return {"seed": self.seed, "checks": [c.to_dict() for c in checks]}

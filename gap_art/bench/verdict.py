@@ -9,10 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from gap_art.bench.config import BenchConfig
+from gap_art.bench.config import BenchConfig, primary_attack
 from gap_art.bench.rows import Row
 from gap_art.bench.summary import Analysis, Key
-from gap_art.bench.tasks import primary_attack
 from gap_art.evaluation.sanity import SanityCheck
 
 BASELINES = ("random", "magnitude")

@@ -8,11 +8,23 @@ from typing import Any
 
 import click
 
-from gap_art.cli_models import user_errors
-from gap_art.cli_options import LazyChoice, RegistryOption, attacks, datasets
+from gap_art.cli.options import (
+    CommaList,
+    RegistryOption,
+    arch_option,
+    attacks,
+    data_dir_option,
+    dataset_option,
+    device_option,
+    seed_option,
+    user_errors,
+)
+
+EVALUATE_THREATS = ("dense", "independent", "ensemble")
+"""Who may craft in ``gap-art evaluate`` (a replica needs the bench, which reruns the method)."""
 
 
-def _target_model(spec: str, info: Any, arch: str | None) -> tuple[str, Any]:
+def _target_model(spec: str, info: Any, arch: str | None, device: str) -> tuple[str, Any]:
     """``NAME=PATH`` as an ART classifier: a checkpoint or state dict (differentiable), or a
     ``.pt2`` program (int8 or not), queried through ``predict`` alone."""
     import numpy as np
@@ -37,7 +49,7 @@ def _target_model(spec: str, info: Any, arch: str | None) -> tuple[str, Any]:
             predict, tuple(info.input_shape), info.nb_classes, clip_values=info.clip_values
         )
     model, _ = load_model(path, info, arch)
-    return name, to_art_classifier(model, info, device="cpu")
+    return name, to_art_classifier(model, info, device=device)
 
 
 @click.command()
@@ -55,21 +67,23 @@ def _target_model(spec: str, info: Any, arch: str | None) -> tuple[str, Any]:
     required=True,
     help="NAME=PATH of a target: a checkpoint, a state_dict (--arch) or a .pt2 program; repeatable.",
 )
-@click.option("--dataset", type=LazyChoice(datasets), default="digits", show_default=True)
-@click.option("--arch", help="Architecture of plain state_dict files (a registry or torchvision name).")
-@click.option("--data-dir", type=click.Path(file_okay=False), help="Where datasets are read from.")
+@dataset_option()
+@arch_option("Architecture of plain state_dict files (a registry or torchvision name).")
+@data_dir_option()
 @click.option(
     "--attacks",
     default="pgd",
     show_default=True,
     cls=RegistryOption,
     names=attacks,
+    type=CommaList(str, attacks),
     help="Attacks crafted on the source, comma-separated.",
 )
 @click.option(
     "--threat-models",
     default="dense",
     show_default=True,
+    type=CommaList(str, lambda: list(EVALUATE_THREATS)),
     help="Who crafts, comma-separated: dense (the --source model), independent (--independent, a "
     "model the attacker trained themselves), ensemble (the logit average of both). A replica needs "
     "each target's method: gap-art bench --source-checkpoint runs it.",
@@ -83,7 +97,8 @@ def _target_model(spec: str, info: Any, arch: str | None) -> tuple[str, Any]:
 )
 @click.option("--eps", type=float, help="L-inf budget (default: the dataset's).")
 @click.option("--n-test", type=int, help="Test examples, a seeded subset (default: the whole test split).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@seed_option("Seeds the test subset and the attacks' random starts.")
+@device_option()
 @click.option(
     "--out", type=click.Path(file_okay=False), help="Folder for results.json, results.csv and report.md."
 )
@@ -93,12 +108,13 @@ def evaluate(
     dataset: str,
     arch: str | None,
     data_dir: str | None,
-    attacks: str,
-    threat_models: str,
+    attacks: list[str],
+    threat_models: list[str],
     independent_path: str | None,
     eps: float | None,
     n_test: int | None,
     seed: int,
+    device: str,
     out: str | None,
 ) -> None:
     """Craft attacks on a source model and measure how well they transfer to each target.
@@ -113,22 +129,22 @@ def evaluate(
     from gap_art.data import load_dataset
     from gap_art.evaluation import evaluate_transfer, format_table, to_csv, to_json
     from gap_art.runtime import write_text
+    from gap_art.settings import AttackSpec
 
     with user_errors():
         data = load_dataset(dataset, data_dir=data_dir, n_test=n_test, seed=seed)
-        attackers = _attackers(threat_models, source_path, independent_path, data.info, arch)
-        named = dict(_target_model(spec, data.info, arch) for spec in targets)
+        attackers = _attackers(threat_models, source_path, independent_path, data.info, arch, device)
+        named = dict(_target_model(spec, data.info, arch, device) for spec in targets)
+        budget = eps if eps is not None else data.info.eps
+        specs = [AttackSpec(attack, eps=budget, seed=seed) for attack in attacks]
     x, y = data.numpy("test")
-    budget = eps if eps is not None else data.info.eps
     results = []
-    try:
-        for attack in [a.strip() for a in attacks.split(",") if a.strip()]:
+    with user_errors():
+        for spec in specs:
             for threat, attacker in attackers.items():
                 results += evaluate_transfer(
-                    attacker, named, x, y, attack, eps=budget, seed=seed, progress=False, source_name=threat
+                    attacker, named, x, y, spec, seed=seed, progress=False, source_name=threat
                 )
-    except (ValueError, TypeError) as error:
-        raise click.UsageError(str(error)) from None
     click.echo(format_table(results))
     if out is not None:
         Path(out).mkdir(parents=True, exist_ok=True)
@@ -143,11 +159,13 @@ def evaluate(
         click.echo(f"\nwrote {Path(out) / 'results.json'}, results.csv and report.md")
 
 
-EVALUATE_THREATS = ("dense", "independent", "ensemble")
-
-
 def _attackers(
-    threat_models: str, source_path: str, independent_path: str | None, info: Any, arch: str | None
+    threats: list[str],
+    source_path: str,
+    independent_path: str | None,
+    info: Any,
+    arch: str | None,
+    device: str,
 ) -> dict[str, Any]:
     """The classifier each requested threat model crafts on (``--threat-models``)."""
     from gap_art.checkpoint import load_model
@@ -155,7 +173,6 @@ def _attackers(
     from gap_art.models.ensemble import EnsembleModule
     from gap_art.validation import check_choices
 
-    threats = [t.strip() for t in threat_models.split(",") if t.strip()]
     if "replica" in threats:
         raise ValueError(
             "threat_models: a replica reruns each target's method on the source; gap-art bench "
@@ -171,4 +188,4 @@ def _attackers(
             )
         models["independent"] = load_model(independent_path, info, arch)[0]
         models["ensemble"] = EnsembleModule([source, models["independent"]])
-    return {threat: to_art_classifier(models[threat], info, device="cpu") for threat in threats}
+    return {threat: to_art_classifier(models[threat], info, device=device) for threat in threats}

@@ -2,69 +2,38 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import click
 
-from gap_art.cli_options import LazyChoice, RegistryOption, as_flag, criteria, datasets
-
-
-def model_input(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The inputs every command on a user's model takes: MODEL (a gap-art checkpoint, or a plain
-    state_dict with --arch), the dataset it was trained on, and where that dataset is read from."""
-    options = [
-        click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False)),
-        click.option(
-            "--dataset",
-            type=LazyChoice(datasets),
-            default="digits",
-            show_default=True,
-            help="The data the model was trained on (its training split calibrates and fine-tunes).",
-        ),
-        click.option(
-            "--arch", help="Architecture of a plain state_dict file (a registry or torchvision name)."
-        ),
-        click.option("--data-dir", type=click.Path(file_okay=False), help="Where datasets are read from."),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
-
-
-@contextlib.contextmanager
-def user_errors() -> Iterator[None]:
-    """Loading a user's model and data: missing data is an error (exit 1) that says how to get
-    it; a foreign file or a bad setting is a usage error (exit 2) naming the flag."""
-    from gap_art.checkpoint import CheckpointError
-    from gap_art.data import DataUnavailableError
-    from gap_art.quantization import QuantizationError
-
-    try:
-        yield
-    except DataUnavailableError as error:
-        raise click.ClickException(str(error)) from None
-    except (CheckpointError, QuantizationError, ValueError) as error:
-        raise click.UsageError(as_flag(str(error))) from None
+from gap_art.cli.options import (
+    RegistryOption,
+    arch_option,
+    criteria,
+    data_dir_option,
+    dataset_option,
+    device_option,
+    model_input,
+    seed_option,
+    user_errors,
+)
 
 
 @click.command()
-@click.option("--dataset", default="digits", show_default=True)
+@dataset_option()
+@arch_option("Architecture (default: small-cnn for digits, lenet for 28x28, resnet20 for cifar10).")
+@click.option("--model", "model_alias", hidden=True, help="Deprecated: --arch.")
 @click.option(
-    "--model",
-    default=None,
-    help="Default: small-cnn for digits, lenet for 28x28, resnet20 for cifar10.",
+    "--epochs", type=click.IntRange(min=0), default=None, help="Default: 30 (small CNNs) or 160 (ResNet/VGG)."
 )
-@click.option("--epochs", type=int, default=None, help="Default: 30 (small CNNs) or 160 (ResNet/VGG).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default="auto", show_default=True)
-@click.option("--data-dir", type=click.Path(file_okay=False))
+@seed_option("Seeds initialisation, data order and dropout.")
+@device_option()
+@data_dir_option()
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="Checkpoint file to write.")
 def train(
     dataset: str,
-    model: str | None,
+    arch: str | None,
+    model_alias: str | None,
     epochs: int | None,
     seed: int,
     device: str,
@@ -80,15 +49,15 @@ def train(
     from gap_art.models.registry import model_recipe
     from gap_art.training import RECIPES, evaluate_accuracy, train_model
 
+    if model_alias is not None:
+        click.echo("--model is deprecated: use --arch", err=True)
     with user_errors():
         data = load_dataset(dataset, data_dir=data_dir)
-        name = model or {"digits": "small-cnn", "cifar10": "resnet20"}.get(dataset, "lenet")
+        name = arch or model_alias or {"digits": "small-cnn", "cifar10": "resnet20"}.get(dataset, "lenet")
         torch.manual_seed(seed)
         net = create_model(name, data.info.input_shape, data.info.nb_classes)
     recipe = model_recipe(name)
     n_epochs = epochs if epochs is not None else (30 if recipe == "adam" else 160)
-    if n_epochs < 0:
-        raise click.BadParameter("must be >= 0", param_hint="--epochs")
     train_model(net, data.train, n_epochs, RECIPES[recipe], seed, device)
     accuracy = evaluate_accuracy(net, data.test, device=device)
     path = save_checkpoint(
@@ -129,8 +98,8 @@ def train(
 @click.option("--rounds", type=int, default=3, show_default=True, help="Rounds of +iter methods.")
 @click.option("--eps", type=float, help="L-inf budget +tat/+gal harden against (default: the dataset's).")
 @click.option("--n-calibration", type=int, default=512, show_default=True, help="Calibration examples.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@seed_option("Seeds calibration, tie-breaking, fine-tuning and the hardening.")
+@device_option()
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="Checkpoint file to write.")
 def prune(
     model_path: str,
@@ -163,33 +132,32 @@ def prune(
     from gap_art.checkpoint import load_model, save_checkpoint
     from gap_art.classifiers import to_art_classifier
     from gap_art.data import load_dataset
-    from gap_art.defences.methods import apply_method
+    from gap_art.defences.methods import apply_method, parse_method
     from gap_art.models.registry import model_recipe
-    from gap_art.training import RECIPES, evaluate_accuracy
+    from gap_art.settings import FINETUNE_PARAMS, AttackSpec, FinetuneSpec
+    from gap_art.training import evaluate_accuracy
+    from gap_art.validation import params_named
 
     with user_errors():
         data = load_dataset(dataset, data_dir=data_dir)
         model, name = load_model(model_path, data.info, arch)
         classifier = to_art_classifier(model, data.info, device=device)
-        optimizer = RECIPES[model_recipe(name)].optimizer
-        pruning = {
-            "finetune_epochs": finetune_epochs,
-            "finetune_patience": finetune_patience,
-            "finetune_optimizer": optimizer,
-            "prune_classifier": prune_classifier,
-            "nb_calibration": n_calibration,
-            "rounds": rounds,
-            "seed": seed,
-        }
-        hardening = {
-            "eps": eps if eps is not None else data.info.eps,
-            "epochs": max(1, finetune_epochs),
-            "patience": finetune_patience,
-            "optimizer": optimizer,
-            "seed": seed,
-        }
+        with params_named(FINETUNE_PARAMS):
+            finetune = FinetuneSpec(
+                finetune_epochs, finetune_patience, optimizer=model_recipe(name), seed=seed
+            )
+        spec = parse_method(
+            method,
+            compression=compression,
+            rounds=rounds,
+            prune_classifier=prune_classifier,
+            n_calibration=n_calibration,
+            finetune=finetune,
+            hardening_attack=AttackSpec(eps=eps if eps is not None else data.info.eps),
+            seed=seed,
+        )
         x, y = data.numpy("train")
-        result = apply_method(method, classifier, compression, x, y, x, y, pruning, hardening)
+        result = apply_method(spec, classifier, x, y, x, y)
     before = evaluate_accuracy(model, data.test, device=device)
     after = evaluate_accuracy(result.classifier.model, data.test, device=device)
     epochs_run = sum(record.epochs_run for record in result.records)

@@ -1,18 +1,29 @@
 """gap-art's defences as ART transformers: pruning (GAP and baselines), int8 quantization,
-and ART's own built-in defences (:mod:`~gap_art.defences.art_builtin`) for comparison."""
+transfer hardening after pruning, and ART's own built-in defences
+(:mod:`~gap_art.defences.art_builtin`) for comparison."""
 
 from gap_art.defences import art_builtin
 from gap_art.defences.gap import GreedyAdversarialPruning, pruning_defence
+from gap_art.defences.hardening import StaticSourceAttack, TransferHardening
 from gap_art.defences.irregular import IrregularPruning
+from gap_art.defences.methods import apply_method, parse_method
+from gap_art.defences.misalignment import GradientMisalignmentFinetuning
 from gap_art.defences.pruning import PruningTransformer
 from gap_art.defences.quantization import Int8Classifier, Int8Quantization
+from gap_art.defences.transfer_adversarial import TransferAdversarialFinetuning
 
 __all__ = [
+    "GradientMisalignmentFinetuning",
     "GreedyAdversarialPruning",
     "Int8Classifier",
     "Int8Quantization",
     "IrregularPruning",
     "PruningTransformer",
+    "StaticSourceAttack",
+    "TransferAdversarialFinetuning",
+    "TransferHardening",
+    "apply_method",
     "art_builtin",
+    "parse_method",
     "pruning_defence",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 from abc import abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
@@ -23,14 +24,14 @@ from art.defences.transformer.evasion import DefensiveDistillation
 from art.estimators.classification import PyTorchClassifier
 from torch import nn
 
-from gap_art.attacks import clip_range, default_eps_step, make_attack
+from gap_art.attacks import AttackSpec, build_attack, clip_range, default_eps_step
 from gap_art.classifiers import rewrap_classifier
-from gap_art.defences.finetune import FinetuneRecord, validation_split
-from gap_art.defences.hardening import TransferAdversarialFinetuning
+from gap_art.defences.transfer_adversarial import TransferAdversarialFinetuning
 from gap_art.pruning import clone_module
 from gap_art.registry import Registry
 from gap_art.runtime import seeded
-from gap_art.training import EarlyStopping
+from gap_art.settings import FinetuneSpec
+from gap_art.training import EpochHook, FinetuneRecord, train_to_convergence
 
 DISTILLATION_TEMPERATURE = 10.0
 
@@ -65,24 +66,20 @@ class TrainingData:
 
     :param student: A freshly initialised model of the source's architecture (for defences
         that train from scratch).
-    :param epochs: Training epochs (the maximum with ``patience``).
+    :param training: Epochs (the maximum with a patience), batch size, seed and validation
+        split. With a patience, adversarial fine-tuning stops after that many epochs without
+        a better score on the held-out rows and keeps the best epoch (at least one: the
+        undefended source is never kept). The score is what the trainer optimises, accuracy
+        under FGSM at ``eps`` crafted on the model being trained: clean accuracy would pick
+        the least hardened epoch.
     :param eps: Budget of adversarial training (input units).
-    :param patience: Adversarial fine-tuning stops after this many epochs without a better
-        score on a seeded ``validation_fraction`` of ``x`` and keeps the best epoch (at least
-        one: the undefended source is never kept). The score is what the trainer optimises,
-        accuracy under FGSM at ``eps`` crafted on the model being trained: clean accuracy would
-        pick the least hardened epoch.
     """
 
     x: np.ndarray
     y: np.ndarray
     student: nn.Module
-    epochs: int
+    training: FinetuneSpec
     eps: float
-    seed: int
-    batch_size: int = 128
-    patience: int | None = None
-    validation_fraction: float = 0.1
 
 
 class TrainedDefence(ArtDefence):
@@ -102,7 +99,7 @@ class TrainedDefence(ArtDefence):
     def train(self, source: PyTorchClassifier, data: TrainingData) -> nn.Module:
         """Train the defended model, seeded, with ART's own progress bars silenced."""
         self.record_ = None
-        with seeded(data.seed), contextlib.redirect_stderr(io.StringIO()):
+        with seeded(data.training.seed), contextlib.redirect_stderr(io.StringIO()):
             return self._train(source, data).eval()
 
     @abstractmethod
@@ -111,7 +108,7 @@ class TrainedDefence(ArtDefence):
 
 def _robust_accuracy(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray, eps: float) -> float:
     """Accuracy under FGSM at ``eps`` crafted on ``classifier`` itself (seeded, deterministic)."""
-    x_adv = make_attack("fgsm", classifier, eps=eps).generate(x, y)
+    x_adv = build_attack(AttackSpec("fgsm", eps=eps), classifier).generate(x, y)
     return float((classifier.predict(x_adv).argmax(1) == y).mean())
 
 
@@ -122,18 +119,22 @@ class AdversarialFinetuning(TrainedDefence):
 
     def _train(self, source: PyTorchClassifier, data: TrainingData) -> nn.Module:
         trainee = rewrap_classifier(source, clone_module(source.model))  # the source stays as it is
-        if data.patience is None:
-            self._fit(trainee, data)
-            return trainee.model
-        train, held = validation_split(len(data.x), data.validation_fraction, data.seed)
-        one_epoch = replace(data, x=data.x[train], y=data.y[train], epochs=1)
-        stopper = EarlyStopping(trainee.model, data.patience)
-        for epoch in range(1, data.epochs + 1):
-            self._fit(trainee, one_epoch)
-            if stopper.update(epoch, _robust_accuracy(trainee, data.x[held], data.y[held], data.eps)):
-                break
-        stopper.restore()
-        self.record_ = FinetuneRecord(len(stopper.scores), stopper.best_epoch, stopper.scores)
+
+        def train(x: np.ndarray, y: np.ndarray, after_epoch: EpochHook | None) -> None:
+            if after_epoch is None:
+                self._fit(trainee, replace(data, x=x, y=y))
+                return
+            one_epoch = replace(data, x=x, y=y, training=replace(data.training, epochs=1))
+            for epoch in range(1, data.training.epochs + 1):
+                self._fit(trainee, one_epoch)
+                if after_epoch(epoch):
+                    return
+
+        def score(x_held: np.ndarray, y_held: np.ndarray) -> Callable[[], float]:
+            return lambda: _robust_accuracy(trainee, x_held, y_held, data.eps)
+
+        record = train_to_convergence(trainee.model, data.x, data.y, data.training, train, score, False)
+        self.record_ = record if data.training.patience is not None else None
         return trainee.model
 
     @abstractmethod
@@ -223,7 +224,10 @@ class DistillationDefence(TrainedDefence):
     def _train(self, source: PyTorchClassifier, data: TrainingData) -> nn.Module:
         teacher = _probability_classifier(source, source.model, nn.CrossEntropyLoss())
         pupil = _probability_classifier(source, data.student, _SoftLabelCrossEntropy())
-        DefensiveDistillation(teacher, batch_size=data.batch_size, nb_epochs=data.epochs)(data.x, pupil)
+        training = data.training
+        DefensiveDistillation(teacher, batch_size=training.batch_size, nb_epochs=training.epochs)(
+            data.x, pupil
+        )
         return data.student
 
 
@@ -234,8 +238,8 @@ class MadryPGDDefence(AdversarialFinetuning):
     def _fit(self, trainee: PyTorchClassifier, data: TrainingData) -> None:
         AdversarialTrainerMadryPGD(
             trainee,
-            nb_epochs=data.epochs,
-            batch_size=data.batch_size,
+            nb_epochs=data.training.epochs,
+            batch_size=data.training.batch_size,
             eps=data.eps,
             eps_step=default_eps_step(data.eps),
             max_iter=7,
@@ -251,7 +255,7 @@ class FastIsBetterThanFreeDefence(AdversarialFinetuning):
         trainee.set_params(optimizer=torch.optim.SGD(trainee.model.parameters(), lr=0.01, momentum=0.9))
         one_hot = np.eye(trainee.nb_classes, dtype=np.float32)[data.y]  # FBF wants one-hot labels
         AdversarialTrainerFBFPyTorch(trainee, eps=data.eps).fit(
-            data.x, one_hot, nb_epochs=data.epochs, batch_size=data.batch_size
+            data.x, one_hot, nb_epochs=data.training.epochs, batch_size=data.training.batch_size
         )
 
 
@@ -264,17 +268,11 @@ class EnsembleAdversarialTraining(TrainedDefence):
     adversarial = True
 
     def _train(self, source: PyTorchClassifier, data: TrainingData) -> nn.Module:
-        hardener = TransferAdversarialFinetuning(
-            source,
-            source,
-            self_attack="fgsm",
-            eps=data.eps,
-            epochs=max(1, data.epochs),
-            patience=data.patience,
-            validation_fraction=data.validation_fraction,
-            batch_size=data.batch_size,
-            seed=data.seed,
+        training = replace(data.training, epochs=max(1, data.training.epochs))
+        hardener = TransferAdversarialFinetuning.from_specs(
+            source, source, AttackSpec(eps=data.eps), training
         )
+        hardener.set_params(self_attack="fgsm")
         model = hardener(data.x, y=data.y).model
-        self.record_ = hardener.finetune_record_ if data.patience is not None else None
+        self.record_ = hardener.finetune_record_ if training.patience is not None else None
         return model

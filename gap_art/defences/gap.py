@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from art.estimators.classification import PyTorchClassifier
 
-from gap_art.attacks import ATTACKS, BACKENDS, clip_range, make_attack
+from gap_art.attacks import ATTACKS, BACKENDS, build_attack, clip_range, make_attack
 from gap_art.classifiers import require_gradients
 from gap_art.defences.irregular import IrregularPruning
 from gap_art.defences.pruning import PruningTransformer
-from gap_art.pruning import importance
-from gap_art.pruning.importance import Importance, adversarial_criterion
+from gap_art.pruning.importance import IMPORTANCE, Importance, adversarial_criterion
 from gap_art.pruning.importance.base import Craft
-from gap_art.validation import check_choice, check_int, check_range
+from gap_art.settings import ATTACK_PARAMS, GAP_EPS, GAP_EPS_STEP, GAP_STEPS, AttackSpec, MethodSpec
+from gap_art.validation import check_budget, check_choice, params_named
 
 
 class GreedyAdversarialPruning(PruningTransformer):
@@ -27,11 +28,14 @@ class GreedyAdversarialPruning(PruningTransformer):
     :param classifier: A trained ART ``PyTorchClassifier`` (never modified).
     :param compression: Ratio of prunable weights to those kept (2 removes half).
     :param criterion: ``grad`` (signed gradient), ``taylor`` (signed weight x gradient),
-        ``abs_grad`` (|gradient|), or any registered criterion that needs an attack (by its
-        registry name, see :func:`gap_art.pruning.importance.names`).
+        ``abs_grad`` (|gradient|), any registered criterion that needs an attack (by its
+        registry name, see :func:`gap_art.pruning.importance.names`), or an
+        :class:`~gap_art.pruning.importance.Importance` instance that needs one (it may carry
+        settings of its own).
     :param scope: ``global`` (rank across layers) or ``layer`` (same fraction per layer).
-    :param attack: A registered attack name (``pgd``, ``fgsm``, ``cw``, ``mifgsm``, ...) or
-        a ready ``torchattacks.Attack`` / ART ``EvasionAttack``.
+    :param attack: A registered attack name (``pgd``, ``fgsm``, ``cw``, ``mifgsm``, ...), an
+        :class:`~gap_art.settings.AttackSpec` (then ``eps``, ``eps_step``, ``max_iter`` and
+        ``attack_backend`` are its own), or a ready ``torchattacks.Attack`` / ART ``EvasionAttack``.
     :param eps: Attack budget (L-inf) in input units; default 2/255 of the input range.
     :param eps_step: Step of iterative attacks; default 0.001 of the input range.
     :param max_iter: Attack iterations.
@@ -62,7 +66,6 @@ class GreedyAdversarialPruning(PruningTransformer):
     """
 
     params = PruningTransformer.params + [
-        "criterion",
         "attack",
         "eps",
         "eps_step",
@@ -70,38 +73,51 @@ class GreedyAdversarialPruning(PruningTransformer):
         "attack_backend",
         "train_mode",
     ]
+    scoring_params = PruningTransformer.scoring_params | {
+        "attack", "eps", "eps_step", "max_iter", "attack_backend", "train_mode",
+    }  # fmt: skip
 
     def __init__(
         self,
         classifier: PyTorchClassifier,
         compression: float = 2.0,
-        criterion: str = "grad",
+        criterion: str | Importance = "grad",
         scope: str = "global",
         attack: Any = "pgd",
         eps: float | None = None,
         eps_step: float | None = None,
-        max_iter: int = 10,
+        max_iter: int = GAP_STEPS,
         attack_backend: str = "torchattacks",
         train_mode: bool = False,
         **kwargs: Any,
     ) -> None:
-        self.criterion = criterion
         self.attack = attack
         self.eps = eps
         self.eps_step = eps_step
         self.max_iter = max_iter
         self.attack_backend = attack_backend
         self.train_mode = train_mode
-        super().__init__(classifier, compression=compression, scope=scope, **kwargs)
+        super().__init__(classifier, compression=compression, criterion=criterion, scope=scope, **kwargs)
+
+    def _criterion_name(self, name: str) -> str:
+        return adversarial_criterion(name)
+
+    def _check_criterion(self) -> None:
+        if isinstance(self.criterion, Importance):
+            if not self.criterion.needs_attack:
+                raise ValueError(
+                    f"criterion {type(self.criterion).__name__} needs no attack: use IrregularPruning"
+                )
+        else:
+            adversarial_criterion(self.criterion)
 
     def _check_params(self) -> None:
         super()._check_params()
         require_gradients(self.classifier)
-        adversarial_criterion(self.criterion)
         check_choice(self.attack_backend, "attack_backend", BACKENDS)
         if isinstance(self.attack, str):
             ATTACKS.get(self.attack, "attack")
-        else:
+        elif not isinstance(self.attack, AttackSpec):
             import torchattacks
             from art.attacks.attack import EvasionAttack
 
@@ -110,36 +126,71 @@ class GreedyAdversarialPruning(PruningTransformer):
                     f"attack must be a name in {ATTACKS.names()}, a torchattacks.Attack or an "
                     f"ART EvasionAttack, got {type(self.attack).__name__}"
                 )
-        check_int(self.max_iter, "max_iter", 1)
-        low, high = clip_range(self.classifier)  # GAP attacks the classifier: it needs its input range
-        for name in ("eps", "eps_step"):
-            if getattr(self, name) is not None:
-                check_range(getattr(self, name), name, 0.0, high - low, low_open=True)
+        self.attack_spec()
 
-    def _importance(self) -> Importance:
-        return importance.get(adversarial_criterion(self.criterion))
+    def attack_spec(self) -> AttackSpec | None:
+        """The calibration attack as a validated spec (``None`` for an attack instance); its
+        budget must lie in the classifier's input range (GAP attacks the classifier)."""
+        low, high = clip_range(self.classifier)
+        check_budget(self.attack if isinstance(self.attack, AttackSpec) else self, high - low)
+        if isinstance(self.attack, AttackSpec):
+            return self.attack
+        if not isinstance(self.attack, str):
+            return None
+        with params_named(ATTACK_PARAMS):
+            return AttackSpec(
+                self.attack,
+                self.attack_backend,
+                self.eps,
+                self.eps_step,
+                self.max_iter,
+                batch_size=self.batch_size,
+                seed=None,  # the transformer's seed governs the random starts
+            )
+
+    def method_spec(self) -> MethodSpec:
+        spec = super().method_spec()
+        attack = self.attack_spec()
+        return spec if attack is None else replace(spec, calibration_attack=attack)
 
     def _calibration_attack(self, classifier: PyTorchClassifier) -> Craft:
+        spec = self.attack_spec()
+        if spec is None:
+            return make_attack(self.attack, classifier, batch_size=self.batch_size, seed=None).craft
         low, high = clip_range(classifier)
         span = high - low
-        return make_attack(
-            self.attack,
-            classifier,
-            backend=self.attack_backend,
-            eps=self.eps if self.eps is not None else span * 2 / 255,
-            eps_step=self.eps_step if self.eps_step is not None else span * 0.001,
-            max_iter=self.max_iter,
-            batch_size=self.batch_size,
-            seed=None,
-        ).craft
+        spec = replace(  # the reference's defaults: 2/255 of the range, step 0.001 of it
+            spec,
+            eps=span * GAP_EPS if spec.eps is None else spec.eps,
+            eps_step=span * GAP_EPS_STEP if spec.eps_step is None else spec.eps_step,
+        )
+        return build_attack(spec, classifier).craft
 
 
 def pruning_defence(
-    classifier: PyTorchClassifier, method: str, compression: float = 2.0, **kwargs: Any
+    classifier: PyTorchClassifier, spec: MethodSpec, verbose: bool = False
 ) -> GreedyAdversarialPruning | IrregularPruning:
-    """The ART transformer for a registered criterion: :class:`GreedyAdversarialPruning` for
-    criteria that need an attack (``kwargs`` may then set ``eps``, ``attack``, ...),
-    :class:`IrregularPruning` for the others."""
-    if importance.IMPORTANCE.get(method, "method").needs_attack:
-        return GreedyAdversarialPruning(classifier, compression, criterion=method, **kwargs)
-    return IrregularPruning(classifier, compression, method=method, **kwargs)
+    """The ART transformer that prunes as ``spec`` says: :class:`GreedyAdversarialPruning`
+    for criteria that need an attack (``spec.calibration_attack``), :class:`IrregularPruning`
+    for the others. The hardening, if any, is :func:`gap_art.defences.methods.apply_method`'s."""
+    tuning = spec.finetune
+    common: dict[str, Any] = {
+        "compression": spec.compression,
+        "criterion": spec.criterion,
+        "scope": spec.scope,
+        "batch_size": tuning.batch_size,
+        "nb_calibration": spec.n_calibration,
+        "finetune_epochs": tuning.epochs,
+        "finetune_lr": tuning.lr,
+        "finetune_optimizer": tuning.optimizer,
+        "finetune_patience": tuning.patience,
+        "validation_fraction": tuning.validation_fraction,
+        "prune_classifier": spec.prune_classifier,
+        "iterative": spec.iterative,
+        "rounds": spec.rounds,
+        "seed": spec.seed,
+        "verbose": verbose,
+    }
+    if IMPORTANCE.get(spec.criterion, "criterion").needs_attack:
+        return GreedyAdversarialPruning(classifier, attack=spec.calibration_attack, **common)
+    return IrregularPruning(classifier, **common)

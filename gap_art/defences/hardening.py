@@ -6,8 +6,9 @@ extra models given. They share :class:`TransferHardening`: the attack on the sta
 the seeded validation split and the early stopping on what the defender can measure (mean of
 clean accuracy and accuracy under the parent's attack on held-out data).
 
-- :class:`TransferAdversarialFinetuning`: ART's ``AdversarialTrainer`` with precomputed
-  static-source attacks (ensemble adversarial training, Tramer et al., ICLR 2018).
+- :class:`~gap_art.defences.transfer_adversarial.TransferAdversarialFinetuning`: ART's
+  ``AdversarialTrainer`` with precomputed static-source attacks (ensemble adversarial
+  training, Tramer et al., ICLR 2018).
 - :class:`~gap_art.defences.misalignment.GradientMisalignmentFinetuning`: penalise the
   alignment of the input gradients with the parent's (GAL / TRS).
 """
@@ -19,32 +20,27 @@ import hashlib
 import io
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import numpy as np
 from art.attacks.attack import EvasionAttack
-from art.attacks.evasion import FastGradientMethod
-from art.defences.trainer import AdversarialTrainer
 from art.defences.transformer.transformer import Transformer
 from art.estimators.classification import PyTorchClassifier
 
-from gap_art.attacks import ATTACKS, BACKENDS, clip_range, make_attack
+from gap_art.attacks import ATTACKS, build_attack, clip_range
 from gap_art.classifiers import check_pytorch_classifier, require_gradients, rewrap_classifier
-from gap_art.defences.finetune import FinetuneRecord, validation_split
 from gap_art.pruning import clone_module, load_masked_state
 from gap_art.runtime import seeded
-from gap_art.training import EarlyStopping, Recipe, make_optimizer
+from gap_art.settings import ATTACK_PARAMS, AttackSpec, FinetuneSpec
+from gap_art.training import EpochHook, FinetuneRecord, Recipe, make_optimizer, train_to_convergence
 from gap_art.validation import (
-    check_choice,
+    check_budget,
     check_inputs,
-    check_int,
     check_known_params,
     check_labels,
-    check_range,
+    params_named,
 )
-
-EpochHook = Callable[[int], bool]
-"""Called with the number of finished epochs; ``True`` stops training."""
 
 
 class StaticSourceAttack(EvasionAttack):
@@ -89,7 +85,9 @@ class TransferHardening(Transformer):
         the classifier was compressed from).
     :param extra_sources: More static ART classifiers to craft on (e.g. independently trained
         models of the same task); the parent is always the first source.
-    :param attack: Attack crafted on the static models, by registry name.
+    :param attack: Attack crafted on the static models, by registry name, or an
+        :class:`~gap_art.settings.AttackSpec` (then ``eps``, ``eps_step``, ``max_iter`` and
+        ``attack_backend`` are its own; its seed is this transformer's).
     :param eps: Its L-inf budget in input units (default 8/255 of the input range).
     :param eps_step: Step of iterative attacks (default ``eps / 4``).
     :param max_iter: Iterations of the attack.
@@ -132,18 +130,18 @@ class TransferHardening(Transformer):
         classifier: PyTorchClassifier,
         parent: PyTorchClassifier,
         extra_sources: Sequence[PyTorchClassifier] = (),
-        attack: str = "pgd",
+        attack: str | AttackSpec = "pgd",
         eps: float | None = None,
         eps_step: float | None = None,
         max_iter: int = 10,
         attack_backend: str = "torchattacks",
         epochs: int = 5,
         patience: int | None = None,
-        validation_fraction: float = 0.1,
-        lr: float = 1e-3,
-        optimizer: str = "adam",
-        batch_size: int = 128,
-        seed: int = 0,
+        validation_fraction: float = FinetuneSpec.validation_fraction,
+        lr: float = FinetuneSpec.lr,
+        optimizer: str = FinetuneSpec.optimizer,
+        batch_size: int = FinetuneSpec.batch_size,
+        seed: int = FinetuneSpec.seed,
         verbose: bool = False,
     ) -> None:
         check_pytorch_classifier(classifier)
@@ -166,6 +164,57 @@ class TransferHardening(Transformer):
         self.finetune_record_: FinetuneRecord | None = None
         self._is_fitted = True  # nothing to fit: the sources are trained models
         self._check_params()
+
+    @classmethod
+    def from_specs(
+        cls,
+        classifier: PyTorchClassifier,
+        parent: PyTorchClassifier,
+        attack: AttackSpec,
+        finetune: FinetuneSpec,
+        verbose: bool = False,
+    ) -> TransferHardening:
+        """The hardening with its attack and training given as specs (its own settings at
+        their defaults)."""
+        return cls(
+            classifier,
+            parent,
+            attack=attack,
+            epochs=finetune.epochs,
+            patience=finetune.patience,
+            validation_fraction=finetune.validation_fraction,
+            lr=finetune.lr,
+            optimizer=finetune.optimizer,
+            batch_size=finetune.batch_size,
+            seed=finetune.seed,
+            verbose=verbose,
+        )
+
+    def attack_spec(self) -> AttackSpec:
+        """The attack crafted on the static models, budget filled in for the classifier's range
+        (8/255 of it by default), seeded with this transformer's seed."""
+        if isinstance(self.attack, AttackSpec):
+            spec = replace(self.attack, seed=self.seed)
+        else:
+            with params_named(ATTACK_PARAMS):
+                spec = AttackSpec(
+                    self.attack, self.attack_backend, self.eps, self.eps_step, self.max_iter, True,
+                    self.batch_size, self.seed,
+                )  # fmt: skip
+        low, high = clip_range(self.classifier)
+        return spec.resolve(high - low)
+
+    def finetune_spec(self) -> FinetuneSpec:
+        """The training settings as one validated spec."""
+        return FinetuneSpec(
+            self.epochs,
+            self.patience,
+            self.validation_fraction,
+            self.optimizer,
+            self.lr,
+            self.batch_size,
+            self.seed,
+        )
 
     def fit(self, x: np.ndarray, y: np.ndarray | None = None, **kwargs: Any) -> None:
         """Nothing to fit (present for ART's interface): the work happens in ``__call__``."""
@@ -206,22 +255,23 @@ class TransferHardening(Transformer):
         y: np.ndarray,
         sources: list[StaticSourceAttack],
     ) -> FinetuneRecord:
-        if self.patience is None:
-            self._train(trainee, x, y, sources, lambda epoch: False)
-            return FinetuneRecord(self.epochs, self.epochs)
-        train, held = validation_split(len(x), self.validation_fraction, self.seed)
-        x_held, y_held = x[held], y[held]
-        x_held_adv = sources[0].generate(x_held, y_held)
-        stopper = EarlyStopping(trainee.model, self.patience)
+        """Early stopping on the mean of clean accuracy and accuracy under the parent's attack
+        on held-out rows; the unhardened start is never kept."""
 
-        def after_epoch(epoch: int) -> bool:
-            clean = trainee.predict(x_held, batch_size=1024).argmax(1) == y_held
-            transfer = trainee.predict(x_held_adv, batch_size=1024).argmax(1) == y_held
-            return stopper.update(epoch, float((clean.mean() + transfer.mean()) / 2))
+        def train(xs: np.ndarray, ys: np.ndarray, after_epoch: EpochHook | None) -> None:
+            self._train(trainee, xs, ys, sources, after_epoch or (lambda epoch: False))
 
-        self._train(trainee, x[train], y[train], sources, after_epoch)
-        stopper.restore()
-        return FinetuneRecord(len(stopper.scores), stopper.best_epoch, stopper.scores)
+        def score(x_held: np.ndarray, y_held: np.ndarray) -> Callable[[], float]:
+            x_held_adv = sources[0].generate(x_held, y_held)
+
+            def measure() -> float:
+                clean = trainee.predict(x_held, batch_size=1024).argmax(1) == y_held
+                transfer = trainee.predict(x_held_adv, batch_size=1024).argmax(1) == y_held
+                return float((clean.mean() + transfer.mean()) / 2)
+
+            return measure
+
+        return train_to_convergence(trainee.model, x, y, self.finetune_spec(), train, score, keep_start=False)
 
     @abstractmethod
     def _train(
@@ -235,21 +285,13 @@ class TransferHardening(Transformer):
         """Train ``trainee`` in place for up to ``epochs``, calling ``after_epoch`` after each."""
 
     def _static_attack(self, source: PyTorchClassifier) -> StaticSourceAttack:
-        adapter = make_attack(
-            self.attack,
-            source,
-            backend=self.attack_backend,
-            eps=self._eps(),
-            eps_step=self.eps_step,
-            max_iter=self.max_iter,
-            batch_size=self.batch_size,
-            seed=self.seed,
-        )
+        adapter = build_attack(self.attack_spec(), source)
         return StaticSourceAttack(source, lambda x, y: adapter.generate(x, y, progress=self.verbose))
 
     def _eps(self) -> float:
-        low, high = clip_range(self.classifier)
-        return self.eps if self.eps is not None else (high - low) * 8 / 255
+        eps = self.attack_spec().eps
+        assert eps is not None
+        return eps
 
     def _check_params(self) -> None:
         low, high = clip_range(self.classifier)
@@ -261,76 +303,13 @@ class TransferHardening(Transformer):
                     f"{name} takes inputs of shape {source.input_shape}, the classifier "
                     f"{self.classifier.input_shape}: they must classify the same inputs"
                 )
-        ATTACKS.get(self.attack, "attack")
-        check_choice(self.attack_backend, "attack_backend", BACKENDS)
-        for name in ("eps", "eps_step"):
-            if getattr(self, name) is not None:
-                check_range(getattr(self, name), name, 0.0, high - low, low_open=True)
-        check_int(self.max_iter, "max_iter", 1)
-        check_int(self.epochs, "epochs", 1)
-        if self.patience is not None:
-            check_int(self.patience, "patience", 1)
-        check_range(self.validation_fraction, "validation_fraction", 0.0, 0.5, low_open=True)
-        check_range(self.lr, "lr", 0.0, 10.0, low_open=True)
-        check_choice(self.optimizer, "optimizer", ("adam", "sgd"))
-        check_int(self.batch_size, "batch_size", 1)
-        check_int(self.seed, "seed", 0)
+        check_budget(self.attack if isinstance(self.attack, AttackSpec) else self, high - low)
+        ATTACKS.get(self.attack_spec().attack, "attack")
+        self.finetune_spec()
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be an integer >= 1, got {self.epochs!r}")
 
     def set_params(self, **kwargs: Any) -> None:
         """Change parameters (ART's convention), refusing unknown names."""
         check_known_params(kwargs, self.params, type(self).__name__)
         super().set_params(**kwargs)
-
-
-class TransferAdversarialFinetuning(TransferHardening):
-    """Fine-tune on clean data mixed with examples crafted on the frozen parent (and any
-    extra static models): ART's ``AdversarialTrainer`` with precomputed static-source attacks,
-    i.e. ensemble adversarial training (Tramer et al., ICLR 2018) with the parent as the
-    static model. Optionally the model's own FGSM joins the rotation, as in the paper.
-
-    Transfer-specific: it resists the parent's examples (accuracy under them may even exceed
-    clean accuracy, the label-leaking signature) but not white-box attacks; judge it against
-    attackers and attacks it was not trained on.
-
-    :param ratio: Share of each batch replaced by adversarial examples (ART's ``ratio``).
-    :param self_attack: ``None``, or ``fgsm`` to add FGSM crafted on the model being trained.
-    See :class:`TransferHardening` for the other parameters.
-    """
-
-    description = "ART AdversarialTrainer on clean data + PGD from the frozen parent (fine-tuning)"
-    params = TransferHardening.params + ["ratio", "self_attack"]
-
-    def __init__(
-        self,
-        classifier: PyTorchClassifier,
-        parent: PyTorchClassifier,
-        ratio: float = 0.5,
-        self_attack: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        self.ratio = ratio
-        self.self_attack = self_attack
-        super().__init__(classifier, parent, **kwargs)
-
-    def _check_params(self) -> None:
-        super()._check_params()
-        check_range(self.ratio, "ratio", 0.0, 1.0, low_open=True)
-        if self.self_attack is not None:
-            check_choice(self.self_attack, "self_attack", ("fgsm",))
-
-    def _train(
-        self,
-        trainee: PyTorchClassifier,
-        x: np.ndarray,
-        y: np.ndarray,
-        sources: list[StaticSourceAttack],
-        after_epoch: EpochHook,
-    ) -> None:
-        attacks: list[EvasionAttack] = list(sources)
-        if self.self_attack is not None:
-            attacks.append(FastGradientMethod(trainee, eps=self._eps(), batch_size=self.batch_size))
-        trainer = AdversarialTrainer(trainee, attacks, ratio=self.ratio)
-        for epoch in range(1, self.epochs + 1):
-            trainer.fit(x, y, batch_size=self.batch_size, nb_epochs=1)
-            if after_epoch(epoch):
-                return

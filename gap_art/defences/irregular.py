@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from art.estimators.classification import PyTorchClassifier
@@ -18,35 +19,60 @@ class IrregularPruning(PruningTransformer):
 
     :param classifier: A trained ART ``PyTorchClassifier`` (never modified).
     :param compression: Ratio of prunable weights to those kept (2 removes half).
-    :param method: ``random``, ``magnitude`` (|w|), ``taylor`` (|w x g| on clean data),
-        ``activation`` (|w| x mean |input activation|), or any registered criterion that needs
-        no attack; the criterion says which end is removed (the lowest, for these four).
+    :param criterion: ``random``, ``magnitude`` (|w|), ``taylor`` (|w x g| on clean data),
+        ``activation`` (|w| x mean |input activation|), any registered criterion that needs
+        no attack, or an :class:`~gap_art.pruning.importance.Importance` instance (which may
+        carry settings of its own); the criterion says which end is removed (the lowest, for
+        these four).
     :param scope: ``global`` (rank across layers) or ``layer`` (same fraction per layer).
     :param kwargs: ``parameters``, ``prune_classifier``, ``compression_basis``, ``batch_size``,
         ``nb_calibration``, ``finetune_patience``, ``validation_fraction``,
         ``finetune_epochs``, ``finetune_lr``, ``finetune_optimizer``, ``iterative``, ``rounds``
         (iterative magnitude pruning, for instance), ``seed``, ``verbose``
         as for :class:`GreedyAdversarialPruning`.
+    :param method: Deprecated alias of ``criterion`` (warns).
     """
-
-    params = PruningTransformer.params + ["method"]
 
     def __init__(
         self,
         classifier: PyTorchClassifier,
         compression: float = 2.0,
-        method: str = "magnitude",
+        criterion: str | Importance = "magnitude",
         scope: str = "global",
+        method: str | Importance | None = None,
         **kwargs: Any,
     ) -> None:
-        self.method = method
-        super().__init__(classifier, compression=compression, scope=scope, **kwargs)
+        if method is not None:
+            criterion = _deprecated_method(method)
+        super().__init__(classifier, compression=compression, criterion=criterion, scope=scope, **kwargs)
 
-    def _importance(self) -> Importance:
-        return importance.get(self.method, "method")
+    @property
+    def method(self) -> str | Importance:
+        """Deprecated alias of ``criterion``."""
+        return self.criterion
 
-    def _check_params(self) -> None:
-        super()._check_params()
-        check_choice(self.method, "method", importance.names(adversarial=False))
+    def set_params(self, **kwargs: Any) -> None:
+        """Change parameters (ART's convention); ``method`` is a deprecated alias of ``criterion``."""
+        if "method" in kwargs:
+            kwargs["criterion"] = _deprecated_method(kwargs.pop("method"))
+        super().set_params(**kwargs)
+
+    def _check_criterion(self) -> None:
+        if isinstance(self.criterion, Importance):
+            if self.criterion.needs_attack:
+                raise ValueError(
+                    f"criterion {type(self.criterion).__name__} needs an attack: use GreedyAdversarialPruning"
+                )
+        else:
+            check_choice(self.criterion, "criterion", importance.names(adversarial=False))
         if self._importance().needs_data:
             require_gradients(self.classifier)
+
+
+def _deprecated_method(method: str | Importance) -> str | Importance:
+    warnings.warn(
+        "IrregularPruning(method=...) is deprecated: use criterion=, as GreedyAdversarialPruning does",
+        FutureWarning,
+        stacklevel=3,
+    )
+    return method

@@ -11,65 +11,48 @@ for ``gap-grad+iter``. Hardenings are a registry (entry-point group ``gap_art.ha
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
+import numpy as np
 from art.estimators.classification import PyTorchClassifier
 
-from gap_art.defences.finetune import FinetuneRecord
 from gap_art.defences.gap import pruning_defence
-from gap_art.defences.hardening import TransferAdversarialFinetuning, TransferHardening
+from gap_art.defences.hardening import TransferHardening
 from gap_art.defences.misalignment import GradientMisalignmentFinetuning
+from gap_art.defences.transfer_adversarial import TransferAdversarialFinetuning
 from gap_art.pruning import CompressionReport
 from gap_art.pruning.importance import IMPORTANCE
 from gap_art.registry import Registry, did_you_mean
+from gap_art.settings import ALIASES, ITERATIVE, MethodSpec
+from gap_art.training import FinetuneRecord
 
 HARDENINGS: Registry[type[TransferHardening]] = Registry("hardening", "gap_art.hardening")
 HARDENINGS.register("tat")(TransferAdversarialFinetuning)
 HARDENINGS.register("gal")(GradientMisalignmentFinetuning)
 
-ITERATIVE = "iter"
-"""The modifier that prunes in rounds, re-scoring the current model each round."""
-ALIASES = {"gap-iter": "gap-grad+iter"}
+
+def parse_method(name: str, param: str = "method", **settings: object) -> MethodSpec:
+    """The :class:`~gap_art.settings.MethodSpec` of a method name, its criterion and
+    hardening checked against the registries; an unknown part raises ``ValueError`` naming
+    ``param``. ``settings`` fill the spec's other fields."""
+    return check_method(MethodSpec.parse(name, param, **settings), param, name)
 
 
-@dataclass(frozen=True)
-class Method:
-    """A parsed method name.
-
-    :param criterion: The pruning criterion (registry name).
-    :param iterative: Prune in rounds (``+iter``).
-    :param hardening: The transfer hardening that fine-tunes the pruned model (``+tat``,
-        ``+gal``), or ``None`` for clean fine-tuning.
-    """
-
-    criterion: str
-    iterative: bool = False
-    hardening: str | None = None
-
-    @property
-    def adversarial(self) -> bool:
-        """Whether the criterion crafts attacks to score (GAP's family)."""
-        return IMPORTANCE.get(self.criterion).needs_attack
+def check_method(spec: MethodSpec, param: str = "method", name: str | None = None) -> MethodSpec:
+    """``spec`` if its criterion and hardening are registered, else a ``ValueError``."""
+    IMPORTANCE.get(spec.criterion, param)
+    if spec.hardening is not None and spec.hardening not in HARDENINGS.names():
+        known = [ITERATIVE, *HARDENINGS.names()]
+        raise ValueError(
+            f"{param}: unknown modifier {spec.hardening!r} in {name or spec.name!r}; known modifiers: "
+            f"{known}{did_you_mean(spec.hardening, known)}"
+        )
+    return spec
 
 
-def parse_method(name: str, param: str = "method") -> Method:
-    """The parts of a method name; an unknown part raises ``ValueError`` naming ``param``."""
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"{param} must be a method name such as 'gap-grad' or 'magnitude+tat', got {name!r}")
-    criterion, *modifiers = ALIASES.get(name, name).split("+")
-    IMPORTANCE.get(criterion, param)
-    hardenings = [m for m in modifiers if m != ITERATIVE]
-    for modifier in hardenings:
-        if modifier not in HARDENINGS.names():
-            known = [ITERATIVE, *HARDENINGS.names()]
-            raise ValueError(
-                f"{param}: unknown modifier {modifier!r} in {name!r}; known modifiers: {known}"
-                f"{did_you_mean(modifier, known)}"
-            )
-    if len(hardenings) > 1 or modifiers.count(ITERATIVE) > 1:
-        raise ValueError(f"{param}: {name!r} may name one hardening and '+{ITERATIVE}' once each")
-    return Method(criterion, ITERATIVE in modifiers, hardenings[0] if hardenings else None)
+def needs_attack(spec: MethodSpec) -> bool:
+    """Whether the method's criterion crafts attacks to score (GAP's family)."""
+    return IMPORTANCE.get(spec.criterion).needs_attack
 
 
 def method_catalogue() -> dict[str, str]:
@@ -98,40 +81,38 @@ class Compressed:
 
 
 def apply_method(
-    name: str,
+    spec: MethodSpec,
     classifier: PyTorchClassifier,
-    compression: float,
-    x_calibration: Any,
-    y_calibration: Any,
-    x: Any,
-    y: Any,
-    pruning: dict[str, Any] | None = None,
-    hardening: dict[str, Any] | None = None,
+    x_calibration: np.ndarray,
+    y_calibration: np.ndarray | None,
+    x: np.ndarray,
+    y: np.ndarray,
     finetune_monitor: Callable[[int, PyTorchClassifier], None] | None = None,
 ) -> Compressed:
-    """Run a method by name on ``classifier`` (the parent; never modified).
+    """Run the method ``spec`` describes on ``classifier`` (the parent; never modified).
 
-    :param pruning: Settings of the pruning transformer (fine-tuning, seed, attack, ...).
-    :param hardening: Settings of the hardening transformer (eps, epochs, patience, ...);
-        with a hardening, the pruned model is not clean-fine-tuned first: the hardening is
-        its fine-tuning.
+    With a hardening, the pruned model is not clean-fine-tuned first: the hardening, trained
+    as ``spec.finetune`` says (at least one epoch) against ``spec.hardening_attack`` crafted
+    on the parent, is its fine-tuning.
+
+    :param x_calibration: Calibration inputs (scoring; GAP's attacks).
+    :param x: Training data for fine-tuning and the hardening.
     :param finetune_monitor: The pruning transformer's ``finetune_monitor`` (clean
         fine-tuning of the last round; unused with a hardening).
     """
-    method = parse_method(name)
-    pruning = dict(pruning or {})
-    if method.iterative:
-        pruning["iterative"] = True
-    if method.hardening is not None:
-        pruning["finetune_epochs"] = 0
-    defence = pruning_defence(classifier, method.criterion, compression, **pruning)
-    if method.hardening is None:
+    spec = check_method(spec)
+    pruning = spec if spec.hardening is None else replace(spec, finetune=replace(spec.finetune, epochs=0))
+    defence = pruning_defence(classifier, pruning)
+    if spec.hardening is None:
         defence.finetune_monitor = finetune_monitor
     defence.fit(x_calibration, y_calibration)
     pruned = defence(x, y=y)
     records = list(defence.finetune_records_)
-    if method.hardening is not None:
-        hardener = HARDENINGS.get(method.hardening)(pruned, classifier, **(hardening or {}))
+    if spec.hardening is not None:
+        training = replace(spec.finetune, epochs=max(1, spec.finetune.epochs))
+        hardener = HARDENINGS.get(spec.hardening).from_specs(
+            pruned, classifier, spec.hardening_attack, training
+        )
         pruned = hardener(x, y=y)
         assert hardener.finetune_record_ is not None
         records.append(hardener.finetune_record_)

@@ -16,8 +16,8 @@ from torch.utils.data import TensorDataset
 
 from gap_art.attacks import clip_range
 from gap_art.classifiers import ClassifierModule
-from gap_art.defences.hardening import EpochHook, StaticSourceAttack, TransferHardening
-from gap_art.training import Objective, Recipe, train_model
+from gap_art.defences.hardening import StaticSourceAttack, TransferHardening
+from gap_art.training import EpochHook, Objective, Recipe, train_model
 from gap_art.validation import check_range
 
 

@@ -18,10 +18,9 @@ from gap_art.classifiers import (
     check_pytorch_classifier,
     rewrap_classifier,
 )
-from gap_art.defences.finetune import FinetuneRecord, finetune
+from gap_art.defences.finetune import finetune
 from gap_art.pruning import (
     BASES,
-    SCOPES,
     CompressionReport,
     Target,
     clone_module,
@@ -34,20 +33,18 @@ from gap_art.pruning import (
     target_names,
     weights_to_keep,
 )
-from gap_art.pruning.importance import Importance, ScoringInputs
-from gap_art.pruning.importance.base import Craft
+from gap_art.pruning.importance import IMPORTANCE, Importance, ScoringInputs, make_batches
+from gap_art.pruning.importance.base import Batches, Craft
 from gap_art.runtime import seeded, seeded_subset
-from gap_art.training import Recipe
+from gap_art.settings import FINETUNE_PARAMS, FinetuneSpec, MethodSpec
+from gap_art.training import FinetuneRecord
 from gap_art.validation import (
     check_choice,
     check_inputs,
-    check_int,
     check_known_params,
     check_labels,
-    check_range,
+    params_named,
 )
-
-Batches = list[tuple[torch.Tensor, torch.Tensor]]
 
 
 class PruningTransformer(Transformer):
@@ -58,58 +55,34 @@ class PruningTransformer(Transformer):
     """
 
     params = [
-        "compression",
-        "scope",
-        "compression_basis",
-        "batch_size",
-        "nb_calibration",
-        "finetune_epochs",
-        "finetune_lr",
-        "finetune_optimizer",
-        "finetune_patience",
-        "validation_fraction",
-        "prune_classifier",
-        "iterative",
-        "rounds",
-        "seed",
-        "verbose",
-    ]
+        "compression", "criterion", "scope", "compression_basis", "batch_size", "nb_calibration",
+        "finetune_epochs", "finetune_lr", "finetune_optimizer", "finetune_patience",
+        "validation_fraction", "prune_classifier", "iterative", "rounds", "seed", "verbose",
+    ]  # fmt: skip
     train_mode = False
-    selection_params = frozenset(
-        (
-            "compression",
-            "scope",
-            "compression_basis",
-            "finetune_epochs",
-            "finetune_lr",
-            "finetune_optimizer",
-            "finetune_patience",
-            "validation_fraction",
-            "iterative",
-            "rounds",
-            "verbose",
-        )
-    )
-    """Parameters that act after scoring: changing them keeps the fitted scores."""
+    scoring_params = frozenset(("criterion", "batch_size", "nb_calibration", "prune_classifier", "seed"))
+    """Parameters the fitted scores depend on: changing one drops them (the others act after
+    scoring, and keep them)."""
 
     def __init__(
         self,
         classifier: PyTorchClassifier,
-        compression: float = 2.0,
-        scope: str = "global",
+        compression: float = MethodSpec.compression,
+        criterion: str | Importance = MethodSpec.criterion,
+        scope: str = MethodSpec.scope,
         parameters: Sequence[Target] | None = None,
         compression_basis: str = "prunable",
-        batch_size: int = 128,
-        nb_calibration: int | None = None,
-        finetune_epochs: int = 0,
-        finetune_lr: float = 1e-3,
-        finetune_optimizer: str = "adam",
-        finetune_patience: int | None = None,
-        validation_fraction: float = 0.1,
-        prune_classifier: bool = False,
-        iterative: bool = False,
-        rounds: int = 3,
-        seed: int = 0,
+        batch_size: int = FinetuneSpec.batch_size,
+        nb_calibration: int | None = MethodSpec.n_calibration,
+        finetune_epochs: int = FinetuneSpec.epochs,
+        finetune_lr: float = FinetuneSpec.lr,
+        finetune_optimizer: str = FinetuneSpec.optimizer,
+        finetune_patience: int | None = FinetuneSpec.patience,
+        validation_fraction: float = FinetuneSpec.validation_fraction,
+        prune_classifier: bool = MethodSpec.prune_classifier,
+        iterative: bool = MethodSpec.iterative,
+        rounds: int = MethodSpec.rounds,
+        seed: int = MethodSpec.seed,
         verbose: bool = False,
     ) -> None:
         check_pytorch_classifier(classifier)
@@ -118,6 +91,7 @@ class PruningTransformer(Transformer):
         self.parameter_names: list[str] = []
         self.excluded_layers_: list[str] = []
         self.compression = compression
+        self.criterion = criterion
         self.scope = scope
         self.compression_basis = compression_basis
         self.batch_size = batch_size
@@ -159,7 +133,7 @@ class PruningTransformer(Transformer):
         model = clone_module(self.classifier.model)
         working = rewrap_classifier(self.classifier, model)
         targets = self._targets(model)
-        batches = _batches(x, labels, self.batch_size, torch.device(working.device))
+        batches = make_batches(x, labels, self.batch_size, torch.device(working.device))
         with seeded(self.seed):
             scores = self._score(working, targets, batches)
         self.scores_ = dict(zip(self.parameter_names, (s.detach() for s in scores), strict=True))
@@ -219,14 +193,9 @@ class PruningTransformer(Transformer):
         return transformed_classifier
 
     def _check_params(self) -> None:
-        if not isinstance(self.compression, (int, float)) or not self.compression > 1:
-            raise ValueError(
-                f"compression must be a number > 1 (2 removes half the weights), got {self.compression!r}"
-            )
-        check_choice(self.scope, "scope", SCOPES)
+        self.method_spec()  # compression, scope, rounds, fine-tuning: validated by the specs
         check_choice(self.compression_basis, "compression_basis", BASES)
-        if not isinstance(self.prune_classifier, bool):
-            raise ValueError(f"prune_classifier must be True or False, got {self.prune_classifier!r}")
+        self._check_criterion()
         self._resolve_targets()
         model = self.classifier.model
         targets = self._targets(model)
@@ -237,39 +206,51 @@ class PruningTransformer(Transformer):
             self.compression_basis,
             other_parameter_count(model, targets),
         )
-        check_int(self.batch_size, "batch_size", 1)
         if self._importance().needs_data and not self.classifier.all_framework_preprocessing:
             raise ValueError(
                 f"classifier has preprocessing that is not a PyTorch operation; {type(self).__name__} "
                 "runs its forward pass in PyTorch: use preprocessing=(mean, std) or attach the defence "
                 "after pruning"
             )
-        if self.nb_calibration is not None:
-            check_int(self.nb_calibration, "nb_calibration", 1)
-        check_int(self.finetune_epochs, "finetune_epochs", 0)
-        check_range(self.finetune_lr, "finetune_lr", 0.0, 10.0, low_open=True)
-        check_choice(self.finetune_optimizer, "finetune_optimizer", ("adam", "sgd"))
-        if self.finetune_patience is not None:
-            check_int(self.finetune_patience, "finetune_patience", 1)
-        check_range(self.validation_fraction, "validation_fraction", 0.0, 0.5, low_open=True)
-        if not isinstance(self.iterative, bool):
-            raise ValueError(f"iterative must be True or False, got {self.iterative!r}")
-        check_int(self.rounds, "rounds", 1)
-        check_int(self.seed, "seed", 0)
+
+    def finetune_spec(self) -> FinetuneSpec:
+        """The fine-tuning settings as one validated spec (errors name this class's parameters)."""
+        with params_named(FINETUNE_PARAMS):
+            return FinetuneSpec(
+                self.finetune_epochs,
+                self.finetune_patience,
+                self.validation_fraction,
+                self.finetune_optimizer,
+                self.finetune_lr,
+                self.batch_size,
+                self.seed,
+            )
+
+    def method_spec(self) -> MethodSpec:
+        """The settings as a :class:`~gap_art.settings.MethodSpec` (criterion by name)."""
+        criterion = self.criterion.name if isinstance(self.criterion, Importance) else self.criterion
+        return MethodSpec(
+            str(criterion),
+            self.compression,
+            self.scope,
+            self.iterative,
+            self.rounds,
+            self.prune_classifier,
+            self.nb_calibration,
+            finetune=self.finetune_spec(),
+            seed=self.seed,
+        )
 
     def round_compressions(self) -> list[float]:
-        """The compression reached after each round: ``compression`` at once, or with
-        ``iterative`` a geometric schedule of ``rounds`` steps (each removes the same share
-        of what remains) ending at ``compression``."""
-        if not self.iterative:
-            return [float(self.compression)]
-        return [float(self.compression) ** (k / self.rounds) for k in range(1, self.rounds + 1)]
+        """The compression reached after each round (see :meth:`MethodSpec.round_compressions
+        <gap_art.settings.MethodSpec.round_compressions>`)."""
+        return self.method_spec().round_compressions()
 
     def _rescore(self, pruned: PyTorchClassifier, targets: list[Target], number: int) -> list[torch.Tensor]:
         """Scores of the current (pruned) model on the calibration data given to ``fit``."""
         assert self._fit_data is not None
         x, labels = self._calibration_subset(*self._fit_data)
-        batches = _batches(x, labels, self.batch_size, torch.device(pruned.device))
+        batches = make_batches(x, labels, self.batch_size, torch.device(pruned.device))
         with seeded(self.seed + number):
             return [s.detach() for s in self._score(pruned, targets, batches)]
 
@@ -285,9 +266,19 @@ class PruningTransformer(Transformer):
 
     # Helpers --------------------------------------------------------------------------------
 
-    @abstractmethod
     def _importance(self) -> Importance:
-        """The criterion this transformer prunes by."""
+        """The criterion this transformer prunes by: the instance given, or the registered one."""
+        if isinstance(self.criterion, Importance):
+            return self.criterion
+        return IMPORTANCE.get(self._criterion_name(self.criterion), "criterion")()
+
+    def _criterion_name(self, name: str) -> str:
+        """The registry name of a criterion given by name."""
+        return name
+
+    @abstractmethod
+    def _check_criterion(self) -> None:
+        """Refuse a criterion this transformer does not prune by, naming ``criterion``."""
 
     def _calibration_attack(self, classifier: PyTorchClassifier) -> Craft:
         raise NotImplementedError(f"{type(self).__name__} has no calibration attack")
@@ -332,7 +323,7 @@ class PruningTransformer(Transformer):
         check_known_params(kwargs, self.params, type(self).__name__)
         changed = {name for name, value in kwargs.items() if getattr(self, name) != value}
         super().set_params(**kwargs)
-        if changed - self.selection_params:
+        if changed & self.scoring_params:
             self.scores_, self._is_fitted = None, False
 
     def _calibration_subset(
@@ -347,23 +338,12 @@ class PruningTransformer(Transformer):
         x = check_inputs(x, classifier.input_shape)
         labels = self._labels(x, y, required=True, call="__call__ (fine-tuning)")
         assert labels is not None
-        recipe = Recipe(self.finetune_optimizer, self.finetune_lr, 0.0, "constant", self.batch_size)
         hook = self.finetune_monitor if monitor else None
         return finetune(
             classifier,
             x,
             labels,
-            self.finetune_epochs,
-            recipe,
-            seed=self.seed,
-            patience=self.finetune_patience,
-            validation_fraction=self.validation_fraction,
+            self.finetune_spec(),
             progress=self.verbose,
             monitor=(lambda epoch: hook(epoch, classifier)) if hook is not None else None,
         )
-
-
-def _batches(x: np.ndarray, y: np.ndarray | None, batch_size: int, device: torch.device) -> Batches:
-    x_t = torch.from_numpy(x)
-    y_t = torch.from_numpy(y) if y is not None else torch.zeros(len(x), dtype=torch.int64)
-    return list(zip(x_t.split(batch_size), y_t.split(batch_size), strict=True))

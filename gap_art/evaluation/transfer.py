@@ -13,7 +13,7 @@ import numpy as np
 from art.estimators.classification import PyTorchClassifier
 from tabulate import tabulate
 
-from gap_art.attacks import AttackAdapter, make_attack
+from gap_art.attacks import AttackAdapter, AttackSpec, make_attack
 from gap_art.classifiers import check_differentiable_classifier, check_pytorch_classifier
 from gap_art.evaluation.export import fixed_width_table, rows_to_csv
 from gap_art.evaluation.metrics import class_recall, proportion, topk_correct, wilson_interval
@@ -116,7 +116,8 @@ def craft_examples(
 ) -> np.ndarray:
     """Adversarial examples crafted on ``source`` (numpy in, numpy out).
 
-    :param attack: A name (see :func:`gap_art.attacks.make_attack`), an attack instance or an
+    :param attack: A name (see :func:`gap_art.attacks.make_attack`), an
+        :class:`~gap_art.settings.AttackSpec`, an attack instance or an
         :class:`~gap_art.attacks.AttackAdapter`.
     :param attack_kwargs: ``backend``, ``eps``, ``eps_step``, ``max_iter``, ``batch_size``,
         ``seed``, ... passed to :func:`~gap_art.attacks.make_attack`.
@@ -133,6 +134,8 @@ def _perturbation(x: np.ndarray, x_adv: np.ndarray) -> tuple[float, float]:
 def _attack_name(attack: Any) -> str:
     if isinstance(attack, str):
         return attack
+    if isinstance(attack, AttackSpec):
+        return attack.attack
     if isinstance(attack, AttackAdapter):
         return attack.name
     return type(attack).__name__

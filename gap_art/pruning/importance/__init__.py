@@ -12,7 +12,15 @@ from gap_art.pruning.importance.adversarial import (
     adversarial_criterion,
     gap_scores,
 )
-from gap_art.pruning.importance.base import IMPORTANCE, Importance, ScoringInputs, get, names, register
+from gap_art.pruning.importance.base import (
+    IMPORTANCE,
+    Importance,
+    ScoringInputs,
+    get,
+    make_batches,
+    names,
+    register,
+)
 from gap_art.pruning.importance.gradients import accumulate_gradients
 from gap_art.pruning.importance.magnitude import MagnitudeImportance, magnitude_scores
 from gap_art.pruning.importance.random import RandomImportance, random_scores
@@ -36,6 +44,7 @@ __all__ = [
     "gap_scores",
     "get",
     "magnitude_scores",
+    "make_batches",
     "names",
     "random_scores",
     "register",

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -20,6 +21,15 @@ from gap_art.pruning.targets import Target
 from gap_art.registry import Registry
 
 Batches = Sequence[tuple[torch.Tensor, torch.Tensor]]
+
+
+def make_batches(x: np.ndarray, y: np.ndarray | None, batch_size: int, device: torch.device) -> Batches:
+    """Calibration batches ``(x, y)`` as tensors; ``y`` is zeros when no labels were given."""
+    x_t = torch.from_numpy(x)
+    y_t = torch.from_numpy(y) if y is not None else torch.zeros(len(x), dtype=torch.int64)
+    return list(zip(x_t.split(batch_size), y_t.split(batch_size), strict=True))
+
+
 Craft = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 

@@ -1,0 +1,119 @@
+"""The study as a graph of independent, cached tasks: :class:`TaskSpec` (what one kind of task
+is, how it runs and how it names itself), :class:`Task` (a spec with the tasks it needs and
+its id) and :class:`Graph`.
+
+Each task's id is a hash of everything that determines its output (its spec, the ids of the
+tasks it depends on and a digest of gap-art's own source files), so a changed setting
+changes exactly the ids downstream of it, a code change invalidates the cache, and a
+finished task is never redone.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import traceback
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from gap_art.bench.context import Context, Meta
+
+
+@functools.lru_cache(maxsize=1)
+def source_digest() -> str:
+    """A hash of every gap-art source file: cached results from other code are not reused."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+class TaskSpec(ABC):
+    """What determines one task (a frozen dataclass), how it runs and how it names itself.
+
+    :cvar kind: The task kind, the prefix of its id.
+    :cvar records_failures: A failure (its own, or a dependency's) is recorded in its
+        metadata instead of stopping the study.
+    """
+
+    kind: ClassVar[str] = ""
+    records_failures: ClassVar[bool] = True
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form hashed into the task's id."""
+        return asdict(self)  # type: ignore[call-overload]
+
+    @abstractmethod
+    def describe(self) -> str:
+        """One line naming the task for progress output."""
+
+    @abstractmethod
+    def run(self, task: Task, deps: list[Meta], ctx: Context) -> Meta:
+        """Do the work; ``deps`` are the metadata of ``task.deps``, in order. Returns this
+        task's metadata (small, JSON-able), so any executor can run it in any process that
+        sees the results folder."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of work: its spec, the ids of the tasks it needs first, and its own id."""
+
+    spec: TaskSpec = field(hash=False)
+    deps: tuple[str, ...] = ()
+    id: str = ""
+
+    @property
+    def kind(self) -> str:
+        return self.spec.kind
+
+    @classmethod
+    def make(cls, spec: TaskSpec, deps: tuple[Task, ...] = ()) -> Task:
+        dep_ids = tuple(d.id for d in deps)
+        payload = json.dumps(
+            {"kind": spec.kind, "spec": spec.to_dict(), "deps": dep_ids, "code": source_digest()},
+            sort_keys=True,
+        )
+        digest = hashlib.sha256(payload.encode()).hexdigest()[:16]
+        return cls(spec=spec, deps=dep_ids, id=f"{spec.kind}-{digest}")
+
+
+def run_task(task: Task, deps: dict[str, Meta], ctx: Context) -> Meta:
+    """Run one task and return its metadata; failures of kinds that record them are recorded."""
+    metas = [deps[d] for d in task.deps]
+    if not task.spec.records_failures:
+        return task.spec.run(task, metas, ctx)
+    failed = next((m for m in metas if m.get("error")), None)
+    if failed is not None:  # a dependency failed: nothing to build on, the row says why
+        return {"error": failed["error"]}
+    try:
+        return task.spec.run(task, metas, ctx)
+    except Exception as error:  # a crash in one target or cell must not stop the study
+        return {"error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()}
+
+
+@dataclass
+class Graph:
+    """All tasks of a study, keyed by id; the cells (the results' rows) in report order; and
+    the extra tasks whose results go into the report beside the rows (sanity checks)."""
+
+    tasks: dict[str, Task]
+    cells: list[Task]
+    extras: list[Task] = field(default_factory=list)
+
+    def order(self, task: Task) -> list[Task]:
+        """``task`` and everything it depends on, dependencies first, each once."""
+        seen: dict[str, Task] = {}
+
+        def visit(current: Task) -> None:
+            for dep in current.deps:
+                if dep not in seen:
+                    visit(self.tasks[dep])
+            seen.setdefault(current.id, current)
+
+        visit(task)
+        return list(seen.values())

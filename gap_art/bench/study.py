@@ -1,0 +1,244 @@
+"""The tasks of one study, from its :class:`~gap_art.bench.config.BenchConfig`.
+
+Per seed: train the source; per (seed, target): build the target; per (seed, attack, threat
+model): craft the examples once on the attacker's model(s); per (seed, target, attack, threat
+model, eps): evaluate (a *cell*); per seed, the sanity checks. Pruned targets depend on the
+primary attack's examples, on which their fine-tuning curve is measured. Every spec is typed
+(:mod:`gap_art.bench.targets`, :mod:`gap_art.bench.tasks`) and built from
+:mod:`gap_art.settings`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+from pathlib import Path
+
+from gap_art.bench.config import BenchConfig, primary_attack
+from gap_art.bench.graph import Graph, Task
+from gap_art.bench.targets import (
+    ArtPreprocessorSpec,
+    ArtTrainerSpec,
+    DenseSpec,
+    Int8Spec,
+    PrunedSpec,
+    TargetSpec,
+)
+from gap_art.bench.tasks import CellSpec, CraftSpec, SanitySpec, SourceSpec
+from gap_art.defences.art_builtin import ART_DEFENCES, TrainedDefence
+from gap_art.defences.methods import needs_attack, parse_method
+from gap_art.models.registry import model_recipe
+from gap_art.settings import AttackSpec, FinetuneSpec, MethodSpec, default_eps_step, gap_calibration_attack
+
+
+def file_digest(path: str | Path) -> str:
+    """The SHA-256 of a file: a changed user checkpoint gets new task ids."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()[:16]
+
+
+def _format_ratio(ratio: float) -> str:
+    return f"{ratio:g}x"
+
+
+ATTACKER_SEED_OFFSET = 7919
+"""The attacker's own models (``independent``, ``replica``) use seed + this offset: another
+initialisation, another data order and another calibration subset than the defender's."""
+
+
+def finetune_spec(config: BenchConfig, seed: int) -> FinetuneSpec:
+    """How the study fine-tunes every pruned model: its epochs and patience, with the
+    optimizer the architecture trains with (at the fine-tuning learning rate)."""
+    return FinetuneSpec(
+        config.finetune_epochs,
+        config.finetune_patience,
+        config.validation_fraction,
+        optimizer=model_recipe(config.arch),
+        seed=seed,
+    )
+
+
+def method_specs(config: BenchConfig, method: str, ratio: float, seed: int) -> list[MethodSpec]:
+    """The settings of ``method`` at ``ratio`` as ``config`` says: one spec per GAP budget
+    (one for criteria without an attack)."""
+    parsed = parse_method(method, "methods")
+    spec = replace(
+        parsed,
+        compression=float(ratio),
+        rounds=config.rounds if parsed.iterative else 1,
+        prune_classifier=config.prune_classifier,
+        n_calibration=config.n_calibration,
+        finetune=finetune_spec(config, seed),
+        hardening_attack=AttackSpec(eps=config.attack_eps),
+        seed=seed,
+    )
+    if not needs_attack(spec):
+        return [spec]
+    return [
+        replace(spec, calibration_attack=gap_calibration_attack(*budget)) for budget in config.gap_budgets()
+    ]
+
+
+class _Builder:
+    """Adds the tasks of one study to a graph, each once."""
+
+    def __init__(self, config: BenchConfig) -> None:
+        self.config = config
+        self.tasks: dict[str, Task] = {}
+        self.cells: list[Task] = []
+        self.extras: list[Task] = []
+
+    def add(self, task: Task) -> Task:
+        return self.tasks.setdefault(task.id, task)
+
+    def target(self, spec: TargetSpec, deps: tuple[Task, ...]) -> Task:
+        return self.add(Task.make(spec, deps))
+
+    def source(self, seed: int, attacker: bool = False) -> Task:
+        """The defender's dense model (trained with ``seed``, or the user's checkpoint for
+        every seed), or with ``attacker`` the attacker's own, always trained."""
+        c = self.config
+        data = SourceSpec(c.dataset, c.n_train, c.data_seed, c.arch)
+        if c.source_checkpoint is not None and not attacker:
+            digest = file_digest(c.source_checkpoint)
+            return self.add(
+                Task.make(replace(data, checkpoint=c.source_checkpoint, checkpoint_sha256=digest))
+            )
+        return self.add(Task.make(replace(data, epochs=c.epochs, seed=seed)))
+
+    def attack(self, attack: str, eps: float, seed: int) -> AttackSpec:
+        return AttackSpec(attack, self.config.attack_backend, eps, default_eps_step(eps), seed=seed)
+
+    def craft(self, attack: AttackSpec, threat: str, sources: tuple[Task, ...]) -> Task:
+        spec = CraftSpec(attack, threat, self.config.n_test, self.config.split)
+        return self.add(Task.make(spec, sources))
+
+    def pruned(self, method: str, ratio: float, seed: int, source: Task, curve: Task) -> list[Task]:
+        """One pruned target per GAP budget (one for criteria without an attack)."""
+        specs = method_specs(self.config, method, ratio, seed)
+        tasks = []
+        for settings in specs:
+            eps = settings.calibration_attack.eps
+            label = method if len(specs) == 1 or not needs_attack(settings) else f"{method}[eps={eps:g}]"
+            name = f"{label}@{_format_ratio(ratio)}"
+            tasks.append(self.target(PrunedSpec(seed, name, method, settings), (source, curve)))
+        return tasks
+
+    def replica(self, target: Task, source: Task) -> Task:
+        """The target's own method, ratio and settings run on ``source`` with the attacker's
+        seed (their calibration subset, tie-breaking and fine-tuning order)."""
+        spec = target.spec
+        assert isinstance(spec, TargetSpec)
+        return self.target(spec.replica(spec.seed + ATTACKER_SEED_OFFSET), (source,))
+
+    def cell(self, target: Task, craft: Task, whitebox: bool) -> None:
+        assert isinstance(target.spec, TargetSpec) and isinstance(craft.spec, CraftSpec)
+        spec = CellSpec(target.spec.name, craft.spec.attack, craft.spec.threat_model, whitebox)
+        self.cells.append(self.add(Task.make(spec, (target, craft))))
+
+
+def build_graph(config: BenchConfig) -> Graph:
+    """Every task of the study described by ``config``."""
+    b = _Builder(config)
+    eps, primary = config.attack_eps, primary_attack(config)
+    for seed in config.seeds:
+        source = b.source(seed)
+        dense = {a: b.craft(b.attack(a, eps, seed), "dense", (source,)) for a in config.attacks}
+        targets, parents = _targets(b, seed, source, dense[primary])
+        if config.sanity_checks:
+            spec = SanitySpec(
+                eps, tuple(config.attacks), config.attack_backend, config.n_test, config.split, seed
+            )
+            b.extras.append(b.add(Task.make(spec, (source,))))
+        attacker = b.source(seed + ATTACKER_SEED_OFFSET, attacker=True)
+        for target in targets:
+            for attack in config.attacks:
+                b.cell(target, dense[attack], attack in config.whitebox_attacks)
+                for threat in config.threat_models:
+                    if threat == "dense":
+                        continue
+                    sources = _attacker_sources(b, threat, parents.get(target.id), source, attacker)
+                    if sources:
+                        b.cell(target, b.craft(b.attack(attack, eps, seed), threat, sources), False)
+            for multiplier in (m for m in config.curve_eps if m != 1.0):
+                for attack in config.attacks:  # a security curve per attack
+                    curve = b.craft(b.attack(attack, multiplier * eps, seed), "dense", (source,))
+                    b.cell(target, curve, attack in config.whitebox_attacks)
+    return Graph(b.tasks, b.cells, b.extras)
+
+
+def _attacker_sources(
+    b: _Builder, threat: str, pruned: Task | None, source: Task, attacker: Task
+) -> tuple[Task, ...]:
+    """The models an attacker crafts on, for one target (``()``: not applicable to it).
+
+    ``independent``: the attacker's own dense model. ``replica``: the target's method (a
+    pruning method at its ratio, or ART's training for an ART trained defence) run on *our*
+    dense model (the attacker holds it) with the attacker's seed and calibration subset.
+    ``replica-independent``: the same run on the attacker's own dense model. ``ensemble``: the
+    logit average of our dense model, the independent one and the replica, the same recipe for
+    every target that has a replica.
+    """
+    if threat == "independent":
+        return (attacker,)
+    if pruned is None:  # replicas rerun a method on M; this target (dense, a preprocessor) has none
+        return ()
+    if threat == "replica-independent":
+        return (b.replica(pruned, attacker),)
+    replica = b.replica(pruned, source)
+    if threat == "replica":
+        return (replica,)
+    return (source, attacker, replica)
+
+
+def _targets(b: _Builder, seed: int, source: Task, curve: Task) -> tuple[list[Task], dict[str, Task]]:
+    """The dense model, every pruned model, their int8 versions and ART's defences.
+
+    Also returns, for each target whose method an attacker can rerun on M (a pruned model and
+    its int8 version, an ART trained defence), the target that method built: what a replica
+    copies.
+    """
+    config = b.config
+    dense = b.target(DenseSpec(seed, "dense", "dense"), (source,))
+    floats = [dense]
+    parents: dict[str, Task] = {}
+    for method in config.methods:
+        for ratio in config.compression:
+            for pruned in b.pruned(method, ratio, seed, source, curve):
+                parents[pruned.id] = pruned
+                floats.append(pruned)
+    targets = list(floats)
+    if config.int8:
+        for parent in floats:
+            float_spec = parent.spec
+            assert isinstance(float_spec, TargetSpec)
+            prune_classifier = isinstance(float_spec, PrunedSpec) and float_spec.settings.prune_classifier
+            name = float_spec.name
+            spec = Int8Spec(seed, f"{name}+int8", f"{float_spec.method}+int8", name, prune_classifier)
+            quantized = b.target(spec, (source, parent))
+            if parent.id in parents:
+                parents[quantized.id] = parent
+            targets.append(quantized)
+    for defence in config.defences:
+        target = b.target(_art_defence_spec(config, defence, seed), (source,))
+        if issubclass(ART_DEFENCES.get(defence), TrainedDefence):
+            parents[target.id] = target  # an attacker can rerun ART's training on M too
+        targets.append(target)
+    return targets, parents
+
+
+def _art_defence_spec(config: BenchConfig, name: str, seed: int) -> TargetSpec:
+    """A preprocessor wraps the source; a trainer trains from scratch for the source's epochs
+    (distillation) or fine-tunes the source for ``defence_epochs``, at eps if adversarial."""
+    defence = ART_DEFENCES.get(name)
+    if not issubclass(defence, TrainedDefence):
+        return ArtPreprocessorSpec(seed, f"art:{name}", name)
+    training = FinetuneSpec(
+        config.epochs if defence.from_scratch else config.defence_epochs,
+        config.finetune_patience if defence.adversarial else None,
+        config.validation_fraction,
+        seed=seed,
+    )
+    return ArtTrainerSpec(
+        seed, f"art:{name}", name, training, config.attack_eps if defence.adversarial else None
+    )

@@ -1,0 +1,25 @@
+"""The ``gap-art`` command line: a thin layer over the library, one module per command group
+(:mod:`~gap_art.cli.bench`, :mod:`~gap_art.cli.studies`, :mod:`~gap_art.cli.models`,
+:mod:`~gap_art.cli.evaluate`) beside the options they share (:mod:`~gap_art.cli.options`)."""
+
+from __future__ import annotations
+
+import click
+
+from gap_art import __version__
+from gap_art.cli.bench import bench
+from gap_art.cli.evaluate import evaluate
+from gap_art.cli.models import prune, quantize, train
+from gap_art.cli.studies import compare, list_catalogue, report
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="gap-art")
+def main() -> None:
+    """gap-art: Greedy Adversarial Pruning and transfer attacks on compressed models, for ART."""
+
+
+for command in (bench, report, compare, list_catalogue, train, prune, quantize, evaluate):
+    main.add_command(command)
+
+__all__ = ["main"]

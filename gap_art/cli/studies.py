@@ -1,0 +1,74 @@
+"""``gap-art report``, ``compare`` and ``list``: reading finished studies and the catalogue."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+def _finished_study(folder: str) -> Any:
+    """A click error (exit 2) unless ``folder`` is a finished study."""
+    if not (Path(folder) / "results.json").is_file():
+        raise click.BadParameter(f"{folder} holds no results.json (not a finished gap-art bench folder)")
+    return folder
+
+
+def _unreadable(folder: str, error: Exception) -> click.UsageError:
+    """A results.json that is not one gap-art wrote (exit 2, no traceback)."""
+    return click.UsageError(f"{folder}/results.json is not a readable gap-art results file: {error}")
+
+
+@click.command()
+@click.argument("folder", type=click.Path(file_okay=False, exists=True))
+def report(folder: str) -> None:
+    """Redraw report.md, report.html and the plots of a finished study, recomputing nothing.
+
+    \b
+    Example:
+      gap-art report gap-art-results/20261126-101500
+    """
+    from gap_art.bench import render
+
+    _finished_study(folder)
+    try:
+        paths = render(folder)
+    except (ValueError, KeyError, TypeError) as error:  # JSON and config errors are ValueErrors
+        raise _unreadable(folder, error) from None
+    for name, path in paths.items():
+        click.echo(f"  {name}: {path}")
+
+
+@click.command()
+@click.argument("first", type=click.Path(file_okay=False, exists=True))
+@click.argument("second", type=click.Path(file_okay=False, exists=True))
+@click.option("--attack", help="Show one attack only (default: all).")
+def compare(first: str, second: str, attack: str | None) -> None:
+    """Studies FIRST (A) and SECOND (B) side by side: shared cells, deltas (B minus A), paired tests.
+
+    \b
+    Example:
+      gap-art compare runs/before runs/after --attack pgd
+    """
+    from gap_art.bench import compare as compare_studies
+    from gap_art.bench import format_comparison
+
+    _finished_study(first)
+    _finished_study(second)
+    try:
+        entries = compare_studies(first, second)
+    except (ValueError, KeyError, TypeError) as error:
+        raise _unreadable(f"{first} or {second}", error) from None
+    if not entries:
+        raise click.UsageError("the two studies share no cell (same seed, target, attack, attacker and eps)")
+    click.echo(format_comparison(entries, attack))
+    click.echo("\np: exact McNemar on per-example transfer correctness; '-' where the examples differ.")
+
+
+@click.command(name="list")
+def list_catalogue() -> None:
+    """List presets, pruning criteria, attacks, ART defences, models and datasets."""
+    from gap_art.bench import catalogue, format_catalogue
+
+    click.echo(format_catalogue(catalogue()), nl=False)

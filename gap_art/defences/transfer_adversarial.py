@@ -1,0 +1,70 @@
+"""Transfer adversarial fine-tuning: ART's ``AdversarialTrainer`` on clean data mixed with
+examples precomputed on static models (the frozen parent M and any extra sources)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from art.attacks.attack import EvasionAttack
+from art.attacks.evasion import FastGradientMethod
+from art.defences.trainer import AdversarialTrainer
+from art.estimators.classification import PyTorchClassifier
+
+from gap_art.defences.hardening import StaticSourceAttack, TransferHardening
+from gap_art.training import EpochHook
+from gap_art.validation import check_choice, check_range
+
+
+class TransferAdversarialFinetuning(TransferHardening):
+    """Fine-tune on clean data mixed with examples crafted on the frozen parent (and any
+    extra static models): ART's ``AdversarialTrainer`` with precomputed static-source attacks,
+    i.e. ensemble adversarial training (Tramer et al., ICLR 2018) with the parent as the
+    static model. Optionally the model's own FGSM joins the rotation, as in the paper.
+
+    Transfer-specific: it resists the parent's examples (accuracy under them may even exceed
+    clean accuracy, the label-leaking signature) but not white-box attacks; judge it against
+    attackers and attacks it was not trained on.
+
+    :param ratio: Share of each batch replaced by adversarial examples (ART's ``ratio``).
+    :param self_attack: ``None``, or ``fgsm`` to add FGSM crafted on the model being trained.
+    See :class:`TransferHardening` for the other parameters.
+    """
+
+    description = "ART AdversarialTrainer on clean data + PGD from the frozen parent (fine-tuning)"
+    params = TransferHardening.params + ["ratio", "self_attack"]
+
+    def __init__(
+        self,
+        classifier: PyTorchClassifier,
+        parent: PyTorchClassifier,
+        ratio: float = 0.5,
+        self_attack: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.ratio = ratio
+        self.self_attack = self_attack
+        super().__init__(classifier, parent, **kwargs)
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        check_range(self.ratio, "ratio", 0.0, 1.0, low_open=True)
+        if self.self_attack is not None:
+            check_choice(self.self_attack, "self_attack", ("fgsm",))
+
+    def _train(
+        self,
+        trainee: PyTorchClassifier,
+        x: np.ndarray,
+        y: np.ndarray,
+        sources: list[StaticSourceAttack],
+        after_epoch: EpochHook,
+    ) -> None:
+        attacks: list[EvasionAttack] = list(sources)
+        if self.self_attack is not None:
+            attacks.append(FastGradientMethod(trainee, eps=self._eps(), batch_size=self.batch_size))
+        trainer = AdversarialTrainer(trainee, attacks, ratio=self.ratio)
+        for epoch in range(1, self.epochs + 1):
+            trainer.fit(x, y, batch_size=self.batch_size, nb_epochs=1)
+            if after_epoch(epoch):
+                return
