@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any, TypeVar
 
-from gap_art.validation import check_choice, check_int, check_range
+from gap_art.validation import check_choice, check_int, check_range, params_named
 
 BACKENDS = ("torchattacks", "art")
 """Attack libraries."""
@@ -43,15 +43,26 @@ ITERATIVE = "iter"
 """The method modifier that prunes in rounds (``magnitude+iter``)."""
 
 
-ATTACK_PARAMS = {"steps": "max_iter", "backend": "attack_backend"}
-"""How ART-style transformers name :class:`AttackSpec`'s fields (``max_iter``, ``attack_backend``)."""
+ATTACK_PARAMS = {
+    "attack": "attack",
+    "backend": "attack_backend",
+    "eps": "eps",
+    "eps_step": "eps_step",
+    "steps": "max_iter",
+    "batch_size": "batch_size",
+    "seed": "seed",
+}
+"""The ART-style parameters of a transformer that crafts attacks, by :class:`AttackSpec` field."""
 FINETUNE_PARAMS = {
     "epochs": "finetune_epochs",
     "patience": "finetune_patience",
+    "validation_fraction": "validation_fraction",
     "optimizer": "finetune_optimizer",
     "lr": "finetune_lr",
+    "batch_size": "batch_size",
+    "seed": "seed",
 }
-"""How the pruning transformers (and the bench) name :class:`FinetuneSpec`'s fields."""
+"""The pruning transformers' (and the bench's) parameters, by :class:`FinetuneSpec` field."""
 
 
 def default_eps_step(eps: float) -> float:
@@ -268,6 +279,15 @@ ALIASES = {"gap-iter": "gap-grad+iter"}
 
 
 T = TypeVar("T")
+
+
+def from_params(cls: type[T], owner: object, names: Mapping[str, str], **values: Any) -> T:
+    """A settings dataclass from an ART-style object's parameters: field ``f`` is read from
+    ``owner``'s attribute ``names[f]`` (``values`` are given directly), and an invalid value
+    raises an error that names the owner's parameter."""
+    read = {name: getattr(owner, param) for name, param in names.items()}
+    with params_named(names):
+        return cls(**{**read, **values})
 
 
 def from_dict(cls: type[T], data: Mapping[str, Any]) -> T:

@@ -9,6 +9,7 @@ from art.estimators.classification import BlackBoxClassifier, PyTorchClassifier
 
 from gap_art.defences import GreedyAdversarialPruning, IrregularPruning
 from gap_art.evaluation import evaluate_transfer
+from gap_art.pruning import importance, prunable_parameters
 
 
 def test_set_params_refuses_unknown_names_and_drops_stale_scores(classifier, digits):
@@ -66,3 +67,58 @@ def test_a_black_box_target_is_evaluated_through_predict_alone(classifier, digit
     assert result.clean_top5 is None  # labels alone carry no ranking
     with pytest.raises(TypeError, match="predict"):
         evaluate_transfer(classifier, {"bad": object()}, x, y, "fgsm", eps=0.1, progress=False)
+
+
+class PowerMagnitude(importance.Importance):
+    """A criterion instance with a setting of its own: remove the smallest |w|^power."""
+
+    description = "|w|^power"
+
+    def __init__(self, power: float) -> None:
+        self.power = power
+
+    def score(self, inputs: importance.ScoringInputs) -> list[torch.Tensor]:
+        return [getattr(m, n).detach().abs() ** self.power for m, n in inputs.targets]
+
+
+def test_a_criterion_instance_carries_its_settings_into_both_transformers(classifier, digits):
+    x, y = digits.numpy("train")
+    by_instance = IrregularPruning(classifier, 4.0, criterion=PowerMagnitude(2.0))(x)
+    by_name = IrregularPruning(classifier, 4.0, criterion="magnitude")(x)
+    masks = [m.weight_mask for m, _ in prunable_parameters(by_instance.model)]
+    same = [m.weight_mask for m, _ in prunable_parameters(by_name.model)]
+    assert all(torch.equal(a, b) for a, b in zip(masks, same, strict=True))  # |w|^2 ranks as |w|
+    with pytest.raises(ValueError, match="needs no attack: use IrregularPruning"):
+        GreedyAdversarialPruning(classifier, 2.0, criterion=PowerMagnitude(1.0))
+    gap_criterion = importance.get("gap-taylor")
+    gap = GreedyAdversarialPruning(classifier, 2.0, criterion=gap_criterion)
+    assert gap._importance() is gap_criterion
+    with pytest.raises(ValueError, match="needs an attack: use GreedyAdversarialPruning"):
+        IrregularPruning(classifier, 2.0, criterion=gap_criterion)
+
+
+def test_method_is_a_deprecated_alias_of_criterion(classifier):
+    with pytest.warns(FutureWarning, match=r"method=\.\.\.\) is deprecated: use criterion="):
+        pruning = IrregularPruning(classifier, 2.0, method="random")
+    assert pruning.criterion == "random" and pruning.method == "random"
+    with pytest.warns(FutureWarning):
+        pruning.set_params(method="magnitude")
+    assert pruning.criterion == "magnitude" and "method" not in pruning.params
+    with pytest.raises(TypeError, match="unexpected keyword argument 'methd'"):
+        IrregularPruning(classifier, 2.0, methd="random")
+
+
+def test_settings_errors_name_the_transformers_own_parameters(classifier):
+    with pytest.raises(ValueError, match="finetune_epochs must be an integer >= 0"):
+        IrregularPruning(classifier, 2.0, finetune_epochs=-1)
+    with pytest.raises(ValueError, match="finetune_optimizer must be one of"):
+        IrregularPruning(classifier, 2.0, finetune_optimizer="rmsprop")
+    with pytest.raises(ValueError, match="max_iter must be an integer >= 1"):
+        GreedyAdversarialPruning(classifier, 2.0, max_iter=0)
+    with pytest.raises(ValueError, match="attack_backend must be one of"):
+        GreedyAdversarialPruning(classifier, 2.0, attack_backend="foolbox")
+    spec = GreedyAdversarialPruning(
+        classifier, 4.0, finetune_epochs=2, finetune_patience=1, seed=3
+    ).method_spec()
+    assert (spec.compression, spec.finetune.epochs, spec.finetune.patience, spec.seed) == (4.0, 2, 1, 3)
+    assert spec.calibration_attack.steps == 10 and spec.calibration_attack.seed is None

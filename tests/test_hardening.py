@@ -8,10 +8,15 @@ import pytest
 import torch
 
 from gap_art.attacks import make_attack
-from gap_art.defences import GreedyAdversarialPruning, Int8Quantization, IrregularPruning
+from gap_art.defences import (
+    GreedyAdversarialPruning,
+    Int8Quantization,
+    IrregularPruning,
+    StaticSourceAttack,
+    TransferAdversarialFinetuning,
+)
 from gap_art.defences.art_builtin import TrainingData
 from gap_art.defences.art_builtin import get as get_art_defence
-from gap_art.defences import StaticSourceAttack, TransferAdversarialFinetuning
 from gap_art.defences.methods import apply_method, needs_attack, parse_method
 from gap_art.defences.misalignment import GradientMisalignmentFinetuning, input_gradients
 from gap_art.pruning import prunable_parameters

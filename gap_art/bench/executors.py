@@ -8,6 +8,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from gap_art.bench.config import BenchConfig
 from gap_art.bench.context import Context
 from gap_art.bench.graph import Graph, Task, run_task
 from gap_art.bench.rows import Row
@@ -117,22 +118,21 @@ def _import_ray() -> Any:
     return ray
 
 
-def _ray_task(task: Task, config: dict[str, Any], out: str, threads: int, *dep_metas: Meta) -> Meta:
+def _ray_task(task: Task, config: BenchConfig, out: str, threads: int, *dep_metas: Meta) -> Meta:
     """Body of one Ray task: the same :func:`run_task` the local executor calls."""
     import torch
 
-    from gap_art.bench.config import BenchConfig
     from gap_art.bench.store import Store
 
     torch.set_num_threads(threads)
-    ctx = _worker_context(BenchConfig(**config), Store(out))
+    ctx = _worker_context(config, Store(out))
     return run_task(task, dict(zip(task.deps, dep_metas, strict=True)), ctx)
 
 
 _WORKER_CONTEXTS: dict[str, Context] = {}
 
 
-def _worker_context(config: Any, store: Any) -> Context:
+def _worker_context(config: BenchConfig, store: Any) -> Context:
     """One context per worker process and study, so loaded data and targets are reused."""
     key = f"{store.root}|{config.to_dict()}"
     if key not in _WORKER_CONTEXTS:
@@ -190,7 +190,7 @@ def _run_on_ray(
     remote = ray.remote(_ray_task).options(
         num_cpus=cpus_per_task or 1, num_gpus=gpus_per_task, max_retries=max_retries
     )
-    config = ctx.config.to_dict()
+    config = ctx.config
     threads = cpus_per_task or 1
     refs: dict[str, Any] = {}
 

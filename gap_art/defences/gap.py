@@ -13,8 +13,16 @@ from gap_art.defences.irregular import IrregularPruning
 from gap_art.defences.pruning import PruningTransformer
 from gap_art.pruning.importance import IMPORTANCE, Importance, adversarial_criterion
 from gap_art.pruning.importance.base import Craft
-from gap_art.settings import ATTACK_PARAMS, GAP_EPS, GAP_EPS_STEP, GAP_STEPS, AttackSpec, MethodSpec
-from gap_art.validation import check_budget, check_choice, params_named
+from gap_art.settings import (
+    ATTACK_PARAMS,
+    GAP_EPS,
+    GAP_EPS_STEP,
+    GAP_STEPS,
+    AttackSpec,
+    MethodSpec,
+    from_params,
+)
+from gap_art.validation import check_budget, check_choice
 
 
 class GreedyAdversarialPruning(PruningTransformer):
@@ -137,16 +145,7 @@ class GreedyAdversarialPruning(PruningTransformer):
             return self.attack
         if not isinstance(self.attack, str):
             return None
-        with params_named(ATTACK_PARAMS):
-            return AttackSpec(
-                self.attack,
-                self.attack_backend,
-                self.eps,
-                self.eps_step,
-                self.max_iter,
-                batch_size=self.batch_size,
-                seed=None,  # the transformer's seed governs the random starts
-            )
+        return from_params(AttackSpec, self, ATTACK_PARAMS, seed=None)  # the transformer's seed governs
 
     def method_spec(self) -> MethodSpec:
         spec = super().method_spec()

@@ -20,7 +20,7 @@ import hashlib
 import io
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -32,14 +32,13 @@ from gap_art.attacks import ATTACKS, build_attack, clip_range
 from gap_art.classifiers import check_pytorch_classifier, require_gradients, rewrap_classifier
 from gap_art.pruning import clone_module, load_masked_state
 from gap_art.runtime import seeded
-from gap_art.settings import ATTACK_PARAMS, AttackSpec, FinetuneSpec
+from gap_art.settings import ATTACK_PARAMS, FINETUNE_PARAMS, AttackSpec, FinetuneSpec, from_params
 from gap_art.training import EpochHook, FinetuneRecord, Recipe, make_optimizer, train_to_convergence
 from gap_art.validation import (
     check_budget,
     check_inputs,
     check_known_params,
     check_labels,
-    params_named,
 )
 
 
@@ -74,6 +73,19 @@ class StaticSourceAttack(EvasionAttack):
         if key not in self._memo:
             self._memo[key] = self._craft(x, labels)
         return self._memo[key]
+
+
+@dataclass(frozen=True)
+class HardeningRun:
+    """One training run of a hardening: the model trained in place, the rows it trains on,
+    the attacks on the static sources (the parent first), and the hook called after each
+    epoch (``True`` stops)."""
+
+    trainee: PyTorchClassifier
+    x: np.ndarray
+    y: np.ndarray
+    sources: list[StaticSourceAttack]
+    after_epoch: EpochHook
 
 
 class TransferHardening(Transformer):
@@ -196,25 +208,13 @@ class TransferHardening(Transformer):
         if isinstance(self.attack, AttackSpec):
             spec = replace(self.attack, seed=self.seed)
         else:
-            with params_named(ATTACK_PARAMS):
-                spec = AttackSpec(
-                    self.attack, self.attack_backend, self.eps, self.eps_step, self.max_iter, True,
-                    self.batch_size, self.seed,
-                )  # fmt: skip
+            spec = from_params(AttackSpec, self, ATTACK_PARAMS)
         low, high = clip_range(self.classifier)
         return spec.resolve(high - low)
 
     def finetune_spec(self) -> FinetuneSpec:
-        """The training settings as one validated spec."""
-        return FinetuneSpec(
-            self.epochs,
-            self.patience,
-            self.validation_fraction,
-            self.optimizer,
-            self.lr,
-            self.batch_size,
-            self.seed,
-        )
+        """The training settings as one validated spec (its fields are this class's parameters)."""
+        return from_params(FinetuneSpec, self, {name: name for name in FINETUNE_PARAMS})
 
     def fit(self, x: np.ndarray, y: np.ndarray | None = None, **kwargs: Any) -> None:
         """Nothing to fit (present for ART's interface): the work happens in ``__call__``."""
@@ -259,7 +259,7 @@ class TransferHardening(Transformer):
         on held-out rows; the unhardened start is never kept."""
 
         def train(xs: np.ndarray, ys: np.ndarray, after_epoch: EpochHook | None) -> None:
-            self._train(trainee, xs, ys, sources, after_epoch or (lambda epoch: False))
+            self._train(HardeningRun(trainee, xs, ys, sources, after_epoch or (lambda epoch: False)))
 
         def score(x_held: np.ndarray, y_held: np.ndarray) -> Callable[[], float]:
             x_held_adv = sources[0].generate(x_held, y_held)
@@ -274,15 +274,9 @@ class TransferHardening(Transformer):
         return train_to_convergence(trainee.model, x, y, self.finetune_spec(), train, score, keep_start=False)
 
     @abstractmethod
-    def _train(
-        self,
-        trainee: PyTorchClassifier,
-        x: np.ndarray,
-        y: np.ndarray,
-        sources: list[StaticSourceAttack],
-        after_epoch: EpochHook,
-    ) -> None:
-        """Train ``trainee`` in place for up to ``epochs``, calling ``after_epoch`` after each."""
+    def _train(self, run: HardeningRun) -> None:
+        """Train ``run.trainee`` in place for up to ``epochs``, calling ``run.after_epoch``
+        after each."""
 
     def _static_attack(self, source: PyTorchClassifier) -> StaticSourceAttack:
         adapter = build_attack(self.attack_spec(), source)

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-from typing import Any
-
-from art.estimators.classification import PyTorchClassifier
-
 from gap_art.classifiers import require_gradients
 from gap_art.defences.pruning import PruningTransformer
 from gap_art.pruning import importance
@@ -33,29 +28,12 @@ class IrregularPruning(PruningTransformer):
     :param method: Deprecated alias of ``criterion`` (warns).
     """
 
-    def __init__(
-        self,
-        classifier: PyTorchClassifier,
-        compression: float = 2.0,
-        criterion: str | Importance = "magnitude",
-        scope: str = "global",
-        method: str | Importance | None = None,
-        **kwargs: Any,
-    ) -> None:
-        if method is not None:
-            criterion = _deprecated_method(method)
-        super().__init__(classifier, compression=compression, criterion=criterion, scope=scope, **kwargs)
+    renamed_params = {"method": "criterion"}
 
     @property
     def method(self) -> str | Importance:
         """Deprecated alias of ``criterion``."""
         return self.criterion
-
-    def set_params(self, **kwargs: Any) -> None:
-        """Change parameters (ART's convention); ``method`` is a deprecated alias of ``criterion``."""
-        if "method" in kwargs:
-            kwargs["criterion"] = _deprecated_method(kwargs.pop("method"))
-        super().set_params(**kwargs)
 
     def _check_criterion(self) -> None:
         if isinstance(self.criterion, Importance):
@@ -67,12 +45,3 @@ class IrregularPruning(PruningTransformer):
             check_choice(self.criterion, "criterion", importance.names(adversarial=False))
         if self._importance().needs_data:
             require_gradients(self.classifier)
-
-
-def _deprecated_method(method: str | Importance) -> str | Importance:
-    warnings.warn(
-        "IrregularPruning(method=...) is deprecated: use criterion=, as GreedyAdversarialPruning does",
-        FutureWarning,
-        stacklevel=3,
-    )
-    return method

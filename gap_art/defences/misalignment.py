@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
 from art.estimators.classification import PyTorchClassifier
 from torch import nn
@@ -16,8 +15,8 @@ from torch.utils.data import TensorDataset
 
 from gap_art.attacks import clip_range
 from gap_art.classifiers import ClassifierModule
-from gap_art.defences.hardening import StaticSourceAttack, TransferHardening
-from gap_art.training import EpochHook, Objective, Recipe, train_model
+from gap_art.defences.hardening import HardeningRun, TransferHardening
+from gap_art.training import Objective, Recipe, train_model
 from gap_art.validation import check_range
 
 
@@ -95,22 +94,15 @@ class GradientMisalignmentFinetuning(TransferHardening):
         check_range(self.misalignment, "misalignment", 0.0, 1e6)
         check_range(self.smoothness, "smoothness", 0.0, 1e6)
 
-    def _train(
-        self,
-        trainee: PyTorchClassifier,
-        x: np.ndarray,
-        y: np.ndarray,
-        sources: list[StaticSourceAttack],
-        after_epoch: EpochHook,
-    ) -> None:
-        frozen = [ClassifierModule(s.estimator).eval() for s in sources]
+    def _train(self, run: HardeningRun) -> None:
+        frozen = [ClassifierModule(s.estimator).eval() for s in run.sources]
         objective = misalignment_objective(
             frozen, self.misalignment, self.smoothness, self._eps(), clip_range(self.classifier)
         )
         recipe = Recipe(self.optimizer, self.lr, 0.0, "constant", self.batch_size)
-        data = TensorDataset(torch.from_numpy(x), torch.from_numpy(y))
-        module = ClassifierModule(trainee)
-        device = torch.device(trainee.device)
+        data = TensorDataset(torch.from_numpy(run.x), torch.from_numpy(run.y))
+        device = torch.device(run.trainee.device)
+        module = ClassifierModule(run.trainee)
         train_model(
             module,
             data,
@@ -120,6 +112,6 @@ class GradientMisalignmentFinetuning(TransferHardening):
             device,
             self.verbose,
             "misalign",
-            after_epoch,
+            run.after_epoch,
             objective,
         )

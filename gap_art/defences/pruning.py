@@ -3,9 +3,10 @@ fine-tune, rewrap. A classifier goes in, a pruned one comes out."""
 
 from __future__ import annotations
 
+import warnings
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -36,14 +37,13 @@ from gap_art.pruning import (
 from gap_art.pruning.importance import IMPORTANCE, Importance, ScoringInputs, make_batches
 from gap_art.pruning.importance.base import Batches, Craft
 from gap_art.runtime import seeded, seeded_subset
-from gap_art.settings import FINETUNE_PARAMS, FinetuneSpec, MethodSpec
+from gap_art.settings import FINETUNE_PARAMS, FinetuneSpec, MethodSpec, from_params
 from gap_art.training import FinetuneRecord
 from gap_art.validation import (
     check_choice,
     check_inputs,
     check_known_params,
     check_labels,
-    params_named,
 )
 
 
@@ -60,6 +60,9 @@ class PruningTransformer(Transformer):
         "validation_fraction", "prune_classifier", "iterative", "rounds", "seed", "verbose",
     ]  # fmt: skip
     train_mode = False
+    renamed_params: ClassVar[dict[str, str]] = {}
+    """Deprecated parameter names and today's: accepted by the constructor and
+    :meth:`set_params`, with a warning."""
     scoring_params = frozenset(("criterion", "batch_size", "nb_calibration", "prune_classifier", "seed"))
     """Parameters the fitted scores depend on: changing one drops them (the others act after
     scoring, and keep them)."""
@@ -84,6 +87,7 @@ class PruningTransformer(Transformer):
         rounds: int = MethodSpec.rounds,
         seed: int = MethodSpec.seed,
         verbose: bool = False,
+        **renamed: Any,
     ) -> None:
         check_pytorch_classifier(classifier)
         super().__init__(classifier)
@@ -116,6 +120,10 @@ class PruningTransformer(Transformer):
         self.finetune_monitor: Callable[[int, PyTorchClassifier], None] | None = None
         """Optional hook, called with (epochs done, pruned classifier) before fine-tuning
         and after each epoch: e.g. to record clean and transfer accuracy along the way."""
+        for name, value in self._current_names(renamed).items():
+            if name not in self.params:
+                raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument {name!r}")
+            setattr(self, name, value)
         self._check_params()
 
     # ART interface -------------------------------------------------------------------------
@@ -166,15 +174,9 @@ class PruningTransformer(Transformer):
         for number, ratio in enumerate(ratios, start=1):
             if number > 1:  # re-score what the pruned, fine-tuned model now relies on
                 scores = self._rescore(pruned, targets, number)
+            largest = self._importance().removes == "highest"
             report = prune_by_scores(
-                model,
-                scores,
-                ratio,
-                parameters=targets,
-                scope=self.scope,
-                largest=self._importance().removes == "highest",
-                seed=self.seed,
-                basis=self.compression_basis,
+                model, scores, ratio, targets, self.scope, largest, self.seed, self.compression_basis
             )
             last = number == len(ratios)
             if last and self.finetune_monitor is not None:
@@ -201,10 +203,7 @@ class PruningTransformer(Transformer):
         targets = self._targets(model)
         n_prunable = sum(getattr(m, n).numel() for m, n in targets)
         weights_to_keep(
-            n_prunable,
-            self.compression,
-            self.compression_basis,
-            other_parameter_count(model, targets),
+            n_prunable, self.compression, self.compression_basis, other_parameter_count(model, targets)
         )
         if self._importance().needs_data and not self.classifier.all_framework_preprocessing:
             raise ValueError(
@@ -215,20 +214,13 @@ class PruningTransformer(Transformer):
 
     def finetune_spec(self) -> FinetuneSpec:
         """The fine-tuning settings as one validated spec (errors name this class's parameters)."""
-        with params_named(FINETUNE_PARAMS):
-            return FinetuneSpec(
-                self.finetune_epochs,
-                self.finetune_patience,
-                self.validation_fraction,
-                self.finetune_optimizer,
-                self.finetune_lr,
-                self.batch_size,
-                self.seed,
-            )
+        return from_params(FinetuneSpec, self, FINETUNE_PARAMS)
 
     def method_spec(self) -> MethodSpec:
-        """The settings as a :class:`~gap_art.settings.MethodSpec` (criterion by name)."""
-        criterion = self.criterion.name if isinstance(self.criterion, Importance) else self.criterion
+        """The settings as a validated :class:`~gap_art.settings.MethodSpec`."""
+        criterion = self.criterion
+        if isinstance(criterion, Importance):  # an instance: named by its registry name or class
+            criterion = criterion.name or type(criterion).__name__
         return MethodSpec(
             str(criterion),
             self.compression,
@@ -320,11 +312,20 @@ class PruningTransformer(Transformer):
     def set_params(self, **kwargs: Any) -> None:
         """Change parameters (ART's convention), refusing unknown names; changing one that
         the scores depend on drops the fitted scores, so the next call scores again."""
+        kwargs = self._current_names(kwargs)
         check_known_params(kwargs, self.params, type(self).__name__)
         changed = {name for name, value in kwargs.items() if getattr(self, name) != value}
         super().set_params(**kwargs)
         if changed & self.scoring_params:
             self.scores_, self._is_fitted = None, False
+
+    def _current_names(self, given: dict[str, Any]) -> dict[str, Any]:
+        """``given`` with deprecated parameter names replaced by today's, each with a warning."""
+        for old in sorted(set(given) & set(self.renamed_params)):
+            new = self.renamed_params[old]
+            message = f"{type(self).__name__}({old}=...) is deprecated: use {new}="
+            warnings.warn(message, FutureWarning, stacklevel=3)
+        return {self.renamed_params.get(name, name): value for name, value in given.items()}
 
     def _calibration_subset(
         self, x: np.ndarray, y: np.ndarray | None

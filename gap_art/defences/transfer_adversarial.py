@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from art.attacks.attack import EvasionAttack
 from art.attacks.evasion import FastGradientMethod
 from art.defences.trainer import AdversarialTrainer
 from art.estimators.classification import PyTorchClassifier
 
-from gap_art.defences.hardening import StaticSourceAttack, TransferHardening
-from gap_art.training import EpochHook
+from gap_art.defences.hardening import HardeningRun, TransferHardening
 from gap_art.validation import check_choice, check_range
 
 
@@ -52,19 +50,12 @@ class TransferAdversarialFinetuning(TransferHardening):
         if self.self_attack is not None:
             check_choice(self.self_attack, "self_attack", ("fgsm",))
 
-    def _train(
-        self,
-        trainee: PyTorchClassifier,
-        x: np.ndarray,
-        y: np.ndarray,
-        sources: list[StaticSourceAttack],
-        after_epoch: EpochHook,
-    ) -> None:
-        attacks: list[EvasionAttack] = list(sources)
+    def _train(self, run: HardeningRun) -> None:
+        attacks: list[EvasionAttack] = list(run.sources)
         if self.self_attack is not None:
-            attacks.append(FastGradientMethod(trainee, eps=self._eps(), batch_size=self.batch_size))
-        trainer = AdversarialTrainer(trainee, attacks, ratio=self.ratio)
+            attacks.append(FastGradientMethod(run.trainee, eps=self._eps(), batch_size=self.batch_size))
+        trainer = AdversarialTrainer(run.trainee, attacks, ratio=self.ratio)
         for epoch in range(1, self.epochs + 1):
-            trainer.fit(x, y, batch_size=self.batch_size, nb_epochs=1)
-            if after_epoch(epoch):
+            trainer.fit(run.x, run.y, batch_size=self.batch_size, nb_epochs=1)
+            if run.after_epoch(epoch):
                 return

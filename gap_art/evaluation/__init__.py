@@ -1,5 +1,6 @@
 """Transfer-attack evaluation: craft on a source, measure on compressed targets."""
 
+from gap_art.evaluation.export import format_table, to_csv, to_json
 from gap_art.evaluation.metrics import (
     PairedTest,
     class_recall,
@@ -14,9 +15,6 @@ from gap_art.evaluation.transfer import (
     craft_examples,
     evaluate_transfer,
     evaluate_whitebox,
-    format_table,
-    to_csv,
-    to_json,
 )
 
 __all__ = [

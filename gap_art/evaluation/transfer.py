@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from art.estimators.classification import PyTorchClassifier
-from tabulate import tabulate
 
 from gap_art.attacks import AttackAdapter, AttackSpec, make_attack
 from gap_art.classifiers import check_differentiable_classifier, check_pytorch_classifier
-from gap_art.evaluation.export import fixed_width_table, rows_to_csv
 from gap_art.evaluation.metrics import class_recall, proportion, topk_correct, wilson_interval
 from gap_art.validation import check_inputs, check_labels
 
@@ -126,6 +122,27 @@ def craft_examples(
     return adapter.generate(x, y, progress=progress)
 
 
+def _examples(
+    crafter: Any,
+    x: np.ndarray,
+    y: np.ndarray,
+    attack: Any,
+    x_adv: np.ndarray | None,
+    progress: bool,
+    seed: int | None,
+    attack_kwargs: dict[str, Any],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Checked inputs, their labels and their adversarial versions: ``x_adv`` if given (it
+    must match ``x``), else crafted on ``crafter``."""
+    x = check_inputs(x, tuple(crafter.input_shape))
+    labels = check_labels(y, len(x), crafter.nb_classes)
+    if x_adv is None:
+        x_adv = craft_examples(crafter, x, labels, attack, progress=progress, seed=seed, **attack_kwargs)
+    elif np.shape(x_adv) != x.shape:
+        raise ValueError(f"x_adv must have the shape of x {x.shape}, got {np.shape(x_adv)}")
+    return x, labels, x_adv
+
+
 def _perturbation(x: np.ndarray, x_adv: np.ndarray) -> tuple[float, float]:
     delta = (x_adv - x).reshape(len(x), -1)
     return float(np.abs(delta).max(axis=1).mean()), float(np.linalg.norm(delta, axis=1).mean())
@@ -178,12 +195,7 @@ def evaluate_transfer(
         raise ValueError("targets must name at least one classifier")
     for name, target in targets.items():
         _check_target(source, name, target)
-    x = check_inputs(x, tuple(source.input_shape))
-    labels = check_labels(y, len(x), source.nb_classes)
-    if x_adv is None:
-        x_adv = craft_examples(source, x, labels, attack, progress=progress, seed=seed, **attack_kwargs)
-    elif np.shape(x_adv) != x.shape:
-        raise ValueError(f"x_adv must have the shape of x {x.shape}, got {np.shape(x_adv)}")
+    x, labels, x_adv = _examples(source, x, y, attack, x_adv, progress, seed, attack_kwargs)
     source_clean = source.predict(x, batch_size=batch_size).argmax(1) == labels
     source_adv = source.predict(x_adv, batch_size=batch_size).argmax(1) == labels
     shared = {
@@ -273,12 +285,7 @@ def evaluate_whitebox(
     :raises GradientFreeError: ``target`` is an int8 model (evaluate it by transfer instead).
     """
     check_pytorch_classifier(target, "target")
-    x = check_inputs(x, tuple(target.input_shape))
-    labels = check_labels(y, len(x), target.nb_classes)
-    if x_adv is None:
-        x_adv = craft_examples(target, x, labels, attack, progress=progress, seed=seed, **attack_kwargs)
-    elif np.shape(x_adv) != x.shape:
-        raise ValueError(f"x_adv must have the shape of x {x.shape}, got {np.shape(x_adv)}")
+    x, labels, x_adv = _examples(target, x, y, attack, x_adv, progress, seed, attack_kwargs)
     clean = target.predict(x, batch_size=batch_size).argmax(1) == labels
     adv = target.predict(x_adv, batch_size=batch_size).argmax(1) == labels
     linf, l2 = _perturbation(x, x_adv)
@@ -297,49 +304,3 @@ def evaluate_whitebox(
         },
         per_example={"clean": clean, "adversarial": adv},
     )
-
-
-Result = TransferResult | WhiteboxResult
-
-
-def to_json(results: Sequence[Result], path: str | Path | None = None) -> str:
-    """Results as a JSON list of flat dicts; written to ``path`` when given."""
-    text = json.dumps([r.to_dict() for r in results], indent=2)
-    if path is not None:
-        Path(path).write_text(text)
-    return text
-
-
-def to_csv(results: Sequence[Result], path: str | Path | None = None) -> str:
-    """Results as CSV with one row per result; written to ``path`` when given."""
-    text = rows_to_csv([r.to_dict() for r in results])
-    if path is not None:
-        Path(path).write_text(text)
-    return text
-
-
-def _cell(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
-
-
-def format_table(results: Sequence[TransferResult], markdown: bool = False) -> str:
-    """A compact table: clean, transfer and success rate per target and attacker, for the
-    terminal (fixed width) or a report (``markdown``)."""
-    header = ("target", "attack", "attacker", "clean", "transfer", "src wb", "success", "both", "n")
-    rows = [
-        (
-            r.target,
-            r.attack,
-            r.source,
-            _cell(r.clean_accuracy),
-            _cell(r.transfer_accuracy),
-            _cell(r.source_whitebox_accuracy),
-            _cell(r.transfer_success_rate),
-            _cell(r.both_correct),
-            str(r.n),
-        )
-        for r in results
-    ]
-    if markdown:
-        return tabulate(rows, headers=header, tablefmt="github", disable_numparse=True)
-    return fixed_width_table(header, rows)

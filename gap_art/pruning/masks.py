@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import copy
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -112,9 +112,6 @@ class CompressionReport:
     compression: float
     model_compression: float
     sparsity: float
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def other_parameter_count(model: nn.Module, targets: Sequence[Target]) -> int:

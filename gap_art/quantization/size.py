@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from torch import nn
 
@@ -33,9 +33,6 @@ class SizeReport:
     int8_bytes: int
     sparse_float32_bytes: int
     sparse_int8_bytes: int
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def model_size(model: nn.Module, parameters: Sequence[Target] | None = None) -> SizeReport:
