@@ -59,7 +59,12 @@ def test_rows_schema_and_files(finished):
         assert row["trustworthy"] is True and row["sanity_failures"] == []
     gap_row = by_target[("gap-grad@4x", "pgd")]
     run, kept = gap_row["finetune_epochs_run"], gap_row["finetune_best_epoch"]
-    assert len(gap_row["finetune_curve"]) == run + 1 and kept <= run  # before + each epoch run
+    assert len(gap_row["validation_curve"]) == run + 1 and kept <= run  # before + each epoch run
+    epoch, clean, transfer = gap_row["validation_curve"][kept]  # the kept epoch's point, on validation
+    assert (clean, transfer) == (
+        gap_row["validation_clean_accuracy"],
+        gap_row["validation_transfer_accuracy"],
+    )
     assert gap_row["excluded_layers"] == ["classifier.3.weight"] and gap_row["gap_eps"] == pytest.approx(
         2 / 255
     )
@@ -78,6 +83,15 @@ def test_rows_schema_and_files(finished):
         "rows",
     }
     assert document["config"]["compression"] == [4.0] and "torch" in document["environment"]
+    environment = document["environment"]
+    assert environment["cpu"] and environment["cpu_capability"] in (
+        "DEFAULT",
+        "AVX2",
+        "AVX512",
+        "ZVECTOR",
+        "SVE256",
+    )
+    assert document["evaluation_set"]["selection_seeds"] == {"0": 0}
     csv_lines = (finished.out / "results.csv").read_text().splitlines()
     assert len(csv_lines) == len(rows) + 1 and csv_lines[0].startswith("target,family,method")
     report = (finished.out / "report.md").read_text()

@@ -11,7 +11,7 @@ from scipy import stats
 from torch import nn
 
 from gap_art.bench import BenchConfig, build_graph
-from gap_art.bench.summary import add_collapse_flags, budget_table, transfer_at_budget, upper_envelope
+from gap_art.bench.summary import add_collapse_flags, budget_table, select_within_budget, upper_envelope
 from gap_art.bench.targets import PrunedSpec, size_fields
 from gap_art.defences import pruning_defence
 from gap_art.evaluation import class_recall, mcnemar_exact, t_interval
@@ -105,34 +105,41 @@ def test_finetuning_to_convergence_records_what_it_kept(classifier, digits):
     assert record.validation_accuracy[record.best_epoch] == max(record.validation_accuracy)
 
 
-def test_the_budget_envelope_on_hand_made_curves():
+def test_the_envelope_and_the_budget_selection_on_hand_made_points():
     points = [(0.70, 0.50), (0.80, 0.40), (0.90, 0.20), (0.85, 0.10), (0.95, 0.05)]
     assert upper_envelope(points) == [(0.70, 0.50), (0.80, 0.40), (0.90, 0.20), (0.95, 0.05)]
-    assert transfer_at_budget(points, 0.85) == pytest.approx(0.30)  # halfway from 0.80 to 0.90
-    assert transfer_at_budget(points, 0.60) == pytest.approx(0.50)  # every point qualifies
-    assert transfer_at_budget(points, 0.96) is None  # no point within the budget: no number
+    kept = [(0.70, 0.50, 0.45), (0.80, 0.40, 0.42), (0.90, 0.20, 0.60)]  # (val clean, val transfer, test)
+    assert select_within_budget(kept, 0.85) == pytest.approx(0.60)  # the only eligible model's test number
+    assert select_within_budget(kept, 0.75) == pytest.approx(0.42)  # picked on validation, not on test
+    assert select_within_budget(kept, 0.96) is None  # no model within the budget: no number
 
 
-def test_the_budget_table_says_none_instead_of_substituting():
-    def row(target, family, clean, transfer, curve=None, seed=0):
-        common = {"attack": "pgd", "threat_model": "dense", "eps": 0.2, "finetune_curve": curve}
+def test_the_budget_table_selects_on_validation_and_says_none_instead_of_substituting():
+    def row(target, family, clean, transfer, validation, seed=0, **extra):
+        common = {"attack": "pgd", "threat_model": "dense", "eps": 0.2, **extra}
         return {"seed": seed, "target": target, "family": family, "clean_accuracy": clean,
-                "transfer_accuracy": transfer, **common}  # fmt: skip
+                "transfer_accuracy": transfer, "validation_clean_accuracy": validation[0],
+                "validation_transfer_accuracy": validation[1], **common}  # fmt: skip
 
     rows = [
-        row("dense", "baseline", 0.95, 0.01),
-        row("gap-grad@4x", "pruning", 0.80, 0.4, [[0, 0.60, 0.6], [1, 0.80, 0.4]]),
-        row("gap-grad@2x", "pruning", 0.94, 0.2, [[0, 0.90, 0.3], [1, 0.94, 0.2]]),
-        row("random@4x", "pruning", 0.85, 0.3, [[0, 0.70, 0.5], [1, 0.85, 0.3]]),
+        row("dense", "baseline", 0.95, 0.01, (0.96, 0.02)),
+        row("gap-grad@4x", "pruning", 0.80, 0.45, (0.87, 0.40)),
+        row("gap-grad@2x", "pruning", 0.94, 0.20, (0.95, 0.25)),
+        row("random@4x", "pruning", 0.85, 0.30, (0.90, 0.30)),
+        row("magnitude+tat@4x", "pruning", 0.90, 0.95, (0.91, 0.96), transfer_exceeds_clean=True),
     ]
     budgets = (0.01, 0.03, 0.10)
     table = {(e["method"], e["budget"]): e for e in budget_table(rows, "pgd", 0.2, budgets=budgets)}
-    assert table[("gap-grad", 0.01)]["mean"] == pytest.approx(0.2)  # only the 2x end qualifies
-    assert table[("gap-grad", 0.03)]["mean"] == pytest.approx(0.25)  # halfway from 0.90 to 0.94
+    assert table[("gap-grad", 0.01)]["mean"] == pytest.approx(0.20)  # only 2x is within a point on validation
     assert table[("random", 0.03)]["mean"] is None and table[("random", 0.03)]["values"] == [None]
-    assert table[("random", 0.10)]["mean"] == pytest.approx(0.3)
-    assert table[("gap-grad", 0.10)]["mean"] == pytest.approx(0.35)  # points of 2x and 4x together
+    assert table[("random", 0.10)]["mean"] == pytest.approx(0.30)
+    assert table[("gap-grad", 0.10)]["mean"] == pytest.approx(0.45)  # 4x wins on validation (0.40 > 0.25)
     assert table[("gap-grad", 0.10)]["best"] and not table[("random", 0.10)]["best"]
+    assert ("magnitude+tat", 0.10) not in table  # label leaking never counts as robustness
+
+    rows[2]["transfer_accuracy"] = 0.99  # a better test number changes the reported value only
+    again = {(e["method"], e["budget"]): e for e in budget_table(rows, "pgd", 0.2, budgets=budgets)}
+    assert again[("gap-grad", 0.10)]["mean"] == pytest.approx(0.45)
 
 
 def test_mcnemar_against_a_hand_computed_table():
@@ -181,3 +188,69 @@ def test_gap_rows_carry_their_calibration_budget():
     default = BenchConfig().gap_budgets()
     assert default == [(pytest.approx(2 / 255), pytest.approx(0.001))]
     assert "gap-grad" in criteria.names(adversarial=True)
+
+
+def test_no_model_selection_reads_the_test_examples(tmp_path, monkeypatch):
+    """Building the targets (fine-tuning, early stopping, the curves, the hardenings, ART's
+    trainers, the budget points) never touches the test examples: with them made unreadable
+    inside every target build, the study keeps the same epochs and gets the same numbers, and
+    its selection rows are training rows disjoint from what fine-tuning trained on."""
+    from gap_art.bench import run
+    from gap_art.bench.context import Context
+    from gap_art.bench.targets import TargetSpec
+    from gap_art.training import validation_split
+
+    config = BenchConfig(
+        methods=["gap-grad", "magnitude+tat"], compression=[4.0], attacks=["pgd"], defences=["fbf"],
+        int8=False, n_test=120, epochs=3, finetune_epochs=4, finetune_patience=1, defence_epochs=2,
+        sanity_checks=False,
+    )  # fmt: skip
+    reference = run(config, out=tmp_path / "reference", progress=False).rows
+
+    building = run_target = TargetSpec.run
+
+    def guarded(self, task, deps, ctx):
+        monkeypatch.setattr(Context, "evaluation_set", forbidden)
+        try:
+            return run_target(self, task, deps, ctx)
+        finally:
+            monkeypatch.setattr(Context, "evaluation_set", original)
+
+    def forbidden(self, *args):
+        raise AssertionError("a target build read the test examples")
+
+    original = Context.evaluation_set
+    monkeypatch.setattr(TargetSpec, "run", guarded)
+    guarded_rows = run(config, out=tmp_path / "guarded", progress=False).rows
+    monkeypatch.setattr(TargetSpec, "run", building)
+    assert not [r for r in guarded_rows if r.get("error")]
+    keys = ("finetune_best_epoch", "finetune_epochs_run", "validation_clean_accuracy", "transfer_accuracy")
+    assert [[r.get(k) for k in keys] for r in guarded_rows] == [[r.get(k) for k in keys] for r in reference]
+    assert any(r.get("validation_clean_accuracy") is not None for r in reference if r["family"] == "pruning")
+
+    n_train = len(Context(config, None).data.numpy("train")[0])  # type: ignore[arg-type]
+    trained, held = validation_split(n_train, config.validation_fraction, 0)
+    assert set(trained).isdisjoint(held)  # the rows selection reads are never trained on
+
+
+def test_each_seed_draws_its_own_test_sample_and_the_attacker_its_own_seeds():
+    from gap_art.bench.context import Context
+    from gap_art.bench.study import attacker_seed
+    from gap_art.bench.targets import VALIDATION
+    from gap_art.bench.tasks import CellSpec, CraftSpec
+
+    config = BenchConfig(methods=["gap-grad"], compression=[4.0], attacks=["pgd"], defences=[], int8=False,
+                         seeds=[0, 1], n_test=100, threat_models=["dense", "replica"])  # fmt: skip
+    context = Context(config, None)  # type: ignore[arg-type]
+    first, second = context.evaluation_set(0)[0], context.evaluation_set(1)[0]
+    assert len(first) == len(second) == 100 and not np.array_equal(first, second)
+    assert np.array_equal(first, context.evaluation_set(0)[0])  # seeded: the same sample again
+
+    graph = build_graph(config)
+    crafts = [t.spec for t in graph.tasks.values() if isinstance(t.spec, CraftSpec)]
+    attacking = [c for c in crafts if c.split != VALIDATION]
+    assert attacking and all(c.attack.seed == attacker_seed(c.seed) != c.seed for c in attacking)
+    selecting = [c for c in crafts if c.split == VALIDATION]
+    assert {c.seed for c in selecting} == {0, 1} and all(c.attack.seed == c.seed for c in selecting)
+    cells = [t.spec for t in graph.cells]
+    assert all(isinstance(c, CellSpec) and c.attack.seed == attacker_seed(c.seed) for c in cells)

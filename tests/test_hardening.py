@@ -245,9 +245,27 @@ def test_transfer_above_clean_is_flagged_and_hardened_methods_are_paired_candida
 def test_a_hardened_model_has_a_budget_point_without_a_finetuning_curve():
     from gap_art.bench.summary import budget_table
 
+    def scored(clean, transfer, **fields):  # the kept model's point on the validation rows
+        return row(validation_clean_accuracy=clean, validation_transfer_accuracy=transfer, **fields)
+
     rows = [
-        row(target="dense", family="baseline", method="dense", clean_accuracy=0.9, transfer_accuracy=0.1),
-        row(target="magnitude+tat@4x", method="magnitude+tat", clean_accuracy=0.89, transfer_accuracy=0.8),
+        scored(
+            0.9,
+            0.1,
+            target="dense",
+            family="baseline",
+            method="dense",
+            clean_accuracy=0.9,
+            transfer_accuracy=0.1,
+        ),
+        scored(
+            0.89,
+            0.7,
+            target="magnitude+tat@4x",
+            method="magnitude+tat",
+            clean_accuracy=0.89,
+            transfer_accuracy=0.8,
+        ),
     ]
     entries = budget_table(rows, "pgd", 0.3, budgets=[0.02, 0.005])
     by_budget = {e["budget"]: e["values"] for e in entries if e["method"] == "magnitude+tat"}
@@ -279,7 +297,7 @@ def test_the_bench_runs_hardened_and_iterative_methods_with_their_replicas(tmp_p
     assert {"magnitude+tat@4x", "gap-iter@4x", "art:ensemble-adv"} <= {t for t, _ in rows}
     tat = rows[("magnitude+tat@4x", "dense")]
     assert tat["transfer_accuracy"] > rows[("magnitude@4x", "dense")]["transfer_accuracy"]
-    assert ("magnitude+tat@4x", "replica") in rows and tat.get("finetune_curve") is None
+    assert ("magnitude+tat@4x", "replica") in rows and tat.get("validation_curve") is None
     assert ("art:ensemble-adv", "replica") in rows  # ART's training rerun on M by the attacker
     assert rows[("gap-iter@4x", "dense")]["gap_eps"] is not None
     report = (tmp_path / "report.md").read_text()

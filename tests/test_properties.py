@@ -183,3 +183,24 @@ def test_a_method_spec_survives_its_json_round_trip(name, compression, epochs, e
     )
     assert from_dict(MethodSpec, json.loads(json.dumps(asdict(spec)))) == spec
     assert spec.finetune.seed == seed  # one seed governs the method and its fine-tuning
+
+
+@FAST
+@given(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=40))
+def test_holm_adjusts_upward_and_keeps_the_order(p_values):
+    from gap_art.evaluation import holm
+
+    adjusted = holm(p_values)
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    assert all(p <= a <= 1.0 for a, p in zip(adjusted, p_values, strict=True))
+    ranked = [adjusted[i] for i in order]
+    assert ranked == sorted(ranked)  # monotone in the raw p-values
+    assert ranked[0] == pytest.approx(min(1.0, m * p_values[order[0]]))  # the smallest: Bonferroni
+    assert ranked[-1] >= min(1.0, p_values[order[-1]])  # the largest: at least itself
+
+
+def test_holm_on_a_hand_computed_family():
+    from gap_art.evaluation import holm
+
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])

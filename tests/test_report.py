@@ -52,14 +52,24 @@ def _rows():
     gap = {
         "gap_eps": 2 / 255,
         "gap_steps": 10,
-        "finetune_curve": [[0, 0.5, 0.5], [1, 0.9, 0.3]],
+        "validation_curve": [[0, 0.5, 0.5], [1, 0.9, 0.3]],
+        "validation_clean_accuracy": 0.91,
+        "validation_transfer_accuracy": 0.31,
         "layer_sparsity": {"features.0.weight": 0.7, "classifier.3.weight": 0.0},
         "excluded_layers": ["classifier.3.weight"],
         "finetune_best_epoch": 1,
         "finetune_epochs_run": 3,
     }
     return [
-        _row("dense", "baseline", "dense", 0.95, 0.02),
+        _row(
+            "dense",
+            "baseline",
+            "dense",
+            0.95,
+            0.02,
+            validation_clean_accuracy=0.96,
+            validation_transfer_accuracy=0.03,
+        ),
         _row("gap-grad@4x", "pruning", "gap-grad", 0.90, 0.30, 4.0, **gap),
         _row(
             "random@4x",
@@ -69,10 +79,20 @@ def _rows():
             0.60,
             4.0,
             collapsed_classes=[3, 8],
-            finetune_curve=[[0, 0.4, 0.6], [1, 0.5, 0.6]],
+            validation_curve=[[0, 0.4, 0.6], [1, 0.5, 0.6]],
+            validation_clean_accuracy=0.52,
+            validation_transfer_accuracy=0.58,
         ),
         _row("gap-grad@4x+int8", "quantization", "gap-grad+int8", 0.89, 0.31, 3.97),
-        _row("art:fbf", "art_defence", "fbf", 0.93, 0.25),
+        _row(
+            "art:fbf",
+            "art_defence",
+            "fbf",
+            0.93,
+            0.25,
+            validation_clean_accuracy=0.92,
+            validation_transfer_accuracy=0.27,
+        ),
     ]
 
 

@@ -17,6 +17,7 @@ from gap_art.checkpoint import load_checkpoint, save_checkpoint
 from gap_art.classifiers import to_art_classifier
 from gap_art.data import DataBundle, load_dataset
 from gap_art.runtime import resolve_device, seeded_subset
+from gap_art.training import validation_split
 
 Meta = dict[str, Any]
 
@@ -24,6 +25,11 @@ Meta = dict[str, Any]
 @functools.lru_cache(maxsize=4)
 def _bundle(dataset: str, data_dir: str | None, n_train: int | None, data_seed: int) -> DataBundle:
     return load_dataset(dataset, data_dir=data_dir, n_train=n_train, seed=data_seed)
+
+
+def evaluation_seed(config: BenchConfig, seed: int) -> int:
+    """The seed that draws study seed ``seed``'s test examples."""
+    return config.data_seed + seed
 
 
 class Context:
@@ -42,11 +48,20 @@ class Context:
         c = self.config
         return _bundle(c.dataset, c.data_dir, c.n_train, c.data_seed)
 
-    def evaluation_set(self) -> tuple[np.ndarray, np.ndarray]:
-        """The examples attacked: a seeded subset of the held-out split (``n_test``)."""
+    def evaluation_set(self, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """The examples attacked in study seed ``seed``: a fresh seeded subset of the held-out
+        split per seed (``n_test`` drawn with ``data_seed + seed``; the whole split when
+        ``n_test`` is unset), so intervals over seeds include test sampling."""
         x, y = self.data.numpy(self.config.split)
-        keep = seeded_subset(len(x), self.config.n_test, self.config.data_seed)
+        keep = seeded_subset(len(x), self.config.n_test, evaluation_seed(self.config, seed))
         return x[keep], y[keep]
+
+    def validation_set(self, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """The training rows that the seed's fine-tuning and early stopping hold out (never
+        trained on, never the test split): every model selection of the study reads these."""
+        x, y = self.data.numpy("train")
+        _, held = validation_split(len(x), self.config.validation_fraction, seed)
+        return x[held], y[held]
 
     def calibration_set(self, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """Training examples for GAP's calibration attacks, the baselines and int8."""

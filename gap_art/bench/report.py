@@ -15,6 +15,7 @@ import torch
 
 from gap_art import __version__
 from gap_art.bench.config import BenchConfig, primary_attack
+from gap_art.bench.context import evaluation_seed
 from gap_art.bench.document import Document
 from gap_art.bench.plots import plot_results
 from gap_art.bench.rows import Row, results_csv
@@ -38,6 +39,19 @@ from gap_art.evaluation.sanity import SanityCheck
 Checks = dict[int, list[SanityCheck]]
 
 
+def cpu_model() -> str:
+    """The processor's model name: float sums (and so trained models) differ between CPU
+    kernels, so exact numbers reproduce only on the same CPU, threads and capability."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def environment(device: str) -> dict[str, Any]:
     """Versions, device and threads: what a reader needs to reproduce the numbers."""
     import art
@@ -51,6 +65,8 @@ def environment(device: str) -> dict[str, Any]:
         "torchattacks": torchattacks.__version__,
         "numpy": np.__version__,
         "device": device,
+        "cpu": cpu_model(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "torch_threads": torch.get_num_threads(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
@@ -114,7 +130,7 @@ def report_document(
         doc.heading("Clean against transfer accuracy")
         doc.image(pareto, f"clean against transfer accuracy, {primary_attack(config).upper()}")
     budget_section(doc, analysis.budgets, config)
-    paired_section(doc, analysis.combined, config)
+    paired_section(doc, analysis.combined, config, len(analysis.paired))
     for attack in config.attacks:
         pruning_section(doc, summary, config, attack)
     art_defence_section(doc, summary, config)
@@ -160,7 +176,11 @@ def write_outputs(
         "gap_art_version": __version__,
         "config": config.to_dict(),
         "environment": env,
-        "evaluation_set": {"split": config.split, "n": config.n_test, "selection_seed": config.data_seed},
+        "evaluation_set": {
+            "split": config.split,
+            "n": config.n_test,
+            "selection_seeds": {str(seed): evaluation_seed(config, seed) for seed in config.seeds},
+        },
         "sanity_checks": {str(seed): [c.to_dict() for c in cs] for seed, cs in checks.items()},
         "clean_accuracy_budgets": analysis.budgets,
         "paired_tests": analysis.paired,

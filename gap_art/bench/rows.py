@@ -43,8 +43,8 @@ ROW_FIELDS = (
 )
 """The leading columns of every row; the metrics' intervals and extras follow."""
 
-JSON_ONLY = ("transfer_correct", "finetune_curve")
-"""Per-example bits and fine-tuning curves: in results.json, not in the CSV."""
+JSON_ONLY = ("transfer_correct", "validation_curve")
+"""Per-example bits and fine-tuning curves (on the validation rows): in results.json, not in the CSV."""
 
 TARGET_FIELDS = (
     "compression",
@@ -52,7 +52,9 @@ TARGET_FIELDS = (
     "size_bytes",
     "size_encoding",
     "time_s",
-    "finetune_curve",
+    "validation_curve",
+    "validation_clean_accuracy",
+    "validation_transfer_accuracy",
     "finetune_epochs_run",
     "finetune_best_epoch",
     "layer_sparsity",

@@ -194,16 +194,21 @@ def budget_section(doc: Document, entries: list[dict[str, Any]], config: BenchCo
         table.append(cells)
     doc.heading(f"Transfer accuracy within a clean-accuracy budget ({attack.upper()} from the dense model)")
     doc.paragraph(
-        "Each method's (clean, transfer) points over every ratio and fine-tuning epoch (ART's defences: "
-        "their final model) form a curve; a cell is the transfer accuracy it reaches with clean accuracy "
-        "at most the budget below the dense model's, read off the curve's upper envelope (mean over seeds, "
-        "Student t interval). 'none': no point of that method is within the budget in every seed, and no "
-        "number is substituted. Targets with a collapsed class are left out. Bold: the best of the budget."
+        "Selected on validation, scored on test: among each method's kept models (one per ratio; ART's "
+        "defences: the defended model), those whose clean accuracy on the validation rows (held out of the "
+        "training data) is at most the budget below the dense model's are eligible, and the one with the "
+        "highest validation transfer accuracy is picked; a cell is its transfer accuracy on the test "
+        "examples (mean over seeds, Student t interval). Nothing is interpolated and the test examples "
+        "choose nothing. 'none': no model of that method is within the budget in every seed, and no "
+        "number is substituted. Targets with a collapsed class or transfer above clean accuracy (label "
+        "leaking) are left out. Bold: the best of the budget."
     )
     doc.table(["method", *[f"within {b * 100:g} pt" for b in budgets]], table)
 
 
-def paired_section(doc: Document, combined_tests: list[dict[str, Any]], config: BenchConfig) -> None:
+def paired_section(
+    doc: Document, combined_tests: list[dict[str, Any]], config: BenchConfig, family: int
+) -> None:
     attack = primary_attack(config)
     shown = [c for c in combined_tests if c["attack"] == attack]
     if not shown:
@@ -218,7 +223,7 @@ def paired_section(doc: Document, combined_tests: list[dict[str, Any]], config: 
                 c["first"],
                 c["second"],
                 ", ".join(f"{d:+.3f}" for d in c["differences"]),
-                ", ".join(f"{p:.2g}" for p in c["p_values"]),
+                ", ".join(f"{p:.2g}" for p in c["p_holm"]),
                 f"{c['significant_wins']}/{n}",
                 f"{c['significant_losses']}/{n}",
             ]
@@ -226,11 +231,21 @@ def paired_section(doc: Document, combined_tests: list[dict[str, Any]], config: 
     doc.heading(f"Paired tests ({attack.upper()}): GAP against every other pruning method")
     doc.paragraph(
         "Exact McNemar test on per-example transfer correctness (the same test examples for both targets), "
-        "per seed: the accuracy difference (GAP minus the other) and its two-sided p-value; wins and losses "
-        "count the seeds where the difference is significant (p < 0.05)."
+        "per seed: the accuracy difference (GAP minus the other) and its two-sided p-value, Holm-adjusted "
+        f"over the report's whole family of {family} paired tests (every attack, attacker, ratio and seed); "
+        "wins and losses count the seeds where the difference is significant (adjusted p < 0.05)."
     )
     doc.table(
-        ["threat model", "ratio", "GAP", "against", "difference per seed", "p per seed", "wins", "losses"],
+        [
+            "threat model",
+            "ratio",
+            "GAP",
+            "against",
+            "difference per seed",
+            "Holm p per seed",
+            "wins",
+            "losses",
+        ],
         table,
     )
 

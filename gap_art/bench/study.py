@@ -2,8 +2,10 @@
 
 Per seed: train the source; per (seed, target): build the target; per (seed, attack, threat
 model): craft the examples once on the attacker's model(s); per (seed, target, attack, threat
-model, eps): evaluate (a *cell*); per seed, the sanity checks. Pruned targets depend on the
-primary attack's examples, on which their fine-tuning curve is measured. Every spec is typed
+model, eps): evaluate (a *cell*); per seed, the sanity checks. Per seed, the primary attack is
+also crafted on the dense model over the validation rows (held out of the training data):
+targets record their fine-tuning curve and the kept model's point there, and every selection
+(the clean-accuracy budgets) reads those, never the test examples. Every spec is typed
 (:mod:`gap_art.bench.targets`, :mod:`gap_art.bench.tasks`) and built from
 :mod:`gap_art.settings`.
 """
@@ -17,6 +19,7 @@ from pathlib import Path
 from gap_art.bench.config import BenchConfig, primary_attack
 from gap_art.bench.graph import Graph, Task
 from gap_art.bench.targets import (
+    VALIDATION,
     ArtPreprocessorSpec,
     ArtTrainerSpec,
     DenseSpec,
@@ -42,8 +45,16 @@ def _format_ratio(ratio: float) -> str:
 
 
 ATTACKER_SEED_OFFSET = 7919
-"""The attacker's own models (``independent``, ``replica``) use seed + this offset: another
-initialisation, another data order and another calibration subset than the defender's."""
+"""The attacker's seeds are the study seed + this offset, never the defender's: their own
+models (``independent``, ``replica``: another initialisation, data order and calibration
+subset) and the random starts of every attack crafted against a target (transfer and
+white-box). The defender's seed governs training, pruning, fine-tuning, its validation
+examples and the sanity checks."""
+
+
+def attacker_seed(seed: int) -> int:
+    """The attacker's seed in study seed ``seed``."""
+    return seed + ATTACKER_SEED_OFFSET
 
 
 def finetune_spec(config: BenchConfig, seed: int) -> FinetuneSpec:
@@ -107,13 +118,23 @@ class _Builder:
         return self.add(Task.make(replace(data, epochs=c.epochs, seed=seed)))
 
     def attack(self, attack: str, eps: float, seed: int) -> AttackSpec:
-        return AttackSpec(attack, self.config.attack_backend, eps, default_eps_step(eps), seed=seed)
+        """An attack of study seed ``seed``, its random starts drawn from the attacker's seed."""
+        return AttackSpec(
+            attack, self.config.attack_backend, eps, default_eps_step(eps), seed=attacker_seed(seed)
+        )
 
-    def craft(self, attack: AttackSpec, threat: str, sources: tuple[Task, ...]) -> Task:
-        spec = CraftSpec(attack, threat, self.config.n_test, self.config.split)
+    def craft(self, attack: AttackSpec, seed: int, threat: str, sources: tuple[Task, ...]) -> Task:
+        spec = CraftSpec(seed, attack, threat, self.config.n_test, self.config.split)
         return self.add(Task.make(spec, sources))
 
-    def pruned(self, method: str, ratio: float, seed: int, source: Task, curve: Task) -> list[Task]:
+    def validation_craft(self, attack: str, seed: int, source: Task) -> Task:
+        """``attack`` crafted on the dense model over the seed's validation rows: the
+        defender's own measurement (its random starts drawn from the defender's seed)."""
+        eps = self.config.attack_eps
+        spec = AttackSpec(attack, self.config.attack_backend, eps, default_eps_step(eps), seed=seed)
+        return self.add(Task.make(CraftSpec(seed, spec, "dense", None, VALIDATION), (source,)))
+
+    def pruned(self, method: str, ratio: float, seed: int, source: Task, validation: Task) -> list[Task]:
         """One pruned target per GAP budget (one for criteria without an attack)."""
         specs = method_specs(self.config, method, ratio, seed)
         tasks = []
@@ -121,7 +142,7 @@ class _Builder:
             eps = settings.calibration_attack.eps
             label = method if len(specs) == 1 or not needs_attack(settings) else f"{method}[eps={eps:g}]"
             name = f"{label}@{_format_ratio(ratio)}"
-            tasks.append(self.target(PrunedSpec(seed, name, method, settings), (source, curve)))
+            tasks.append(self.target(PrunedSpec(seed, name, method, settings), (source, validation)))
         return tasks
 
     def replica(self, target: Task, source: Task) -> Task:
@@ -129,11 +150,13 @@ class _Builder:
         seed (their calibration subset, tie-breaking and fine-tuning order)."""
         spec = target.spec
         assert isinstance(spec, TargetSpec)
-        return self.target(spec.replica(spec.seed + ATTACKER_SEED_OFFSET), (source,))
+        return self.target(spec.replica(attacker_seed(spec.seed)), (source,))
 
     def cell(self, target: Task, craft: Task, whitebox: bool) -> None:
         assert isinstance(target.spec, TargetSpec) and isinstance(craft.spec, CraftSpec)
-        spec = CellSpec(target.spec.name, craft.spec.attack, craft.spec.threat_model, whitebox)
+        spec = CellSpec(
+            craft.spec.seed, target.spec.name, craft.spec.attack, craft.spec.threat_model, whitebox
+        )
         self.cells.append(self.add(Task.make(spec, (target, craft))))
 
 
@@ -143,14 +166,15 @@ def build_graph(config: BenchConfig) -> Graph:
     eps, primary = config.attack_eps, primary_attack(config)
     for seed in config.seeds:
         source = b.source(seed)
-        dense = {a: b.craft(b.attack(a, eps, seed), "dense", (source,)) for a in config.attacks}
-        targets, parents = _targets(b, seed, source, dense[primary])
+        dense = {a: b.craft(b.attack(a, eps, seed), seed, "dense", (source,)) for a in config.attacks}
+        validation = b.validation_craft(primary, seed, source)
+        targets, parents = _targets(b, seed, source, validation)
         if config.sanity_checks:
             spec = SanitySpec(
                 eps, tuple(config.attacks), config.attack_backend, config.n_test, config.split, seed
             )
             b.extras.append(b.add(Task.make(spec, (source,))))
-        attacker = b.source(seed + ATTACKER_SEED_OFFSET, attacker=True)
+        attacker = b.source(attacker_seed(seed), attacker=True)
         for target in targets:
             for attack in config.attacks:
                 b.cell(target, dense[attack], attack in config.whitebox_attacks)
@@ -159,10 +183,10 @@ def build_graph(config: BenchConfig) -> Graph:
                         continue
                     sources = _attacker_sources(b, threat, parents.get(target.id), source, attacker)
                     if sources:
-                        b.cell(target, b.craft(b.attack(attack, eps, seed), threat, sources), False)
+                        b.cell(target, b.craft(b.attack(attack, eps, seed), seed, threat, sources), False)
             for multiplier in (m for m in config.curve_eps if m != 1.0):
                 for attack in config.attacks:  # a security curve per attack
-                    curve = b.craft(b.attack(attack, multiplier * eps, seed), "dense", (source,))
+                    curve = b.craft(b.attack(attack, multiplier * eps, seed), seed, "dense", (source,))
                     b.cell(target, curve, attack in config.whitebox_attacks)
     return Graph(b.tasks, b.cells, b.extras)
 
@@ -191,20 +215,21 @@ def _attacker_sources(
     return (source, attacker, replica)
 
 
-def _targets(b: _Builder, seed: int, source: Task, curve: Task) -> tuple[list[Task], dict[str, Task]]:
-    """The dense model, every pruned model, their int8 versions and ART's defences.
+def _targets(b: _Builder, seed: int, source: Task, validation: Task) -> tuple[list[Task], dict[str, Task]]:
+    """The dense model, every pruned model, their int8 versions and ART's defences (each float
+    target scored on the ``validation`` craft too).
 
     Also returns, for each target whose method an attacker can rerun on M (a pruned model and
     its int8 version, an ART trained defence), the target that method built: what a replica
     copies.
     """
     config = b.config
-    dense = b.target(DenseSpec(seed, "dense", "dense"), (source,))
+    dense = b.target(DenseSpec(seed, "dense", "dense"), (source, validation))
     floats = [dense]
     parents: dict[str, Task] = {}
     for method in config.methods:
         for ratio in config.compression:
-            for pruned in b.pruned(method, ratio, seed, source, curve):
+            for pruned in b.pruned(method, ratio, seed, source, validation):
                 parents[pruned.id] = pruned
                 floats.append(pruned)
     targets = list(floats)
@@ -220,7 +245,7 @@ def _targets(b: _Builder, seed: int, source: Task, curve: Task) -> tuple[list[Ta
                 parents[quantized.id] = parent
             targets.append(quantized)
     for defence in config.defences:
-        target = b.target(_art_defence_spec(config, defence, seed), (source,))
+        target = b.target(_art_defence_spec(config, defence, seed), (source, validation))
         if issubclass(ART_DEFENCES.get(defence), TrainedDefence):
             parents[target.id] = target  # an attacker can rerun ART's training on M too
         targets.append(target)

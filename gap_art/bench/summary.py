@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from gap_art.bench.rows import Row, unpack_correct
-from gap_art.evaluation.metrics import mcnemar_exact, t_interval
+from gap_art.evaluation.metrics import holm, mcnemar_exact, t_interval
 from gap_art.evaluation.sanity import SanityCheck, untrusted_attacks
 
 Cell = tuple[float, float, float] | None
@@ -146,38 +146,38 @@ def upper_envelope(points: Sequence[tuple[float, float]]) -> list[tuple[float, f
     return frontier[::-1]
 
 
-def transfer_at_budget(points: Sequence[tuple[float, float]], level: float) -> float | None:
-    """The transfer accuracy a method reaches at clean accuracy ``level`` or above, read off
-    its upper envelope (linear between the envelope points around ``level``); ``None`` when
-    no point is that accurate: never a substitute number."""
-    frontier = upper_envelope(points)
-    above = [i for i, (clean, _) in enumerate(frontier) if clean >= level]
-    if not above:
+BudgetPoint = tuple[float, float, float]
+"""A kept model: (validation clean, validation transfer, test transfer) accuracy."""
+
+
+def select_within_budget(points: Sequence[BudgetPoint], level: float) -> float | None:
+    """The test transfer accuracy of the model validation picks: among the kept models whose
+    validation clean accuracy is at least ``level``, the one with the highest validation
+    transfer accuracy. ``None`` when none qualifies: never a substitute, never interpolated,
+    and the test split chooses nothing."""
+    eligible = [p for p in points if p[0] >= level]
+    if not eligible:
         return None
-    first = above[0]
-    if first == 0:
-        return frontier[0][1]
-    (c0, t0), (c1, t1) = frontier[first - 1], frontier[first]
-    return t0 + (level - c0) / (c1 - c0) * (t1 - t0)
+    return max(eligible, key=lambda p: (p[1], p[0]))[2]
 
 
-def _budget_points(
-    rows: Sequence[Row], attack: str, eps: float
-) -> dict[tuple[int, str], list[tuple[float, float]]]:
-    """Per (seed, method): the (clean, transfer) points of its targets that passed the collapse
-    check, under ``attack`` from the dense model: every fine-tuning epoch of every ratio for
-    pruning methods with a curve (clean fine-tuning), the final model for the others (hardened
-    pruning, ART's defences)."""
-    points: dict[tuple[int, str], list[tuple[float, float]]] = defaultdict(list)
+def _budget_points(rows: Sequence[Row], attack: str, eps: float) -> dict[tuple[int, str], list[BudgetPoint]]:
+    """Per (seed, method): the kept models of every ratio (pruning) or the defended model (ART's
+    defences), under ``attack`` from the dense model, that were scored on the validation rows
+    and show neither a collapsed class nor label leaking (transfer above clean accuracy)."""
+    points: dict[tuple[int, str], list[BudgetPoint]] = defaultdict(list)
     for row in rows:
         usable = row["attack"] == attack and row["threat_model"] == "dense" and row["eps"] == eps
-        if not usable or row.get("error") or row.get("collapsed_classes"):
+        flagged = row.get("error") or row.get("collapsed_classes") or row.get("transfer_exceeds_clean")
+        if not usable or flagged or row.get("validation_clean_accuracy") is None:
             continue
-        key = (row["seed"], method_label(row))
-        if row["family"] == "pruning" and row.get("finetune_curve"):
-            points[key] += [(clean, transfer) for _, clean, transfer in row["finetune_curve"]]
-        elif row["family"] in ("pruning", "art_defence"):
-            points[key].append((row["clean_accuracy"], row["transfer_accuracy"]))
+        if row["family"] in ("pruning", "art_defence"):
+            point = (
+                row["validation_clean_accuracy"],
+                row["validation_transfer_accuracy"],
+                row["transfer_accuracy"],
+            )
+            points[(row["seed"], method_label(row))].append(point)
     return points
 
 
@@ -185,19 +185,24 @@ def budget_table(
     rows: Sequence[Row], attack: str, eps: float, budgets: Sequence[float] = BUDGETS
 ) -> list[dict[str, Any]]:
     """Transfer accuracy each method reaches within each clean-accuracy budget below the dense
-    model (per seed, then the mean with a t interval when every seed has a point).
+    model, selected on the validation rows and scored on the test examples (per seed, then the
+    mean with a t interval when every seed has a point; see :func:`select_within_budget`).
 
     :return: One entry per (method, budget): ``values`` per seed (``None``: no point within
         the budget), ``mean``/``low``/``high`` (``None`` unless every seed has a point) and
         ``best`` (the highest mean of that budget).
     """
-    dense = {r["seed"]: r["clean_accuracy"] for r in rows if r["target"] == "dense" and r["attack"] == attack}
+    dense = {
+        r["seed"]: r["validation_clean_accuracy"]
+        for r in rows
+        if r["target"] == "dense" and r["attack"] == attack and r.get("validation_clean_accuracy") is not None
+    }
     points = _budget_points(rows, attack, eps)
     seeds = sorted(dense)
     entries: list[dict[str, Any]] = []
     for method in dict.fromkeys(m for _, m in points):
         for budget in budgets:
-            values = [transfer_at_budget(points.get((s, method), []), dense[s] - budget) for s in seeds]
+            values = [select_within_budget(points.get((s, method), []), dense[s] - budget) for s in seeds]
             complete = [v for v in values if v is not None]
             mean, low, high = t_interval(complete) if len(complete) == len(seeds) else (None, None, None)
             if low is not None and high is not None:  # accuracies: the interval stays in [0, 1]
@@ -216,7 +221,8 @@ def budget_table(
 def paired_tests(rows: Sequence[Row], eps: float) -> list[dict[str, Any]]:
     """Exact McNemar tests of transfer correctness on the same examples: every candidate
     (:func:`is_candidate`: GAP, iterative or hardened) against every other pruning target at
-    the same ratio, seed, attack and threat model."""
+    the same ratio, seed, attack and threat model. The tests are one family: each carries its
+    Holm-adjusted p-value (``p_holm``), which every win and loss reads."""
     groups: dict[tuple[Any, ...], list[Row]] = defaultdict(list)
     for row in rows:
         if (
@@ -241,23 +247,27 @@ def paired_tests(rows: Sequence[Row], eps: float) -> list[dict[str, Any]]:
                     "seed": seed, "attack": attack, "threat_model": threat, "ratio": ratio,
                     "first": method_label(first), "second": method_label(second), **asdict(test),
                 })  # fmt: skip
+    for entry, adjusted in zip(tests, holm([t["p_value"] for t in tests]), strict=True):
+        entry["p_holm"] = adjusted
     return tests
 
 
 def combine_paired(tests: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per comparison across seeds: each seed's difference and p-value, the mean difference,
-    and how many seeds show a significant win or loss (p < 0.05)."""
+    """Per comparison across seeds: each seed's difference and p-value (raw and Holm-adjusted
+    over the report's family of tests), the mean difference, and how many seeds show a
+    significant win or loss (Holm-adjusted p < 0.05)."""
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
     for t in tests:
         groups[(t["attack"], t["threat_model"], t["ratio"], t["first"], t["second"])].append(t)
     combined = []
     for (attack, threat, ratio, first, second), members in groups.items():
-        significant = [m for m in members if m["p_value"] < SIGNIFICANCE]
+        significant = [m for m in members if m["p_holm"] < SIGNIFICANCE]
         combined.append({
             "attack": attack, "threat_model": threat, "ratio": ratio, "first": first, "second": second,
             "seeds": [m["seed"] for m in members],
             "differences": [m["difference"] for m in members],
             "p_values": [m["p_value"] for m in members],
+            "p_holm": [m["p_holm"] for m in members],
             "mean_difference": float(np.mean([m["difference"] for m in members])),
             "significant_wins": sum(m["difference"] > 0 for m in significant),
             "significant_losses": sum(m["difference"] < 0 for m in significant),

@@ -38,6 +38,9 @@ class TargetSpec(TaskSpec):
     kind: ClassVar[str] = "target"
     target_kind: ClassVar[str] = ""
     family: ClassVar[str] = ""
+    selectable: ClassVar[bool] = True
+    """Scored on the validation rows (its second dependency, a validation craft): a candidate
+    of the clean-accuracy budgets."""
     seed: int
     name: str
     method: str
@@ -62,7 +65,20 @@ class TargetSpec(TaskSpec):
         meta = self.build(task.id, deps, ctx)
         meta.setdefault("time_s", time.perf_counter() - start)
         meta["spec"] = self.to_dict()  # how to load it again, in any process
+        if self.selectable and len(deps) > 1:  # the validation examples: the model kept, on them
+            meta.update(self._validation_point(task.id, meta, deps[1], ctx))
         return meta
+
+    def _validation_point(self, task_id: str, meta: Meta, craft: Meta, ctx: Context) -> Meta:
+        """Clean and transfer accuracy of the model kept on the validation rows (the primary
+        attack crafted on the dense model): what selection within a clean-accuracy budget reads."""
+        x, y = ctx.validation_set(self.seed)
+        both, labels = np.concatenate([x, ctx.examples(craft)]), np.concatenate([y, y])
+        correct = load_target(task_id, meta, ctx).predict(both, batch_size=1024).argmax(1) == labels
+        return {
+            "validation_clean_accuracy": float(correct[: len(x)].mean()),
+            "validation_transfer_accuracy": float(correct[len(x) :].mean()),
+        }
 
     @abstractmethod
     def build(self, task_id: str, deps: list[Meta], ctx: Context) -> Meta:
@@ -72,6 +88,16 @@ class TargetSpec(TaskSpec):
     def load(self, meta: Meta, ctx: Context) -> PyTorchClassifier:
         """The target's classifier from its metadata."""
         return ctx.classifier(meta["checkpoint"])
+
+
+VALIDATION = "validation"
+"""The ``split`` of a craft on the validation rows (see :meth:`Context.validation_set
+<gap_art.bench.context.Context.validation_set>`)."""
+
+
+def craft_rows(ctx: Context, split: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The rows a craft of study seed ``seed`` attacks: its validation rows, or its test sample."""
+    return ctx.validation_set(seed) if split == VALIDATION else ctx.evaluation_set(seed)
 
 
 TARGET_KINDS: dict[str, type[TargetSpec]] = {}
@@ -144,9 +170,9 @@ class DenseSpec(TargetSpec):
 class PrunedSpec(TargetSpec):
     """A method (see :mod:`gap_art.defences.methods`) applied to the source as ``settings``
     say: its criterion at one ratio, fine-tuned (to convergence with a patience), hardened
-    for ``+tat``/``+gal``. With a second dependency (a craft task), the fine-tuning curve is
-    recorded on its examples: ``[epoch, clean accuracy, transfer accuracy]`` before and
-    after each epoch."""
+    for ``+tat``/``+gal``. With a second dependency (a craft on the validation rows), the
+    fine-tuning curve is recorded on the validation rows, never on test examples:
+    ``[epoch, clean accuracy, transfer accuracy]`` before and after each epoch."""
 
     settings: MethodSpec = field(default_factory=MethodSpec)
 
@@ -160,7 +186,7 @@ class PrunedSpec(TargetSpec):
 
     def build(self, task_id: str, deps: list[Meta], ctx: Context) -> Meta:
         curve: list[list[float]] = []
-        monitor = _curve_recorder(ctx, ctx.examples(deps[1]), curve) if len(deps) > 1 else None
+        monitor = _curve_recorder(ctx, self.seed, ctx.examples(deps[1]), curve) if len(deps) > 1 else None
         x_train, y_train = ctx.data.numpy("train")
         result = apply_method(
             self.settings,
@@ -182,14 +208,14 @@ class PrunedSpec(TargetSpec):
             attack = self.settings.calibration_attack
             meta.update(gap_eps=attack.eps, gap_eps_step=attack.eps_step, gap_steps=attack.steps)
         if curve:
-            meta["finetune_curve"] = curve
+            meta["validation_curve"] = curve
         return meta
 
 
 def _curve_recorder(
-    ctx: Context, x_adv: np.ndarray, curve: list[list[float]]
+    ctx: Context, seed: int, x_adv: np.ndarray, curve: list[list[float]]
 ) -> Callable[[int, PyTorchClassifier], None]:
-    x, y = ctx.evaluation_set()
+    x, y = ctx.validation_set(seed)
     both, labels = np.concatenate([x, x_adv]), np.concatenate([y, y])
 
     def record(epoch: int, pruned: PyTorchClassifier) -> None:
@@ -211,6 +237,7 @@ class Int8Spec(TargetSpec):
     second dependency). int8 models are rebuilt in each process from the parent's
     checkpoint (quantizing is fast and deterministic)."""
 
+    selectable = False
     parent: str = ""
     prune_classifier: bool = False
 

@@ -15,7 +15,7 @@ from art.estimators.classification import PyTorchClassifier
 from gap_art.bench.context import Context, Meta
 from gap_art.bench.graph import Task, TaskSpec
 from gap_art.bench.rows import ROW_FIELDS, TARGET_FIELDS, Row, pack_correct
-from gap_art.bench.targets import TargetSpec, load_target, size_fields
+from gap_art.bench.targets import VALIDATION, TargetSpec, craft_rows, load_target, size_fields
 from gap_art.checkpoint import load_model
 from gap_art.classifiers import is_gradient_free, to_art_classifier
 from gap_art.evaluation import craft_examples, evaluate_transfer, evaluate_whitebox
@@ -74,22 +74,25 @@ def crafting_classifier(checkpoints: list[str], ctx: Context) -> PyTorchClassifi
 
 @dataclass(frozen=True)
 class CraftSpec(TaskSpec):
-    """One attack crafted once on the evaluation set, on the attacker's model(s) (the
-    task's dependencies; several are attacked as their logit average)."""
+    """One attack crafted once on the attacker's model(s) (the task's dependencies; several
+    are attacked as their logit average): on the evaluation set, or with ``split`` set to
+    :data:`VALIDATION` on the seed's validation rows (for model selection)."""
 
     kind = "craft"
+    seed: int
     attack: AttackSpec
     threat_model: str
     n_test: int | None
     split: str
 
     def describe(self) -> str:
-        return f"craft {self.attack.attack} from {self.threat_model} (seed {self.attack.seed})"
+        rows = " on validation rows" if self.split == VALIDATION else ""
+        return f"craft {self.attack.attack} from {self.threat_model}{rows} (seed {self.seed})"
 
     def run(self, task: Task, deps: list[Meta], ctx: Context) -> Meta:
         checkpoints = [meta["checkpoint"] for meta in deps]
         source = crafting_classifier(checkpoints, ctx)
-        x, y = ctx.evaluation_set()
+        x, y = craft_rows(ctx, self.split, self.seed)
         start = time.perf_counter()
         x_adv = craft_examples(source, x, y, self.attack)
         name = f"{task.id}.npz"
@@ -103,6 +106,7 @@ class CellSpec(TaskSpec):
     (second), and, with ``whitebox``, the same attack run on the target itself."""
 
     kind = "cell"
+    seed: int
     target: str
     attack: AttackSpec
     threat_model: str
@@ -120,7 +124,7 @@ class CellSpec(TaskSpec):
             family=target.family,
             method=target.method,
             requested_compression=target.requested_compression,
-            seed=self.attack.seed,
+            seed=self.seed,
             attack=self.attack.attack,
             eps=self.attack.eps,
             threat_model=self.threat_model,
@@ -133,7 +137,7 @@ class CellSpec(TaskSpec):
         target_meta, craft_meta = deps
         source = crafting_classifier(craft_meta["sources"], ctx)
         target = load_target(task.deps[0], target_meta, ctx)
-        x, y = ctx.evaluation_set()
+        x, y = ctx.evaluation_set(self.seed)
         (result,) = evaluate_transfer(
             source,
             {self.target: target},
@@ -198,7 +202,7 @@ class SanitySpec(TaskSpec):
 
     def run(self, task: Task, deps: list[Meta], ctx: Context) -> Meta:
         source = ctx.classifier(deps[0]["checkpoint"])
-        x, y = ctx.evaluation_set()
+        x, y = ctx.evaluation_set(self.seed)
         checks = run_sanity_checks(
             source, x, y, self.eps, list(self.attacks), backend=self.backend, seed=self.seed
         )

@@ -24,9 +24,14 @@ def _interval(entry: dict[str, Any], seeds: int) -> str:
 
 
 def budget_lines(rows: Sequence[Row], entries: list[dict[str, Any]], config: BenchConfig) -> list[str]:
-    """Per budget: the best method (and the best compressed one when ART's defence wins)."""
+    """Per budget: the best method (and the best compressed one when ART's defence wins), its
+    models selected on the validation rows and scored on the test examples."""
     attack = primary_attack(config)
-    dense = [r["clean_accuracy"] for r in rows if r["target"] == "dense" and r["attack"] == attack]
+    dense = [
+        r["validation_clean_accuracy"]
+        for r in rows
+        if r["target"] == "dense" and r["attack"] == attack and r.get("validation_clean_accuracy") is not None
+    ]
     level = f"{np.mean(dense):.3f}" if dense else "?"
     lines = []
     for budget in sorted({e["budget"] for e in entries}):
@@ -35,13 +40,13 @@ def budget_lines(rows: Sequence[Row], entries: list[dict[str, Any]], config: Ben
         )
         points = budget * 100
         unit = "point" if points == 1 else "points"
-        head = f"Within {points:g} {unit} of the dense model's clean accuracy ({level})"
+        head = f"Within {points:g} {unit} of the dense model's validation accuracy ({level})"
         if not ranked:
-            lines.append(f"{head}: no method has a point in every seed.")
+            lines.append(f"{head}: no method has a model in every seed.")
             continue
         best = ranked[0]
         sure = _interval(best, len(config.seeds))
-        text = f"{head}: {best['method']} keeps {best['mean']:.3f} transfer accuracy ({sure})"
+        text = f"{head}: {best['method']} keeps {best['mean']:.3f} test transfer accuracy ({sure})"
         compressed = next((e for e in ranked if not e["method"].startswith("art:")), None)
         if best["method"].startswith("art:") and compressed is not None:
             text += f"; best compressed: {compressed['method']} {compressed['mean']:.3f}"
@@ -65,10 +70,10 @@ def paired_lines(combined_tests: list[dict[str, Any]], config: BenchConfig) -> l
         for c in (c for c in combined if c["first"] == first):
             n = len(c["seeds"])
             if n == 1:
-                p = f"p = {c['p_values'][0]:.2g}"
+                p = f"Holm p = {c['p_holm'][0]:.2g}"
             else:
                 wins, losses = c["significant_wins"], c["significant_losses"]
-                p = f"p < 0.05: better in {wins} of {n} seeds, worse in {losses}"
+                p = f"Holm p < 0.05: better in {wins} of {n} seeds, worse in {losses}"
             parts.append(f"{c['ratio']:g}x vs {c['second']} {c['mean_difference']:+.3f} ({p})")
         lines.append(f"{first}, transfer accuracy against the baselines (paired): " + "; ".join(parts) + ".")
     return lines

@@ -4,6 +4,7 @@ from gap_art.evaluation.export import format_table, to_csv, to_json
 from gap_art.evaluation.metrics import (
     PairedTest,
     class_recall,
+    holm,
     mcnemar_exact,
     t_interval,
     topk_correct,
@@ -26,6 +27,7 @@ __all__ = [
     "evaluate_transfer",
     "evaluate_whitebox",
     "format_table",
+    "holm",
     "mcnemar_exact",
     "t_interval",
     "to_csv",

@@ -82,6 +82,19 @@ def mcnemar_exact(first: np.ndarray, second: np.ndarray) -> PairedTest:
     return PairedTest(difference, only_first, only_second, len(first), p_value)
 
 
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjustment of a family of p-values (in their order): the k-th smallest
+    is multiplied by (m - k + 1), made monotone and capped at 1. Rejecting where the adjusted
+    p is below alpha controls the family-wise error rate at alpha."""
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    adjusted = [0.0] * len(p_values)
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[index]))
+        adjusted[index] = running
+    return adjusted
+
+
 def t_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
     """``(mean, low, high)``: the Student t interval of the mean of a few seeds' values
     (3 seeds: t = 4.30, not 1.96). One value gives ``(v, v, v)``: no spread is known."""
