@@ -10,7 +10,7 @@ import torch
 from scipy import stats
 from torch import nn
 
-from gap_art.bench import BenchConfig, build_graph
+from gap_art.bench import BenchConfig, ConfigError, build_graph
 from gap_art.bench.summary import add_collapse_flags, budget_table, select_within_budget, upper_envelope
 from gap_art.bench.targets import PrunedSpec, size_fields
 from gap_art.defences import pruning_defence
@@ -254,3 +254,29 @@ def test_each_seed_draws_its_own_test_sample_and_the_attacker_its_own_seeds():
     assert {c.seed for c in selecting} == {0, 1} and all(c.attack.seed == c.seed for c in selecting)
     cells = [t.spec for t in graph.cells]
     assert all(isinstance(c, CellSpec) and c.attack.seed == attacker_seed(c.seed) for c in cells)
+
+
+def test_cw_with_a_confidence_margin_runs_on_art_and_is_labelled_as_l2():
+    from gap_art.bench.config import attack_label
+    from gap_art.bench.tasks import CraftSpec
+
+    config = BenchConfig(
+        methods=["random"], compression=[4.0], attacks=["pgd", "cw"], defences=[], int8=False, cw_kappa=20.0
+    )
+    crafts = [t.spec for t in build_graph(config).tasks.values() if isinstance(t.spec, CraftSpec)]
+    kappas = {c.attack.attack: (c.attack.kappa, c.attack.backend) for c in crafts}
+    assert kappas == {"pgd": (None, "torchattacks"), "cw": (20.0, "art")}  # torchattacks' CW ignores kappa
+    assert attack_label("cw", config) == "CW (L2, kappa 20)" and attack_label("pgd", config) == "PGD"
+    with pytest.raises(ConfigError, match=r"cw_kappa must be in \[0.0"):
+        BenchConfig.from_dict({"cw_kappa": -1.0})
+
+
+def test_transfer_results_give_the_examples_median_sizes(classifier, digits):
+    from gap_art.evaluation import evaluate_transfer
+
+    x, y = digits.numpy("test")
+    (result,) = evaluate_transfer(classifier, {"self": classifier}, x[:40], y[:40], "cw", progress=False)
+    assert result.l2_median > 0 and 0 < result.linf_median <= 1.0
+    assert {"l2_median", "linf_median"} <= set(result.to_dict())
+    with pytest.raises(ValueError, match="no effect on torchattacks' CW"):
+        evaluate_transfer(classifier, classifier, x[:4], y[:4], "cw", progress=False, kappa=20.0)

@@ -21,6 +21,11 @@ class CW(AttackRecipe):
 
     def torchattacks(self, module: nn.Module, s: AttackSettings) -> torchattacks.attack.Attack:
         e = s.extras
+        if e["kappa"] > 0:  # torchattacks 3.5 keeps the smallest misclassified example, whatever kappa
+            raise ValueError(
+                "kappa > 0 has no effect on torchattacks' CW (it returns the smallest example that is "
+                "misclassified at all): use backend='art', whose CarliniL2Method keeps the margin"
+            )
         return torchattacks.CW(module, c=e["c"], kappa=e["kappa"], steps=s.steps, lr=e["lr"])
 
     def art(self, classifier: PyTorchClassifier, s: AttackSettings) -> EvasionAttack:

@@ -22,6 +22,7 @@ from gap_art.bench.rows import Row, results_csv
 from gap_art.bench.sections import (
     art_defence_section,
     budget_section,
+    cw_section,
     fmt,
     inside_section,
     paired_section,
@@ -133,6 +134,8 @@ def report_document(
     paired_section(doc, analysis.combined, config, len(analysis.paired))
     for attack in config.attacks:
         pruning_section(doc, summary, config, attack)
+        if attack == "cw":
+            cw_section(doc, rows, config)
     art_defence_section(doc, summary, config)
     threat_section(doc, summary, config)
     secret_section(doc, summary, config)

@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from gap_art.bench.config import BenchConfig, primary_attack
+import numpy as np
+
+from gap_art.bench.config import BenchConfig, attack_label, primary_attack
 from gap_art.bench.document import Document, Strong
 from gap_art.bench.rows import Row
 from gap_art.bench.summary import Cell, Key
@@ -86,13 +88,28 @@ def pruning_section(doc: Document, summary: Summary, config: BenchConfig, attack
         cells.append(values)
         sound.append(not entry.get("collapsed_classes"))
     _bold_best(rows, cells, sound, lowest={4})
-    doc.heading(f"Pruning methods under {attack.upper()} (from the dense model)")
+    doc.heading(f"Pruning methods under {attack_label(attack, config)} (from the dense model)")
     doc.table(header, rows)
+
     if any("‡" in row[0] for row in rows):
         doc.paragraph(
             "‡ transfer accuracy above clean accuracy: the label-leaking signature of a model trained on "
             "this attacker's examples (+tat). Read its rows under the other attackers and attacks."
         )
+
+
+def cw_section(doc: Document, rows: Sequence[Row], config: BenchConfig) -> None:
+    """What CW's examples are: an L2 attack that eps does not bound, with their sizes."""
+    crafted = [r for r in rows if r["attack"] == "cw" and r.get("l2_median") is not None]
+    if not crafted:
+        return
+    l2 = float(np.median([r["l2_median"] for r in crafted]))
+    linf = float(np.median([r["linf_median"] for r in crafted]))
+    doc.paragraph(
+        f"CW is an L2 attack run at confidence margin {config.cw_kappa:g}: the L-inf budget "
+        f"{config.attack_eps:g} does not bound it. Its examples' median size: L2 {l2:.3f}, L-inf {linf:.3f} "
+        "(median over the study's CW cells of each cell's median)."
+    )
 
 
 def art_defence_section(doc: Document, summary: Summary, config: BenchConfig) -> None:
@@ -105,7 +122,7 @@ def art_defence_section(doc: Document, summary: Summary, config: BenchConfig) ->
     header = [
         "defence",
         "clean",
-        *[f"transfer ({a.upper()})" for a in config.attacks],
+        *[f"transfer ({attack_label(a, config)})" for a in config.attacks],
         f"white-box ({primary.upper()})",
     ]
     rows = []

@@ -118,10 +118,12 @@ class _Builder:
         return self.add(Task.make(replace(data, epochs=c.epochs, seed=seed)))
 
     def attack(self, attack: str, eps: float, seed: int) -> AttackSpec:
-        """An attack of study seed ``seed``, its random starts drawn from the attacker's seed."""
-        return AttackSpec(
-            attack, self.config.attack_backend, eps, default_eps_step(eps), seed=attacker_seed(seed)
-        )
+        """An attack of study seed ``seed``, its random starts drawn from the attacker's seed
+        (CW with the study's confidence margin)."""
+        backend, kappa = self.config.attack_backend, None
+        if attack == "cw" and self.config.cw_kappa > 0:  # only ART's CW keeps a margin (attacks/cw.py)
+            backend, kappa = "art", self.config.cw_kappa
+        return AttackSpec(attack, backend, eps, default_eps_step(eps), seed=attacker_seed(seed), kappa=kappa)
 
     def craft(self, attack: AttackSpec, seed: int, threat: str, sources: tuple[Task, ...]) -> Task:
         spec = CraftSpec(seed, attack, threat, self.config.n_test, self.config.split)

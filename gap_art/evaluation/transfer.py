@@ -57,6 +57,8 @@ class TransferResult(_FlatResult):
     transfer_top5: float | None
     linf_mean: float
     l2_mean: float
+    linf_median: float
+    l2_median: float
     class_recall: list[float | None] = field(default_factory=list)
     seed: int | None = None
     source: str = "source"
@@ -143,9 +145,11 @@ def _examples(
     return x, labels, x_adv
 
 
-def _perturbation(x: np.ndarray, x_adv: np.ndarray) -> tuple[float, float]:
+def _perturbation(x: np.ndarray, x_adv: np.ndarray) -> tuple[float, float, float, float]:
+    """Mean L-inf, mean L2, median L-inf and median L2 size of the perturbations."""
     delta = (x_adv - x).reshape(len(x), -1)
-    return float(np.abs(delta).max(axis=1).mean()), float(np.linalg.norm(delta, axis=1).mean())
+    linf, l2 = np.abs(delta).max(axis=1), np.linalg.norm(delta, axis=1)
+    return float(linf.mean()), float(l2.mean()), float(np.median(linf)), float(np.median(l2))
 
 
 def _attack_name(attack: Any) -> str:
@@ -224,7 +228,7 @@ def _transfer_result(
     n: int,
     source_clean: np.ndarray,
     source_adv: np.ndarray,
-    perturbation: tuple[float, float],
+    perturbation: tuple[float, float, float, float],
     seed: int | None,
     source_name: str,
 ) -> TransferResult:
@@ -258,6 +262,8 @@ def _transfer_result(
         n_success_base=int(base.sum()),
         linf_mean=perturbation[0],
         l2_mean=perturbation[1],
+        linf_median=perturbation[2],
+        l2_median=perturbation[3],
         seed=seed,
         source=source_name,
         class_recall=class_recall(clean, labels, target.nb_classes),
@@ -288,7 +294,7 @@ def evaluate_whitebox(
     x, labels, x_adv = _examples(target, x, y, attack, x_adv, progress, seed, attack_kwargs)
     clean = target.predict(x, batch_size=batch_size).argmax(1) == labels
     adv = target.predict(x_adv, batch_size=batch_size).argmax(1) == labels
-    linf, l2 = _perturbation(x, x_adv)
+    linf, l2, _, _ = _perturbation(x, x_adv)
     return WhiteboxResult(
         target=name,
         attack=_attack_name(attack),
