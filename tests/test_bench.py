@@ -5,7 +5,7 @@ import pytest
 
 from gap_art.bench import BenchConfig, ConfigError, build_graph, load_config_file, preset, run
 from gap_art.bench import executors as executors_module
-from gap_art.bench.rows import ROW_FIELDS
+from gap_art.bench.rows import ROW_FIELDS, Row
 
 
 def small_config(**changes) -> BenchConfig:
@@ -42,8 +42,11 @@ def test_rows_schema_and_files(finished):
     }
     assert {r["target"] for r in rows} == targets
     assert len(rows) == len(targets) * 2 and not finished.failed
-    for row in rows:
+    declared = Row.__required_keys__ | Row.__optional_keys__
+    assert tuple(Row.__annotations__)[: len(ROW_FIELDS)] == ROW_FIELDS  # the CSV's leading columns, in order
+    for row in rows:  # the typed record declares every column a row has (intervals follow a metric's name)
         assert set(ROW_FIELDS) <= set(row)
+        assert {k for k in row if not k.endswith(("_ci_low", "_ci_high"))} <= declared
         assert row["family"] in ("baseline", "pruning", "quantization", "art_defence")
         assert row["n"] == 200 and 0 <= row["clean_accuracy"] <= 1
         assert row["transfer_accuracy_ci_low"] <= row["transfer_accuracy"] <= row["transfer_accuracy_ci_high"]

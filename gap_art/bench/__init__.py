@@ -19,6 +19,7 @@ from gap_art.bench.context import Context
 from gap_art.bench.executors import EXECUTORS, RayUnavailableError, _import_ray
 from gap_art.bench.graph import Graph, Task
 from gap_art.bench.report import environment, render, write_outputs
+from gap_art.bench.rows import Row, as_row
 from gap_art.bench.store import Store
 from gap_art.bench.study import build_graph
 from gap_art.bench.summary import add_collapse_flags, add_leak_flags, add_sanity_flags, add_worst_case
@@ -30,13 +31,13 @@ class BenchResults:
     """What a run produced: its rows (one per target, attack and seed) and the files written."""
 
     out: Path
-    rows: list[dict[str, Any]]
+    rows: list[Row]
     files: dict[str, Path] = field(default_factory=dict)
     wall_time_s: float = 0.0
     checks: dict[int, list[SanityCheck]] = field(default_factory=dict)
 
     @property
-    def failed(self) -> list[dict[str, Any]]:
+    def failed(self) -> list[Row]:
         """Rows whose cell raised an error (recorded, not hidden)."""
         return [row for row in self.rows if row.get("error")]
 
@@ -102,7 +103,7 @@ def run(
     ctx = Context(config, store)
     graph = build_graph(config)
     rows = EXECUTORS[executor](graph, ctx, resume=resume, progress=progress, **executor_options)
-    rows = [dict(row) for row in rows]
+    rows = [as_row(row) for row in rows]
     checks = _sanity_checks(graph, store)
     add_worst_case(rows, config.attack_eps)
     add_sanity_flags(rows, checks)

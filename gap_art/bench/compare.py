@@ -30,6 +30,11 @@ def _cells(rows: list[Row]) -> dict[CellKey, Row]:
     }
 
 
+def _delta(first: float | None, second: float | None) -> float | None:
+    """Second minus first, where both exist."""
+    return None if first is None or second is None else second - first
+
+
 def compare(first: str | Path, second: str | Path) -> list[dict[str, Any]]:
     """The cells both studies have, in the first study's order: each one's clean and transfer
     accuracy, the differences (second minus first) and, where the examples match, the exact
@@ -53,8 +58,8 @@ def compare(first: str | Path, second: str | Path) -> list[dict[str, Any]]:
             "eps": key[4],
             "clean": (row["clean_accuracy"], other["clean_accuracy"]),
             "transfer": (row["transfer_accuracy"], other["transfer_accuracy"]),
-            "clean_delta": other["clean_accuracy"] - row["clean_accuracy"],
-            "transfer_delta": other["transfer_accuracy"] - row["transfer_accuracy"],
+            "clean_delta": _delta(row.get("clean_accuracy"), other.get("clean_accuracy")),
+            "transfer_delta": _delta(row.get("transfer_accuracy"), other.get("transfer_accuracy")),
             "p_value": None,
         }
         paired = same_examples and row.get("transfer_correct") and other.get("transfer_correct")

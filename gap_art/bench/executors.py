@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 from gap_art.bench.config import BenchConfig
 from gap_art.bench.context import Context
 from gap_art.bench.graph import Graph, Task, run_task
-from gap_art.bench.rows import Row
+from gap_art.bench.rows import Row, as_row
 from gap_art.bench.targets import TargetSpec
 from gap_art.bench.tasks import CellSpec
 
@@ -39,7 +39,7 @@ def _torch_threads(threads: int | None) -> Iterator[None]:
 
 def run_local(
     graph: Graph, ctx: Context, resume: bool = True, progress: bool = True, cpus_per_task: int | None = None
-) -> list[Meta]:
+) -> list[Row]:
     """Run every cell (and, first, what it needs) in this process; returns the rows in order.
 
     With ``resume``, cached tasks and logged rows are reused; failed ones are retried.
@@ -49,7 +49,7 @@ def run_local(
         return _run_local(graph, ctx, resume, progress)
 
 
-def _run_local(graph: Graph, ctx: Context, resume: bool, progress: bool) -> list[Meta]:
+def _run_local(graph: Graph, ctx: Context, resume: bool, progress: bool) -> list[Row]:
     store = ctx.store
     logged = store.finished_rows() if resume else {}
     metas: dict[str, Meta] = {}
@@ -72,10 +72,10 @@ def _run_local(graph: Graph, ctx: Context, resume: bool, progress: bool) -> list
             bar.update(1)
         return metas[task.id]
 
-    rows = []
+    rows: list[Row] = []
     for cell in graph.cells:
         if _finished(logged.get(cell.id)):
-            rows.append(logged[cell.id])
+            rows.append(as_row(logged[cell.id]))
             bar.update(1)
             continue
         for task in graph.order(cell)[:-1]:
@@ -98,7 +98,7 @@ def compose_row(cell: Task, target: Task, target_meta: Meta, cell_meta: Meta) ->
     return cell.spec.row(cell.id, target.spec, target_meta, cell_meta)
 
 
-def _row(graph: Graph, cell: Task, metas: dict[str, Meta], ctx: Context) -> Meta:
+def _row(graph: Graph, cell: Task, metas: dict[str, Meta], ctx: Context) -> Row:
     cell_meta = run_task(cell, {d: metas[d] for d in cell.deps}, ctx)
     target = graph.tasks[cell.deps[0]]
     return compose_row(cell, target, metas[target.id], cell_meta)
@@ -150,7 +150,7 @@ def run_ray(
     cpus_per_task: int | None = 1,
     gpus_per_task: float = 0,
     max_retries: int = 2,
-) -> list[Meta]:
+) -> list[Row]:
     """Run the graph as Ray tasks: each task once, placed by Ray's scheduler.
 
     Without ``ray_address`` a local Ray instance sized to this machine is started (and
@@ -184,7 +184,7 @@ def _run_on_ray(
     cpus_per_task: int | None,
     gpus_per_task: float,
     max_retries: int,
-) -> list[Meta]:
+) -> list[Row]:
     store = ctx.store
     logged = store.finished_rows() if resume else {}
     remote = ray.remote(_ray_task).options(
@@ -206,7 +206,7 @@ def _run_on_ray(
 
     pending = {submit(cell): cell for cell in graph.cells if not _finished(logged.get(cell.id))}
     extras = {extra.id: submit(extra) for extra in graph.extras}
-    rows = {cell.id: logged[cell.id] for cell in graph.cells if _finished(logged.get(cell.id))}
+    rows = {cell.id: as_row(logged[cell.id]) for cell in graph.cells if _finished(logged.get(cell.id))}
     bar = tqdm(total=len(graph.cells), initial=len(rows), desc="cells", disable=not progress, unit="cell")
     while pending:
         done, _ = ray.wait(list(pending), num_returns=1)
@@ -221,7 +221,7 @@ def _run_on_ray(
     return [rows[cell.id] for cell in graph.cells]
 
 
-def _ray_row(ray: Any, graph: Graph, cell: Task, refs: dict[str, Any], store: Any) -> Meta:
+def _ray_row(ray: Any, graph: Graph, cell: Task, refs: dict[str, Any], store: Any) -> Row:
     """Collect a finished cell; record its dependencies' metadata as the local executor does."""
     target = graph.tasks[cell.deps[0]]
     try:
@@ -235,4 +235,4 @@ def _ray_row(ray: Any, graph: Graph, cell: Task, refs: dict[str, Any], store: An
     return compose_row(cell, target, target_meta, cell_meta)
 
 
-EXECUTORS: dict[str, Callable[..., list[Meta]]] = {"local": run_local, "ray": run_ray}
+EXECUTORS: dict[str, Callable[..., list[Row]]] = {"local": run_local, "ray": run_ray}

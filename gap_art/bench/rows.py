@@ -4,14 +4,72 @@ that writes rows and the summary, report and plots that read them."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, TypedDict, cast
 
 import numpy as np
 
 from gap_art.evaluation.export import rows_to_csv
 
-Row = dict[str, Any]
+
+class Row(TypedDict, total=False):
+    """One results row: a target under one crafted set in one seed. Its identity and cost (from
+    the target), then the cell's metrics (from :class:`~gap_art.evaluation.TransferResult`,
+    whose intervals follow as ``<metric>_ci_low`` / ``<metric>_ci_high``), then the flags the
+    study adds across cells. ``None`` marks a metric that does not apply."""
+
+    target: str
+    family: str
+    method: str
+    requested_compression: float
+    compression: float | None
+    sparsity: float | None
+    size_bytes: int | None
+    size_encoding: str | None
+    seed: int
+    attack: str
+    eps: float
+    threat_model: str
+    clean_accuracy: float | None
+    transfer_accuracy: float | None
+    whitebox_accuracy: float | None
+    whitebox_mode: str | None
+    worst_case_transfer_accuracy: float | None
+    transfer_success_rate: float | None
+    both_correct: float | None
+    n: int | None
+    collapsed_classes: list[int] | None
+    transfer_exceeds_clean: bool | None
+    trustworthy: bool | None
+    sanity_failures: list[str] | None
+    time_s: float | None
+    error: str | None
+    # the columns above lead results.csv (ROW_FIELDS); the rest follow
+    cell_id: str
+    source: str
+    float32_bytes: int
+    layer_sparsity: dict[str, float]
+    excluded_layers: list[str]
+    source_clean_accuracy: float | None
+    source_whitebox_accuracy: float | None
+    n_success_base: int
+    clean_top5: float | None
+    transfer_top5: float | None
+    class_recall: list[float | None]
+    linf_mean: float
+    l2_mean: float
+    linf_median: float
+    l2_median: float
+    transfer_correct: str
+    validation_curve: list[list[float]]
+    validation_clean_accuracy: float | None
+    validation_transfer_accuracy: float | None
+    finetune_epochs_run: int
+    finetune_best_epoch: int
+    gap_eps: float | None
+    gap_eps_step: float | None
+    gap_steps: int | None
+
 
 ROW_FIELDS = (
     "target",
@@ -42,6 +100,19 @@ ROW_FIELDS = (
     "error",
 )
 """The leading columns of every row; the metrics' intervals and extras follow."""
+
+
+def as_row(data: Mapping[str, Any]) -> Row:
+    """A row read back from JSON (results.json, the rows log) or composed from task metadata:
+    the one place untyped data becomes a :class:`Row`."""
+    return cast(Row, dict(data))
+
+
+def metric(row: Row, name: str) -> Any:
+    """A column chosen at run time (``clean_accuracy``, ``transfer_accuracy_ci_low``, ...), or
+    ``None`` where the row has none."""
+    return cast(Mapping[str, Any], row).get(name)
+
 
 JSON_ONLY = ("transfer_correct", "validation_curve")
 """Per-example bits and fine-tuning curves (on the validation rows): in results.json, not in the CSV."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,7 @@ class Store:
             rows[row["cell_id"]] = row
         return rows
 
-    def append_row(self, row: dict[str, Any]) -> None:
+    def append_row(self, row: Mapping[str, Any]) -> None:
         """Log one finished cell as one line, flushed to disk before returning."""
         self.rows_log.parent.mkdir(parents=True, exist_ok=True)
         line = json.dumps(row, sort_keys=True) + "\n"

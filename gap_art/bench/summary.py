@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from gap_art.bench.rows import Row, unpack_correct
+from gap_art.bench.rows import Row, metric, unpack_correct
 from gap_art.evaluation.metrics import holm, mcnemar_exact, t_interval
 from gap_art.evaluation.sanity import SanityCheck, untrusted_attacks
 
@@ -55,20 +55,20 @@ def summarize(rows: Sequence[Row]) -> dict[Key, dict[str, Any]]:
             "transfer_exceeds_clean": any(m.get("transfer_exceeds_clean") for m in members),
             "adversarial": members[0].get("gap_eps") is not None,  # pruned by a GAP criterion
         }
-        for metric in METRICS:
-            values = [m[metric] for m in members if m.get(metric) is not None]
-            entry[metric] = _mean_interval(values, members, metric)
+        for name in METRICS:
+            values = [metric_value for m in members if (metric_value := metric(m, name)) is not None]
+            entry[name] = _mean_interval(values, members, name)
         summary[key] = entry
     return summary
 
 
-def _mean_interval(values: list[float], members: list[Row], metric: str) -> Cell:
+def _mean_interval(values: list[float], members: list[Row], name: str) -> Cell:
     if not values:
         return None
     mean = float(np.mean(values))
     if len(values) == 1:
-        low = members[0].get(f"{metric}_ci_low")
-        high = members[0].get(f"{metric}_ci_high")
+        low = metric(members[0], f"{name}_ci_low")
+        high = metric(members[0], f"{name}_ci_high")
         return (mean, low if low is not None else mean, high if high is not None else mean)
     _, low, high = t_interval(values)
     return (mean, max(0.0, low), min(1.0, high))
@@ -169,15 +169,12 @@ def _budget_points(rows: Sequence[Row], attack: str, eps: float) -> dict[tuple[i
     for row in rows:
         usable = row["attack"] == attack and row["threat_model"] == "dense" and row["eps"] == eps
         flagged = row.get("error") or row.get("collapsed_classes") or row.get("transfer_exceeds_clean")
-        if not usable or flagged or row.get("validation_clean_accuracy") is None:
+        clean, transfer = row.get("validation_clean_accuracy"), row.get("validation_transfer_accuracy")
+        test = row.get("transfer_accuracy")
+        if not usable or flagged or clean is None or transfer is None or test is None:
             continue
         if row["family"] in ("pruning", "art_defence"):
-            point = (
-                row["validation_clean_accuracy"],
-                row["validation_transfer_accuracy"],
-                row["transfer_accuracy"],
-            )
-            points[(row["seed"], method_label(row))].append(point)
+            points[(row["seed"], method_label(row))].append((clean, transfer, test))
     return points
 
 
@@ -192,11 +189,11 @@ def budget_table(
         the budget), ``mean``/``low``/``high`` (``None`` unless every seed has a point) and
         ``best`` (the highest mean of that budget).
     """
-    dense = {
-        r["seed"]: r["validation_clean_accuracy"]
-        for r in rows
-        if r["target"] == "dense" and r["attack"] == attack and r.get("validation_clean_accuracy") is not None
-    }
+    dense: dict[int, float] = {}
+    for r in rows:
+        level = r.get("validation_clean_accuracy")
+        if r["target"] == "dense" and r["attack"] == attack and level is not None:
+            dense[r["seed"]] = level
     points = _budget_points(rows, attack, eps)
     seeds = sorted(dense)
     entries: list[dict[str, Any]] = []

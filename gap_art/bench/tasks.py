@@ -14,7 +14,7 @@ from art.estimators.classification import PyTorchClassifier
 
 from gap_art.bench.context import Context, Meta
 from gap_art.bench.graph import Task, TaskSpec
-from gap_art.bench.rows import ROW_FIELDS, TARGET_FIELDS, Row, pack_correct
+from gap_art.bench.rows import ROW_FIELDS, TARGET_FIELDS, Row, as_row, pack_correct
 from gap_art.bench.targets import VALIDATION, TargetSpec, craft_rows, load_target, size_fields
 from gap_art.checkpoint import load_model
 from gap_art.classifiers import is_gradient_free, to_art_classifier
@@ -117,21 +117,20 @@ class CellSpec(TaskSpec):
 
     def row(self, cell_id: str, target: TargetSpec, target_meta: Meta, cell_meta: Meta) -> Row:
         """The results row: the target's identity and cost, then this cell's metrics."""
-        row: Row = {name: None for name in ROW_FIELDS}
-        row.update(
-            cell_id=cell_id,
-            target=target.name,
-            family=target.family,
-            method=target.method,
-            requested_compression=target.requested_compression,
-            seed=self.seed,
-            attack=self.attack.attack,
-            eps=self.attack.eps,
-            threat_model=self.threat_model,
-        )
-        row.update({key: target_meta[key] for key in TARGET_FIELDS if key in target_meta})
-        row.update({k: v for k, v in cell_meta.items() if k not in ("target", "attack", "seed", "traceback")})
-        return row
+        identity = {
+            "cell_id": cell_id,
+            "target": target.name,
+            "family": target.family,
+            "method": target.method,
+            "requested_compression": target.requested_compression,
+            "seed": self.seed,
+            "attack": self.attack.attack,
+            "eps": self.attack.eps,
+            "threat_model": self.threat_model,
+        }
+        cost = {key: target_meta[key] for key in TARGET_FIELDS if key in target_meta}
+        metrics = {k: v for k, v in cell_meta.items() if k not in ("target", "attack", "seed", "traceback")}
+        return as_row({**dict.fromkeys(ROW_FIELDS), **identity, **cost, **metrics})
 
     def run(self, task: Task, deps: list[Meta], ctx: Context) -> Meta:
         target_meta, craft_meta = deps

@@ -28,10 +28,11 @@ def budget_lines(rows: Sequence[Row], entries: list[dict[str, Any]], config: Ben
     models selected on the validation rows and scored on the test examples."""
     attack = primary_attack(config)
     dense = [
-        r["validation_clean_accuracy"]
+        accuracy
         for r in rows
-        if r["target"] == "dense" and r["attack"] == attack and r.get("validation_clean_accuracy") is not None
-    ]
+        if r["target"] == "dense" and r["attack"] == attack
+        and (accuracy := r.get("validation_clean_accuracy")) is not None
+    ]  # fmt: skip
     level = f"{np.mean(dense):.3f}" if dense else "?"
     lines = []
     for budget in sorted({e["budget"] for e in entries}):

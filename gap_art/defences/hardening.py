@@ -20,7 +20,7 @@ import hashlib
 import io
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -188,19 +188,7 @@ class TransferHardening(Transformer):
     ) -> TransferHardening:
         """The hardening with its attack and training given as specs (its own settings at
         their defaults)."""
-        return cls(
-            classifier,
-            parent,
-            attack=attack,
-            epochs=finetune.epochs,
-            patience=finetune.patience,
-            validation_fraction=finetune.validation_fraction,
-            lr=finetune.lr,
-            optimizer=finetune.optimizer,
-            batch_size=finetune.batch_size,
-            seed=finetune.seed,
-            verbose=verbose,
-        )
+        return cls(classifier, parent, attack=attack, verbose=verbose, **asdict(finetune))  # same names
 
     def attack_spec(self) -> AttackSpec:
         """The attack crafted on the static models, budget filled in for the classifier's range
