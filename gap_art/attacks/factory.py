@@ -142,8 +142,9 @@ def build_attack(spec: AttackSpec, classifier: Any) -> AttackAdapter:
     given = spec.extras()
     unknown = sorted(set(given) - set(recipe.extras))
     if unknown:
-        allowed = ", ".join(recipe.extras) or "none"
-        raise ValueError(f"unknown settings {unknown} for attack {spec.attack!r}; allowed: {allowed}")
+        raise ValueError(
+            f"unknown settings {unknown} for attack {spec.attack!r}; allowed: {recipe_extras(spec.attack)}"
+        )
     settings = AttackSettings(
         spec.eps,
         spec.eps_step,
