@@ -302,3 +302,40 @@ def test_the_bench_runs_hardened_and_iterative_methods_with_their_replicas(tmp_p
     assert rows[("gap-iter@4x", "dense")]["gap_eps"] is not None
     report = (tmp_path / "report.md").read_text()
     assert "magnitude+tat@4x" in report
+
+
+def test_a_leaking_cell_is_no_win_no_best_and_is_listed_with_its_attacker():
+    from gap_art.bench.config import BenchConfig
+    from gap_art.bench.rows import pack_correct
+    from gap_art.bench.summary import add_leak_flags, analyse
+    from gap_art.bench.verdict import verdict
+
+    n = 200
+    leaking_correct = np.ones(n, dtype=bool)  # the hardened model gets every transferred example
+    baseline_correct = np.zeros(n, dtype=bool)
+    common = {
+        "n": n,
+        "collapsed_classes": [],
+        "class_recall": [0.9] * 10,
+        "compression": 4.0,
+        "size_bytes": 1,
+    }
+    rows = [
+        row(target="dense", family="baseline", method="dense", requested_compression=1.0,
+            transfer_accuracy=0.0, transfer_correct=pack_correct(baseline_correct), **common),
+        row(target="magnitude+tat@4x", method="magnitude+tat", clean_accuracy=0.9, transfer_accuracy=1.0,
+            transfer_correct=pack_correct(leaking_correct), **common),
+        row(target="random@4x", method="random", clean_accuracy=0.9, transfer_accuracy=0.0,
+            transfer_correct=pack_correct(baseline_correct), **common),
+    ]  # fmt: skip
+    add_leak_flags(rows)
+    analysis = analyse(rows, "pgd", 0.3)
+    (test,) = [t for t in analysis.paired if t["first"] == "magnitude+tat"]
+    assert test["leaking"] and test["p_holm"] < 1e-30  # significant, and still no win
+    (combined,) = [c for c in analysis.combined if c["first"] == "magnitude+tat"]
+    assert combined["significant_wins"] == 0 and combined["leaking_seeds"] == 1
+    config = BenchConfig(methods=["magnitude+tat", "random"], compression=[4.0], attacks=["pgd"], defences=[],
+                         eps=0.3)  # fmt: skip
+    lines = "\n".join(verdict(rows, analysis, config, {}))
+    assert "never counted as robustness" in lines and "magnitude+tat@4x (dense pgd)" in lines
+    assert "label leaking, no win" in lines

@@ -39,8 +39,13 @@ def _mark(entry: dict[str, Any]) -> str:
     return mark
 
 
+def _sound(entry: dict[str, Any]) -> bool:
+    """Neither a collapsed class nor label leaking: a target that may be called best."""
+    return not entry.get("collapsed_classes") and not entry.get("transfer_exceeds_clean")
+
+
 def _bold_best(rows: list[list[str]], cells: list[list[Cell]], sound: list[bool], lowest: set[int]) -> None:
-    """Make the best value of each column bold, among the rows of sound (not collapsed) targets."""
+    """Make the best value of each column bold, among the rows of sound targets (:func:`_sound`)."""
     for column in range(len(cells[0]) if cells else 0):
         means = [None if c[column] is None else c[column][0] for c in cells]  # type: ignore[index]
         values = [m for m, ok in zip(means, sound, strict=True) if ok and m is not None]
@@ -86,7 +91,7 @@ def pruning_section(doc: Document, summary: Summary, config: BenchConfig, attack
             ]
         )
         cells.append(values)
-        sound.append(not entry.get("collapsed_classes"))
+        sound.append(_sound(entry))
     _bold_best(rows, cells, sound, lowest={4})
     doc.heading(f"Pruning methods under {attack_label(attack, config)} (from the dense model)")
     doc.table(header, rows)

@@ -219,7 +219,8 @@ def paired_tests(rows: Sequence[Row], eps: float) -> list[dict[str, Any]]:
     """Exact McNemar tests of transfer correctness on the same examples: every candidate
     (:func:`is_candidate`: GAP, iterative or hardened) against every other pruning target at
     the same ratio, seed, attack and threat model. The tests are one family: each carries its
-    Holm-adjusted p-value (``p_holm``), which every win and loss reads."""
+    Holm-adjusted p-value (``p_holm``), which every win and loss reads, and ``leaking`` when
+    either cell shows transfer above clean accuracy (such a test counts as no win or loss)."""
     groups: dict[tuple[Any, ...], list[Row]] = defaultdict(list)
     for row in rows:
         if (
@@ -240,9 +241,11 @@ def paired_tests(rows: Sequence[Row], eps: float) -> list[dict[str, Any]]:
                 if second is first or (is_candidate(second) and members.index(second) < i):
                     continue
                 test = mcnemar_exact(unpack_correct(first), unpack_correct(second))
+                leaking = bool(first.get("transfer_exceeds_clean") or second.get("transfer_exceeds_clean"))
                 tests.append({
                     "seed": seed, "attack": attack, "threat_model": threat, "ratio": ratio,
-                    "first": method_label(first), "second": method_label(second), **asdict(test),
+                    "first": method_label(first), "second": method_label(second), "leaking": leaking,
+                    **asdict(test),
                 })  # fmt: skip
     for entry, adjusted in zip(tests, holm([t["p_value"] for t in tests]), strict=True):
         entry["p_holm"] = adjusted
@@ -258,13 +261,14 @@ def combine_paired(tests: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         groups[(t["attack"], t["threat_model"], t["ratio"], t["first"], t["second"])].append(t)
     combined = []
     for (attack, threat, ratio, first, second), members in groups.items():
-        significant = [m for m in members if m["p_holm"] < SIGNIFICANCE]
+        significant = [m for m in members if m["p_holm"] < SIGNIFICANCE and not m["leaking"]]
         combined.append({
             "attack": attack, "threat_model": threat, "ratio": ratio, "first": first, "second": second,
             "seeds": [m["seed"] for m in members],
             "differences": [m["difference"] for m in members],
             "p_values": [m["p_value"] for m in members],
             "p_holm": [m["p_holm"] for m in members],
+            "leaking_seeds": sum(m["leaking"] for m in members),
             "mean_difference": float(np.mean([m["difference"] for m in members])),
             "significant_wins": sum(m["difference"] > 0 for m in significant),
             "significant_losses": sum(m["difference"] < 0 for m in significant),

@@ -71,7 +71,7 @@ def paired_lines(combined_tests: list[dict[str, Any]], config: BenchConfig) -> l
         for c in (c for c in combined if c["first"] == first):
             n = len(c["seeds"])
             if n == 1:
-                p = f"Holm p = {c['p_holm'][0]:.2g}"
+                p = f"Holm p = {c['p_holm'][0]:.2g}" + ("; label leaking, no win" if c["leaking_seeds"] else "")
             else:
                 wins, losses = c["significant_wins"], c["significant_losses"]
                 p = f"Holm p < 0.05: better in {wins} of {n} seeds, worse in {losses}"
@@ -150,11 +150,18 @@ def verdict(
         if collapsed
         else "No target has a collapsed class."
     )
-    leaking = sorted({t for (_, t, _, _), e in summary.items() if e.get("transfer_exceeds_clean")})
+    leaking: dict[str, list[str]] = {}
+    for (a, target, threat, _), entry in summary.items():
+        if entry.get("transfer_exceeds_clean"):
+            leaking.setdefault(target, []).append(f"{threat} {a}")
     if leaking:
+        listed = "; ".join(
+            f"{target} ({', '.join(sorted(set(cells)))})" for target, cells in sorted(leaking.items())
+        )
         lines.append(
-            f"Transfer accuracy above clean accuracy (‡, the label-leaking signature of training on the "
-            f"attacker's examples) for: {', '.join(leaking)}. Judge them by the other attackers and attacks."
+            "Transfer accuracy above clean accuracy (‡, the label-leaking signature of training on the "
+            f"attacker's examples), never counted as robustness (no best, budget or win): {listed}. "
+            "Judge them by the attackers and attacks they did not train on."
         )
     failed = [c for checks in checks_by_seed.values() for c in checks if not c.passed]
     if failed:
