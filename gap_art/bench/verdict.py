@@ -71,7 +71,8 @@ def paired_lines(combined_tests: list[dict[str, Any]], config: BenchConfig) -> l
         for c in (c for c in combined if c["first"] == first):
             n = len(c["seeds"])
             if n == 1:
-                p = f"Holm p = {c['p_holm'][0]:.2g}" + ("; label leaking, no win" if c["leaking_seeds"] else "")
+                leak = "; label leaking, no win" if c["leaking_seeds"] else ""
+                p = f"Holm p = {c['p_holm'][0]:.2g}{leak}"
             else:
                 wins, losses = c["significant_wins"], c["significant_losses"]
                 p = f"Holm p < 0.05: better in {wins} of {n} seeds, worse in {losses}"
