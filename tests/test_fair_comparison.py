@@ -280,3 +280,27 @@ def test_transfer_results_give_the_examples_median_sizes(classifier, digits):
     assert {"l2_median", "linf_median"} <= set(result.to_dict())
     with pytest.raises(ValueError, match="no effect on torchattacks' CW"):
         evaluate_transfer(classifier, classifier, x[:4], y[:4], "cw", progress=False, kappa=20.0)
+
+
+def test_a_target_whose_gradients_hide_what_transfer_finds_is_flagged():
+    from gap_art.bench.summary import MASKING, add_masking_flags
+
+    def row(target, attack, threat, transfer, whitebox=None, low=None):
+        mode = "direct (torchattacks)" if whitebox is not None else None
+        return {"seed": 0, "target": target, "attack": attack, "threat_model": threat, "eps": 0.2,
+                "transfer_accuracy": transfer, "whitebox_accuracy": whitebox, "whitebox_accuracy_ci_low": low,
+                "whitebox_mode": mode, "trustworthy": True, "sanity_failures": []}  # fmt: skip
+
+    rows = [
+        row("masked@4x", "pgd", "dense", 0.30, whitebox=0.60, low=0.52),  # white-box far above transfer
+        row("masked@4x", "pgd", "replica", 0.10),
+        row("honest@4x", "pgd", "dense", 0.30, whitebox=0.05, low=0.02),
+        row("honest@4x", "cw", "dense", 0.00),  # an unbounded L2 CW is no yardstick for PGD
+        row("noisy@4x", "pgd", "dense", 0.10, whitebox=0.12, low=0.08),  # within the interval: no flag
+    ]
+    add_masking_flags(rows, 0.2)
+    flagged = {r["target"] for r in rows if r["trustworthy"] is False}
+    assert flagged == {"masked@4x"}
+    assert all(
+        f.startswith(MASKING) and "above its best transfer 0.100" in f for f in rows[1]["sanity_failures"]
+    )

@@ -22,7 +22,13 @@ from gap_art.bench.report import environment, render, write_outputs
 from gap_art.bench.rows import Row, as_row
 from gap_art.bench.store import Store
 from gap_art.bench.study import build_graph
-from gap_art.bench.summary import add_collapse_flags, add_leak_flags, add_sanity_flags, add_worst_case
+from gap_art.bench.summary import (
+    add_collapse_flags,
+    add_leak_flags,
+    add_masking_flags,
+    add_sanity_flags,
+    add_worst_case,
+)
 from gap_art.evaluation.sanity import SanityCheck
 
 
@@ -107,6 +113,7 @@ def run(
     checks = _sanity_checks(graph, store)
     add_worst_case(rows, config.attack_eps)
     add_sanity_flags(rows, checks)
+    add_masking_flags(rows, config.attack_eps)
     add_collapse_flags(rows)
     add_leak_flags(rows)
     files = write_outputs(rows, config, store, environment(str(ctx.device)), checks)

@@ -99,6 +99,39 @@ def add_sanity_flags(rows: Sequence[Row], checks_by_seed: dict[int, list[SanityC
         row["sanity_failures"] = failures
 
 
+MASKING = "gradient masking"
+"""How a row's ``sanity_failures`` names a target that white-box attacks do worse on than transfer."""
+
+
+def add_masking_flags(rows: Sequence[Row], eps: float) -> None:
+    """A gradient-masking check on every target attacked through its own gradients: a white-box
+    attack must leave no more accuracy than the same attack transferred from any attacker (same
+    seed, ``eps``). Where even the lower end of the white-box interval is above the best transfer,
+    every row of that target is marked untrustworthy and its ``sanity_failures`` say why: its
+    gradients hide what transfer finds. (Attacks are compared with themselves: an unbounded L2
+    CW beating a bounded PGD is no masking.)"""
+    best: dict[tuple[int, str, str], float] = {}
+    for row in rows:
+        transfer = row.get("transfer_accuracy")
+        if not row.get("error") and row["eps"] == eps and transfer is not None:
+            key = (row["seed"], row["target"], row["attack"])
+            best[key] = min(best.get(key, transfer), transfer)
+    for row in rows:
+        low = metric(row, "whitebox_accuracy_ci_low")
+        direct = str(row.get("whitebox_mode") or "").startswith("direct")
+        floor = best.get((row["seed"], row["target"], row["attack"]))
+        if not direct or low is None or floor is None or row["eps"] != eps or low <= floor:
+            continue
+        accuracy = row.get("whitebox_accuracy")
+        message = (
+            f"{MASKING}: white-box {row['attack']} leaves {accuracy:.3f}, above its best transfer {floor:.3f}"
+        )
+        for other in rows:
+            if (other["seed"], other["target"]) == (row["seed"], row["target"]):
+                other["trustworthy"] = False
+                other["sanity_failures"] = [*(other.get("sanity_failures") or []), message]
+
+
 def add_collapse_flags(rows: Sequence[Row]) -> None:
     """``collapsed_classes``: the classes whose clean recall fell below half of the dense
     model's (same seed). Such a target "resists" transfer by being broken; it is flagged in

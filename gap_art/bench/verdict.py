@@ -11,7 +11,7 @@ import numpy as np
 
 from gap_art.bench.config import BenchConfig, primary_attack
 from gap_art.bench.rows import Row
-from gap_art.bench.summary import Analysis, Key
+from gap_art.bench.summary import MASKING, Analysis, Key
 from gap_art.evaluation.sanity import SanityCheck
 
 BASELINES = ("random", "magnitude")
@@ -163,6 +163,14 @@ def verdict(
             "Transfer accuracy above clean accuracy (‡, the label-leaking signature of training on the "
             f"attacker's examples), never counted as robustness (no best, budget or win): {listed}. "
             "Judge them by the attackers and attacks they did not train on."
+        )
+    masked = sorted({
+        r["target"] for r in rows if any(f.startswith(MASKING) for f in r.get("sanity_failures") or [])
+    })  # fmt: skip
+    if masked:
+        lines.append(
+            f"Gradient masking suspected (white-box PGD leaves more accuracy than the best transfer "
+            f"attack; their numbers are marked †): {', '.join(masked)}."
         )
     failed = [c for checks in checks_by_seed.values() for c in checks if not c.passed]
     if failed:
