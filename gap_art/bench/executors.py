@@ -65,7 +65,7 @@ def _run_local(graph: Graph, ctx: Context, resume: bool, progress: bool) -> list
                 bar.set_postfix_str(task.spec.describe())
                 cached = run_task(task, {d: metas[d] for d in task.deps}, ctx)
                 store.write_meta(task.id, cached)
-                if task.kind in ("source", "target", "craft"):
+                if task.spec.announced:
                     outcome = cached.get("error") or f"{cached.get('time_s', 0.0):.1f} s"
                     bar.write(f"{task.spec.describe()}: {outcome}")
             metas[task.id] = cached

@@ -39,10 +39,13 @@ class TaskSpec(ABC):
     :cvar kind: The task kind, the prefix of its id.
     :cvar records_failures: A failure (its own, or a dependency's) is recorded in its
         metadata instead of stopping the study.
+    :cvar announced: Progress output prints a line when it finishes.
     """
 
     kind: ClassVar[str] = ""
     records_failures: ClassVar[bool] = True
+    announced: ClassVar[bool] = True
+    """Progress output gets a line when it finishes (cells and checks do not)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form hashed into the task's id."""

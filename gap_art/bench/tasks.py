@@ -106,6 +106,7 @@ class CellSpec(TaskSpec):
     (second), and, with ``whitebox``, the same attack run on the target itself."""
 
     kind = "cell"
+    announced = False
     seed: int
     target: str
     attack: AttackSpec
@@ -189,6 +190,7 @@ class SanitySpec(TaskSpec):
     """The attack sanity checks on one seed's source (the dependency)."""
 
     kind = "sanity"
+    announced = False
     eps: float
     attacks: tuple[str, ...]
     backend: str
