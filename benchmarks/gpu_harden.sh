@@ -2,7 +2,8 @@
 # The `harden` study on a GPU, in the reference's regime: ResNet-20 adapted to 28x28 grey
 # inputs, the full Fashion-MNIST training set, 30 epochs of SGD (lr 0.1, cosine) for the
 # source, and the reference's fine-tuning (SGD, lr 1e-3) to convergence (at most 20 epochs,
-# patience 3) for every method; 3 seeds, 1000 test images, every attacker and attack.
+# patience 3) for every method; 3 seeds, 1000 test images, every attacker and attack of the
+# preset. --tiny runs the new attackers only (independent-arch, robust, replicas of 2).
 #
 #   bash benchmarks/gpu_harden.sh           # on a CUDA machine; results in benchmarks/results/harden_gpu/
 #   bash benchmarks/gpu_harden.sh --tiny    # the same study on 160 images on CPU, about 2 minutes (tests the script)
@@ -22,7 +23,8 @@ case "$mode" in
   --tiny)
     out=${OUT:-$(mktemp -d)/harden_tiny}
     settings=(--device cpu --seeds 0 --n-train 160 --n-test 16 --epochs 1
-              --finetune-epochs 1 --no-sanity-checks)
+              --finetune-epochs 1 --no-sanity-checks --replicas 2
+              --threat-models dense,independent-arch,robust,replicas)
     ;;
   *)
     echo "usage: bash benchmarks/gpu_harden.sh [--tiny]" >&2

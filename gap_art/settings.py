@@ -191,7 +191,8 @@ def gap_calibration_attack(eps: float | None = None, eps_step: float | None = No
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """A method: prune by a criterion, optionally in rounds, fine-tune, optionally harden.
+    """A method: optionally train the parent with an ART defence first, prune by a criterion,
+    optionally in rounds, fine-tune, optionally harden.
 
     :param criterion: A registered pruning criterion (``gap-grad``, ``magnitude``, ...).
     :param compression: Prunable weights over weights kept (> 1; 4 removes three quarters).
@@ -207,6 +208,10 @@ class MethodSpec:
     :param hardening: A registered hardening (``tat``, ``gal``) run after pruning, or
         ``None``.
     :param hardening_attack: The attack the hardening trains against, crafted on the parent.
+    :param pretraining: A registered ART trainer that fine-tunes the parent (``ensemble-adv``,
+        ``fbf``, ``madry-pgd``) run before pruning, as ``finetune`` says, at
+        ``hardening_attack.eps``; the method then compresses the defended model. Named
+        ``<defence>><method>`` (``ensemble-adv>magnitude``).
     :param seed: Seeds calibration, tie-breaking, fine-tuning and the hardening (it is also
         ``finetune.seed``).
     """
@@ -222,6 +227,7 @@ class MethodSpec:
     finetune: FinetuneSpec = field(default_factory=FinetuneSpec)
     hardening: str | None = None
     hardening_attack: AttackSpec = field(default_factory=AttackSpec)
+    pretraining: str | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -246,14 +252,20 @@ class MethodSpec:
 
     @classmethod
     def parse(cls, name: str, param: str = "method", **settings: Any) -> MethodSpec:
-        """The spec of a method name ``<criterion>[+iter][+<hardening>]`` (``gap-iter`` is
-        ``gap-grad+iter``), with ``settings`` for the other fields. The name's structure is
-        checked here, its registry names by :func:`gap_art.defences.methods.check_method`."""
+        """The spec of a method name ``[<defence>>]<criterion>[+iter][+<hardening>]``
+        (``gap-iter`` is ``gap-grad+iter``), with ``settings`` for the other fields. The name's
+        structure is checked here, its registry names by
+        :func:`gap_art.defences.methods.check_method`."""
         if not isinstance(name, str) or not name:
             raise ValueError(
                 f"{param} must be a method name such as 'gap-grad' or 'magnitude+tat', got {name!r}"
             )
-        criterion, *modifiers = ALIASES.get(name, name).split("+")
+        *before, method = name.split(PRETRAINING)
+        if len(before) > 1 or (before and not before[0]):
+            raise ValueError(f"{param}: {name!r} may name one ART defence before '{PRETRAINING}'")
+        if before:
+            settings = {**settings, "pretraining": before[0]}
+        criterion, *modifiers = ALIASES.get(method, method).split("+")
         hardenings = [m for m in modifiers if m != ITERATIVE]
         if len(hardenings) > 1 or modifiers.count(ITERATIVE) > 1:
             raise ValueError(f"{param}: {name!r} may name one hardening and '+{ITERATIVE}' once each")
@@ -264,7 +276,8 @@ class MethodSpec:
     def name(self) -> str:
         """The method's name: the criterion and its modifiers."""
         modifiers = ([ITERATIVE] if self.iterative else []) + ([self.hardening] if self.hardening else [])
-        return "+".join([self.criterion, *modifiers])
+        pretraining = f"{self.pretraining}{PRETRAINING}" if self.pretraining else ""
+        return pretraining + "+".join([self.criterion, *modifiers])
 
     def round_compressions(self) -> list[float]:
         """The compression reached after each round: ``compression`` at once, or a geometric
@@ -276,6 +289,9 @@ class MethodSpec:
 
 ALIASES = {"gap-iter": "gap-grad+iter"}
 """Short method names."""
+
+PRETRAINING = ">"
+"""Separates an ART defence run before pruning from the method (``ensemble-adv>magnitude``)."""
 
 
 T = TypeVar("T")

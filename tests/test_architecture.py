@@ -84,9 +84,10 @@ BENCH_LAYERS = [
     ("tasks",),
     ("study",),
     ("executors",),
-    ("summary", "compare", "catalogue"),
-    ("verdict", "sections", "plots"),
+    ("flags", "summary", "catalogue"),
+    ("verdict", "sections", "plots", "goal"),
     ("report",),
+    ("compare",),
     ("__init__",),
 ]
 """Inside ``bench/``, bottom-up: the schema and files; what tasks share; the task machinery;

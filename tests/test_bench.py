@@ -101,7 +101,10 @@ def test_rows_schema_and_files(finished):
     assert "## Pruning methods under PGD" in report and "not against attacks in general" in report
     assert report.index("## Verdict") < report.index("## Pruning methods under PGD")
     assert (finished.out / "report.html").read_text().startswith("<!DOCTYPE html>")
-    assert "## Sanity checks" in report and "## Transfer accuracy within a clean-accuracy budget" in report
+    assert (
+        "## Sanity checks" in report
+        and "## Within a clean-accuracy budget: worst-attacker transfer accuracy" in report
+    )
     assert "## Paired tests" in report and "## Inside the pruned models" in report
     assert set(document["sanity_checks"]) == {"0"} and document["evaluation_set"]["n"] == 200
     for name in ("pareto_pgd.png", "transfer_vs_compression_pgd.png"):

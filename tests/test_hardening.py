@@ -3,6 +3,8 @@ method names, and their place in the bench (issue 15)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -225,6 +227,37 @@ def test_ensemble_adversarial_training_hardens_the_dense_model(classifier, digit
     assert accuracy(hardened, xt, yt) > 0.9
 
 
+def test_an_art_defence_before_pruning_defends_the_parent_then_compresses_it(classifier, digits):
+    """``ensemble-adv>magnitude``: ART's ensemble adversarial training on a copy of the parent,
+    then magnitude pruning of that model; the parent itself is left as it was."""
+    x, y = digits.numpy("train")
+    xt, yt = digits.numpy("test")
+    spec = parse_method("ensemble-adv>magnitude", compression=4.0, finetune=FinetuneSpec(8),
+                        hardening_attack=AttackSpec(eps=digits.info.eps))  # fmt: skip
+    assert spec.pretraining == "ensemble-adv" and spec.name == "ensemble-adv>magnitude"
+    before = {k: v.clone() for k, v in classifier.model.state_dict().items()}
+    result = apply_method(spec, classifier, x[:256], y[:256], x, y)
+    defended = result.classifier
+    plain = apply_method(replace(spec, pretraining=None), classifier, x[:256], y[:256], x, y).classifier
+    assert all(torch.equal(v, classifier.model.state_dict()[k]) for k, v in before.items())
+    assert result.report.compression == pytest.approx(4.0, rel=0.01)
+    x_adv = make_attack("pgd", classifier, eps=digits.info.eps).generate(xt, yt)
+    # clean fine-tuning after pruning wears much of the adversarial training away, not all of it
+    assert accuracy(defended, x_adv, yt) > accuracy(plain, x_adv, yt) + 0.05
+    with pytest.raises(ValueError, match="must be an ART trainer that fine-tunes the parent"):
+        parse_method("distillation>magnitude", "methods")
+    with pytest.raises(ValueError, match="one ART defence"):
+        parse_method("fbf>ensemble-adv>magnitude")
+
+
+def test_tat_with_self_fgsm_is_its_own_method(classifier, pruned):
+    from gap_art.defences.methods import HARDENINGS
+
+    hardener = HARDENINGS.get("tat-fgsm")(pruned, classifier)
+    assert hardener.self_attack == "fgsm" and isinstance(hardener, TransferAdversarialFinetuning)
+    assert parse_method("magnitude+tat-fgsm").hardening == "tat-fgsm"
+
+
 def row(**fields):
     base = {"family": "pruning", "method": "magnitude", "target": "magnitude@4x", "seed": 0, "attack": "pgd",
             "threat_model": "dense", "eps": 0.3, "requested_compression": 4.0, "clean_accuracy": 0.9,
@@ -233,7 +266,8 @@ def row(**fields):
 
 
 def test_transfer_above_clean_is_flagged_and_hardened_methods_are_paired_candidates():
-    from gap_art.bench.summary import add_leak_flags, is_candidate
+    from gap_art.bench.flags import add_leak_flags
+    from gap_art.bench.summary import is_candidate
 
     rows = [row(), row(target="magnitude+tat@4x", method="magnitude+tat", transfer_accuracy=0.95)]
     add_leak_flags(rows)
@@ -306,8 +340,9 @@ def test_the_bench_runs_hardened_and_iterative_methods_with_their_replicas(tmp_p
 
 def test_a_leaking_cell_is_no_win_no_best_and_is_listed_with_its_attacker():
     from gap_art.bench.config import BenchConfig
+    from gap_art.bench.flags import add_leak_flags
     from gap_art.bench.rows import pack_correct
-    from gap_art.bench.summary import add_leak_flags, analyse
+    from gap_art.bench.summary import analyse
     from gap_art.bench.verdict import verdict
 
     n = 200

@@ -7,6 +7,7 @@ SHAPES = {
     "small-cnn": (1, 8, 8),
     "lenet": (1, 28, 28),
     "lenet-wide": (1, 28, 28),
+    "mlp": (3, 20, 12),  # any size
     "resnet20": (3, 32, 32),
     "resnet20-28": (1, 28, 28),
     "resnet56": (3, 32, 32),

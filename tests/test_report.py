@@ -133,7 +133,7 @@ def test_a_security_curve_per_attack_when_eps_is_swept():
 
 def test_the_report_opens_with_the_verdict_and_escapes_its_tables(tmp_path):
     checks = {0: [SanityCheck("pgd works white-box", False, 0.5, "> 0.90 | success", ("pgd",), "a|b")]}
-    (tmp_path / "pareto_pgd.png").write_bytes(b"\x89PNG fake")
+    (tmp_path / "pareto_worst_attacker.png").write_bytes(b"\x89PNG fake")
     rows = _rows()
     analysis = analyse(rows, "pgd", CONFIG.attack_eps)
     doc = report_document(rows, CONFIG, {"torch": "2.x", "device": "cpu"}, checks, tmp_path, analysis)
@@ -144,7 +144,7 @@ def test_the_report_opens_with_the_verdict_and_escapes_its_tables(tmp_path):
     assert "gap-grad" in verdict and "vs random" in verdict and "not against attacks in general" in verdict
     assert "random@4x" in verdict  # the collapsed target is named
     assert "1 sanity check(s) failed" in verdict
-    assert "![clean against transfer accuracy, PGD](pareto_pgd.png)" in markdown
+    assert "![clean against worst-attacker transfer accuracy](pareto_worst_attacker.png)" in markdown
     assert "a\\|b" in markdown and "> 0.90 \\| success" in markdown
     assert "random@4x (collapsed classes: 3, 8)" in markdown
     assert "**0.600**" not in markdown  # the collapsed target is never bold

@@ -13,22 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from gap_art.bench.catalogue import catalogue, format_catalogue
-from gap_art.bench.compare import compare, format_comparison
+from gap_art.bench.compare import compare, flipped_conclusions, format_comparison, format_flips
 from gap_art.bench.config import PRESETS, BenchConfig, ConfigError, load_config_file, preset
 from gap_art.bench.context import Context
 from gap_art.bench.executors import EXECUTORS, RayUnavailableError, _import_ray
+from gap_art.bench.flags import annotate
+from gap_art.bench.goal import Clause, Goal, format_goal, goal_met
 from gap_art.bench.graph import Graph, Task
-from gap_art.bench.report import environment, render, write_outputs
+from gap_art.bench.report import check_study_goal, environment, render, write_outputs
 from gap_art.bench.rows import Row, as_row
 from gap_art.bench.store import Store
 from gap_art.bench.study import build_graph
-from gap_art.bench.summary import (
-    add_collapse_flags,
-    add_leak_flags,
-    add_masking_flags,
-    add_sanity_flags,
-    add_worst_case,
-)
 from gap_art.evaluation.sanity import SanityCheck
 
 
@@ -111,12 +106,9 @@ def run(
     rows = EXECUTORS[executor](graph, ctx, resume=resume, progress=progress, **executor_options)
     rows = [as_row(row) for row in rows]
     checks = _sanity_checks(graph, store)
-    add_worst_case(rows, config.attack_eps)
-    add_sanity_flags(rows, checks)
-    add_masking_flags(rows, config.attack_eps)
-    add_collapse_flags(rows)
-    add_leak_flags(rows)
-    files = write_outputs(rows, config, store, environment(str(ctx.device)), checks)
+    annotate(rows, checks, config.attack_eps)
+    env = {**environment(str(ctx.device)), "wall_s": round(time.perf_counter() - start, 1)}
+    files = write_outputs(rows, config, store, env, checks)
     return BenchResults(store.root, rows, files, time.perf_counter() - start, checks)
 
 
@@ -139,9 +131,16 @@ __all__ = [
     "ConfigError",
     "Graph",
     "Task",
+    "Clause",
+    "Goal",
     "build_graph",
+    "check_study_goal",
+    "format_goal",
+    "goal_met",
     "catalogue",
     "compare",
+    "flipped_conclusions",
+    "format_flips",
     "format_catalogue",
     "format_comparison",
     "plan",

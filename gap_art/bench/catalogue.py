@@ -25,8 +25,9 @@ def catalogue() -> dict[str, dict[str, str]]:
         "methods (--methods): criteria, modifiers, aliases": method_catalogue(),
         "attacks (--attacks)": _described(ATTACKS),
         "ART defences (--defences)": _described(ART_DEFENCES),
-        "models (--model; or any torchvision classifier)": {
-            name: f"{spec.input_hw[0]}x{spec.input_hw[1]} inputs" for name, spec in MODELS.items()
+        "models (--arch; or any torchvision classifier)": {
+            name: f"{spec.input_hw[0]}x{spec.input_hw[1]} inputs" if spec.input_hw else "any input size"
+            for name, spec in MODELS.items()
         },
         "datasets (--dataset)": {
             name: f"{'x'.join(map(str, info.input_shape))}, {info.nb_classes} classes"

@@ -1,5 +1,6 @@
-"""Two finished studies side by side: the cells they share, with deltas, and exact McNemar
-tests where both evaluated the same examples (same split, size and selection seed)."""
+"""Two finished studies side by side: the cells they share, with deltas, exact McNemar tests
+where both evaluated the same examples (same split, size and selection seed), and the verdict
+lines whose conclusion flips between them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from gap_art.bench.config import primary_attack
+from gap_art.bench.flags import annotate
+from gap_art.bench.report import load_results
 from gap_art.bench.rows import Row, unpack_correct
+from gap_art.bench.summary import analyse
+from gap_art.bench.verdict import conclusions
 from gap_art.evaluation.export import fixed_width_table
 from gap_art.evaluation.metrics import mcnemar_exact
 
@@ -67,6 +73,30 @@ def compare(first: str | Path, second: str | Path) -> list[dict[str, Any]]:
             entry["p_value"] = mcnemar_exact(unpack_correct(other), unpack_correct(row)).p_value
         compared.append(entry)
     return compared
+
+
+def flipped_conclusions(first: str | Path, second: str | Path) -> list[tuple[str, str, str]]:
+    """The verdict claims (:func:`~gap_art.bench.verdict.conclusions`) both studies make but
+    state differently, as ``(claim, in first, in second)``. Empty: every shared conclusion
+    survives (a claim only one study makes, about a method only it ran, is no flip)."""
+    claims = []
+    for folder in (first, second):
+        rows, config, _, checks = load_results(folder)
+        annotate(rows, checks, config.attack_eps)
+        claims.append(conclusions(rows, analyse(rows, primary_attack(config), config.attack_eps)))
+    return [
+        (key, claim, claims[1][key]) for key, claim in claims[0].items() if claims[1].get(key, claim) != claim
+    ]
+
+
+def format_flips(flips: list[tuple[str, str, str]]) -> str:
+    """The flipped verdict lines, A then B under each claim."""
+    if not flips:
+        return "No verdict line flips: every conclusion of A holds in B."
+    lines = [f"{len(flips)} verdict line(s) flip:"]
+    for claim, a, b in flips:
+        lines += [f"  {claim}", f"    A: {a}", f"    B: {b}"]
+    return "\n".join(lines)
 
 
 def format_comparison(entries: list[dict[str, Any]], attack: str | None = None) -> str:

@@ -21,12 +21,29 @@ DEFAULT_DEFENCES = ["feature-squeezing", "spatial-smoothing", "jpeg", "distillat
 """ART's built-in defences compared against by default: three preprocessors, a transformer and
 two trainers (any registered ART defence may be named)."""
 
-THREAT_MODELS = ("dense", "independent", "replica", "replica-independent", "ensemble")
+THREAT_MODELS = (
+    "dense",
+    "independent",
+    "independent-arch",
+    "robust",
+    "replica",
+    "replicas",
+    "replica-independent",
+    "ensemble",
+)
 """Who crafts the examples: the uncompressed parent M (the paper's threat model); a dense
-model the attacker trained independently (the natural transfer gap); a ``replica``, the
-target's own method and ratio run on *our* M with the attacker's calibration subset and seed
-(the strongest knowledgeable attacker); ``replica-independent``, the same method run on the
-independent model; and an ``ensemble`` of M, the independent model and the replica."""
+model the attacker trained independently (the natural transfer gap, same architecture and
+recipe); ``independent-arch``, the attacker's own model of another architecture
+(``independent_arch``); ``robust``, the attacker's own model adversarially trained by ART
+(``robust_defence``); a ``replica``, the target's own method and ratio run on *our* M with the
+attacker's calibration subset and seed (the strongest knowledgeable attacker); ``replicas``,
+the logit ensemble of ``replicas`` such replicas, each with its own attacker seed;
+``replica-independent``, the method run on the independent model; and an ``ensemble`` of M,
+the independent model and the replica. Each target's headline is its worst-attacker transfer
+accuracy: the minimum over every attacker and attack run."""
+
+ROBUST_DEFENCES = ("fbf", "madry-pgd")
+"""ART's adversarial trainers the ``robust`` attacker may train with."""
 
 DEFAULT_METHODS = ["gap-grad", "gap-taylor", "random", "magnitude", "taylor", "activation"]
 
@@ -70,7 +87,15 @@ class BenchConfig:
     :param n_calibration: Calibration examples for GAP and the data-driven baselines.
     :param whitebox_attacks: Attacks also run white-box on each differentiable target (int8
         targets: white-box on their float parent, transferred, labelled ``surrogate``).
-    :param threat_models: Who crafts the examples (see :data:`THREAT_MODELS`).
+    :param threat_models: Who crafts the examples (see :data:`THREAT_MODELS`; ``all`` on the
+        command line runs every one).
+    :param independent_arch: Architecture of the ``independent-arch`` attacker's model;
+        ``None`` picks one unlike ``arch`` for the input size (``mlp`` up to 28x28, a VGG
+        against a ResNet at 32x32; see :func:`gap_art.models.independent_arch`).
+    :param robust_defence: The ART adversarial trainer (``fbf`` or ``madry-pgd``) the ``robust``
+        attacker fine-tunes their own dense model with, at ``eps`` for ``defence_epochs``.
+    :param replicas: How many replicas (each with its own attacker seed) the ``replicas``
+        attacker averages the logits of.
     :param curve_eps: Multiples of ``eps`` for security curves (accuracy against eps).
     :param sanity_checks: Run the attack sanity checks on each seed's source.
     :param cw_kappa: CW's confidence margin for every CW attack crafted against a target
@@ -112,6 +137,9 @@ class BenchConfig:
     n_calibration: int = 512
     whitebox_attacks: list[str] = field(default_factory=lambda: ["pgd"])
     threat_models: list[str] = field(default_factory=lambda: ["dense"])
+    independent_arch: str | None = None
+    robust_defence: str = "fbf"
+    replicas: int = 3
     curve_eps: list[float] = field(default_factory=list)
     sanity_checks: bool = True
     cw_kappa: float = 0.0
@@ -152,7 +180,7 @@ class BenchConfig:
     def _check(self) -> None:
         check_choice(self.dataset, "dataset", sorted(DATASETS))
         if self.arch not in MODELS:
-            _torchvision_name(self.arch)
+            _torchvision_name(self.arch, "arch")
         if not isinstance(self.methods, list) or not self.methods:
             raise ValueError(f"methods must list at least one method, got {self.methods!r}")
         for method in self.methods:
@@ -163,6 +191,10 @@ class BenchConfig:
         check_choices(self.threat_models, "threat_models", list(THREAT_MODELS))
         if "dense" not in self.threat_models:
             raise ValueError("threat_models must include 'dense' (the reference the others compare to)")
+        if self.independent_arch is not None and self.independent_arch not in MODELS:
+            _torchvision_name(self.independent_arch, "independent_arch")
+        check_choice(self.robust_defence, "robust_defence", list(ROBUST_DEFENCES))
+        check_int(self.replicas, "replicas", 2)
         if not isinstance(self.curve_eps, list) or any(
             not isinstance(m, (int, float)) or m <= 0 for m in self.curve_eps
         ):
@@ -278,12 +310,12 @@ def load_config_file(path: str | Path, base: BenchConfig | None = None) -> Bench
     return BenchConfig.from_dict(data, start)
 
 
-def _torchvision_name(name: str) -> None:
+def _torchvision_name(name: str, param: str) -> None:
     import torchvision
 
     if name not in torchvision.models.list_models(module=torchvision.models):
         raise ValueError(
-            f"arch must be one of {sorted(MODELS)} or a torchvision classification model, got {name!r}"
+            f"{param} must be one of {sorted(MODELS)} or a torchvision classification model, got {name!r}"
         )
 
 

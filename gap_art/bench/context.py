@@ -96,8 +96,9 @@ class Context:
         with np.load(self.store.cache / craft_meta["examples"]) as stored:
             return stored["x_adv"]
 
-    def save_model(self, task_id: str, model: torch.nn.Module) -> str:
-        """Checkpoint a task's model in the cache; returns the file name."""
+    def save_model(self, task_id: str, model: torch.nn.Module, arch: str | None = None) -> str:
+        """Checkpoint a task's model (of ``arch``, the study's by default) in the cache;
+        returns the file name."""
         name = f"{task_id}.pt"
-        save_checkpoint(self.store.cache / name, model, self.config.arch, self.data.info)
+        save_checkpoint(self.store.cache / name, model, arch or self.config.arch, self.data.info)
         return name

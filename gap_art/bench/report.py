@@ -17,7 +17,9 @@ from gap_art import __version__
 from gap_art.bench.config import BenchConfig, primary_attack
 from gap_art.bench.context import evaluation_seed
 from gap_art.bench.document import Document
-from gap_art.bench.plots import plot_results
+from gap_art.bench.flags import annotate
+from gap_art.bench.goal import Clause, Goal, check_goal
+from gap_art.bench.plots import WORST_PARETO, plot_results
 from gap_art.bench.rows import Row, results_csv
 from gap_art.bench.sections import (
     art_defence_section,
@@ -126,11 +128,12 @@ def report_document(
     doc.paragraph(_setup(rows, config, env))
     doc.heading("Verdict")
     doc.bullets(verdict(rows, analysis, config, checks))
-    pareto = root / f"pareto_{primary_attack(config)}.png"
+    pareto = root / WORST_PARETO
     if pareto.is_file():
-        doc.heading("Clean against transfer accuracy")
-        doc.image(pareto, f"clean against transfer accuracy, {primary_attack(config).upper()}")
+        doc.heading("Clean against worst-attacker transfer accuracy")
+        doc.image(pareto, "clean against worst-attacker transfer accuracy")
     budget_section(doc, analysis.budgets, config)
+    budget_section(doc, analysis.primary_budgets, config)
     paired_section(doc, analysis.combined, config, len(analysis.paired))
     for attack in config.attacks:
         pruning_section(doc, summary, config, attack)
@@ -209,16 +212,29 @@ def load_results(folder: str | Path) -> tuple[list[Row], BenchConfig, dict[str, 
         int(seed): [SanityCheck(**{**c, "affects": tuple(c["affects"])}) for c in items]
         for seed, items in document.get("sanity_checks", {}).items()
     }
-    config = BenchConfig.from_dict(document["config"])
+    stored = document["config"]
+    if "model" in stored:  # a study written before 0.2 named the architecture 'model'
+        stored = {("arch" if key == "model" else key): value for key, value in stored.items()}
+    config = BenchConfig.from_dict(stored)
     return document["rows"], config, document.get("environment", {}), checks
 
 
 def render(folder: str | Path) -> dict[str, Path]:
     """Redraw report.md, report.html and the plots of a finished study from its results.json,
-    recomputing nothing."""
+    rerunning no model: the cross-cell flags and statistics are derived again from its cells."""
     rows, config, env, checks = load_results(folder)
+    annotate(rows, checks, config.attack_eps)
     analysis = analyse(rows, primary_attack(config), config.attack_eps)
     return render_report(rows, config, env, checks, Store(folder), analysis)
+
+
+def check_study_goal(folder: str | Path, goal: Goal) -> list[Clause]:
+    """Every clause of ``goal`` against the finished study in ``folder`` (its flags and paired
+    tests derived again from its cells, as :func:`render` does)."""
+    rows, config, _, checks = load_results(folder)
+    annotate(rows, checks, config.attack_eps)
+    analysis = analyse(rows, primary_attack(config), config.attack_eps)
+    return check_goal(goal, rows, analysis, config.attack_eps)
 
 
 def terminal_table(rows: Sequence[Row], config: BenchConfig) -> str:

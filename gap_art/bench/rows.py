@@ -35,6 +35,8 @@ class Row(TypedDict, total=False):
     whitebox_accuracy: float | None
     whitebox_mode: str | None
     worst_case_transfer_accuracy: float | None
+    worst_attacker_transfer_accuracy: float | None
+    worst_attacker: str | None
     transfer_success_rate: float | None
     both_correct: float | None
     n: int | None
@@ -56,6 +58,7 @@ class Row(TypedDict, total=False):
     clean_top5: float | None
     transfer_top5: float | None
     class_recall: list[float | None]
+    class_support: list[int]
     linf_mean: float
     l2_mean: float
     linf_median: float
@@ -89,6 +92,8 @@ ROW_FIELDS = (
     "whitebox_accuracy",
     "whitebox_mode",
     "worst_case_transfer_accuracy",
+    "worst_attacker_transfer_accuracy",
+    "worst_attacker",
     "transfer_success_rate",
     "both_correct",
     "n",

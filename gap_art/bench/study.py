@@ -28,8 +28,10 @@ from gap_art.bench.targets import (
     TargetSpec,
 )
 from gap_art.bench.tasks import CellSpec, CraftSpec, SanitySpec, SourceSpec
+from gap_art.data import DATASETS
 from gap_art.defences.art_builtin import ART_DEFENCES, TrainedDefence
 from gap_art.defences.methods import needs_attack, parse_method
+from gap_art.models import independent_arch
 from gap_art.models.registry import model_recipe
 from gap_art.settings import AttackSpec, FinetuneSpec, MethodSpec, default_eps_step, gap_calibration_attack
 
@@ -46,15 +48,17 @@ def _format_ratio(ratio: float) -> str:
 
 ATTACKER_SEED_OFFSET = 7919
 """The attacker's seeds are the study seed + this offset, never the defender's: their own
-models (``independent``, ``replica``: another initialisation, data order and calibration
-subset) and the random starts of every attack crafted against a target (transfer and
-white-box). The defender's seed governs training, pruning, fine-tuning, its validation
-examples and the sanity checks."""
+models (``independent``, ``independent-arch``, ``robust``, ``replica``: another
+initialisation, data order and calibration subset) and the random starts of every attack
+crafted against a target (transfer and white-box). The ``replicas`` attacker's k-th member
+(k = 0, 1, ...) uses seed + (k + 1) x offset, so its first member is the ``replica``. The
+defender's seed governs training, pruning, fine-tuning, its validation examples and the
+sanity checks."""
 
 
-def attacker_seed(seed: int) -> int:
-    """The attacker's seed in study seed ``seed``."""
-    return seed + ATTACKER_SEED_OFFSET
+def attacker_seed(seed: int, member: int = 0) -> int:
+    """The attacker's seed in study seed ``seed`` (``member``: which of the ``replicas``)."""
+    return seed + ATTACKER_SEED_OFFSET * (member + 1)
 
 
 def finetune_spec(config: BenchConfig, seed: int) -> FinetuneSpec:
@@ -105,11 +109,11 @@ class _Builder:
     def target(self, spec: TargetSpec, deps: tuple[Task, ...]) -> Task:
         return self.add(Task.make(spec, deps))
 
-    def source(self, seed: int, attacker: bool = False) -> Task:
+    def source(self, seed: int, attacker: bool = False, arch: str | None = None) -> Task:
         """The defender's dense model (trained with ``seed``, or the user's checkpoint for
-        every seed), or with ``attacker`` the attacker's own, always trained."""
+        every seed), or with ``attacker`` the attacker's own (of ``arch``), always trained."""
         c = self.config
-        data = SourceSpec(c.dataset, c.n_train, c.data_seed, c.arch)
+        data = SourceSpec(c.dataset, c.n_train, c.data_seed, arch or c.arch)
         if c.source_checkpoint is not None and not attacker:
             digest = file_digest(c.source_checkpoint)
             return self.add(
@@ -147,12 +151,28 @@ class _Builder:
             tasks.append(self.target(PrunedSpec(seed, name, method, settings), (source, validation)))
         return tasks
 
-    def replica(self, target: Task, source: Task) -> Task:
+    def replica(self, target: Task, source: Task, member: int = 0) -> Task:
         """The target's own method, ratio and settings run on ``source`` with the attacker's
         seed (their calibration subset, tie-breaking and fine-tuning order)."""
         spec = target.spec
         assert isinstance(spec, TargetSpec)
-        return self.target(spec.replica(attacker_seed(spec.seed)), (source,))
+        return self.target(spec.replica(attacker_seed(spec.seed, member)), (source,))
+
+    def attackers(self, seed: int, source: Task) -> dict[str, Task]:
+        """The attacker's own dense models in study seed ``seed`` (a task runs only if a
+        cell needs it): ``independent`` (our architecture), ``independent-arch`` and ``robust``
+        (their independent model adversarially trained by ART)."""
+        c, own = self.config, attacker_seed(seed)
+        independent = self.source(own, attacker=True)
+        arch = c.independent_arch or independent_arch(c.arch, DATASETS[c.dataset].input_shape)
+        robust = _art_defence_spec(c, c.robust_defence, own)
+        robust = replace(robust, name=f"robust attacker ({c.robust_defence})")
+        return {
+            "independent": independent,
+            "independent-arch": self.source(own, attacker=True, arch=arch),
+            "robust": self.target(robust, (independent,)),
+            "dense": source,
+        }
 
     def cell(self, target: Task, craft: Task, whitebox: bool) -> None:
         assert isinstance(target.spec, TargetSpec) and isinstance(craft.spec, CraftSpec)
@@ -176,14 +196,14 @@ def build_graph(config: BenchConfig) -> Graph:
                 eps, tuple(config.attacks), config.attack_backend, config.n_test, config.split, seed
             )
             b.extras.append(b.add(Task.make(spec, (source,))))
-        attacker = b.source(attacker_seed(seed), attacker=True)
+        attackers = b.attackers(seed, source)
         for target in targets:
             for attack in config.attacks:
                 b.cell(target, dense[attack], attack in config.whitebox_attacks)
                 for threat in config.threat_models:
                     if threat == "dense":
                         continue
-                    sources = _attacker_sources(b, threat, parents.get(target.id), source, attacker)
+                    sources = _attacker_sources(b, threat, parents.get(target.id), attackers)
                     if sources:
                         b.cell(target, b.craft(b.attack(attack, eps, seed), seed, threat, sources), False)
             for multiplier in (m for m in config.curve_eps if m != 1.0):
@@ -194,27 +214,32 @@ def build_graph(config: BenchConfig) -> Graph:
 
 
 def _attacker_sources(
-    b: _Builder, threat: str, pruned: Task | None, source: Task, attacker: Task
+    b: _Builder, threat: str, pruned: Task | None, attackers: dict[str, Task]
 ) -> tuple[Task, ...]:
     """The models an attacker crafts on, for one target (``()``: not applicable to it).
 
-    ``independent``: the attacker's own dense model. ``replica``: the target's method (a
-    pruning method at its ratio, or ART's training for an ART trained defence) run on *our*
-    dense model (the attacker holds it) with the attacker's seed and calibration subset.
-    ``replica-independent``: the same run on the attacker's own dense model. ``ensemble``: the
-    logit average of our dense model, the independent one and the replica, the same recipe for
-    every target that has a replica.
+    ``independent``, ``independent-arch``, ``robust``: the attacker's own dense model (see
+    :meth:`_Builder.attackers`). ``replica``: the target's method (a pruning method at its
+    ratio, or ART's training for an ART trained defence) run on *our* dense model (the attacker
+    holds it) with the attacker's seed and calibration subset; ``replicas``: the logit average
+    of ``config.replicas`` of them, each with its own attacker seed. ``replica-independent``:
+    the method run on the attacker's own dense model. ``ensemble``: the logit average of our
+    dense model, the independent one and the replica, the same recipe for every target that
+    has a replica.
     """
-    if threat == "independent":
-        return (attacker,)
+    if threat in ("independent", "independent-arch", "robust"):
+        return (attackers[threat],)
     if pruned is None:  # replicas rerun a method on M; this target (dense, a preprocessor) has none
         return ()
+    source, independent = attackers["dense"], attackers["independent"]
     if threat == "replica-independent":
-        return (b.replica(pruned, attacker),)
+        return (b.replica(pruned, independent),)
+    if threat == "replicas":
+        return tuple(b.replica(pruned, source, k) for k in range(b.config.replicas))
     replica = b.replica(pruned, source)
     if threat == "replica":
         return (replica,)
-    return (source, attacker, replica)
+    return (source, independent, replica)
 
 
 def _targets(b: _Builder, seed: int, source: Task, validation: Task) -> tuple[list[Task], dict[str, Task]]:

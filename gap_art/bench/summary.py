@@ -1,6 +1,6 @@
 """Statistics over a study's rows: the summary per (attack, target, threat model, eps) that
-reports and plots read, and the cross-cell analysis: worst case per example, sanity flags,
-collapsed classes, transfer accuracy at clean-accuracy budgets, and paired tests."""
+reports and plots read, transfer accuracy at clean-accuracy budgets, and paired tests (the
+flags they read come from :mod:`gap_art.bench.flags`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 
 from gap_art.bench.rows import Row, metric, unpack_correct
 from gap_art.evaluation.metrics import holm, mcnemar_exact, t_interval
-from gap_art.evaluation.sanity import SanityCheck, untrusted_attacks
+from gap_art.settings import PRETRAINING
 
 Cell = tuple[float, float, float] | None
 METRICS = (
@@ -21,8 +21,11 @@ METRICS = (
     "transfer_accuracy",
     "whitebox_accuracy",
     "worst_case_transfer_accuracy",
+    "worst_attacker_transfer_accuracy",
     "transfer_success_rate",
 )
+HEADLINE = "worst_attacker_transfer_accuracy"
+"""Each target's headline: its transfer accuracy under the strongest attacker and attack run."""
 BUDGETS = (0.01, 0.02, 0.05, 0.10)
 """Clean-accuracy budgets: how far below the dense model's clean accuracy a method may go."""
 SIGNIFICANCE = 0.05
@@ -74,95 +77,11 @@ def _mean_interval(values: list[float], members: list[Row], name: str) -> Cell:
     return (mean, max(0.0, low), min(1.0, high))
 
 
-def add_worst_case(rows: Sequence[Row], eps: float) -> None:
-    """``worst_case_transfer_accuracy``: the fraction of examples that a target classifies
-    correctly under every attack and every threat model (at the nominal eps), per seed."""
-    groups: dict[tuple[int, str], list[Row]] = defaultdict(list)
-    for row in rows:
-        if not row.get("error") and row.get("transfer_correct") and row["eps"] == eps:
-            groups[(row["seed"], row["target"])].append(row)
-    for members in groups.values():
-        worst = np.logical_and.reduce([unpack_correct(m) for m in members])
-        for member in members:
-            member["worst_case_transfer_accuracy"] = float(worst.mean())
-
-
-def add_sanity_flags(rows: Sequence[Row], checks_by_seed: dict[int, list[SanityCheck]]) -> None:
-    """``trustworthy`` is False, and ``sanity_failures`` names why, where a failed sanity
-    check on that seed's source covers the row's attack. Numbers are kept, not hidden."""
-    for row in rows:
-        checks = checks_by_seed.get(row["seed"])
-        if checks is None:
-            continue
-        failures = untrusted_attacks(checks).get(row["attack"], [])
-        row["trustworthy"] = not failures
-        row["sanity_failures"] = failures
-
-
-MASKING = "gradient masking"
-"""How a row's ``sanity_failures`` names a target that white-box attacks do worse on than transfer."""
-
-
-def add_masking_flags(rows: Sequence[Row], eps: float) -> None:
-    """A gradient-masking check on every target attacked through its own gradients: a white-box
-    attack must leave no more accuracy than the same attack transferred from any attacker (same
-    seed, ``eps``). Where even the lower end of the white-box interval is above the best transfer,
-    every row of that target is marked untrustworthy and its ``sanity_failures`` say why: its
-    gradients hide what transfer finds. (Attacks are compared with themselves: an unbounded L2
-    CW beating a bounded PGD is no masking.)"""
-    best: dict[tuple[int, str, str], float] = {}
-    for row in rows:
-        transfer = row.get("transfer_accuracy")
-        if not row.get("error") and row["eps"] == eps and transfer is not None:
-            key = (row["seed"], row["target"], row["attack"])
-            best[key] = min(best.get(key, transfer), transfer)
-    for row in rows:
-        low = metric(row, "whitebox_accuracy_ci_low")
-        direct = str(row.get("whitebox_mode") or "").startswith("direct")
-        floor = best.get((row["seed"], row["target"], row["attack"]))
-        if not direct or low is None or floor is None or row["eps"] != eps or low <= floor:
-            continue
-        accuracy = row.get("whitebox_accuracy")
-        message = (
-            f"{MASKING}: white-box {row['attack']} leaves {accuracy:.3f}, above its best transfer {floor:.3f}"
-        )
-        for other in rows:
-            if (other["seed"], other["target"]) == (row["seed"], row["target"]):
-                other["trustworthy"] = False
-                other["sanity_failures"] = [*(other.get("sanity_failures") or []), message]
-
-
-def add_collapse_flags(rows: Sequence[Row]) -> None:
-    """``collapsed_classes``: the classes whose clean recall fell below half of the dense
-    model's (same seed). Such a target "resists" transfer by being broken; it is flagged in
-    every report and never called best."""
-    dense = {r["seed"]: r["class_recall"] for r in rows if r["target"] == "dense" and r.get("class_recall")}
-    for row in rows:
-        reference, recall = dense.get(row["seed"]), row.get("class_recall")
-        if reference is None or not recall:
-            continue
-        row["collapsed_classes"] = [
-            k
-            for k, (ours, theirs) in enumerate(zip(recall, reference, strict=True))
-            if ours is not None and theirs is not None and ours < 0.5 * theirs
-        ]
-
-
-def add_leak_flags(rows: Sequence[Row]) -> None:
-    """``transfer_exceeds_clean``: the target classifies the attacker's examples more often
-    correctly than the clean ones, the label-leaking signature of training on that attacker's
-    examples (it may have learnt the perturbation pattern, not robustness). Flagged in every
-    report; judge such a target by attackers and attacks it was not trained on."""
-    for row in rows:
-        clean, transfer = row.get("clean_accuracy"), row.get("transfer_accuracy")
-        if clean is not None and transfer is not None and not row.get("error"):
-            row["transfer_exceeds_clean"] = transfer > clean
-
-
 def is_candidate(row: Row) -> bool:
     """A pruning target whose method claims transfer robustness (a GAP criterion, pruning in
-    rounds or a hardening): the first of every paired test."""
-    return row["family"] == "pruning" and (row.get("gap_eps") is not None or "+" in str(row["method"]))
+    rounds, a hardening, or an ART defence before pruning): the first of every paired test."""
+    modified = any(mark in str(row["method"]) for mark in ("+", PRETRAINING))
+    return row["family"] == "pruning" and (row.get("gap_eps") is not None or modified)
 
 
 def method_label(row: Row) -> str:
@@ -180,7 +99,7 @@ def upper_envelope(points: Sequence[tuple[float, float]]) -> list[tuple[float, f
 
 
 BudgetPoint = tuple[float, float, float]
-"""A kept model: (validation clean, validation transfer, test transfer) accuracy."""
+"""A kept model: (validation clean, validation transfer, test score) accuracy."""
 
 
 def select_within_budget(points: Sequence[BudgetPoint], level: float) -> float | None:
@@ -194,16 +113,19 @@ def select_within_budget(points: Sequence[BudgetPoint], level: float) -> float |
     return max(eligible, key=lambda p: (p[1], p[0]))[2]
 
 
-def _budget_points(rows: Sequence[Row], attack: str, eps: float) -> dict[tuple[int, str], list[BudgetPoint]]:
+def _budget_points(
+    rows: Sequence[Row], attack: str, eps: float, score: str
+) -> dict[tuple[int, str], list[BudgetPoint]]:
     """Per (seed, method): the kept models of every ratio (pruning) or the defended model (ART's
     defences), under ``attack`` from the dense model, that were scored on the validation rows
-    and show neither a collapsed class nor label leaking (transfer above clean accuracy)."""
+    and show neither a collapsed class nor label leaking (transfer above clean accuracy), with
+    their test ``score``."""
     points: dict[tuple[int, str], list[BudgetPoint]] = defaultdict(list)
     for row in rows:
         usable = row["attack"] == attack and row["threat_model"] == "dense" and row["eps"] == eps
         flagged = row.get("error") or row.get("collapsed_classes") or row.get("transfer_exceeds_clean")
         clean, transfer = row.get("validation_clean_accuracy"), row.get("validation_transfer_accuracy")
-        test = row.get("transfer_accuracy")
+        test = metric(row, score)
         if not usable or flagged or clean is None or transfer is None or test is None:
             continue
         if row["family"] in ("pruning", "art_defence"):
@@ -212,11 +134,17 @@ def _budget_points(rows: Sequence[Row], attack: str, eps: float) -> dict[tuple[i
 
 
 def budget_table(
-    rows: Sequence[Row], attack: str, eps: float, budgets: Sequence[float] = BUDGETS
+    rows: Sequence[Row],
+    attack: str,
+    eps: float,
+    budgets: Sequence[float] = BUDGETS,
+    score: str = "transfer_accuracy",
 ) -> list[dict[str, Any]]:
     """Transfer accuracy each method reaches within each clean-accuracy budget below the dense
-    model, selected on the validation rows and scored on the test examples (per seed, then the
-    mean with a t interval when every seed has a point; see :func:`select_within_budget`).
+    model, selected on the validation rows (``attack`` from the dense model) and scored on the
+    test examples by ``score`` (``transfer_accuracy`` under that attack, or :data:`HEADLINE`);
+    per seed, then the mean with a t interval when every seed has a point; see
+    :func:`select_within_budget`.
 
     :return: One entry per (method, budget): ``values`` per seed (``None``: no point within
         the budget), ``mean``/``low``/``high`` (``None`` unless every seed has a point) and
@@ -227,7 +155,7 @@ def budget_table(
         level = r.get("validation_clean_accuracy")
         if r["target"] == "dense" and r["attack"] == attack and level is not None:
             dense[r["seed"]] = level
-    points = _budget_points(rows, attack, eps)
+    points = _budget_points(rows, attack, eps, score)
     seeds = sorted(dense)
     entries: list[dict[str, Any]] = []
     for method in dict.fromkeys(m for _, m in points):
@@ -237,9 +165,10 @@ def budget_table(
             mean, low, high = t_interval(complete) if len(complete) == len(seeds) else (None, None, None)
             if low is not None and high is not None:  # accuracies: the interval stays in [0, 1]
                 low, high = max(0.0, low), min(1.0, high)
-            entries.append(
-                {"method": method, "budget": budget, "values": values, "mean": mean, "low": low, "high": high}
-            )
+            entries.append({
+                "method": method, "budget": budget, "score": score, "values": values,
+                "mean": mean, "low": low, "high": high,
+            })  # fmt: skip
     for budget in budgets:
         ranked = [e for e in entries if e["budget"] == budget and e["mean"] is not None]
         top = max((float(e["mean"]) for e in ranked), default=None)
@@ -315,6 +244,9 @@ class Analysis:
 
     summary: dict[Key, dict[str, Any]]
     budgets: list[dict[str, Any]]
+    """Scored by the worst attacker (:data:`HEADLINE`)."""
+    primary_budgets: list[dict[str, Any]]
+    """Scored by the primary attack from the dense model."""
     paired: list[dict[str, Any]]
     """Per seed."""
     combined: list[dict[str, Any]]
@@ -324,4 +256,6 @@ class Analysis:
 def analyse(rows: Sequence[Row], attack: str, eps: float) -> Analysis:
     """Summary, clean-accuracy budgets (for ``attack``) and paired tests of a study's rows."""
     paired = paired_tests(rows, eps)
-    return Analysis(summarize(rows), budget_table(rows, attack, eps), paired, combine_paired(paired))
+    worst = budget_table(rows, attack, eps, score=HEADLINE)
+    primary = budget_table(rows, attack, eps)
+    return Analysis(summarize(rows), worst, primary, paired, combine_paired(paired))

@@ -52,7 +52,8 @@ class SourceSpec(TaskSpec):
         info = ctx.data.info
         if self.checkpoint is not None:  # the user's trained model
             model, _ = load_model(self.checkpoint, info, self.arch)
-            return {"checkpoint": ctx.save_model(task.id, model), "time_s": 0.0, **size_fields(model, False)}
+            saved = ctx.save_model(task.id, model, self.arch)
+            return {"checkpoint": saved, "time_s": 0.0, **size_fields(model, False)}
         assert self.seed is not None and self.epochs is not None
         torch.manual_seed(self.seed)
         model = create_model(self.arch, info.input_shape, info.nb_classes)
@@ -60,7 +61,8 @@ class SourceSpec(TaskSpec):
         recipe = RECIPES[model_recipe(self.arch)]
         train_model(model, ctx.data.train, self.epochs, recipe, self.seed, ctx.device, False)
         elapsed = time.perf_counter() - start
-        return {"checkpoint": ctx.save_model(task.id, model), "time_s": elapsed, **size_fields(model, False)}
+        saved = ctx.save_model(task.id, model, self.arch)
+        return {"checkpoint": saved, "time_s": elapsed, **size_fields(model, False)}
 
 
 def crafting_classifier(checkpoints: list[str], ctx: Context) -> PyTorchClassifier:

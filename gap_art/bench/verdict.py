@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 
 from gap_art.bench.config import BenchConfig, primary_attack
+from gap_art.bench.flags import MASKING
 from gap_art.bench.rows import Row
-from gap_art.bench.summary import MASKING, Analysis, Key
+from gap_art.bench.summary import HEADLINE, Analysis, Key
 from gap_art.evaluation.sanity import SanityCheck
 
 BASELINES = ("random", "magnitude")
@@ -47,7 +48,7 @@ def budget_lines(rows: Sequence[Row], entries: list[dict[str, Any]], config: Ben
             continue
         best = ranked[0]
         sure = _interval(best, len(config.seeds))
-        text = f"{head}: {best['method']} keeps {best['mean']:.3f} test transfer accuracy ({sure})"
+        text = f"{head}: {best['method']} keeps {best['mean']:.3f} {_scored(best, config)} ({sure})"
         compressed = next((e for e in ranked if not e["method"].startswith("art:")), None)
         if best["method"].startswith("art:") and compressed is not None:
             text += f"; best compressed: {compressed['method']} {compressed['mean']:.3f}"
@@ -55,6 +56,16 @@ def budget_lines(rows: Sequence[Row], entries: list[dict[str, Any]], config: Ben
             text += f"; next: {ranked[1]['method']} {ranked[1]['mean']:.3f}"
         lines.append(text + ".")
     return lines
+
+
+def _scored(entry: dict[str, Any], config: BenchConfig) -> str:
+    if entry["score"] != HEADLINE:
+        return f"test transfer accuracy ({primary_attack(config).upper()} from the dense model)"
+    attackers = len(config.threat_models)
+    attacks = len(config.attacks)
+    return (
+        f"worst-attacker test transfer accuracy (the lowest of {attackers} attacker(s) x {attacks} attack(s))"
+    )
 
 
 def paired_lines(combined_tests: list[dict[str, Any]], config: BenchConfig) -> list[str]:
@@ -180,3 +191,36 @@ def verdict(
             + ". The numbers they cover are marked †."
         )
     return lines
+
+
+def conclusions(rows: Sequence[Row], analysis: Analysis) -> dict[str, str]:
+    """The verdict's claims without their numbers: the best method within each budget (by the
+    worst attacker), each paired comparison's direction and significant seeds, and each
+    target's flags. Two studies that differ here disagree on a conclusion, not only on a figure."""
+    claims: dict[str, str] = {}
+    for budget in sorted({e["budget"] for e in analysis.budgets}):
+        ranked = [e for e in analysis.budgets if e["budget"] == budget and e["mean"] is not None]
+        best = max(ranked, key=lambda e: e["mean"], default=None)
+        claims[f"best within {budget * 100:g} points (worst attacker)"] = best["method"] if best else "none"
+    for c in analysis.combined:
+        key = f"{c['first']} against {c['second']} at {c['ratio']:g}x, {c['attack']} from {c['threat_model']}"
+        direction = "higher" if c["mean_difference"] > 0 else "lower" if c["mean_difference"] < 0 else "equal"
+        seeds = len(c["seeds"])
+        claims[key] = (
+            f"{direction} on average; significantly better in {c['significant_wins']} of {seeds} seeds, "
+            f"worse in {c['significant_losses']}"
+        )
+    masked = {r["target"] for r in rows if any(f.startswith(MASKING) for f in r.get("sanity_failures") or [])}
+    for target in dict.fromkeys(t for (_, t, _, _) in analysis.summary):
+        entries = [e for (_, t, _, _), e in analysis.summary.items() if t == target]
+        flags = [
+            name
+            for name, raised in (
+                ("collapsed class", any(e["collapsed_classes"] for e in entries)),
+                ("label leaking", any(e.get("transfer_exceeds_clean") for e in entries)),
+                ("gradient masking", target in masked),
+            )
+            if raised
+        ]
+        claims[f"{target} flagged"] = ", ".join(flags) or "none"
+    return claims

@@ -52,6 +52,12 @@ def datasets() -> list[str]:
     return sorted(DATASETS)
 
 
+def robust_defences() -> list[str]:
+    from gap_art.bench.config import ROBUST_DEFENCES
+
+    return list(ROBUST_DEFENCES)
+
+
 def threat_models() -> list[str]:
     from gap_art.bench.config import THREAT_MODELS
 
@@ -218,6 +224,7 @@ CHOICES: dict[str, Callable[[], list[str]]] = {
     "device": lambda: list(DEVICES),
     "attack_backend": lambda: ["torchattacks", "art"],
     "split": lambda: ["test", "train"],
+    "robust_defence": robust_defences,
 }
 PATHS = {"source_checkpoint": click.Path(dir_okay=False), "data_dir": click.Path(file_okay=False)}
 

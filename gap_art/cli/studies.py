@@ -22,22 +22,37 @@ def _unreadable(folder: str, error: Exception) -> click.UsageError:
 
 @click.command()
 @click.argument("folder", type=click.Path(file_okay=False, exists=True))
-def report(folder: str) -> None:
-    """Redraw report.md, report.html and the plots of a finished study, recomputing nothing.
+@click.option(
+    "--goal",
+    "goal_file",
+    type=click.Path(dir_okay=False, exists=True),
+    help="Also check the study against a goal file (TOML; e.g. benchmarks/goals/harden.toml) and "
+    "print the distance to each clause.",
+)
+def report(folder: str, goal_file: str | None) -> None:
+    """Redraw report.md, report.html and the plots of a finished study, rerunning no model.
 
     \b
-    Example:
+    Examples:
       gap-art report gap-art-results/20261126-101500
+      gap-art report runs/harden --goal benchmarks/goals/harden.toml
     """
-    from gap_art.bench import render
+    from gap_art.bench import ConfigError, Goal, check_study_goal, format_goal, render
 
     _finished_study(folder)
     try:
+        goal = Goal.load(goal_file) if goal_file else None
+    except ConfigError as error:
+        raise click.BadParameter(str(error), param_hint="'--goal'") from None
+    try:
         paths = render(folder)
+        clauses = check_study_goal(folder, goal) if goal else []
     except (ValueError, KeyError, TypeError) as error:  # JSON and config errors are ValueErrors
         raise _unreadable(folder, error) from None
     for name, path in paths.items():
         click.echo(f"  {name}: {path}")
+    if goal is not None:
+        click.echo("\n" + format_goal(goal, clauses))
 
 
 @click.command()
@@ -45,25 +60,29 @@ def report(folder: str) -> None:
 @click.argument("second", type=click.Path(file_okay=False, exists=True))
 @click.option("--attack", help="Show one attack only (default: all).")
 def compare(first: str, second: str, attack: str | None) -> None:
-    """Studies FIRST (A) and SECOND (B) side by side: shared cells, deltas (B minus A), paired tests.
+    """Studies FIRST (A) and SECOND (B) side by side: shared cells, deltas (B minus A), paired
+    tests, and the verdict lines whose conclusion flips (e.g. a rerun with another
+    ATEN_CPU_CAPABILITY: a conclusion that flips is numerical noise, not a finding).
 
     \b
     Example:
       gap-art compare runs/before runs/after --attack pgd
     """
     from gap_art.bench import compare as compare_studies
-    from gap_art.bench import format_comparison
+    from gap_art.bench import flipped_conclusions, format_comparison, format_flips
 
     _finished_study(first)
     _finished_study(second)
     try:
         entries = compare_studies(first, second)
+        flips = flipped_conclusions(first, second)
     except (ValueError, KeyError, TypeError) as error:
         raise _unreadable(f"{first} or {second}", error) from None
     if not entries:
         raise click.UsageError("the two studies share no cell (same seed, target, attack, attacker and eps)")
     click.echo(format_comparison(entries, attack))
     click.echo("\np: exact McNemar on per-example transfer correctness; '-' where the examples differ.")
+    click.echo("\n" + format_flips(flips))
 
 
 @click.command(name="list")

@@ -3,7 +3,8 @@ against transfer from the parent afterwards.
 
 ``gap-grad`` prunes with GAP's signed gradient; ``magnitude+iter`` prunes by magnitude in
 rounds; ``gap-grad+tat`` prunes with GAP and fine-tunes with
-:class:`~gap_art.defences.hardening.TransferAdversarialFinetuning`; ``magnitude+gal`` with
+:class:`~gap_art.defences.hardening.TransferAdversarialFinetuning` (``+tat-fgsm``: with the
+model's own FGSM too); ``magnitude+gal`` with
 :class:`~gap_art.defences.misalignment.GradientMisalignmentFinetuning`. ``gap-iter`` is short
 for ``gap-grad+iter``. Hardenings are a registry (entry-point group ``gap_art.hardening``).
 """
@@ -16,19 +17,26 @@ from dataclasses import dataclass, replace
 import numpy as np
 from art.estimators.classification import PyTorchClassifier
 
+from gap_art.attacks import clip_range
+from gap_art.classifiers import rewrap_classifier
+from gap_art.defences.art_builtin import ART_DEFENCES, TrainedDefence, TrainingData
 from gap_art.defences.gap import pruning_defence
 from gap_art.defences.hardening import TransferHardening
 from gap_art.defences.misalignment import GradientMisalignmentFinetuning
-from gap_art.defences.transfer_adversarial import TransferAdversarialFinetuning
+from gap_art.defences.transfer_adversarial import (
+    SelfFGSMTransferAdversarialFinetuning,
+    TransferAdversarialFinetuning,
+)
 from gap_art.pruning import CompressionReport
 from gap_art.pruning.importance import IMPORTANCE
 from gap_art.registry import Registry, did_you_mean
-from gap_art.settings import ALIASES, ITERATIVE, MethodSpec
+from gap_art.settings import ALIASES, ITERATIVE, PRETRAINING, MethodSpec
 from gap_art.training import FinetuneRecord
 
 HARDENINGS: Registry[type[TransferHardening]] = Registry("hardening", "gap_art.hardening")
 HARDENINGS.register("tat")(TransferAdversarialFinetuning)
 HARDENINGS.register("gal")(GradientMisalignmentFinetuning)
+HARDENINGS.register("tat-fgsm")(SelfFGSMTransferAdversarialFinetuning)
 
 
 def parse_method(name: str, param: str = "method", **settings: object) -> MethodSpec:
@@ -41,6 +49,8 @@ def parse_method(name: str, param: str = "method", **settings: object) -> Method
 def check_method(spec: MethodSpec, param: str = "method", name: str | None = None) -> MethodSpec:
     """``spec`` if its criterion and hardening are registered, else a ``ValueError``."""
     IMPORTANCE.get(spec.criterion, param)
+    if spec.pretraining is not None:
+        _pretraining_defence(spec.pretraining, param)
     if spec.hardening is not None and spec.hardening not in HARDENINGS.names():
         known = [ITERATIVE, *HARDENINGS.names()]
         raise ValueError(
@@ -48,6 +58,34 @@ def check_method(spec: MethodSpec, param: str = "method", name: str | None = Non
             f"{known}{did_you_mean(spec.hardening, known)}"
         )
     return spec
+
+
+def _pretraining_defence(name: str, param: str = "method") -> TrainedDefence:
+    """The ART trainer a method runs on the parent before pruning: one that fine-tunes it."""
+    fine_tuners = [n for n, cls in ART_DEFENCES if issubclass(cls, TrainedDefence) and not cls.from_scratch]
+    if name not in fine_tuners:
+        raise ValueError(
+            f"{param}: the defence before '{PRETRAINING}' must be an ART trainer that fine-tunes the parent, "
+            f"one of {fine_tuners}, got {name!r}{did_you_mean(name, fine_tuners)}"
+        )
+    defence = ART_DEFENCES.get(name)()
+    assert isinstance(defence, TrainedDefence)
+    return defence
+
+
+def pretrain(
+    spec: MethodSpec, classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray
+) -> PyTorchClassifier:
+    """The parent defended by ``spec.pretraining`` (a copy; ``classifier`` is not modified), or
+    ``classifier`` itself when the method names none."""
+    if spec.pretraining is None:
+        return classifier
+    training = replace(spec.finetune, epochs=max(1, spec.finetune.epochs))
+    low, high = clip_range(classifier)
+    eps = spec.hardening_attack.resolve(high - low).eps
+    assert eps is not None
+    data = TrainingData(x, y, classifier.model, training, eps)
+    return rewrap_classifier(classifier, _pretraining_defence(spec.pretraining).train(classifier, data))
 
 
 def needs_attack(spec: MethodSpec) -> bool:
@@ -61,6 +99,9 @@ def method_catalogue() -> dict[str, str]:
     entries[f"<criterion>+{ITERATIVE}"] = "prune in rounds, re-scoring the current model before each"
     entries.update({f"<criterion>+{name}": cls.description for name, cls in HARDENINGS})
     entries.update({alias: f"short for {full}" for alias, full in ALIASES.items()})
+    entries[f"<ART trainer>{PRETRAINING}<method>"] = (
+        "train the parent with ART's defence first, then compress it"
+    )
     return entries
 
 
@@ -91,9 +132,10 @@ def apply_method(
 ) -> Compressed:
     """Run the method ``spec`` describes on ``classifier`` (the parent; never modified).
 
-    With a hardening, the pruned model is not clean-fine-tuned first: the hardening, trained
-    as ``spec.finetune`` says (at least one epoch) against ``spec.hardening_attack`` crafted
-    on the parent, is its fine-tuning.
+    With ``spec.pretraining``, the ART defence trains a copy of the parent first and the method
+    compresses that. With a hardening, the pruned model is not clean-fine-tuned first: the
+    hardening, trained as ``spec.finetune`` says (at least one epoch) against
+    ``spec.hardening_attack`` crafted on the parent, is its fine-tuning.
 
     :param x_calibration: Calibration inputs (scoring; GAP's attacks).
     :param x: Training data for fine-tuning and the hardening.
@@ -101,6 +143,7 @@ def apply_method(
         fine-tuning of the last round; unused with a hardening).
     """
     spec = check_method(spec)
+    parent, classifier = classifier, pretrain(spec, classifier, x, y)
     pruning = spec if spec.hardening is None else replace(spec, finetune=replace(spec.finetune, epochs=0))
     defence = pruning_defence(classifier, pruning)
     if spec.hardening is None:
@@ -110,9 +153,7 @@ def apply_method(
     records = list(defence.finetune_records_)
     if spec.hardening is not None:
         training = replace(spec.finetune, epochs=max(1, spec.finetune.epochs))
-        hardener = HARDENINGS.get(spec.hardening).from_specs(
-            pruned, classifier, spec.hardening_attack, training
-        )
+        hardener = HARDENINGS.get(spec.hardening).from_specs(pruned, parent, spec.hardening_attack, training)
         pruned = hardener(x, y=y)
         assert hardener.finetune_record_ is not None
         records.append(hardener.finetune_record_)

@@ -59,3 +59,22 @@ class TransferAdversarialFinetuning(TransferHardening):
             trainer.fit(run.x, run.y, batch_size=self.batch_size, nb_epochs=1)
             if run.after_epoch(epoch):
                 return
+
+
+class SelfFGSMTransferAdversarialFinetuning(TransferAdversarialFinetuning):
+    """:class:`TransferAdversarialFinetuning` with the model's own FGSM in the rotation
+    (``self_attack="fgsm"``): the recipe of ART-style ensemble adversarial training, applied to
+    the pruned model. Beside plain ``+tat`` it separates what the self-FGSM buys from what
+    compression does (method ``<criterion>+tat-fgsm``)."""
+
+    description = "TAT plus FGSM crafted on the model being trained (ensemble adversarial training's recipe)"
+
+    def __init__(
+        self,
+        classifier: PyTorchClassifier,
+        parent: PyTorchClassifier,
+        ratio: float = 0.5,
+        self_attack: str | None = "fgsm",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(classifier, parent, ratio=ratio, self_attack=self_attack, **kwargs)

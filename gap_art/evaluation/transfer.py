@@ -37,10 +37,10 @@ class TransferResult(_FlatResult):
     examples that fool the source and that the target gets right when clean). Each has a
     Wilson 95% interval in ``intervals``; ``None`` marks a metric that does not apply.
     ``class_recall``: the target's clean accuracy per class (a collapsed class explains
-    "robustness" without any hardening). ``per_example`` holds boolean arrays over the
-    ``n`` examples: ``clean`` and ``transfer`` (the target correct), ``source_clean`` and
-    ``source_adv`` (the source correct): the input of paired tests between targets
-    evaluated on the same examples.
+    "robustness" without any hardening), over ``class_support`` examples each.
+    ``per_example`` holds boolean arrays over the ``n`` examples: ``clean`` and ``transfer``
+    (the target correct), ``source_clean`` and ``source_adv`` (the source correct): the input
+    of paired tests between targets evaluated on the same examples.
     """
 
     target: str
@@ -60,6 +60,7 @@ class TransferResult(_FlatResult):
     linf_median: float
     l2_median: float
     class_recall: list[float | None] = field(default_factory=list)
+    class_support: list[int] = field(default_factory=list)
     seed: int | None = None
     source: str = "source"
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
@@ -267,6 +268,7 @@ def _transfer_result(
         seed=seed,
         source=source_name,
         class_recall=class_recall(clean, labels, target.nb_classes),
+        class_support=np.bincount(labels, minlength=target.nb_classes).tolist(),
         intervals=intervals,
         per_example={"clean": clean, "transfer": adv, "source_clean": source_clean, "source_adv": source_adv},
         **values,

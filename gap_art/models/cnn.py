@@ -1,7 +1,8 @@
-"""Small convolutional networks for the 8x8 digits and 28x28 (Fashion-)MNIST images."""
+"""Small networks for the 8x8 digits and 28x28 (Fashion-)MNIST images: CNNs, and an MLP for any size."""
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 
@@ -64,4 +65,17 @@ class WideLeNet(FeaturesThenClassifier):
                 nn.Conv2d(in_channels, 16, 5), nn.ReLU(), pool, nn.Conv2d(16, 32, 5), nn.ReLU(), pool
             ),
             nn.Sequential(nn.Flatten(), nn.Linear(32 * 4 * 4, 1600), nn.ReLU(), nn.Linear(1600, nb_classes)),
+        )
+
+
+class MLP(FeaturesThenClassifier):
+    """Two hidden layers of 256 units on the flattened image, for any input size: no
+    convolution, so its gradients differ in kind from a CNN's (the ``independent-arch``
+    attacker's default on small images)."""
+
+    def __init__(self, nb_classes: int = 10, input_shape: tuple[int, ...] = (1, 8, 8)) -> None:
+        features = int(torch.tensor(input_shape).prod())
+        super().__init__(
+            nn.Sequential(nn.Flatten(), nn.Linear(features, 256), nn.ReLU()),
+            nn.Sequential(nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, nb_classes)),
         )

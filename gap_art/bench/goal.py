@@ -1,0 +1,221 @@
+"""A study's goal as data (a TOML file), and the check of each of its clauses against a
+finished study: every attacker x attack, paired tests against the baselines per attacker
+(Holm-corrected), ART's references at equal clean cost, label leaking, and the clean budget
+per seed. A clause is met, missed, or open (not run, or not comparable): only met counts."""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gap_art.bench.config import THREAT_MODELS, ConfigError
+from gap_art.bench.rows import Row
+from gap_art.bench.summary import Analysis, is_candidate, method_label
+from gap_art.validation import check_range
+
+MET, MISSED, OPEN = "met", "missed", "open"
+
+
+@dataclass(frozen=True)
+class Goal:
+    """What a hardening must reach at one compression ratio.
+
+    :param name: The goal's name, for reports.
+    :param attackers: Per threat model, the least mean transfer accuracy over seeds, for each
+        of ``attacks``.
+    :param attacks: The attacks every attacker clause covers.
+    :param methods: The methods held to the goal (``gap-grad+tat``, ...); empty: every method
+        of the study that claims transfer robustness (GAP, ``+iter``, ``+tat``, ``+gal``).
+    :param ratio: The compression ratio of their targets.
+    :param clean_budget: How far below the dense model's clean accuracy each seed's target may
+        be (a fraction: 0.02 is 2 points).
+    :param baselines: Methods each must beat in a paired test, per attacker and attack, in every
+        seed, at Holm-corrected ``alpha``.
+    :param references: ART defences (``art:fbf``, ...) it must be no worse than at equal clean
+        cost, per attacker and attack.
+    :param alpha: Level of the paired tests (on the report's Holm-adjusted p-values).
+    :param description: One line on where the goal comes from.
+    """
+
+    name: str
+    attackers: dict[str, float]
+    attacks: tuple[str, ...] = ("pgd",)
+    methods: tuple[str, ...] = ()
+    ratio: float = 4.0
+    clean_budget: float = 0.02
+    baselines: tuple[str, ...] = ("random", "magnitude")
+    references: tuple[str, ...] = ()
+    alpha: float = 0.05
+    description: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.attackers:
+            raise ValueError("attackers must name at least one threat model with its least transfer accuracy")
+        for threat, least in self.attackers.items():
+            if threat not in THREAT_MODELS:
+                raise ValueError(f"attackers: {threat!r} is not a threat model; known: {list(THREAT_MODELS)}")
+            check_range(least, f"attackers.{threat}", 0.0, 1.0)
+        if not self.attacks:
+            raise ValueError("attacks must name at least one attack")
+        check_range(self.ratio, "ratio", 1.0, math.inf)
+        check_range(self.clean_budget, "clean_budget", 0.0, 1.0)
+        check_range(self.alpha, "alpha", 0.0, 1.0)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Goal:
+        """Read a goal file (TOML); an unknown key or a bad value is a :class:`ConfigError`
+        that names it."""
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text())
+        except OSError as error:
+            raise ConfigError(f"goal file {path} cannot be read: {error.strerror}") from error
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"goal file {path} is not valid TOML: {error}") from error
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"goal file {path}: unknown keys {unknown}; known keys: {sorted(known)}")
+        lists = {k: tuple(v) for k, v in data.items() if isinstance(v, list)}
+        try:
+            return cls(**{**data, **lists})
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"goal file {path}: {error}") from None
+
+
+@dataclass(frozen=True)
+class Clause:
+    """One clause of a goal for one method: its status and how far it is."""
+
+    method: str
+    clause: str
+    status: str
+    distance: str
+
+
+def check_goal(goal: Goal, rows: Sequence[Row], analysis: Analysis, eps: float) -> list[Clause]:
+    """Every clause of ``goal`` for every method it covers, from a study's rows (at ``eps``)
+    and its analysis (the Holm-adjusted paired tests). A leaking cell meets no clause."""
+    usable = [r for r in rows if not r.get("error") and r["eps"] == eps]
+    methods = goal.methods or tuple(
+        dict.fromkeys(method_label(r) for r in usable if is_candidate(r) and _at(r, goal.ratio))
+    )
+    clauses: list[Clause] = []
+    for method in methods:
+        cells = [r for r in usable if method_label(r) == method and _at(r, goal.ratio)]
+        if not cells:
+            clauses.append(Clause(method, f"a target at {goal.ratio:g}x", OPEN, "not in the study"))
+            continue
+        clauses.append(_clean_budget(goal, method, cells, usable))
+        clauses.append(_no_leaking(method, cells))
+        for threat, least in goal.attackers.items():
+            for attack in goal.attacks:
+                chosen = [r for r in cells if r["threat_model"] == threat and r["attack"] == attack]
+                clauses.append(_transfer(method, threat, attack, least, chosen))
+                for baseline in goal.baselines:
+                    clauses.append(_paired(goal, method, baseline, threat, attack, analysis.paired))
+                for reference in goal.references:
+                    theirs = [r for r in usable if r["target"] == reference]
+                    clauses.append(_reference(method, reference, threat, attack, chosen, theirs))
+    return clauses
+
+
+def goal_met(clauses: Sequence[Clause]) -> bool:
+    return bool(clauses) and all(c.status == MET for c in clauses)
+
+
+def format_goal(goal: Goal, clauses: Sequence[Clause]) -> str:
+    """The check clause by clause, per method, with the distance to each."""
+    head = f"Goal {goal.name}: {'met' if goal_met(clauses) else 'not met'}"
+    lines = [head + (f" ({goal.description})" if goal.description else "")]
+    for method in dict.fromkeys(c.method for c in clauses):
+        ours = [c for c in clauses if c.method == method]
+        met = sum(c.status == MET for c in ours)
+        lines.append(f"\n{method}@{goal.ratio:g}x: {met} of {len(ours)} clauses met")
+        lines += [f"  [{c.status:>6}] {c.clause}: {c.distance}" for c in ours]
+    return "\n".join(lines)
+
+
+def _at(row: Row, ratio: float) -> bool:
+    return math.isclose(float(row["requested_compression"]), ratio)
+
+
+def _clean_by_seed(rows: Sequence[Row]) -> dict[int, float]:
+    return {r["seed"]: clean for r in rows if (clean := r.get("clean_accuracy")) is not None}
+
+
+def _clean_budget(goal: Goal, method: str, cells: list[Row], rows: Sequence[Row]) -> Clause:
+    dense = _clean_by_seed([r for r in rows if r["target"] == "dense"])
+    ours = _clean_by_seed(cells)
+    costs = {seed: dense[seed] - clean for seed, clean in ours.items() if seed in dense}
+    within = sum(cost <= goal.clean_budget + 1e-12 for cost in costs.values())
+    name = f"clean accuracy within {100 * goal.clean_budget:g} points of the dense model in every seed"
+    if not costs:
+        return Clause(method, name, OPEN, "no dense model to compare with")
+    worst = max(costs.values())
+    status = MET if within == len(costs) else MISSED
+    return Clause(
+        method, name, status, f"{within} of {len(costs)} seeds; largest cost {100 * worst:.1f} points"
+    )
+
+
+def _no_leaking(method: str, cells: list[Row]) -> Clause:
+    leaking = sorted({f"{r['threat_model']} {r['attack']}" for r in cells if r.get("transfer_exceeds_clean")})
+    name = "no label leaking (transfer above clean accuracy) under any attacker"
+    if leaking:
+        return Clause(method, name, MISSED, "leaks under " + ", ".join(leaking))
+    return Clause(method, name, MET, f"none in {len(cells)} cells")
+
+
+def _transfer(method: str, threat: str, attack: str, least: float, cells: list[Row]) -> Clause:
+    name = f"{attack.upper()} from {threat}: mean transfer accuracy >= {least:.2f}"
+    if not cells:
+        return Clause(method, name, OPEN, "not run in this study")
+    mean = float(np.mean([r["transfer_accuracy"] for r in cells]))
+    leaking = [r["seed"] for r in cells if r.get("transfer_exceeds_clean")]
+    if leaking:
+        return Clause(method, name, MISSED, f"{mean:.3f}, label leaking in seeds {leaking}: not counted")
+    return Clause(method, name, MET if mean >= least else MISSED, f"{mean:.3f} ({mean - least:+.3f})")
+
+
+def _paired(
+    goal: Goal, method: str, baseline: str, threat: str, attack: str, tests: Sequence[dict[str, Any]]
+) -> Clause:
+    found = [
+        t for t in tests
+        if (t["first"], t["second"], t["threat_model"], t["attack"]) == (method, baseline, threat, attack)
+        and math.isclose(float(t["ratio"]), goal.ratio)
+    ]  # fmt: skip
+    name = f"{attack.upper()} from {threat}: better than {baseline} in every seed (Holm p < {goal.alpha:g})"
+    if not found:
+        return Clause(method, name, OPEN, "no paired test in this study")
+    wins = [t for t in found if t["difference"] > 0 and t["p_holm"] < goal.alpha and not t["leaking"]]
+    diffs = ", ".join(f"{t['difference']:+.3f} (p {t['p_holm']:.2g})" for t in found)
+    status = MET if len(wins) == len(found) else MISSED
+    return Clause(method, name, status, f"{len(wins)} of {len(found)} seeds: {diffs}")
+
+
+def _reference(
+    method: str, reference: str, threat: str, attack: str, ours: list[Row], rows: list[Row]
+) -> Clause:
+    theirs = [r for r in rows if r["threat_model"] == threat and r["attack"] == attack]
+    name = f"{attack.upper()} from {threat}: no worse than {reference} at equal clean cost"
+    if not ours or not theirs:
+        return Clause(method, name, OPEN, "not run in this study")
+    clean, transfer = (float(np.mean([r[k] for r in ours])) for k in ("clean_accuracy", "transfer_accuracy"))
+    ref_clean = float(np.mean([r["clean_accuracy"] for r in theirs]))
+    ref_transfer = float(np.mean([r["transfer_accuracy"] for r in theirs]))
+    text = f"transfer {transfer:.3f} against {ref_transfer:.3f}; clean {clean:.3f} against {ref_clean:.3f}"
+    if any(r.get("transfer_exceeds_clean") for r in ours):
+        return Clause(method, name, MISSED, text + ", label leaking: not counted")
+    if transfer >= ref_transfer:
+        return Clause(method, name, MET, text)
+    if ref_clean >= clean:
+        return Clause(method, name, MISSED, text)
+    return Clause(method, name, OPEN, text + " (the reference pays more clean accuracy: not comparable)")

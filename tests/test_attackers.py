@@ -1,0 +1,299 @@
+"""Attackers the defence never saw: another architecture, an adversarially trained model, an
+ensemble of replicas with their own seeds; and each target's worst-attacker headline."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import defaultdict
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from gap_art.bench import BenchConfig, ConfigError, build_graph, preset, run
+from gap_art.bench.flags import add_worst_attacker
+from gap_art.bench.study import attacker_seed
+from gap_art.bench.targets import ArtTrainerSpec, PrunedSpec
+from gap_art.bench.tasks import SourceSpec
+from gap_art.models import EnsembleModule, create_model, independent_arch
+
+UNSEEN = ["dense", "independent-arch", "robust", "replica", "replicas"]
+
+
+def _crafts(graph, attack="pgd", seed=None):
+    return {t.spec.threat_model: t for t in graph.tasks.values() if t.kind == "craft"
+            and t.spec.attack.attack == attack and t.spec.split != "validation"
+            and (seed is None or t.spec.seed == seed)}  # fmt: skip
+
+
+def test_each_unseen_attacker_crafts_on_its_own_models_with_its_own_seeds():
+    config = BenchConfig(methods=["gap-grad"], compression=[4.0], attacks=["pgd"], defences=[], int8=False,
+                         seeds=[3], threat_models=UNSEEN, replicas=3)  # fmt: skip
+    graph = build_graph(config)
+    crafts = _crafts(graph)
+    ours = next(t for t in graph.tasks.values() if t.kind == "source" and t.spec.seed == 3)
+
+    (other_arch,) = (graph.tasks[d].spec for d in crafts["independent-arch"].deps)
+    assert isinstance(other_arch, SourceSpec)
+    assert other_arch.arch == "mlp" != config.arch and other_arch.seed == attacker_seed(3)
+
+    (robust,) = (graph.tasks[d] for d in crafts["robust"].deps)
+    assert isinstance(robust.spec, ArtTrainerSpec) and robust.spec.method == "fbf"
+    assert robust.spec.seed == robust.spec.training.seed == attacker_seed(3)
+    (trained_from,) = (graph.tasks[d].spec for d in robust.deps)  # no validation craft: not a target
+    assert trained_from.arch == config.arch and trained_from.seed == attacker_seed(3)
+
+    members = [graph.tasks[d] for d in crafts["replicas"].deps]
+    seeds = [m.spec.seed for m in members]
+    assert all(isinstance(m.spec, PrunedSpec) and m.deps == (ours.id,) for m in members)
+    assert len(set(seeds)) == 3 and 3 not in seeds and seeds[0] == attacker_seed(3)
+    assert crafts["replicas"].deps[0] == crafts["replica"].deps[0]  # its first member is the replica
+    assert {m.spec.settings.seed for m in members} == set(seeds)
+    # no attacker seed is any study seed's defender seed
+    assert not set(seeds + [attacker_seed(s) for s in range(5)]) & set(range(100))
+
+
+def test_the_independent_architecture_is_unlike_ours_for_each_input_size():
+    assert independent_arch("small-cnn", (1, 8, 8)) == "mlp"
+    assert independent_arch("mlp", (1, 8, 8)) == "small-cnn"
+    assert independent_arch("mlp", (1, 28, 28)) in ("lenet", "lenet-wide")
+    assert independent_arch("resnet20", (3, 32, 32)) == "vgg11-bn"
+    assert independent_arch("vgg11-bn", (3, 32, 32)) == "resnet20"
+    for arch, shape in (("small-cnn", (1, 8, 8)), ("lenet", (1, 28, 28)), ("resnet20", (3, 32, 32))):
+        other = independent_arch(arch, shape)
+        assert create_model(other, shape, 10)(torch.zeros(2, *shape)).shape == (2, 10)
+
+
+def test_unseen_attacker_settings_are_checked():
+    with pytest.raises(ConfigError, match="replicas must be an integer >= 2"):
+        BenchConfig(replicas=1).validate()
+    with pytest.raises(ConfigError, match="robust_defence must be one of"):
+        BenchConfig(robust_defence="jpeg").validate()
+    with pytest.raises(ConfigError, match="independent_arch must be one of"):
+        BenchConfig(independent_arch="not-a-net").validate()
+
+
+def test_the_logit_ensemble_is_the_mean_of_its_members_logits():
+    torch.manual_seed(0)
+    members = [create_model(name, (1, 8, 8), 10).eval() for name in ("small-cnn", "mlp", "small-cnn")]
+    x = torch.rand(5, 1, 8, 8)
+    expected = sum(member(x) for member in members) / 3
+    assert torch.allclose(EnsembleModule(members)(x), expected, atol=1e-6)
+    # gradients flow to every member: an attack on the ensemble must fool them together
+    EnsembleModule(members)(x).sum().backward()
+    assert all(p.grad is not None for m in members for p in m.parameters() if isinstance(m, nn.Module))
+
+
+def test_worst_attacker_is_the_minimum_over_attackers_and_attacks_per_seed():
+    def row(seed, target, threat, attack, transfer, eps=0.2):
+        return {"seed": seed, "target": target, "threat_model": threat, "attack": attack,
+                "transfer_accuracy": transfer, "eps": eps}  # fmt: skip
+
+    rows = [
+        row(0, "a", "dense", "pgd", 0.6), row(0, "a", "robust", "pgd", 0.3),
+        row(0, "a", "dense", "fgsm", 0.5),
+        row(0, "a", "dense", "pgd", 0.0, eps=0.4),  # a security-curve point is not the nominal attack
+        row(1, "a", "dense", "pgd", 0.7), row(1, "a", "replicas", "fgsm", 0.65),
+        row(0, "b", "dense", "pgd", 0.9),
+    ]  # fmt: skip
+    add_worst_attacker(rows, 0.2)
+    nominal = [r for r in rows if r["eps"] == 0.2]
+    assert [r["worst_attacker_transfer_accuracy"] for r in nominal] == [0.3, 0.3, 0.3, 0.65, 0.65, 0.9]
+    assert rows[0]["worst_attacker"] == "robust pgd" and rows[4]["worst_attacker"] == "replicas fgsm"
+    assert "worst_attacker_transfer_accuracy" not in rows[3]
+
+
+@pytest.fixture(scope="module")
+def unseen(tmp_path_factory):
+    out = tmp_path_factory.mktemp("unseen")
+    config = replace(
+        preset("quick"), methods=["gap-grad", "magnitude"], compression=[4.0], attacks=["fgsm", "pgd"],
+        defences=["fbf"], int8=False, n_test=150, defence_epochs=1, threat_models=UNSEEN, replicas=2,
+        sanity_checks=False, seeds=[0, 1],
+    )  # fmt: skip
+    return run(config, out=out, progress=False), config
+
+
+def test_unseen_attackers_run_and_give_each_target_a_worst_attacker_headline(unseen):
+    results, config = unseen
+    assert not results.failed
+    cells = {(r["target"], r["threat_model"], r["attack"]): r for r in results.rows}
+    for target in ("dense", "gap-grad@4x", "magnitude@4x", "art:fbf"):
+        rows = [r for k, r in cells.items() if k[0] == target]
+        assert {"independent-arch", "robust"} <= {r["threat_model"] for r in rows}
+        lowest = min(r["transfer_accuracy"] for r in rows)
+        assert all(r["worst_attacker_transfer_accuracy"] == lowest for r in rows)
+    assert ("gap-grad@4x", "replicas", "pgd") in cells and ("dense", "replicas", "pgd") not in cells
+    report = (results.out / "report.md").read_text()
+    assert "Within a clean-accuracy budget: worst-attacker transfer accuracy" in report
+    assert (results.out / "pareto_worst_attacker.png").is_file()
+    assert "worst_attacker_transfer_accuracy" in (results.out / "results.csv").read_text().splitlines()[0]
+
+
+def test_unseen_attackers_craft_examples_unlike_the_dense_attackers(unseen):
+    results, _ = unseen
+    graph = build_graph(unseen[1])
+    crafts = _crafts(graph, seed=0)
+    examples = {}
+    for threat, task in crafts.items():
+        with np.load(results.out / "cache" / f"{task.id}.npz") as stored:
+            examples[threat] = stored["x_adv"]
+    dense = examples.pop("dense")
+    for threat, x_adv in examples.items():
+        assert x_adv.shape == dense.shape
+        assert np.abs(x_adv - dense).max() > 1e-3, threat
+    assert np.abs(examples["replicas"] - examples["replica"]).max() > 1e-3
+
+
+def _table(report: str, heading: str) -> list[list[str]]:
+    """The body rows of the first markdown table under ``heading``, as stripped cells."""
+    section = report.split(heading, 1)[1].split("\n## ")[0]
+    rows = [line for line in section.splitlines() if line.startswith("|")]
+    return [[cell.strip() for cell in line.split("|")[1:-1]] for line in rows[2:]]
+
+
+def _holm(p_values):
+    """Holm's step-down adjustment, written out independently of gap_art's."""
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    adjusted, running = [0.0] * len(p_values), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def test_the_paired_tests_recompute_from_results_json_with_scipy(unseen):
+    """From results.json's per-example correctness alone: the same tests (grouped by seed,
+    attack, attacker and ratio), the same exact McNemar p-values (scipy's binomtest on the
+    discordant pairs), the same Holm adjustment, and the report's win and loss counts."""
+    from scipy.stats import binomtest
+
+    from gap_art.bench.rows import unpack_correct
+    from gap_art.bench.summary import is_candidate, method_label
+
+    results, config = unseen
+    document = json.loads((results.out / "results.json").read_text())
+    rows = [r for r in document["rows"] if r["family"] == "pruning" and r["eps"] == config.attack_eps]
+    groups = defaultdict(list)
+    for r in rows:
+        groups[(r["seed"], r["attack"], r["threat_model"], r["requested_compression"])].append(r)
+    expected = {}
+    for key, members in groups.items():
+        for first in (m for m in members if is_candidate(m)):
+            for second in (m for m in members if m is not first and not is_candidate(m)):
+                a, b = unpack_correct(first), unpack_correct(second)
+                only_first, only_second = int((a & ~b).sum()), int((~a & b).sum())
+                n = only_first + only_second
+                p = binomtest(only_first, n, 0.5).pvalue if n else 1.0
+                expected[(*key, method_label(first), method_label(second))] = (p, float(a.mean() - b.mean()))
+    stored = {
+        (t["seed"], t["attack"], t["threat_model"], t["ratio"], t["first"], t["second"]): t
+        for t in document["paired_tests"]
+    }
+    assert set(stored) == set(expected) and len(stored) == len(document["paired_tests"])
+    for key, (p, difference) in expected.items():
+        assert stored[key]["p_value"] == pytest.approx(p, rel=1e-9, abs=1e-12)
+        assert stored[key]["difference"] == pytest.approx(difference)
+    keys = list(stored)
+    for key, adjusted in zip(keys, _holm([stored[k]["p_value"] for k in keys]), strict=True):
+        assert stored[key]["p_holm"] == pytest.approx(adjusted)
+    # the report's wins and losses (PGD) from the recomputed tests
+    table = _table((results.out / "report.md").read_text(), "## Paired tests (PGD)")
+    assert table
+    for threat, ratio, first, second, *_, wins, losses in table:
+        tests = [t for k, t in stored.items() if k[1:] == ("pgd", threat, float(ratio[:-1]), first, second)]
+        significant = [t for t in tests if t["p_holm"] < 0.05 and not t["leaking"]]
+        assert wins == f"{sum(t['difference'] > 0 for t in significant)}/{len(tests)}"
+        assert losses == f"{sum(t['difference'] < 0 for t in significant)}/{len(tests)}"
+
+
+def test_a_leaking_cell_counts_toward_no_best_budget_winner_win_or_goal_clause(unseen, tmp_path):
+    """Make gap-grad@4x's PGD cell from the dense model leak (transfer far above clean, and the
+    best on validation too) in a copy of a real study: rendered again, the report names it
+    nowhere as best or budget winner, counts no paired win from it, and the goal misses it."""
+    from gap_art.bench import Goal, check_study_goal, render
+
+    results, config = unseen
+    folder = tmp_path / "study"
+    shutil.copytree(results.out, folder, ignore=shutil.ignore_patterns("cache"))
+    document = json.loads((folder / "results.json").read_text())
+    for r in document["rows"]:
+        if r["target"] == "gap-grad@4x" and r["attack"] == "pgd" and r["threat_model"] == "dense":
+            r["transfer_accuracy"] = min(1.0, r["clean_accuracy"] + 0.05)
+            r["validation_transfer_accuracy"] = 1.0
+            r["transfer_correct"] = "ff" * (len(r["transfer_correct"]) // 2)  # every example right
+    (folder / "results.json").write_text(json.dumps(document))
+    render(folder)
+    report = (folder / "report.md").read_text()
+    verdict = report.split("## Verdict")[1].split("\n## ")[0]
+    assert "keeps" in verdict and not any("gap-grad keeps" in line for line in verdict.splitlines())
+    assert "gap-grad@4x (dense pgd" in verdict  # listed among the leaking targets
+    for heading in ("## Within a clean-accuracy budget", "## Pruning methods under PGD"):
+        assert not [
+            row for row in _table(report, heading) if row[0].startswith("gap-grad") and "**" in str(row)
+        ]
+    dense_tests = [row for row in _table(report, "## Paired tests (PGD)") if row[0] == "dense"]
+    assert dense_tests and all(row[-2].startswith("0/") for row in dense_tests)  # no win counted
+    goal = Goal("leak", {"dense": 0.0}, attacks=("pgd",), methods=("gap-grad",), baselines=("magnitude",))
+    clauses = {c.clause: c for c in check_study_goal(folder, goal)}
+    leaking = [c for c in clauses.values() if "leak" in c.distance]
+    assert leaking and all(c.status == "missed" for c in leaking)
+    assert clauses["PGD from dense: mean transfer accuracy >= 0.00"].status == "missed"
+    assert clauses["PGD from dense: better than magnitude in every seed (Holm p < 0.05)"].status != "met"
+
+
+def test_goal_files_are_checked_and_bad_ones_are_usage_errors(unseen, tmp_path):
+    from click.testing import CliRunner
+
+    from gap_art.cli import main
+
+    results, _ = unseen
+    goal = tmp_path / "goal.toml"
+    goal.write_text('name = "g"\nattacks = ["pgd"]\n[attackers]\ndense = 0.99\nrobust = 0.0\n')
+    out = CliRunner().invoke(main, ["report", str(results.out), "--goal", str(goal)])
+    assert out.exit_code == 0, out.output
+    assert "Goal g: not met" in out.output and "PGD from dense: mean transfer accuracy >= 0.99" in out.output
+    assert "better than random in every seed (Holm p < 0.05): no paired test in this study" in out.output
+    for text, message in (
+        ('name = "g"\n[attackers]\nnobody = 0.5\n', "'nobody' is not a threat model"),
+        ('name = "g"\ncolour = 1\n[attackers]\ndense = 0.5\n', "unknown keys ['colour']"),
+        ('name = "g"\n[attackers]\ndense = 1.5\n', "attackers.dense"),
+    ):
+        goal.write_text(text)
+        out = CliRunner().invoke(main, ["report", str(results.out), "--goal", str(goal)])
+        assert out.exit_code == 2 and message in out.output and "Traceback" not in out.output
+
+
+def test_the_shipped_harden_goal_loads():
+    from gap_art.bench import Goal
+
+    goal = Goal.load(Path(__file__).parents[1] / "benchmarks" / "goals" / "harden.toml")
+    assert {"independent-arch", "robust", "replicas"} <= set(goal.attackers)
+    assert goal.references == ("art:fbf", "art:ensemble-adv") and goal.alpha == 0.01
+
+
+def test_compare_lists_the_verdict_lines_that_flip(unseen, tmp_path):
+    from click.testing import CliRunner
+
+    from gap_art.bench import flipped_conclusions
+    from gap_art.cli import main
+
+    results, _ = unseen
+    assert flipped_conclusions(results.out, results.out) == []
+    folder = tmp_path / "rerun"
+    shutil.copytree(results.out, folder, ignore=shutil.ignore_patterns("cache"))
+    document = json.loads((folder / "results.json").read_text())
+    for r in document["rows"]:  # as if another CPU had made gap-grad's examples all fool it
+        if r["target"] == "gap-grad@4x" and r["attack"] == "pgd" and r["threat_model"] == "dense":
+            r["transfer_accuracy"], r["transfer_correct"] = 0.0, "00" * (len(r["transfer_correct"]) // 2)
+    (folder / "results.json").write_text(json.dumps(document))
+    flips = {claim: (a, b) for claim, a, b in flipped_conclusions(results.out, folder)}
+    before, after = flips["gap-grad against magnitude at 4x, pgd from dense"]
+    assert before.startswith("higher") and after.startswith("lower")
+    out = CliRunner().invoke(main, ["compare", str(results.out), str(folder), "--attack", "pgd"])
+    assert out.exit_code == 0 and "verdict line(s) flip" in out.output
+    assert "gap-grad against magnitude at 4x, pgd from dense" in out.output
