@@ -293,7 +293,34 @@ def test_compare_lists_the_verdict_lines_that_flip(unseen, tmp_path):
     (folder / "results.json").write_text(json.dumps(document))
     flips = {claim: (a, b) for claim, a, b in flipped_conclusions(results.out, folder)}
     before, after = flips["gap-grad against magnitude at 4x, pgd from dense"]
-    assert before.startswith("higher") and after.startswith("lower")
+    assert before == "significantly better in 2 of 2 seeds, worse in 0"
+    assert after.startswith("significantly better in 0 of 2 seeds")
     out = CliRunner().invoke(main, ["compare", str(results.out), str(folder), "--attack", "pgd"])
     assert out.exit_code == 0 and "verdict line(s) flip" in out.output
     assert "gap-grad against magnitude at 4x, pgd from dense" in out.output
+
+
+def test_the_worst_attacker_clause_and_its_reference_at_equal_clean_cost():
+    from gap_art.bench.goal import Goal, check_goal
+    from gap_art.bench.summary import Analysis
+
+    def row(target, seed, clean, worst, family="pruning"):
+        return {"target": target, "method": target.split("@")[0], "family": family, "seed": seed,
+                "eps": 0.1, "attack": "pgd", "threat_model": "dense",
+                "requested_compression": 4.0 if "@" in target else 1.0,
+                "clean_accuracy": clean, "transfer_accuracy": 0.8, "worst_attacker_transfer_accuracy": worst,
+                "gap_eps": None}  # fmt: skip
+
+    rows = [row("dense", s, 0.9, 0.0, "baseline") for s in (0, 1)]
+    rows += [row("magnitude+pool@4x", 0, 0.89, 0.55), row("magnitude+pool@4x", 1, 0.88, 0.49)]
+    rows += [row("art:fbf", s, 0.89, 0.60, "art_defence") for s in (0, 1)]
+    rows += [row("art:jpeg", s, 0.70, 0.70, "art_defence") for s in (0, 1)]
+    goal = Goal("g", {"dense": 0.5}, worst_attacker=0.5, references=("art:fbf", "art:jpeg"), baselines=())
+    clauses = {c.clause: c for c in check_goal(goal, rows, Analysis({}, [], [], [], []), 0.1)}
+    worst = clauses["worst-attacker transfer accuracy >= 0.50 (every attacker and attack run)"]
+    assert worst.status == "met" and worst.distance == "0.520 (+0.020)"
+    assert clauses["worst attacker: no worse than art:fbf at equal clean cost"].status == "missed"
+    assert (
+        clauses["worst attacker: no worse than art:jpeg at equal clean cost"].status == "open"
+    )  # pays 19 points
+    assert clauses["clean accuracy within 2 points of the dense model in every seed"].status == "met"

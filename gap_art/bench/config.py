@@ -96,6 +96,9 @@ class BenchConfig:
         attacker fine-tunes their own dense model with, at ``eps`` for ``defence_epochs``.
     :param replicas: How many replicas (each with its own attacker seed) the ``replicas``
         attacker averages the logits of.
+    :param pool_replicas: How many of its own replicas (the method hardened with ``+tat``,
+        other seeds) a ``+pool`` method trains against, beside M, one bootstrap replica of
+        itself, an independent dense model and a robust model of M.
     :param curve_eps: Multiples of ``eps`` for security curves (accuracy against eps).
     :param sanity_checks: Run the attack sanity checks on each seed's source.
     :param cw_kappa: CW's confidence margin for every CW attack crafted against a target
@@ -140,6 +143,7 @@ class BenchConfig:
     independent_arch: str | None = None
     robust_defence: str = "fbf"
     replicas: int = 3
+    pool_replicas: int = 2
     curve_eps: list[float] = field(default_factory=list)
     sanity_checks: bool = True
     cw_kappa: float = 0.0
@@ -195,6 +199,7 @@ class BenchConfig:
             _torchvision_name(self.independent_arch, "independent_arch")
         check_choice(self.robust_defence, "robust_defence", list(ROBUST_DEFENCES))
         check_int(self.replicas, "replicas", 2)
+        check_int(self.pool_replicas, "pool_replicas", 0)
         if not isinstance(self.curve_eps, list) or any(
             not isinstance(m, (int, float)) or m <= 0 for m in self.curve_eps
         ):
@@ -282,7 +287,8 @@ def primary_attack(config: BenchConfig) -> str:
 def preset(name: str) -> BenchConfig:
     """A fresh copy of a named preset (``quick``, ``fashion``, ``harden``, ``cifar10``): each
     trains its source and fine-tunes every method to convergence within its time budget on 2
-    CPU cores (quick under a minute, fashion under 20 minutes, harden under 30)."""
+    CPU cores (quick under a minute, fashion under 20 minutes; harden, with every attacker, took
+    58 minutes on cores it shared)."""
     if name not in PRESETS:
         raise ConfigError(f"preset must be one of {sorted(PRESETS)}, got {name!r}")
     return replace(PRESETS[name])

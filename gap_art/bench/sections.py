@@ -153,19 +153,23 @@ def threat_section(doc: Document, summary: Summary, config: BenchConfig) -> None
         return
     attack, eps = primary_attack(config), config.attack_eps
     names = list(dict.fromkeys(t for (a, t, th, e) in summary if a == attack and th != "dense" and e == eps))
-    rows = [
-        [name, *[fmt(_entry(summary, attack, name, th, eps).get("transfer_accuracy")) for th in threats]]
-        for name in names
-    ]
+    rows = []
+    for name in names:
+        own = _entry(summary, attack, name, "dense", eps)
+        by_threat = [fmt(_entry(summary, attack, name, th, eps).get("transfer_accuracy")) for th in threats]
+        rows.append([name, fmt(own.get("clean_accuracy")), *by_threat, fmt(own.get(HEADLINE))])
     doc.heading(f"Who attacks: transfer accuracy under {attack.upper()} by attacker")
     doc.paragraph(
         "dense: examples from our dense model M (the paper's threat model); independent: from a dense "
-        "model the attacker trained; replica: from the target's own method rerun on M with the attacker's "
-        "seed and data; replica-independent: rerun on the attacker's model; ensemble: M, the independent "
-        "model and the replica averaged (for ART's trained defences, the replica reruns ART's training "
-        "on M). The dense model and ART's preprocessors have no replica."
+        "model the attacker trained; independent-arch: from the attacker's model of another architecture; "
+        "robust: from the attacker's adversarially trained model; replica: from the target's own method "
+        "rerun on M with the attacker's seed and data; replicas: the logit average of several such "
+        "replicas; replica-independent: rerun on the attacker's model; ensemble: M, the independent model "
+        "and the replica averaged (for ART's trained defences, a replica reruns ART's training on M). The "
+        "dense model and ART's preprocessors have no replica. Worst attacker: the lowest transfer accuracy "
+        "over every attacker and attack, per seed, then the mean (the headline)."
     )
-    doc.table(["target", *threats], rows)
+    doc.table(["target", "clean", *threats, "worst attacker"], rows)
 
 
 def secret_section(doc: Document, summary: Summary, config: BenchConfig) -> None:

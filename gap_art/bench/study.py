@@ -61,6 +61,18 @@ def attacker_seed(seed: int, member: int = 0) -> int:
     return seed + ATTACKER_SEED_OFFSET * (member + 1)
 
 
+POOL_SEED_OFFSET = 104729
+"""The defender's ``+pool`` sources (its own replicas, independent and robust models) use seeds
+of their own: the target's seed + this offset x (k + 1) for the k-th, never the study's nor
+the attacker's (an attacker's replica of a ``+pool`` target builds its pool from its own seed
+the same way)."""
+
+
+def pool_seed(seed: int, member: int) -> int:
+    """The seed of the ``member``-th source of the pool of a ``+pool`` target of ``seed``."""
+    return seed + POOL_SEED_OFFSET * (member + 1)
+
+
 def finetune_spec(config: BenchConfig, seed: int) -> FinetuneSpec:
     """How the study fine-tunes every pruned model: its epochs and patience, with the
     optimizer the architecture trains with (at the fine-tuning learning rate)."""
@@ -109,12 +121,13 @@ class _Builder:
     def target(self, spec: TargetSpec, deps: tuple[Task, ...]) -> Task:
         return self.add(Task.make(spec, deps))
 
-    def source(self, seed: int, attacker: bool = False, arch: str | None = None) -> Task:
+    def source(self, seed: int, independent: bool = False, arch: str | None = None) -> Task:
         """The defender's dense model (trained with ``seed``, or the user's checkpoint for
-        every seed), or with ``attacker`` the attacker's own (of ``arch``), always trained."""
+        every seed), or with ``independent`` another one (of ``arch``), always trained: the
+        attacker's own, or one in a defender's pool."""
         c = self.config
         data = SourceSpec(c.dataset, c.n_train, c.data_seed, arch or c.arch)
-        if c.source_checkpoint is not None and not attacker:
+        if c.source_checkpoint is not None and not independent:
             digest = file_digest(c.source_checkpoint)
             return self.add(
                 Task.make(replace(data, checkpoint=c.source_checkpoint, checkpoint_sha256=digest))
@@ -148,28 +161,58 @@ class _Builder:
             eps = settings.calibration_attack.eps
             label = method if len(specs) == 1 or not needs_attack(settings) else f"{method}[eps={eps:g}]"
             name = f"{label}@{_format_ratio(ratio)}"
-            tasks.append(self.target(PrunedSpec(seed, name, method, settings), (source, validation)))
+            tasks.append(self.with_pool(PrunedSpec(seed, name, method, settings), source, validation))
         return tasks
+
+    def with_pool(self, spec: TargetSpec, source: Task, validation: Task | None = None) -> Task:
+        """The target of ``spec`` built from ``source`` (scored on ``validation`` if given),
+        with its pool of static sources when its method hardens with ``+pool``."""
+        deps = (source,) if validation is None else (source, validation)
+        if not (isinstance(spec, PrunedSpec) and spec.settings.hardening == "pool"):
+            return self.target(spec, deps)
+        pool = self.pool_sources(spec, source)
+        return self.target(replace(spec, pool=len(pool)), deps + pool)
+
+    def pool_sources(self, spec: PrunedSpec, source: Task) -> tuple[Task, ...]:
+        """The pool a ``+pool`` target trains against beside ``source`` (M), each with a pool
+        seed of the target's seed: ``pool_replicas`` of its method hardened with ``+tat``
+        instead; one bootstrap replica of the ``+pool`` pipeline itself, trained against those
+        (the attacker's replica reruns the whole pipeline); an independently trained dense
+        model; and a robust model of M (``robust_defence``). The last two are shared by every
+        ``+pool`` target of the seed."""
+        c = self.config
+        seeds = [pool_seed(spec.seed, k) for k in range(c.pool_replicas + 3)]
+        replicas = []
+        for own in seeds[: c.pool_replicas]:
+            settings = replace(spec.settings, hardening="tat", seed=own)
+            name = f"{settings.name}@{_format_ratio(settings.compression)}"
+            replicas.append(self.target(replace(spec, seed=own, name=name, settings=settings), (source,)))
+        independent = self.source(seeds[-3], independent=True)
+        robust = _art_defence_spec(c, c.robust_defence, seeds[-2])
+        robust_task = self.target(replace(robust, name=f"pool robust model ({c.robust_defence})"), (source,))
+        first_round = (*replicas, independent, robust_task)
+        bootstrap = replace(spec.replica(seeds[-1]), pool=len(first_round))
+        return (*replicas, self.target(bootstrap, (source, *first_round)), independent, robust_task)
 
     def replica(self, target: Task, source: Task, member: int = 0) -> Task:
         """The target's own method, ratio and settings run on ``source`` with the attacker's
         seed (their calibration subset, tie-breaking and fine-tuning order)."""
         spec = target.spec
         assert isinstance(spec, TargetSpec)
-        return self.target(spec.replica(attacker_seed(spec.seed, member)), (source,))
+        return self.with_pool(spec.replica(attacker_seed(spec.seed, member)), source)
 
     def attackers(self, seed: int, source: Task) -> dict[str, Task]:
         """The attacker's own dense models in study seed ``seed`` (a task runs only if a
         cell needs it): ``independent`` (our architecture), ``independent-arch`` and ``robust``
         (their independent model adversarially trained by ART)."""
         c, own = self.config, attacker_seed(seed)
-        independent = self.source(own, attacker=True)
+        independent = self.source(own, independent=True)
         arch = c.independent_arch or independent_arch(c.arch, DATASETS[c.dataset].input_shape)
         robust = _art_defence_spec(c, c.robust_defence, own)
         robust = replace(robust, name=f"robust attacker ({c.robust_defence})")
         return {
             "independent": independent,
-            "independent-arch": self.source(own, attacker=True, arch=arch),
+            "independent-arch": self.source(own, independent=True, arch=arch),
             "robust": self.target(robust, (independent,)),
             "dense": source,
         }

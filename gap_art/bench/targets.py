@@ -65,9 +65,14 @@ class TargetSpec(TaskSpec):
         meta = self.build(task.id, deps, ctx)
         meta.setdefault("time_s", time.perf_counter() - start)
         meta["spec"] = self.to_dict()  # how to load it again, in any process
-        if self.selectable and len(deps) > 1:  # the validation examples: the model kept, on them
-            meta.update(self._validation_point(task.id, meta, deps[1], ctx))
+        validation = self.validation_craft(deps)
+        if self.selectable and validation is not None:  # the validation examples: the model kept, on them
+            meta.update(self._validation_point(task.id, meta, validation, ctx))
         return meta
+
+    def validation_craft(self, deps: list[Meta]) -> Meta | None:
+        """The craft on the validation rows among ``deps`` (the second, when given)."""
+        return deps[1] if len(deps) > 1 else None
 
     def _validation_point(self, task_id: str, meta: Meta, craft: Meta, ctx: Context) -> Meta:
         """Clean and transfer accuracy of the model kept on the validation rows (the primary
@@ -170,15 +175,21 @@ class DenseSpec(TargetSpec):
 class PrunedSpec(TargetSpec):
     """A method (see :mod:`gap_art.defences.methods`) applied to the source as ``settings``
     say: its criterion at one ratio, fine-tuned (to convergence with a patience), hardened
-    for ``+tat``/``+gal``. With a second dependency (a craft on the validation rows), the
+    for ``+tat``/``+gal``/``+pool``. With a second dependency (a craft on the validation rows), the
     fine-tuning curve is recorded on the validation rows, never on test examples:
     ``[epoch, clean accuracy, transfer accuracy]`` before and after each epoch."""
 
     settings: MethodSpec = field(default_factory=MethodSpec)
+    pool: int = 0
+    """How many of the last dependencies are static sources the hardening trains against
+    beside the parent (``+pool``: the defender's own replicas, independent and robust models)."""
 
     @property
     def requested_compression(self) -> float:
         return float(self.settings.compression)
+
+    def validation_craft(self, deps: list[Meta]) -> Meta | None:
+        return deps[1] if len(deps) - self.pool > 1 else None
 
     def replica(self, seed: int) -> PrunedSpec:
         """The same method run with another seed (``settings`` follow)."""
@@ -186,7 +197,15 @@ class PrunedSpec(TargetSpec):
 
     def build(self, task_id: str, deps: list[Meta], ctx: Context) -> Meta:
         curve: list[list[float]] = []
-        monitor = _curve_recorder(ctx, self.seed, ctx.examples(deps[1]), curve) if len(deps) > 1 else None
+        validation = self.validation_craft(deps)
+        monitor = (
+            None if validation is None else _curve_recorder(ctx, self.seed, ctx.examples(validation), curve)
+        )
+        pool = (
+            [ctx.classifier(meta["checkpoint"]) for meta in deps[len(deps) - self.pool :]]
+            if self.pool
+            else []
+        )
         x_train, y_train = ctx.data.numpy("train")
         result = apply_method(
             self.settings,
@@ -195,6 +214,7 @@ class PrunedSpec(TargetSpec):
             x_train,
             y_train,
             finetune_monitor=monitor,
+            extra_sources=pool,
         )
         model = result.classifier.model
         meta = {

@@ -48,7 +48,7 @@ def budget_lines(rows: Sequence[Row], entries: list[dict[str, Any]], config: Ben
             continue
         best = ranked[0]
         sure = _interval(best, len(config.seeds))
-        text = f"{head}: {best['method']} keeps {best['mean']:.3f} {_scored(best, config)} ({sure})"
+        text = f"{head}: {best['method']} keeps {best['mean']:.3f} {_scored(best, config)}; {sure})"
         compressed = next((e for e in ranked if not e["method"].startswith("art:")), None)
         if best["method"].startswith("art:") and compressed is not None:
             text += f"; best compressed: {compressed['method']} {compressed['mean']:.3f}"
@@ -59,13 +59,11 @@ def budget_lines(rows: Sequence[Row], entries: list[dict[str, Any]], config: Ben
 
 
 def _scored(entry: dict[str, Any], config: BenchConfig) -> str:
+    """What a budget entry's score is, its parenthesis left open for the interval."""
     if entry["score"] != HEADLINE:
-        return f"test transfer accuracy ({primary_attack(config).upper()} from the dense model)"
-    attackers = len(config.threat_models)
-    attacks = len(config.attacks)
-    return (
-        f"worst-attacker test transfer accuracy (the lowest of {attackers} attacker(s) x {attacks} attack(s))"
-    )
+        return f"test transfer accuracy ({primary_attack(config).upper()} from the dense model"
+    attackers, attacks = len(config.threat_models), len(config.attacks)
+    return f"worst-attacker test transfer accuracy (lowest of {attackers} attacker(s) x {attacks} attack(s)"
 
 
 def paired_lines(combined_tests: list[dict[str, Any]], config: BenchConfig) -> list[str]:
@@ -195,7 +193,7 @@ def verdict(
 
 def conclusions(rows: Sequence[Row], analysis: Analysis) -> dict[str, str]:
     """The verdict's claims without their numbers: the best method within each budget (by the
-    worst attacker), each paired comparison's direction and significant seeds, and each
+    worst attacker), each paired comparison's significant wins and losses (Holm), and each
     target's flags. Two studies that differ here disagree on a conclusion, not only on a figure."""
     claims: dict[str, str] = {}
     for budget in sorted({e["budget"] for e in analysis.budgets}):
@@ -204,12 +202,8 @@ def conclusions(rows: Sequence[Row], analysis: Analysis) -> dict[str, str]:
         claims[f"best within {budget * 100:g} points (worst attacker)"] = best["method"] if best else "none"
     for c in analysis.combined:
         key = f"{c['first']} against {c['second']} at {c['ratio']:g}x, {c['attack']} from {c['threat_model']}"
-        direction = "higher" if c["mean_difference"] > 0 else "lower" if c["mean_difference"] < 0 else "equal"
-        seeds = len(c["seeds"])
-        claims[key] = (
-            f"{direction} on average; significantly better in {c['significant_wins']} of {seeds} seeds, "
-            f"worse in {c['significant_losses']}"
-        )
+        wins, losses = c["significant_wins"], c["significant_losses"]  # an untested sign is no conclusion
+        claims[key] = f"significantly better in {wins} of {len(c['seeds'])} seeds, worse in {losses}"
     masked = {r["target"] for r in rows if any(f.startswith(MASKING) for f in r.get("sanity_failures") or [])}
     for target in dict.fromkeys(t for (_, t, _, _) in analysis.summary):
         entries = [e for (_, t, _, _), e in analysis.summary.items() if t == target]

@@ -8,9 +8,13 @@ from gap_art.defences.hardening import StaticSourceAttack, TransferHardening
 from gap_art.defences.irregular import IrregularPruning
 from gap_art.defences.methods import apply_method, parse_method
 from gap_art.defences.misalignment import GradientMisalignmentFinetuning
+from gap_art.defences.pool import PoolAdversarialFinetuning
 from gap_art.defences.pruning import PruningTransformer
 from gap_art.defences.quantization import Int8Classifier, Int8Quantization
-from gap_art.defences.transfer_adversarial import TransferAdversarialFinetuning
+from gap_art.defences.transfer_adversarial import (
+    SelfFGSMTransferAdversarialFinetuning,
+    TransferAdversarialFinetuning,
+)
 
 __all__ = [
     "GradientMisalignmentFinetuning",
@@ -18,7 +22,9 @@ __all__ = [
     "Int8Classifier",
     "Int8Quantization",
     "IrregularPruning",
+    "PoolAdversarialFinetuning",
     "PruningTransformer",
+    "SelfFGSMTransferAdversarialFinetuning",
     "StaticSourceAttack",
     "TransferAdversarialFinetuning",
     "TransferHardening",

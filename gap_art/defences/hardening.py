@@ -185,10 +185,18 @@ class TransferHardening(Transformer):
         attack: AttackSpec,
         finetune: FinetuneSpec,
         verbose: bool = False,
+        extra_sources: Sequence[PyTorchClassifier] = (),
     ) -> TransferHardening:
         """The hardening with its attack and training given as specs (its own settings at
-        their defaults)."""
-        return cls(classifier, parent, attack=attack, verbose=verbose, **asdict(finetune))  # same names
+        their defaults), against ``parent`` and ``extra_sources``."""
+        return cls(
+            classifier,
+            parent,
+            extra_sources=extra_sources,
+            attack=attack,
+            verbose=verbose,
+            **asdict(finetune),
+        )  # the spec's fields have the parameters' names
 
     def attack_spec(self) -> AttackSpec:
         """The attack crafted on the static models, budget filled in for the classifier's range
@@ -243,23 +251,34 @@ class TransferHardening(Transformer):
         y: np.ndarray,
         sources: list[StaticSourceAttack],
     ) -> FinetuneRecord:
-        """Early stopping on the mean of clean accuracy and accuracy under the parent's attack
-        on held-out rows; the unhardened start is never kept."""
+        """Early stopping on :meth:`_validation_score` of held-out rows; the unhardened start
+        is never kept."""
 
         def train(xs: np.ndarray, ys: np.ndarray, after_epoch: EpochHook | None) -> None:
             self._train(HardeningRun(trainee, xs, ys, sources, after_epoch or (lambda epoch: False)))
 
         def score(x_held: np.ndarray, y_held: np.ndarray) -> Callable[[], float]:
-            x_held_adv = sources[0].generate(x_held, y_held)
-
-            def measure() -> float:
-                clean = trainee.predict(x_held, batch_size=1024).argmax(1) == y_held
-                transfer = trainee.predict(x_held_adv, batch_size=1024).argmax(1) == y_held
-                return float((clean.mean() + transfer.mean()) / 2)
-
-            return measure
+            return self._validation_score(trainee, x_held, y_held, sources)
 
         return train_to_convergence(trainee.model, x, y, self.finetune_spec(), train, score, keep_start=False)
+
+    def _validation_score(
+        self,
+        trainee: PyTorchClassifier,
+        x_held: np.ndarray,
+        y_held: np.ndarray,
+        sources: list[StaticSourceAttack],
+    ) -> Callable[[], float]:
+        """What early stopping maximises on the held-out rows: the mean of clean accuracy and
+        accuracy under the parent's attack."""
+        x_held_adv = sources[0].generate(x_held, y_held)
+
+        def measure() -> float:
+            clean = trainee.predict(x_held, batch_size=1024).argmax(1) == y_held
+            transfer = trainee.predict(x_held_adv, batch_size=1024).argmax(1) == y_held
+            return float((clean.mean() + transfer.mean()) / 2)
+
+        return measure
 
     @abstractmethod
     def _train(self, run: HardeningRun) -> None:

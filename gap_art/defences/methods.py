@@ -11,7 +11,7 @@ for ``gap-grad+iter``. Hardenings are a registry (entry-point group ``gap_art.ha
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -23,6 +23,7 @@ from gap_art.defences.art_builtin import ART_DEFENCES, TrainedDefence, TrainingD
 from gap_art.defences.gap import pruning_defence
 from gap_art.defences.hardening import TransferHardening
 from gap_art.defences.misalignment import GradientMisalignmentFinetuning
+from gap_art.defences.pool import PoolAdversarialFinetuning
 from gap_art.defences.transfer_adversarial import (
     SelfFGSMTransferAdversarialFinetuning,
     TransferAdversarialFinetuning,
@@ -37,6 +38,7 @@ HARDENINGS: Registry[type[TransferHardening]] = Registry("hardening", "gap_art.h
 HARDENINGS.register("tat")(TransferAdversarialFinetuning)
 HARDENINGS.register("gal")(GradientMisalignmentFinetuning)
 HARDENINGS.register("tat-fgsm")(SelfFGSMTransferAdversarialFinetuning)
+HARDENINGS.register("pool")(PoolAdversarialFinetuning)
 
 
 def parse_method(name: str, param: str = "method", **settings: object) -> MethodSpec:
@@ -129,6 +131,7 @@ def apply_method(
     x: np.ndarray,
     y: np.ndarray,
     finetune_monitor: Callable[[int, PyTorchClassifier], None] | None = None,
+    extra_sources: Sequence[PyTorchClassifier] = (),
 ) -> Compressed:
     """Run the method ``spec`` describes on ``classifier`` (the parent; never modified).
 
@@ -141,6 +144,8 @@ def apply_method(
     :param x: Training data for fine-tuning and the hardening.
     :param finetune_monitor: The pruning transformer's ``finetune_monitor`` (clean
         fine-tuning of the last round; unused with a hardening).
+    :param extra_sources: Static models the hardening trains against beside the parent (the
+        pool of ``+pool``: the defender's own replicas, an independent and a robust model).
     """
     spec = check_method(spec)
     parent, classifier = classifier, pretrain(spec, classifier, x, y)
@@ -153,7 +158,9 @@ def apply_method(
     records = list(defence.finetune_records_)
     if spec.hardening is not None:
         training = replace(spec.finetune, epochs=max(1, spec.finetune.epochs))
-        hardener = HARDENINGS.get(spec.hardening).from_specs(pruned, parent, spec.hardening_attack, training)
+        hardener = HARDENINGS.get(spec.hardening).from_specs(
+            pruned, parent, spec.hardening_attack, training, extra_sources=extra_sources
+        )
         pruned = hardener(x, y=y)
         assert hardener.finetune_record_ is not None
         records.append(hardener.finetune_record_)

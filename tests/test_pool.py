@@ -1,0 +1,142 @@
+"""Pool adversarial fine-tuning (+pool): training against a pool of static sources an attacker
+could use, the batch's source picked uniformly, by weight or by loss, worst-source early
+stopping, and the defender's pool in the bench, built with seeds of its own."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from gap_art.bench import BenchConfig, ConfigError, build_graph
+from gap_art.bench.study import attacker_seed, pool_seed
+from gap_art.bench.targets import ArtTrainerSpec, PrunedSpec
+from gap_art.bench.tasks import SourceSpec
+from gap_art.classifiers import to_art_classifier
+from gap_art.defences import PoolAdversarialFinetuning
+from gap_art.defences.methods import apply_method, parse_method
+from gap_art.defences.pool import pool_objective
+from gap_art.models import create_model
+from gap_art.training import RECIPES, train_model
+
+EPS = 0.3
+
+
+class Recorder(nn.Module):
+    """Logits that make one input batch far worse than the others, and remember what it saw."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[torch.Tensor] = []
+        self.scale = nn.Parameter(torch.ones(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.append(x.detach())
+        level = x.flatten(1).mean(1, keepdim=True)  # inputs of value v give the wrong class v-times more
+        return self.scale * torch.cat([-level, level], dim=1)
+
+
+def test_max_loss_sampling_trains_on_the_source_the_model_is_worst_on():
+    x = torch.stack([torch.full((4, 1, 2, 2), v) for v in (0.0, 0.1, 0.9, 0.3)], dim=1)  # clean + 3 sources
+    y = torch.zeros(4, dtype=torch.long)
+    model = Recorder()
+    pool_objective("max-loss", None, None)(model, x, y)
+    assert torch.equal(model.seen[-1], x[:, 2])  # the 0.9 source has the highest loss
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        picks = set()
+        for _ in range(30):
+            pool_objective("weighted", [0.0001, 0.0001, 1.0], None)(model, x, y)
+            picks.add(round(float(model.seen[-1].mean()), 3))
+    assert picks == {0.3}  # weight 1 on the third source
+
+
+def _trained(digits, seed):
+    torch.manual_seed(seed)
+    model = create_model("small-cnn", digits.info.input_shape, digits.info.nb_classes)
+    train_model(model, digits.train, 15, RECIPES["adam"], seed=seed, device="cpu", progress=False)
+    return to_art_classifier(model.eval(), digits.info, device="cpu")
+
+
+@pytest.mark.parametrize("sampling", ["max-loss", "uniform"])
+def test_pool_hardening_resists_every_source_it_trained_on(classifier, pruned, digits, sampling):
+    from gap_art.attacks import make_attack
+
+    x, y = digits.numpy("train")
+    xt, yt = digits.numpy("test")
+    other = _trained(digits, 5)
+    pool = PoolAdversarialFinetuning(pruned, classifier, extra_sources=[other], sampling=sampling, eps=EPS,
+                                     epochs=4, lr=1e-2, seed=0)  # fmt: skip
+    hardened = pool(x, y=y)
+    assert pool.finetune_record_ is not None and pool.finetune_record_.epochs_run == 4
+    for source in (classifier, other):
+        x_adv = make_attack("pgd", source, eps=EPS).generate(xt, yt)
+        after, before = ((m.predict(x_adv).argmax(1) == yt).mean() for m in (hardened, pruned))
+        assert after > before + 0.2
+    zeros = [int((m.weight_mask == 0).sum()) for m in hardened.model.modules() if hasattr(m, "weight_mask")]
+    assert zeros == [
+        int((m.weight_mask == 0).sum()) for m in pruned.model.modules() if hasattr(m, "weight_mask")
+    ]
+
+
+def test_pool_hardening_checks_its_parameters(classifier, pruned):
+    with pytest.raises(ValueError, match="sampling must be one of"):
+        PoolAdversarialFinetuning(pruned, classifier, sampling="loudest")
+    with pytest.raises(ValueError, match=r"weights must give one positive weight per source \(2"):
+        PoolAdversarialFinetuning(pruned, classifier, extra_sources=[classifier], weights=[1.0])
+    with pytest.raises(ValueError, match="clean_budget"):
+        PoolAdversarialFinetuning(pruned, classifier, clean_budget=2.0)
+    hardener = PoolAdversarialFinetuning(pruned, classifier, self_attack="fgsm", weights=[1.0, 2.0])
+    hardener.set_params(sampling="uniform")
+    assert hardener.sampling == "uniform" and "pool" in parse_method("gap-grad+pool").name
+
+
+@pytest.fixture
+def pruned(classifier, digits):
+    x, y = digits.numpy("train")
+    return apply_method(
+        parse_method("magnitude", compression=4.0), classifier, x[:256], y[:256], x, y
+    ).classifier
+
+
+def test_the_pool_is_the_defenders_own_and_the_attackers_replica_builds_its_own():
+    config = BenchConfig(
+        methods=["magnitude+pool"], compression=[4.0], attacks=["pgd"], defences=[], int8=False, seeds=[2],
+        threat_models=["dense", "replica"],
+    )  # fmt: skip
+    graph = build_graph(config)
+    pooled = [
+        t
+        for t in graph.tasks.values()
+        if isinstance(t.spec, PrunedSpec) and t.spec.settings.hardening == "pool"
+    ]
+    target = next(t for t in pooled if t.spec.seed == 2)
+    assert target.spec.pool == 5 and len(target.deps) == 2 + 5  # source, validation, pool
+    pool = [graph.tasks[d].spec for d in target.deps[2:]]
+    kinds = [type(s).__name__ for s in pool]
+    assert kinds == ["PrunedSpec", "PrunedSpec", "PrunedSpec", "SourceSpec", "ArtTrainerSpec"]
+    assert [s.settings.hardening for s in pool[:2]] == ["tat", "tat"] and pool[2].settings.hardening == "pool"
+    assert [s.seed for s in pool] == [pool_seed(2, k) for k in (0, 1, 4, 2, 3)]
+    assert isinstance(pool[3], SourceSpec) and isinstance(pool[4], ArtTrainerSpec) and pool[4].method == "fbf"
+    replica = next(t for t in pooled if t.spec.seed == attacker_seed(2))
+    theirs = {graph.tasks[d].spec.seed for d in replica.deps[1:]}
+    assert theirs == {pool_seed(attacker_seed(2), k) for k in range(5)}
+    assert not theirs & {s.seed for s in pool} and 2 not in theirs
+    with pytest.raises(ConfigError, match="pool_replicas must be an integer >= 0"):
+        BenchConfig(pool_replicas=-1).validate()
+
+
+def test_pool_runs_in_the_bench(tmp_path):
+    from dataclasses import replace
+
+    from gap_art.bench import preset, run
+
+    config = replace(preset("quick"), methods=["magnitude+pool"], compression=[4.0], attacks=["pgd"],
+                     defences=[], int8=False, n_test=100, threat_models=["dense", "replica"],
+                     pool_replicas=1, finetune_epochs=2, defence_epochs=1, sanity_checks=False)  # fmt: skip
+    results = run(config, out=tmp_path, progress=False)
+    assert not results.failed
+    rows = {(r["target"], r["threat_model"]): r for r in results.rows}
+    assert {("magnitude+pool@4x", "dense"), ("magnitude+pool@4x", "replica")} <= set(rows)
+    assert np.isfinite(rows[("magnitude+pool@4x", "dense")]["worst_attacker_transfer_accuracy"])
