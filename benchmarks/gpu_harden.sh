@@ -3,7 +3,8 @@
 # inputs, the full Fashion-MNIST training set, 30 epochs of SGD (lr 0.1, cosine) for the
 # source, and the reference's fine-tuning (SGD, lr 1e-3) to convergence (at most 20 epochs,
 # patience 3) for every method; 3 seeds, 1000 test images, every attacker and attack of the
-# preset. --tiny runs the new attackers only (independent-arch, robust, replicas of 2).
+# preset, plus the pool hardening (magnitude+pool, issue 22). --tiny runs the preset's methods
+# against the new attackers only (independent-arch, robust, replicas of 2).
 #
 #   bash benchmarks/gpu_harden.sh           # on a CUDA machine; results in benchmarks/results/harden_gpu/
 #   bash benchmarks/gpu_harden.sh --tiny    # the same study on 160 images on CPU, about 2 minutes (tests the script)
@@ -18,7 +19,8 @@ case "$mode" in
   gpu)
     out=${OUT:-benchmarks/results/harden_gpu}
     settings=(--device cuda --n-train 60000 --n-test 1000 --epochs 30
-              --finetune-epochs 20 --finetune-patience 3)
+              --finetune-epochs 20 --finetune-patience 3
+              --methods "gap-grad,random,magnitude,gap-iter,gap-grad+tat,magnitude+tat,magnitude+tat-fgsm,gap-grad+gal,ensemble-adv>magnitude,magnitude+pool")
     ;;
   --tiny)
     out=${OUT:-$(mktemp -d)/harden_tiny}
