@@ -20,7 +20,14 @@ from gap_art.bench.executors import EXECUTORS, RayUnavailableError, _import_ray
 from gap_art.bench.flags import annotate
 from gap_art.bench.goal import Clause, Goal, format_goal, goal_met
 from gap_art.bench.graph import Graph, Task
-from gap_art.bench.report import check_study_goal, environment, render, write_outputs
+from gap_art.bench.report import (
+    FinishedStudy,
+    check_study_goal,
+    environment,
+    read_study,
+    render,
+    write_outputs,
+)
 from gap_art.bench.rows import Row, as_row
 from gap_art.bench.store import Store
 from gap_art.bench.study import build_graph
@@ -135,6 +142,7 @@ __all__ = [
     "Goal",
     "build_graph",
     "check_study_goal",
+    "FinishedStudy",
     "format_goal",
     "goal_met",
     "catalogue",
@@ -144,6 +152,7 @@ __all__ = [
     "format_catalogue",
     "format_comparison",
     "plan",
+    "read_study",
     "render",
     "load_config_file",
     "preset",

@@ -8,11 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from gap_art.bench.config import primary_attack
-from gap_art.bench.flags import annotate
-from gap_art.bench.report import load_results
+from gap_art.bench.report import read_study
 from gap_art.bench.rows import Row, unpack_correct
-from gap_art.bench.summary import analyse
 from gap_art.bench.verdict import conclusions
 from gap_art.evaluation.export import fixed_width_table
 from gap_art.evaluation.metrics import mcnemar_exact
@@ -79,11 +76,7 @@ def flipped_conclusions(first: str | Path, second: str | Path) -> list[tuple[str
     """The verdict claims (:func:`~gap_art.bench.verdict.conclusions`) both studies make but
     state differently, as ``(claim, in first, in second)``. Empty: every shared conclusion
     survives (a claim only one study makes, about a method only it ran, is no flip)."""
-    claims = []
-    for folder in (first, second):
-        rows, config, _, checks = load_results(folder)
-        annotate(rows, checks, config.attack_eps)
-        claims.append(conclusions(rows, analyse(rows, primary_attack(config), config.attack_eps)))
+    claims = [conclusions(s.rows, s.analysis) for s in map(read_study, (first, second))]
     return [
         (key, claim, claims[1][key]) for key, claim in claims[0].items() if claims[1].get(key, claim) != claim
     ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any, cast
 
 import numpy as np
 
@@ -88,6 +89,11 @@ def add_masking_flags(rows: Sequence[Row], eps: float) -> None:
                 other["sanity_failures"] = [*(other.get("sanity_failures") or []), message]
 
 
+def masked_targets(rows: Sequence[Row]) -> set[str]:
+    """The targets :func:`add_masking_flags` marked."""
+    return {r["target"] for r in rows if any(f.startswith(MASKING) for f in r.get("sanity_failures") or [])}
+
+
 COLLAPSE_LEVEL = 0.01
 """Family-wise level of the collapse test over one target's classes (Bonferroni)."""
 
@@ -143,7 +149,7 @@ def annotate(rows: Sequence[Row], checks_by_seed: dict[int, list[SanityCheck]], 
     cells: the same whether the study just ran or its results.json is read back."""
     for row in rows:
         for name in DERIVED:
-            row.pop(name, None)  # type: ignore[misc]
+            cast(dict[str, Any], row).pop(name, None)
     add_worst_case(rows, eps)
     add_worst_attacker(rows, eps)
     add_sanity_flags(rows, checks_by_seed)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import platform
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -219,22 +220,36 @@ def load_results(folder: str | Path) -> tuple[list[Row], BenchConfig, dict[str, 
     return document["rows"], config, document.get("environment", {}), checks
 
 
-def render(folder: str | Path) -> dict[str, Path]:
-    """Redraw report.md, report.html and the plots of a finished study from its results.json,
-    rerunning no model: the cross-cell flags and statistics are derived again from its cells."""
+@dataclass
+class FinishedStudy:
+    """A finished study read back: its rows with the cross-cell flags derived again from its
+    cells, and their analysis."""
+
+    rows: list[Row]
+    config: BenchConfig
+    env: dict[str, Any]
+    checks: Checks
+    analysis: Analysis
+
+
+def read_study(folder: str | Path) -> FinishedStudy:
+    """The study in ``folder``, rerunning no model: flags and statistics derived from its cells."""
     rows, config, env, checks = load_results(folder)
     annotate(rows, checks, config.attack_eps)
-    analysis = analyse(rows, primary_attack(config), config.attack_eps)
-    return render_report(rows, config, env, checks, Store(folder), analysis)
+    return FinishedStudy(rows, config, env, checks, analyse(rows, primary_attack(config), config.attack_eps))
 
 
-def check_study_goal(folder: str | Path, goal: Goal) -> list[Clause]:
-    """Every clause of ``goal`` against the finished study in ``folder`` (its flags and paired
-    tests derived again from its cells, as :func:`render` does)."""
-    rows, config, _, checks = load_results(folder)
-    annotate(rows, checks, config.attack_eps)
-    analysis = analyse(rows, primary_attack(config), config.attack_eps)
-    return check_goal(goal, rows, analysis, config.attack_eps)
+def render(folder: str | Path, study: FinishedStudy | None = None) -> dict[str, Path]:
+    """Redraw report.md, report.html and the plots of a finished study from its results.json
+    (``study``: the folder already read by :func:`read_study`)."""
+    s = study or read_study(folder)
+    return render_report(s.rows, s.config, s.env, s.checks, Store(folder), s.analysis)
+
+
+def check_study_goal(study: str | Path | FinishedStudy, goal: Goal) -> list[Clause]:
+    """Every clause of ``goal`` against a finished study (a folder, or one already read)."""
+    s = study if isinstance(study, FinishedStudy) else read_study(study)
+    return check_goal(goal, s.rows, s.analysis, s.config.attack_eps)
 
 
 def terminal_table(rows: Sequence[Row], config: BenchConfig) -> str:

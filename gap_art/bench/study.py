@@ -188,8 +188,7 @@ class _Builder:
             name = f"{settings.name}@{_format_ratio(settings.compression)}"
             replicas.append(self.target(replace(spec, seed=own, name=name, settings=settings), (source,)))
         independent = self.source(seeds[-3], independent=True)
-        robust = _art_defence_spec(c, c.robust_defence, seeds[-2])
-        robust_task = self.target(replace(robust, name=f"pool robust model ({c.robust_defence})"), (source,))
+        robust_task = self.robust(seeds[-2], source, "pool robust model")
         first_round = (*replicas, independent, robust_task)
         bootstrap = replace(spec.replica(seeds[-1]), pool=len(first_round))
         return (*replicas, self.target(bootstrap, (source, *first_round)), independent, robust_task)
@@ -208,14 +207,17 @@ class _Builder:
         c, own = self.config, attacker_seed(seed)
         independent = self.source(own, independent=True)
         arch = c.independent_arch or independent_arch(c.arch, DATASETS[c.dataset].input_shape)
-        robust = _art_defence_spec(c, c.robust_defence, own)
-        robust = replace(robust, name=f"robust attacker ({c.robust_defence})")
         return {
             "independent": independent,
             "independent-arch": self.source(own, independent=True, arch=arch),
-            "robust": self.target(robust, (independent,)),
+            "robust": self.robust(own, independent, "robust attacker"),
             "dense": source,
         }
+
+    def robust(self, seed: int, source: Task, label: str) -> Task:
+        """``source`` adversarially trained by ART's ``robust_defence`` with ``seed``."""
+        spec = _art_defence_spec(self.config, self.config.robust_defence, seed)
+        return self.target(replace(spec, name=f"{label} ({self.config.robust_defence})"), (source,))
 
     def cell(self, target: Task, craft: Task, whitebox: bool) -> None:
         assert isinstance(target.spec, TargetSpec) and isinstance(craft.spec, CraftSpec)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from gap_art.bench.config import BenchConfig, primary_attack
-from gap_art.bench.flags import MASKING
+from gap_art.bench.flags import masked_targets
 from gap_art.bench.rows import Row
 from gap_art.bench.summary import HEADLINE, Analysis, Key
 from gap_art.evaluation.sanity import SanityCheck
@@ -173,9 +173,7 @@ def verdict(
             f"attacker's examples), never counted as robustness (no best, budget or win): {listed}. "
             "Judge them by the attackers and attacks they did not train on."
         )
-    masked = sorted({
-        r["target"] for r in rows if any(f.startswith(MASKING) for f in r.get("sanity_failures") or [])
-    })  # fmt: skip
+    masked = sorted(masked_targets(rows))
     if masked:
         lines.append(
             f"Gradient masking suspected (white-box PGD leaves more accuracy than the best transfer "
@@ -204,7 +202,7 @@ def conclusions(rows: Sequence[Row], analysis: Analysis) -> dict[str, str]:
         key = f"{c['first']} against {c['second']} at {c['ratio']:g}x, {c['attack']} from {c['threat_model']}"
         wins, losses = c["significant_wins"], c["significant_losses"]  # an untested sign is no conclusion
         claims[key] = f"significantly better in {wins} of {len(c['seeds'])} seeds, worse in {losses}"
-    masked = {r["target"] for r in rows if any(f.startswith(MASKING) for f in r.get("sanity_failures") or [])}
+    masked = masked_targets(rows)
     for target in dict.fromkeys(t for (_, t, _, _) in analysis.summary):
         entries = [e for (_, t, _, _), e in analysis.summary.items() if t == target]
         flags = [

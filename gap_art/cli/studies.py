@@ -37,7 +37,7 @@ def report(folder: str, goal_file: str | None) -> None:
       gap-art report gap-art-results/20261126-101500
       gap-art report runs/harden --goal benchmarks/goals/harden.toml
     """
-    from gap_art.bench import ConfigError, Goal, check_study_goal, format_goal, render
+    from gap_art.bench import ConfigError, Goal, check_study_goal, format_goal, read_study, render
 
     _finished_study(folder)
     try:
@@ -45,8 +45,9 @@ def report(folder: str, goal_file: str | None) -> None:
     except ConfigError as error:
         raise click.BadParameter(str(error), param_hint="'--goal'") from None
     try:
-        paths = render(folder)
-        clauses = check_study_goal(folder, goal) if goal else []
+        study = read_study(folder)
+        paths = render(folder, study)
+        clauses = check_study_goal(study, goal) if goal else []
     except (ValueError, KeyError, TypeError) as error:  # JSON and config errors are ValueErrors
         raise _unreadable(folder, error) from None
     for name, path in paths.items():

@@ -75,6 +75,11 @@ class StaticSourceAttack(EvasionAttack):
         return self._memo[key]
 
 
+def accuracy(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray) -> float:
+    """The share of ``x`` the classifier labels ``y``: what early stopping scores held-out rows by."""
+    return float((classifier.predict(x, batch_size=1024).argmax(1) == y).mean())
+
+
 @dataclass(frozen=True)
 class HardeningRun:
     """One training run of a hardening: the model trained in place, the rows it trains on,
@@ -274,9 +279,7 @@ class TransferHardening(Transformer):
         x_held_adv = sources[0].generate(x_held, y_held)
 
         def measure() -> float:
-            clean = trainee.predict(x_held, batch_size=1024).argmax(1) == y_held
-            transfer = trainee.predict(x_held_adv, batch_size=1024).argmax(1) == y_held
-            return float((clean.mean() + transfer.mean()) / 2)
+            return (accuracy(trainee, x_held, y_held) + accuracy(trainee, x_held_adv, y_held)) / 2
 
         return measure
 

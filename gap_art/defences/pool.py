@@ -21,7 +21,7 @@ from torch.utils.data import TensorDataset
 
 from gap_art.attacks import build_attack
 from gap_art.classifiers import ClassifierModule
-from gap_art.defences.hardening import HardeningRun, StaticSourceAttack, TransferHardening
+from gap_art.defences.hardening import HardeningRun, StaticSourceAttack, TransferHardening, accuracy
 from gap_art.settings import AttackSpec
 from gap_art.training import Objective, Recipe, train_model
 from gap_art.validation import check_choice, check_range
@@ -147,18 +147,12 @@ class PoolAdversarialFinetuning(TransferHardening):
         of the parent's held-out clean accuracy; below every such epoch, the others by clean
         accuracy."""
         adversarial = [source.generate(x_held, y_held) for source in sources]
-        level = (
-            float((self.parent.predict(x_held, batch_size=1024).argmax(1) == y_held).mean())
-            - self.clean_budget
-        )
+        level = accuracy(self.parent, x_held, y_held) - self.clean_budget
 
         def measure() -> float:
-            def accuracy(x: np.ndarray) -> float:
-                return float((trainee.predict(x, batch_size=1024).argmax(1) == y_held).mean())
-
-            clean = accuracy(x_held)
+            clean = accuracy(trainee, x_held, y_held)
             if clean < level:
                 return clean - 1.0
-            return min(accuracy(x_adv) for x_adv in adversarial)
+            return min(accuracy(trainee, x_adv, y_held) for x_adv in adversarial)
 
         return measure
