@@ -22,7 +22,8 @@ def to_art_classifier(
 ) -> PyTorchClassifier:
     """An ART ``PyTorchClassifier`` for ``model`` with the dataset's shape, classes and range.
 
-    :param preprocessing: Optional ``(mean, std)`` applied by ART before the model.
+    :param preprocessing: Optional ``(mean, std)`` applied by ART before the model (default:
+        the normalisation ``info`` records, if any).
     :param lr: Learning rate of the Adam optimizer used by ART's ``fit`` and trainers.
     """
     target = resolve_device(device)
@@ -34,9 +35,18 @@ def to_art_classifier(
         nb_classes=info.nb_classes,
         optimizer=torch.optim.Adam(params, lr=lr) if params else None,
         clip_values=tuple(info.clip_values),
-        preprocessing=preprocessing if preprocessing is not None else (0.0, 1.0),
+        preprocessing=preprocessing or info.preprocessing or (0.0, 1.0),
         device_type="gpu" if target.type == "cuda" else "cpu",
     )
+
+
+def pixel_space(model: nn.Module, info: DatasetInfo) -> nn.Module:
+    """``model`` behind the normalisation ``info`` records (ART's preprocessing, as an
+    ``nn.Module``), for code that trains or scores it on pixel-space tensors; ``model`` itself
+    when there is none."""
+    if info.preprocessing is None:
+        return model
+    return ClassifierModule(to_art_classifier(model, info, device="cpu"))
 
 
 class GradientFreeError(TypeError):

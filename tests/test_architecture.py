@@ -13,7 +13,7 @@ LAYERS = [
     ("runtime", "validation", "registry", "settings"),
     ("data", "models", "training"),
     ("pruning", "quantization"),
-    ("checkpoint", "classifiers"),
+    ("checkpoint", "classifiers", "export"),
     ("attacks",),
     ("evaluation",),
     ("defences",),
@@ -33,6 +33,7 @@ NO_ART = {
     "pruning",
     "quantization",
     "checkpoint",
+    "export",
 }
 """Layers that stay plain PyTorch: no ``art`` import (pruning/ imports no ART)."""
 
@@ -87,7 +88,7 @@ BENCH_LAYERS = [
     ("flags", "summary", "catalogue"),
     ("verdict", "sections", "plots", "goal"),
     ("report",),
-    ("compare",),
+    ("compare", "evaluate"),
     ("__init__",),
 ]
 """Inside ``bench/``, bottom-up: the schema and files; what tasks share; the task machinery;
@@ -125,8 +126,9 @@ CLI = sorted((PACKAGE / "cli").glob("*.py"))
 
 @pytest.mark.parametrize("path", CLI, ids=lambda p: p.name)
 def test_no_cli_command_module_imports_another(path):
-    """The command modules are siblings: each imports the shared options, never another command."""
-    commands = {p.stem for p in CLI} - {"__init__", "options"}
+    """The command modules are siblings: each imports the shared options and inputs, never
+    another command."""
+    commands = {p.stem for p in CLI} - {"__init__", "options", "inputs"}
     for name in _gap_art_imports(path):
         if name.startswith("gap_art.cli."):
             imported = name.split(".")[2]

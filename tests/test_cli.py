@@ -183,7 +183,7 @@ def test_prune_a_users_checkpoint_or_state_dict(tmp_path, digits_model):
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     for args, message in [
         ([str(tmp_path / "weights.pt")], "--arch"),
-        ([str(tmp_path / "junk.pt")], "not a readable checkpoint"),
+        ([str(tmp_path / "junk.pt")], "not a readable PyTorch file"),
         ([str(tmp_path / "weights.pt"), "--arch", "lenet"], "does not fit lenet"),
         ([str(checkpoint), "--compression", "0.5"], "compression must be"),
         ([str(checkpoint), "--method", "magnitud"], "did you mean 'magnitude'"),
@@ -239,14 +239,19 @@ def test_evaluate_a_users_models_end_to_end(tmp_path, digits_model, digits):
         str(tmp_path / "run"),
     )
     assert result.exit_code == 0, result.output
-    rows = json.loads((tmp_path / "run" / "results.json").read_text())
+    rows = json.loads((tmp_path / "run" / "results.json").read_text())["rows"]
     assert [(r["target"], r["attack"]) for r in rows] == [
-        ("pruned", "fgsm"),
-        ("int8", "fgsm"),
-        ("pruned", "pgd"),
-        ("int8", "pgd"),
+        (target, attack) for attack in ("fgsm", "pgd") for target in ("dense", "pruned", "int8")
     ]
     assert all(r["n"] == 200 and 0 <= r["transfer_accuracy"] <= r["clean_accuracy"] + 0.05 for r in rows)
+    assert {r["family"] for r in rows} == {"baseline", "pruning", "quantization"}
+    pruned_row = next(r for r in rows if r["target"] == "pruned")
+    assert pruned_row["compression"] == pytest.approx(4.0, rel=0.01) and pruned_row["layer_sparsity"]
+    report = invoke("report", str(tmp_path / "run"))  # the bench's reader takes evaluate's folder
+    assert report.exit_code == 0, report.output
+    assert "pruned" in (tmp_path / "run" / "report.md").read_text()
+    compared = invoke("compare", str(tmp_path / "run"), str(tmp_path / "run"))
+    assert compared.exit_code == 0, compared.output
     bad = invoke("evaluate", "--source", source, "--target", "no-equals-sign")
     assert bad.exit_code == 2 and "NAME=PATH" in bad.output
     (tmp_path / "junk.pt2").write_text("not a program")

@@ -51,7 +51,7 @@ def test_bad_checkpoints_give_clear_errors(tmp_path, digits, digits_model):
     with pytest.raises(CheckpointError, match="does not exist"):
         load_checkpoint(tmp_path / "missing.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint at all")
-    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+    with pytest.raises(CheckpointError, match="not a readable PyTorch file"):
         load_checkpoint(tmp_path / "junk.pt")
     torch.save({"weights": torch.zeros(2)}, tmp_path / "foreign.pt")
     with pytest.raises(CheckpointError, match="not a gap-art checkpoint"):
@@ -60,6 +60,45 @@ def test_bad_checkpoints_give_clear_errors(tmp_path, digits, digits_model):
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(CheckpointError):
         load_checkpoint(path)
+
+
+class _WritesAFile:
+    """What a hostile checkpoint holds: unpickling it would run ``open(marker, "w")``."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_every_unreadable_file_is_one_line_that_never_advises_weights_only_false(tmp_path, digits):
+    import pickle
+    import zipfile
+
+    from gap_art.checkpoint import load_model
+
+    marker = tmp_path / "pwned"
+    torch.save({"state_dict": _WritesAFile(marker)}, tmp_path / "hostile.pt")
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with zipfile.ZipFile(tmp_path / "foreign.zip.pt", "w") as archive:
+        archive.writestr("notes.txt", "not torch")
+    (tmp_path / "pickle.pt").write_bytes(pickle.dumps({"a": 1}, protocol=2))
+    (tmp_path / "bytes.pt").write_bytes(bytes(range(256)) * 4)
+    torch.save({"a": torch.ones(3)}, tmp_path / "whole.pt")
+    (tmp_path / "truncated.pt").write_bytes((tmp_path / "whole.pt").read_bytes()[:-40])
+    for name in ("hostile.pt", "empty.pt", "foreign.zip.pt", "pickle.pt", "bytes.pt", "truncated.pt"):
+        with pytest.raises(CheckpointError) as caught:
+            load_model(tmp_path / name, digits.info, "small-cnn")
+        message = str(caught.value)
+        assert (
+            "\n" not in message
+            and "weights_only" not in message
+            and "expected a gap-art checkpoint" in message
+        )
+    assert not marker.exists()  # the hostile object was never built
+    with pytest.raises(CheckpointError, match="Python objects"):
+        load_model(tmp_path / "hostile.pt", digits.info, "small-cnn")
 
 
 def test_failed_write_leaves_previous_checkpoint_intact(tmp_path, digits, digits_model, monkeypatch):

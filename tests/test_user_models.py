@@ -138,3 +138,4 @@ def test_an_int8_program_loads_in_a_fresh_process(tmp_path, state_dict_file):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "int8" in done.stdout and "pgd" in done.stdout
+    assert "KernelPreference" not in done.stderr  # torch's notice on importing torchao is silenced

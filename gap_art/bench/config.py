@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from gap_art.attacks import ATTACKS, BACKENDS
-from gap_art.data import DATASETS
+from gap_art.data import DATASETS, DatasetInfo, DataSpec
 from gap_art.defences.art_builtin import ART_DEFENCES
 from gap_art.defences.methods import parse_method
-from gap_art.models import MODELS
+from gap_art.models import MODELS, check_arch, parse_arch_kwargs
 from gap_art.settings import DEVICES, FINETUNE_PARAMS, GAP_EPS, GAP_EPS_STEP, FinetuneSpec, default_eps_step
 from gap_art.validation import check_choice, check_choices, check_int, check_range, params_named
 
@@ -21,16 +21,8 @@ DEFAULT_DEFENCES = ["feature-squeezing", "spatial-smoothing", "jpeg", "distillat
 """ART's built-in defences compared against by default: three preprocessors, a transformer and
 two trainers (any registered ART defence may be named)."""
 
-THREAT_MODELS = (
-    "dense",
-    "independent",
-    "independent-arch",
-    "robust",
-    "replica",
-    "replicas",
-    "replica-independent",
-    "ensemble",
-)
+THREAT_MODELS: tuple[str, ...] = ("dense", "independent", "independent-arch", "robust", "replica")
+THREAT_MODELS += ("replicas", "replica-independent", "ensemble")
 """Who crafts the examples: the uncompressed parent M (the paper's threat model); a dense
 model the attacker trained independently (the natural transfer gap, same architecture and
 recipe); ``independent-arch``, the attacker's own model of another architecture
@@ -57,7 +49,8 @@ class BenchConfig:
     """Everything that determines a study. Each field is one CLI override.
 
     :param dataset: Dataset name (``digits``, ``fashion-mnist``, ``mnist``, ``cifar10``).
-    :param arch: Architecture (registry or torchvision name; ``model`` in older config files).
+    :param arch: Architecture: a registry or torchvision name, ``timm:NAME`` or your own
+        ``package.module:Name`` (``model`` in older config files).
     :param methods: Methods by name (see :mod:`gap_art.defences.methods`): a pruning
         criterion (``gap-grad``, ``magnitude``, ...), applied in global scope, optionally
         ``+iter`` (in ``rounds``) and ``+tat`` or ``+gal`` (hardened against transfer from the
@@ -111,11 +104,19 @@ class BenchConfig:
     :param split: Evaluate on the ``test`` split (default) or ``train``.
     :param device: ``auto``, ``cpu`` or ``cuda``.
     :param data_dir: Where datasets are read from (see :func:`gap_art.data.load_dataset`).
+    :param data: Your own data instead of ``dataset``: an ImageFolder folder (``train/`` and
+        ``test/`` or ``val/``) or an ``.npz`` (see :func:`gap_art.data.load_files`).
+    :param input_size: Height and width your images are resized to.
+    :param mean: Per-channel normalisation mean, applied as ART preprocessing (with ``std``).
+    :param std: Per-channel normalisation standard deviation.
+    :param arch_kwargs: Keyword arguments of ``arch`` as a JSON object.
     :param data_seed: Seed of the train/test subsets (fixed across model seeds).
     :param source_checkpoint: Run the study on this trained model (a gap-art checkpoint, or a
         plain ``state_dict`` of ``arch``) instead of training one: every seed shares it, so
         seeds vary calibration, fine-tuning and the attacker's own models only. A gap-art
         checkpoint's architecture must be ``arch``.
+    :param targets: Set by ``gap-art evaluate``: the names of the user's files it compared
+        (then ``methods`` is unused).
     """
 
     dataset: str = "digits"
@@ -151,8 +152,14 @@ class BenchConfig:
     split: str = "test"
     device: str = "auto"
     data_dir: str | None = None
+    data: str | None = None
+    input_size: list[int] | None = None
+    mean: list[float] | None = None
+    std: list[float] | None = None
+    arch_kwargs: str | None = None
     data_seed: int = 0
     source_checkpoint: str | None = None
+    targets: list[str] | None = field(default=None, metadata={"cli": False})
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -182,12 +189,14 @@ class BenchConfig:
         return self
 
     def _check(self) -> None:
-        check_choice(self.dataset, "dataset", sorted(DATASETS))
-        if self.arch not in MODELS:
-            _torchvision_name(self.arch, "arch")
-        if not isinstance(self.methods, list) or not self.methods:
+        self.data_spec()
+        check_arch(self.arch, sorted(MODELS))
+        parse_arch_kwargs(self.arch_kwargs)
+        if self.targets is not None:  # the user's files, compared by gap-art evaluate
+            check_choices(self.targets, "targets", self.targets)
+        elif not isinstance(self.methods, list) or not self.methods:
             raise ValueError(f"methods must list at least one method, got {self.methods!r}")
-        for method in self.methods:
+        for method in self.methods if self.targets is None else []:
             parse_method(method, "methods")
         check_choices(self.attacks, "attacks", ATTACKS.names())
         check_choices(self.whitebox_attacks, "whitebox_attacks", ATTACKS.names(), allow_empty=True)
@@ -195,8 +204,8 @@ class BenchConfig:
         check_choices(self.threat_models, "threat_models", list(THREAT_MODELS))
         if "dense" not in self.threat_models:
             raise ValueError("threat_models must include 'dense' (the reference the others compare to)")
-        if self.independent_arch is not None and self.independent_arch not in MODELS:
-            _torchvision_name(self.independent_arch, "independent_arch")
+        if self.independent_arch is not None:
+            check_arch(self.independent_arch, sorted(MODELS), "independent_arch")
         check_choice(self.robust_defence, "robust_defence", list(ROBUST_DEFENCES))
         check_int(self.replicas, "replicas", 2)
         check_int(self.pool_replicas, "pool_replicas", 0)
@@ -208,12 +217,12 @@ class BenchConfig:
         check_range(self.cw_kappa, "cw_kappa", 0.0, 1e6)
         check_choice(self.split, "split", ["test", "train"])
         check_choice(self.device, "device", list(DEVICES))
-        if not self.compression:
+        if not self.compression and self.targets is None:
             raise ValueError("compression must list at least one ratio")
         for ratio in self.compression:
             if not isinstance(ratio, (int, float)) or not ratio > 1:
                 raise ValueError(f"compression ratios must be numbers > 1, got {ratio!r}")
-        span = DATASETS[self.dataset].clip_values[1] - DATASETS[self.dataset].clip_values[0]
+        span = 1.0  # every dataset is read into [0, 1]
         budgets = [("eps", self.eps)] + [("gap_eps", e) for e in self.gap_eps or []]
         for name, value in budgets:
             if value is not None and (not isinstance(value, (int, float)) or not 0 < value <= span):
@@ -245,7 +254,7 @@ class BenchConfig:
         if not isinstance(path, str):
             raise ValueError(f"source_checkpoint must be a file path, got {path!r}")
         try:
-            _, arch = load_model(path, DATASETS[self.dataset], self.arch)
+            _, arch = load_model(path, self.dataset_info(), self.arch, parse_arch_kwargs(self.arch_kwargs))
         except CheckpointError as error:
             raise ValueError(f"source_checkpoint: {error}") from None
         if arch != self.arch:
@@ -254,13 +263,28 @@ class BenchConfig:
     @property
     def attack_eps(self) -> float:
         """The L-inf budget in use: ``eps`` or the dataset's suggestion."""
-        return self.eps if self.eps is not None else DATASETS[self.dataset].eps
+        return self.eps if self.eps is not None else self.dataset_info().eps
+
+    def data_spec(self) -> DataSpec:
+        """Where the study's data comes from: ``data`` (the user's files) or ``dataset``."""
+        if self.data is None:
+            check_choice(self.dataset, "dataset", sorted(DATASETS))
+        return DataSpec.of(self.dataset, self.data, self.data_dir, self.input_size, self.mean, self.std)
+
+    def dataset_info(self) -> DatasetInfo:
+        """The study's input shape, classes, budget and normalisation (reads the user's files)."""
+        return self.data_spec().info()
+
+    @property
+    def data_name(self) -> str:
+        """The data in reports: the dataset's name or the user's folder or file."""
+        return self.data_spec().describe()
 
     def gap_budgets(self) -> list[tuple[float, float]]:
         """``(eps, eps_step)`` of each GAP calibration attack: the reference's 2/255 and 0.001
         of the input range by default, else each ``gap_eps`` with a quarter step."""
         if self.gap_eps is None:
-            low, high = DATASETS[self.dataset].clip_values
+            low, high = self.dataset_info().clip_values
             return [((high - low) * GAP_EPS, (high - low) * GAP_EPS_STEP)]
         return [(eps, default_eps_step(eps)) for eps in self.gap_eps]
 
@@ -314,15 +338,6 @@ def load_config_file(path: str | Path, base: BenchConfig | None = None) -> Bench
     preset_name = data.pop("preset", None)
     start = preset(preset_name) if preset_name else base
     return BenchConfig.from_dict(data, start)
-
-
-def _torchvision_name(name: str, param: str) -> None:
-    import torchvision
-
-    if name not in torchvision.models.list_models(module=torchvision.models):
-        raise ValueError(
-            f"{param} must be one of {sorted(MODELS)} or a torchvision classification model, got {name!r}"
-        )
 
 
 PRESETS: dict[str, BenchConfig] = _load_presets()

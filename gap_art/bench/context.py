@@ -15,7 +15,8 @@ from gap_art.bench.config import BenchConfig
 from gap_art.bench.store import Store
 from gap_art.checkpoint import load_checkpoint, save_checkpoint
 from gap_art.classifiers import to_art_classifier
-from gap_art.data import DataBundle, load_dataset
+from gap_art.data import DataBundle, DataSpec
+from gap_art.models import create_model, parse_arch_kwargs
 from gap_art.runtime import resolve_device, seeded_subset
 from gap_art.training import validation_split
 
@@ -23,8 +24,8 @@ Meta = dict[str, Any]
 
 
 @functools.lru_cache(maxsize=4)
-def _bundle(dataset: str, data_dir: str | None, n_train: int | None, data_seed: int) -> DataBundle:
-    return load_dataset(dataset, data_dir=data_dir, n_train=n_train, seed=data_seed)
+def _bundle(spec: DataSpec, n_train: int | None, data_seed: int) -> DataBundle:
+    return spec.load(n_train=n_train, seed=data_seed)
 
 
 def evaluation_seed(config: BenchConfig, seed: int) -> int:
@@ -46,7 +47,7 @@ class Context:
     @property
     def data(self) -> DataBundle:
         c = self.config
-        return _bundle(c.dataset, c.data_dir, c.n_train, c.data_seed)
+        return _bundle(c.data_spec(), c.n_train, c.data_seed)
 
     def evaluation_set(self, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """The examples attacked in study seed ``seed``: a fresh seeded subset of the held-out
@@ -73,7 +74,7 @@ class Context:
         """An ART classifier of a cached checkpoint on the run's device, loaded once per
         process (tasks never modify a classifier they are given: they copy its model)."""
         if checkpoint not in self._classifiers:
-            model, info, _ = load_checkpoint(self.store.cache / checkpoint)
+            model, info, _ = load_checkpoint(self.store.cache / checkpoint, arch=self.config.arch)
             self._classifiers[checkpoint] = to_art_classifier(model, info, device=self.device)
         return self._classifiers[checkpoint]
 
@@ -99,6 +100,18 @@ class Context:
     def save_model(self, task_id: str, model: torch.nn.Module, arch: str | None = None) -> str:
         """Checkpoint a task's model (of ``arch``, the study's by default) in the cache;
         returns the file name."""
-        name = f"{task_id}.pt"
-        save_checkpoint(self.store.cache / name, model, arch or self.config.arch, self.data.info)
+        name, arch = f"{task_id}.pt", arch or self.config.arch
+        save_checkpoint(
+            self.store.cache / name, model, arch, self.data.info, arch_kwargs=self.arch_kwargs(arch)
+        )
         return name
+
+    def arch_kwargs(self, arch: str) -> dict[str, Any]:
+        """The keyword arguments of ``arch``: the study's ``arch_kwargs`` for its own architecture."""
+        return parse_arch_kwargs(self.config.arch_kwargs) if arch == self.config.arch else {}
+
+    def new_model(self, arch: str | None = None) -> torch.nn.Module:
+        """An untrained model of ``arch`` (the study's by default) for the study's data."""
+        arch = arch or self.config.arch
+        info = self.data.info
+        return create_model(arch, info.input_shape, info.nb_classes, self.arch_kwargs(arch))

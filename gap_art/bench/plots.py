@@ -109,13 +109,13 @@ def _dense_entries(summary: dict[Key, dict[str, Any]], attack: str, eps: float) 
 def pareto_plot(summary: dict[Key, dict[str, Any]], config: BenchConfig, attack: str) -> Plot | None:
     """Clean against transfer accuracy of every target, with the frontier of sound targets
     (no collapsed class, no label leaking)."""
-    title = f"{config.dataset}: clean against transfer accuracy ({attack.upper()} from the dense model)"
+    title = f"{config.data_name}: clean against transfer accuracy ({attack.upper()} from the dense model)"
     return _pareto(summary, config, attack, "transfer_accuracy", f"pareto_{attack}.png", title)
 
 
 def worst_attacker_pareto_plot(summary: dict[Key, dict[str, Any]], config: BenchConfig) -> Plot | None:
     """Clean against worst-attacker transfer accuracy (the headline) of every target."""
-    title = f"{config.dataset}: clean against worst-attacker transfer accuracy (every attacker and attack)"
+    title = f"{config.data_name}: clean against worst-attacker transfer accuracy (every attacker and attack)"
     return _pareto(summary, config, primary_attack(config), HEADLINE, WORST_PARETO, title)
 
 
@@ -150,7 +150,7 @@ def compression_plot(summary: dict[Key, dict[str, Any]], config: BenchConfig, at
         return None
     return Plot(
         name=f"transfer_vs_compression_{attack}.png",
-        title=f"{config.dataset}: transfer accuracy against compression ({attack.upper()})",
+        title=f"{config.data_name}: transfer accuracy against compression ({attack.upper()})",
         x_label="compression (prunable weights / nonzero, measured)",
         y_label="transfer accuracy",
         series=_series_by_method(entries, lambda e: e["compression"], "transfer_accuracy", line=True),
@@ -188,7 +188,7 @@ def security_plot(summary: dict[Key, dict[str, Any]], config: BenchConfig, attac
         )
     return Plot(
         name=f"security_curve_{attack}.png",
-        title=f"{config.dataset}: transfer accuracy against eps ({attack.upper()} from the dense model)",
+        title=f"{config.data_name}: transfer accuracy against eps ({attack.upper()} from the dense model)",
         x_label="eps (L-inf)",
         y_label="transfer accuracy",
         series=series,

@@ -28,7 +28,6 @@ from gap_art.bench.targets import (
     TargetSpec,
 )
 from gap_art.bench.tasks import CellSpec, CraftSpec, SanitySpec, SourceSpec
-from gap_art.data import DATASETS
 from gap_art.defences.art_builtin import ART_DEFENCES, TrainedDefence
 from gap_art.defences.methods import needs_attack, parse_method
 from gap_art.models import independent_arch
@@ -126,7 +125,7 @@ class _Builder:
         every seed), or with ``independent`` another one (of ``arch``), always trained: the
         attacker's own, or one in a defender's pool."""
         c = self.config
-        data = SourceSpec(c.dataset, c.n_train, c.data_seed, arch or c.arch)
+        data = SourceSpec(c.data or c.dataset, c.n_train, c.data_seed, arch or c.arch)
         if c.source_checkpoint is not None and not independent:
             digest = file_digest(c.source_checkpoint)
             return self.add(
@@ -206,7 +205,7 @@ class _Builder:
         (their independent model adversarially trained by ART)."""
         c, own = self.config, attacker_seed(seed)
         independent = self.source(own, independent=True)
-        arch = c.independent_arch or independent_arch(c.arch, DATASETS[c.dataset].input_shape)
+        arch = c.independent_arch or independent_arch(c.arch, c.dataset_info().input_shape)
         return {
             "independent": independent,
             "independent-arch": self.source(own, independent=True, arch=arch),

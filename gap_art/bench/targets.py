@@ -22,7 +22,6 @@ from gap_art.defences import Int8Quantization
 from gap_art.defences.art_builtin import PreprocessorDefence, TrainedDefence, TrainingData
 from gap_art.defences.art_builtin import get as get_art_defence
 from gap_art.defences.methods import apply_method, needs_attack
-from gap_art.models import create_model
 from gap_art.pruning import layer_sparsity, measure_compression, prunable_parameters
 from gap_art.quantization import model_size
 from gap_art.settings import FinetuneSpec, MethodSpec, from_dict
@@ -309,9 +308,8 @@ class ArtTrainerSpec(TargetSpec):
     def build(self, task_id: str, deps: list[Meta], ctx: Context) -> Meta:
         defence = get_art_defence(self.method)
         assert isinstance(defence, TrainedDefence)
-        info = ctx.data.info
         torch.manual_seed(self.seed)
-        student = create_model(ctx.config.arch, info.input_shape, info.nb_classes)
+        student = ctx.new_model()
         x, y = ctx.data.numpy("train")
         data = TrainingData(x, y, student, self.training, self.eps or 0.0)
         model = defence.train(ctx.classifier(deps[0]["checkpoint"]), data)

@@ -17,10 +17,10 @@ from gap_art.bench.graph import Task, TaskSpec
 from gap_art.bench.rows import ROW_FIELDS, TARGET_FIELDS, Row, as_row, pack_correct
 from gap_art.bench.targets import VALIDATION, TargetSpec, craft_rows, load_target, size_fields
 from gap_art.checkpoint import load_model
-from gap_art.classifiers import is_gradient_free, to_art_classifier
+from gap_art.classifiers import is_gradient_free, pixel_space, to_art_classifier
 from gap_art.evaluation import craft_examples, evaluate_transfer, evaluate_whitebox
 from gap_art.evaluation.sanity import run_sanity_checks
-from gap_art.models import EnsembleModule, create_model
+from gap_art.models import EnsembleModule
 from gap_art.models.registry import model_recipe
 from gap_art.runtime import atomic_write
 from gap_art.settings import AttackSpec
@@ -29,7 +29,8 @@ from gap_art.training import RECIPES, train_model
 
 @dataclass(frozen=True)
 class SourceSpec(TaskSpec):
-    """A dense model: trained on ``dataset`` (``n_train`` examples drawn with ``data_seed``)
+    """A dense model: trained on ``dataset`` (a built-in name or the user's data path;
+    ``n_train`` examples drawn with ``data_seed``)
     for ``epochs`` with ``seed``, or the user's ``checkpoint`` (its SHA-256 in the id)."""
 
     kind = "source"
@@ -51,15 +52,17 @@ class SourceSpec(TaskSpec):
     def run(self, task: Task, deps: list[Meta], ctx: Context) -> Meta:
         info = ctx.data.info
         if self.checkpoint is not None:  # the user's trained model
-            model, _ = load_model(self.checkpoint, info, self.arch)
+            model, _ = load_model(self.checkpoint, info, self.arch, ctx.arch_kwargs(self.arch))
             saved = ctx.save_model(task.id, model, self.arch)
             return {"checkpoint": saved, "time_s": 0.0, **size_fields(model, False)}
         assert self.seed is not None and self.epochs is not None
         torch.manual_seed(self.seed)
-        model = create_model(self.arch, info.input_shape, info.nb_classes)
+        model = ctx.new_model(self.arch)
         start = time.perf_counter()
         recipe = RECIPES[model_recipe(self.arch)]
-        train_model(model, ctx.data.train, self.epochs, recipe, self.seed, ctx.device, False)
+        train_model(
+            pixel_space(model, info), ctx.data.train, self.epochs, recipe, self.seed, ctx.device, False
+        )
         elapsed = time.perf_counter() - start
         saved = ctx.save_model(task.id, model, self.arch)
         return {"checkpoint": saved, "time_s": elapsed, **size_fields(model, False)}

@@ -1,6 +1,7 @@
 """The ``gap-art`` command line: a thin layer over the library, one module per command group
 (:mod:`~gap_art.cli.bench`, :mod:`~gap_art.cli.studies`, :mod:`~gap_art.cli.models`,
-:mod:`~gap_art.cli.evaluate`) beside the options they share (:mod:`~gap_art.cli.options`)."""
+:mod:`~gap_art.cli.export`, :mod:`~gap_art.cli.evaluate`) beside the options they share
+(:mod:`~gap_art.cli.options`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import click
 from gap_art import __version__
 from gap_art.cli.bench import bench
 from gap_art.cli.evaluate import evaluate
+from gap_art.cli.export import export
 from gap_art.cli.models import prune, quantize, train
 from gap_art.cli.studies import compare, list_catalogue, report
 
@@ -19,7 +21,7 @@ def main() -> None:
     """gap-art: Greedy Adversarial Pruning and transfer attacks on compressed models, for ART."""
 
 
-for command in (bench, report, compare, list_catalogue, train, prune, quantize, evaluate):
+for command in (bench, report, compare, list_catalogue, train, prune, quantize, export, evaluate):
     main.add_command(command)
 
 __all__ = ["main"]

@@ -3,41 +3,35 @@ attackers they name."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 
-from gap_art.cli.options import (
-    CommaList,
-    RegistryOption,
-    arch_option,
-    attacks,
-    data_dir_option,
-    dataset_option,
-    device_option,
-    seed_option,
-    user_errors,
-)
+from gap_art.cli.inputs import ARCH_HELP, arch_option, data_options, model_data, user_model
+from gap_art.cli.options import CommaList, RegistryOption, attacks, device_option, seed_option, user_errors
 
 EVALUATE_THREATS = ("dense", "independent", "ensemble")
 """Who may craft in ``gap-art evaluate`` (a replica needs the bench, which reruns the method)."""
 
 
-def _target_model(spec: str, info: Any, arch: str | None, device: str) -> tuple[str, Any]:
-    """``NAME=PATH`` as an ART classifier: a checkpoint or state dict (differentiable), or a
-    ``.pt2`` program (int8 or not), queried through ``predict`` alone."""
+def _target(spec: str, info: Any, arch: str | None, arch_kwargs: str | None, device: str) -> tuple[str, Any]:
+    """``NAME=PATH`` as a :class:`~gap_art.bench.evaluate.UserTarget`: a checkpoint or state dict
+    (differentiable), or a ``.pt2`` program (int8 or not), queried through ``predict`` alone."""
     import numpy as np
     import torch
     from art.estimators.classification import BlackBoxClassifier
 
-    from gap_art.checkpoint import load_model
+    from gap_art.bench.evaluate import UserTarget
     from gap_art.classifiers import to_art_classifier
     from gap_art.quantization import load_program
 
     name, sep, path = spec.partition("=")
     if not sep or not name or not path:
         raise click.BadParameter(f"expected NAME=PATH, got {spec!r}", param_hint="--target")
+    if name == "dense":
+        raise click.BadParameter("'dense' names the source itself: pick another NAME", param_hint="--target")
     if path.endswith(".pt2"):
         program = load_program(path)
 
@@ -45,11 +39,12 @@ def _target_model(spec: str, info: Any, arch: str | None, device: str) -> tuple[
             with torch.no_grad():
                 return program(torch.from_numpy(np.asarray(x, dtype=np.float32))).numpy()
 
-        return name, BlackBoxClassifier(
+        blackbox = BlackBoxClassifier(
             predict, tuple(info.input_shape), info.nb_classes, clip_values=info.clip_values
         )
-    model, _ = load_model(path, info, arch)
-    return name, to_art_classifier(model, info, device=device)
+        return name, UserTarget(blackbox, None, "quantization")
+    model, _, _ = user_model(path, info, arch, arch_kwargs)
+    return name, UserTarget(to_art_classifier(model, info, device=device), model)
 
 
 @click.command()
@@ -67,9 +62,8 @@ def _target_model(spec: str, info: Any, arch: str | None, device: str) -> tuple[
     required=True,
     help="NAME=PATH of a target: a checkpoint, a state_dict (--arch) or a .pt2 program; repeatable.",
 )
-@dataset_option()
-@arch_option("Architecture of plain state_dict files (a registry or torchvision name).")
-@data_dir_option()
+@data_options("The data to attack (its test split).")
+@arch_option(ARCH_HELP)
 @click.option(
     "--attacks",
     default="pgd",
@@ -96,18 +90,24 @@ def _target_model(spec: str, info: Any, arch: str | None, device: str) -> tuple[
     "ensemble threat models.",
 )
 @click.option("--eps", type=float, help="L-inf budget (default: the dataset's).")
-@click.option("--n-test", type=int, help="Test examples, a seeded subset (default: the whole test split).")
+@click.option(
+    "--n-test", type=click.IntRange(min=1), help="Test examples, a seeded subset (default: the whole split)."
+)
 @seed_option("Seeds the test subset and the attacks' random starts.")
 @device_option()
+@click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option(
-    "--out", type=click.Path(file_okay=False), help="Folder for results.json, results.csv and report.md."
+    "--out",
+    type=click.Path(file_okay=False),
+    help="Folder for results.json (the bench's schema: gap-art report and compare read it), results.csv "
+    "and report.md.",
 )
 def evaluate(
     source_path: str,
     targets: tuple[str, ...],
-    dataset: str,
+    data_spec: Any,
     arch: str | None,
-    data_dir: str | None,
+    arch_kwargs: str | None,
     attacks: list[str],
     threat_models: list[str],
     independent_path: str | None,
@@ -115,48 +115,70 @@ def evaluate(
     n_test: int | None,
     seed: int,
     device: str,
+    quiet: bool,
     out: str | None,
 ) -> None:
-    """Craft attacks on a source model and measure how well they transfer to each target.
+    """Craft attacks on a source model and measure how well they transfer to each target (and,
+    as the row 'dense', to the source itself).
 
     \b
     Examples:
       gap-art evaluate --source model.pt --target gap=pruned.pt --target int8=model-int8.pt2 \\
-          --dataset fashion-mnist --attacks pgd,cw --eps 0.15 --out runs/mine
+          --attacks pgd,cw --eps 0.15 --n-test 500 --out runs/mine
       gap-art evaluate --source model.pt --target gap=pruned.pt --threat-models dense,independent,ensemble \\
-          --independent theirs.pt --dataset fashion-mnist
+          --independent theirs.pt
+      gap-art report runs/mine
     """
-    from gap_art.data import load_dataset
-    from gap_art.evaluation import evaluate_transfer, format_table, to_csv, to_json
-    from gap_art.runtime import write_text
+    from tqdm.auto import tqdm
+
+    from gap_art.bench.evaluate import SOURCE_TARGET, UserTarget, evaluate_rows, rows_table, write_evaluation
     from gap_art.settings import AttackSpec
 
+    models = (arch, arch_kwargs, device)
     with user_errors():
-        data = load_dataset(dataset, data_dir=data_dir, n_test=n_test, seed=seed)
-        attackers = _attackers(threat_models, source_path, independent_path, data.info, arch, device)
-        named = dict(_target_model(spec, data.info, arch, device) for spec in targets)
+        data = model_data(data_spec, source_path, n_test=n_test, seed=seed)
+        attackers = _attackers(threat_models, source_path, independent_path, data.info, *models)
+        named = dict(_target(spec, data.info, *models) for spec in targets)
         budget = eps if eps is not None else data.info.eps
         specs = [AttackSpec(attack, eps=budget, seed=seed) for attack in attacks]
+        config = _config(data_spec.or_recorded(data.info), data.info, source_path, list(named), *models)
+        config = replace(config, attacks=attacks, eps=budget, threat_models=threat_models, n_test=n_test,
+                         seeds=[seed])  # fmt: skip
+        source = _attackers(["dense"], source_path, None, data.info, *models)["dense"]
+    named = {SOURCE_TARGET: UserTarget(source, source.model, "baseline"), **named}
     x, y = data.numpy("test")
-    results = []
+    bar = tqdm(total=len(specs) * len(attackers), desc="evaluate", disable=quiet, leave=False)
+
+    def step(label: str) -> None:
+        bar.set_postfix_str(label)
+        bar.update(1)
+
     with user_errors():
-        for spec in specs:
-            for threat, attacker in attackers.items():
-                results += evaluate_transfer(
-                    attacker, named, x, y, spec, seed=seed, progress=False, source_name=threat
-                )
-    click.echo(format_table(results))
+        rows = evaluate_rows(attackers, named, x, y, specs, seed, step)
+    bar.close()
+    click.echo(rows_table(rows))
     if out is not None:
-        Path(out).mkdir(parents=True, exist_ok=True)
-        to_json(results, Path(out) / "results.json")
-        to_csv(results, Path(out) / "results.csv")
-        settings = (
-            f"{dataset}, {len(x)} test examples, eps {budget:g} (L-inf), seed {seed}, source {source_path}"
-        )
-        write_text(
-            Path(out) / "report.md", f"# gap-art evaluate\n\n{settings}\n\n{format_table(results, True)}\n"
-        )
-        click.echo(f"\nwrote {Path(out) / 'results.json'}, results.csv and report.md")
+        files = write_evaluation(rows, config, out, device)
+        click.echo(f"\nwrote {', '.join(str(path) for path in files.values())}")
+
+
+def _config(
+    spec: Any, info: Any, source_path: str, targets: list[str], arch: str | None, arch_kwargs: str | None,
+    device: str,
+) -> Any:  # fmt: skip
+    """The run as a :class:`~gap_art.bench.BenchConfig` (``targets`` set): what report and compare read."""
+    from gap_art.bench import BenchConfig
+    from gap_art.checkpoint import read_file
+
+    payload = read_file(Path(source_path))
+    name = arch or (str(payload.get("model_name")) if isinstance(payload, dict) else "unknown")
+    size, mean, std = (list(v) if v else None for v in (spec.input_size, info.mean, info.std))
+    return BenchConfig(
+        dataset=spec.dataset or "digits", arch=name, arch_kwargs=arch_kwargs, data=spec.path,
+        input_size=size, mean=mean, std=std, data_dir=spec.data_dir, methods=[], targets=targets,
+        compression=[], defences=[], int8=False, whitebox_attacks=[], sanity_checks=False, device=device,
+        source_checkpoint=source_path,
+    )  # fmt: skip
 
 
 def _attackers(
@@ -165,10 +187,10 @@ def _attackers(
     independent_path: str | None,
     info: Any,
     arch: str | None,
+    arch_kwargs: str | None,
     device: str,
 ) -> dict[str, Any]:
     """The classifier each requested threat model crafts on (``--threat-models``)."""
-    from gap_art.checkpoint import load_model
     from gap_art.classifiers import to_art_classifier
     from gap_art.models.ensemble import EnsembleModule
     from gap_art.validation import check_choices
@@ -179,13 +201,13 @@ def _attackers(
             "--source-checkpoint MODEL --threat-models replica runs it for the methods it builds"
         )
     check_choices(threats, "threat_models", EVALUATE_THREATS)
-    source = load_model(source_path, info, arch)[0]
+    source = user_model(source_path, info, arch, arch_kwargs)[0]
     models = {"dense": source}
     if {"independent", "ensemble"} & set(threats):
         if independent_path is None:
             raise ValueError(
                 "threat_models independent and ensemble need --independent MODEL (the attacker's own)"
             )
-        models["independent"] = load_model(independent_path, info, arch)[0]
+        models["independent"] = user_model(independent_path, info, arch, arch_kwargs)[0]
         models["ensemble"] = EnsembleModule([source, models["independent"]])
     return {threat: to_art_classifier(models[threat], info, device=device) for threat in threats}

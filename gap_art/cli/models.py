@@ -3,71 +3,75 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
-from gap_art.cli.options import (
-    RegistryOption,
-    arch_option,
-    criteria,
-    data_dir_option,
-    dataset_option,
-    device_option,
-    model_input,
-    seed_option,
-    user_errors,
-)
+from gap_art.cli.inputs import arch_option, data_options, model_data, model_input, user_model
+from gap_art.cli.options import RegistryOption, criteria, device_option, seed_option, user_errors
+
+DEFAULT_ARCH = {(8, 8): "small-cnn", (28, 28): "lenet", (32, 32): "resnet20"}
+"""The architecture ``gap-art train`` picks by image size when ``--arch`` is not given."""
+
+
+def default_arch(input_shape: tuple[int, ...]) -> str:
+    """The registry model for images of ``input_shape``; other sizes must name ``--arch``."""
+    name = DEFAULT_ARCH.get((int(input_shape[1]), int(input_shape[2])))
+    if name is None:
+        raise ValueError(f"arch: no default for {tuple(input_shape)} images; name one with --arch")
+    return name
 
 
 @click.command()
-@dataset_option()
-@arch_option("Architecture (default: small-cnn for digits, lenet for 28x28, resnet20 for cifar10).")
+@data_options("The data to train on.")
+@arch_option("Architecture (default: small-cnn for 8x8, lenet for 28x28, resnet20 for 32x32 images).")
 @click.option("--model", "model_alias", hidden=True, help="Deprecated: --arch.")
 @click.option(
     "--epochs", type=click.IntRange(min=0), default=None, help="Default: 30 (small CNNs) or 160 (ResNet/VGG)."
 )
 @seed_option("Seeds initialisation, data order and dropout.")
 @device_option()
-@data_dir_option()
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="Checkpoint file to write.")
 def train(
-    dataset: str,
+    data_spec: Any,
     arch: str | None,
+    arch_kwargs: str | None,
     model_alias: str | None,
     epochs: int | None,
     seed: int,
     device: str,
-    data_dir: str | None,
     out: str,
 ) -> None:
-    """Train a model and save a checkpoint (loadable with gap_art.checkpoint.load_checkpoint)."""
+    """Train a model and save a checkpoint (loadable with gap_art.checkpoint.load_model).
+
+    \b
+    Examples:
+      gap-art train --dataset fashion-mnist --epochs 5 --out model.pt
+      gap-art train --data images/ --input-size 32 32 --arch mymodels:Net --out model.pt
+    """
     import torch
 
     from gap_art.checkpoint import save_checkpoint
-    from gap_art.data import load_dataset
-    from gap_art.models import create_model
+    from gap_art.classifiers import pixel_space
+    from gap_art.models import create_model, parse_arch_kwargs
     from gap_art.models.registry import model_recipe
     from gap_art.training import RECIPES, evaluate_accuracy, train_model
 
     if model_alias is not None:
         click.echo("--model is deprecated: use --arch", err=True)
     with user_errors():
-        data = load_dataset(dataset, data_dir=data_dir)
-        name = arch or model_alias or {"digits": "small-cnn", "cifar10": "resnet20"}.get(dataset, "lenet")
+        data = data_spec.load()
+        name = arch or model_alias or default_arch(data.info.input_shape)
+        kwargs = parse_arch_kwargs(arch_kwargs)
         torch.manual_seed(seed)
-        net = create_model(name, data.info.input_shape, data.info.nb_classes)
+        net = create_model(name, data.info.input_shape, data.info.nb_classes, kwargs)
     recipe = model_recipe(name)
     n_epochs = epochs if epochs is not None else (30 if recipe == "adam" else 160)
-    train_model(net, data.train, n_epochs, RECIPES[recipe], seed, device)
-    accuracy = evaluate_accuracy(net, data.test, device=device)
-    path = save_checkpoint(
-        Path(out),
-        net,
-        name,
-        data.info,
-        {"epochs": n_epochs, "seed": seed, "test_accuracy": accuracy},
-    )
-    click.echo(f"{name} on {dataset}: test accuracy {accuracy:.4f}; saved {path}")
+    train_model(pixel_space(net, data.info), data.train, n_epochs, RECIPES[recipe], seed, device)
+    accuracy = evaluate_accuracy(pixel_space(net, data.info), data.test, device=device)
+    extra = {"epochs": n_epochs, "seed": seed, "test_accuracy": accuracy}
+    path = save_checkpoint(Path(out), net, name, data.info, extra, kwargs)
+    click.echo(f"{name} on {data_spec.describe()}: test accuracy {accuracy:.4f}; saved {path}")
 
 
 @click.command()
@@ -98,6 +102,12 @@ def train(
 @click.option("--rounds", type=int, default=3, show_default=True, help="Rounds of +iter methods.")
 @click.option("--eps", type=float, help="L-inf budget +tat/+gal harden against (default: the dataset's).")
 @click.option("--n-calibration", type=int, default=512, show_default=True, help="Calibration examples.")
+@click.option(
+    "--keep-masks",
+    is_flag=True,
+    help="Keep the pruning masks (weight_orig, weight_mask) for further pruning or fine-tuning; "
+    "by default they are folded into the weights (prune.remove), which is smaller.",
+)
 @seed_option("Seeds calibration, tie-breaking, fine-tuning and the hardening.")
 @device_option()
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="Checkpoint file to write.")
@@ -105,21 +115,22 @@ def prune(
     model_path: str,
     method: str,
     compression: float,
-    dataset: str,
+    data_spec: Any,
     arch: str | None,
-    data_dir: str | None,
+    arch_kwargs: str | None,
     finetune_epochs: int,
     finetune_patience: int | None,
     prune_classifier: bool,
     rounds: int,
     eps: float | None,
     n_calibration: int,
+    keep_masks: bool,
     seed: int,
     device: str,
     out: str,
 ) -> None:
-    """Prune (and optionally harden) a trained model and save it as a gap-art checkpoint with
-    its masks.
+    """Prune (and optionally harden) a trained model and save it as a gap-art checkpoint, masks
+    folded into the weights (or kept, with --keep-masks); gap-art export ships it.
 
     MODEL is a gap-art checkpoint (gap-art train), or a plain state_dict file with --arch.
 
@@ -127,20 +138,20 @@ def prune(
     Examples:
       gap-art prune model.pt --method gap-grad --compression 4 --finetune-epochs 10 --out pruned.pt
       gap-art prune weights.pt --arch lenet --dataset fashion-mnist --method magnitude --out pruned.pt
+      gap-art prune model.pt --arch mymodels:Net --method magnitude --out pruned.pt
       gap-art prune model.pt --method magnitude+tat --finetune-epochs 5 --finetune-patience 1 --out hard.pt
     """
-    from gap_art.checkpoint import load_model, save_checkpoint
+    from gap_art.checkpoint import save_checkpoint
     from gap_art.classifiers import to_art_classifier
-    from gap_art.data import load_dataset
     from gap_art.defences.methods import apply_method, parse_method
     from gap_art.models.registry import model_recipe
+    from gap_art.pruning import make_permanent
     from gap_art.settings import FINETUNE_PARAMS, AttackSpec, FinetuneSpec
-    from gap_art.training import evaluate_accuracy
     from gap_art.validation import params_named
 
     with user_errors():
-        data = load_dataset(dataset, data_dir=data_dir)
-        model, name = load_model(model_path, data.info, arch)
+        data = model_data(data_spec, model_path)
+        model, name, kwargs = user_model(model_path, data.info, arch, arch_kwargs)
         classifier = to_art_classifier(model, data.info, device=device)
         with params_named(FINETUNE_PARAMS):
             finetune = FinetuneSpec(
@@ -158,8 +169,10 @@ def prune(
         )
         x, y = data.numpy("train")
         result = apply_method(spec, classifier, x, y, x, y)
-    before = evaluate_accuracy(model, data.test, device=device)
-    after = evaluate_accuracy(result.classifier.model, data.test, device=device)
+    x_test, y_test = data.numpy("test")
+    before = float((classifier.predict(x_test).argmax(1) == y_test).mean())
+    after = float((result.classifier.predict(x_test).argmax(1) == y_test).mean())
+    pruned = result.classifier.model if keep_masks else make_permanent(result.classifier.model)
     epochs_run = sum(record.epochs_run for record in result.records)
     extra = {
         "method": method,
@@ -167,8 +180,9 @@ def prune(
         "excluded_layers": result.excluded_layers,
         "finetune_epochs_run": epochs_run,
         "test_accuracy": after,
+        "masks": "kept" if keep_masks else "folded",
     }
-    path = save_checkpoint(Path(out), result.classifier.model, name, data.info, extra)
+    path = save_checkpoint(Path(out), pruned, name, data.info, extra, kwargs)
     click.echo(
         f"{method} at {compression:g}x: {result.report.compression:.2f}x achieved over the prunable weights "
         f"(left whole: {', '.join(result.excluded_layers) or 'none'}); fine-tuned {epochs_run} epoch(s), "
@@ -185,15 +199,16 @@ def prune(
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="The .pt2 program to write.")
 def quantize(
     model_path: str,
-    dataset: str,
+    data_spec: Any,
     arch: str | None,
-    data_dir: str | None,
+    arch_kwargs: str | None,
     backend: str,
     n_calibration: int,
     seed: int,
     out: str,
 ) -> None:
-    """Quantize a (pruned) model to int8 and save it as a torch.export program.
+    """Quantize a (pruned) model to int8, report its test accuracy, and save it as a
+    torch.export program that takes pixel-space inputs (its normalisation inside).
 
     MODEL is a gap-art checkpoint (gap-art train or prune), or a plain state_dict file with
     --arch. The program loads back without gap-art: import torchao.quantization.pt2e (it
@@ -201,19 +216,18 @@ def quantize(
 
     \b
     Example:
-      gap-art quantize pruned.pt --dataset fashion-mnist --out model-int8.pt2
+      gap-art quantize pruned.pt --out model-int8.pt2
     """
     import torch
 
-    from gap_art.checkpoint import load_model
     from gap_art.classifiers import to_art_classifier
-    from gap_art.data import load_dataset
     from gap_art.defences import Int8Quantization
+    from gap_art.export import Standardize
     from gap_art.quantization import save_program
 
     with user_errors():
-        data = load_dataset(dataset, data_dir=data_dir)
-        model, _ = load_model(model_path, data.info, arch)
+        data = model_data(data_spec, model_path)
+        model, _, _ = user_model(model_path, data.info, arch, arch_kwargs)
         quantizer = Int8Quantization(
             to_art_classifier(model, data.info, device="cpu"), backend, n_calibration, seed=seed
         )
@@ -221,5 +235,8 @@ def quantize(
     x, y = data.numpy("test")
     before = float((quantizer.classifier.predict(x).argmax(1) == y).mean())
     after = float((int8.predict(x).argmax(1) == y).mean())
-    path = save_program(int8.quantized_model, torch.from_numpy(x[:2]), Path(out))
+    program = int8.quantized_model
+    if data.info.preprocessing is not None:
+        program = torch.nn.Sequential(Standardize(*data.info.preprocessing), program)
+    path = save_program(program, torch.from_numpy(x[:2]), Path(out))
     click.echo(f"int8 ({backend}): test accuracy {before:.4f} -> {after:.4f}; saved {path}")

@@ -174,10 +174,6 @@ def dataset_option(default: str | None = "digits", help: str = "Dataset.") -> De
     )
 
 
-def arch_option(help: str) -> Decorator:
-    return click.option("--arch", help=help)
-
-
 def device_option(default: str | None = "auto") -> Decorator:
     return click.option(
         "--device",
@@ -194,19 +190,6 @@ def data_dir_option() -> Decorator:
 
 def seed_option(help: str = "Seed.") -> Decorator:
     return click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help=help)
-
-
-def model_input(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The inputs every command on a user's model takes: MODEL (a gap-art checkpoint, or a plain
-    state_dict with --arch), the dataset it was trained on, and where that dataset is read from."""
-    return stack(
-        click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False)),
-        dataset_option(
-            help="The data the model was trained on (its training split calibrates and fine-tunes)."
-        ),
-        arch_option("Architecture of a plain state_dict file (a registry or torchvision name)."),
-        data_dir_option(),
-    )(command)
 
 
 # The bench's options, one per BenchConfig field ------------------------------------------------
@@ -226,7 +209,11 @@ CHOICES: dict[str, Callable[[], list[str]]] = {
     "split": lambda: ["test", "train"],
     "robust_defence": robust_defences,
 }
-PATHS = {"source_checkpoint": click.Path(dir_okay=False), "data_dir": click.Path(file_okay=False)}
+PATHS = {
+    "source_checkpoint": click.Path(dir_okay=False),
+    "data_dir": click.Path(file_okay=False),
+    "data": click.Path(exists=True),
+}
 
 
 def field_help(cls: type, name: str) -> str:
@@ -246,6 +233,8 @@ def config_options(config_class: type) -> list[click.Parameter]:
     def holder() -> None: ...
 
     for f in fields(config_class):
+        if not f.metadata.get("cli", True):
+            continue
         _config_option(f.name, hints[f.name], field_help(config_class, f.name))(holder)
     return list(holder.__click_params__)  # type: ignore[attr-defined]
 
@@ -280,6 +269,11 @@ def _config_option(name: str, annotation: Any, help: str) -> Decorator:
         return click.option(flag, name, type=CommaList(item), help=f"{help} ({LIST_HELP}).")
     if name in CHOICES:
         return click.option(flag, name, type=LazyChoice(CHOICES[name]), help=help)
+    if name == "input_size":  # H W, as every command takes it
+        return click.option(
+            flag, name, type=click.IntRange(min=1), nargs=2, default=None, help=f"{help} (H W).",
+            callback=lambda ctx, param, value: list(value) if value else None,
+        )  # fmt: skip
     return click.option(flag, name, type=PATHS.get(name, kind), help=help)
 
 

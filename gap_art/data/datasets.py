@@ -26,6 +26,10 @@ FASHION_MNIST_FILES = (
 )
 
 
+Split = tuple[torch.Tensor, torch.Tensor]
+"""Images and labels of one split."""
+
+
 class DataUnavailableError(FileNotFoundError):
     """The dataset is not on disk and could not be downloaded."""
 
@@ -39,6 +43,10 @@ class DatasetInfo:
     :param nb_classes: Number of classes.
     :param eps: Suggested L-inf attack budget in the [0, 1] input range.
     :param clip_values: Range of valid input values.
+    :param mean: Per-channel mean of the model's input normalisation (``None``: none), applied
+        with ``std`` as ART preprocessing, so attacks and ``eps`` stay in pixel space.
+    :param std: Per-channel standard deviation of that normalisation.
+    :param path: Where the user's own data was read from (``None`` for a built-in dataset).
     """
 
     name: str
@@ -46,24 +54,51 @@ class DatasetInfo:
     nb_classes: int
     eps: float
     clip_values: tuple[float, float] = (0.0, 1.0)
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    path: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.mean is None) != (self.std is None):
+            raise ValueError("mean and std go together: give both or neither")
+        if self.std is not None and any(not v > 0 for v in self.std):
+            raise ValueError(f"std must be positive, got {self.std}")
+
+    @property
+    def preprocessing(self) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+        """``(mean, std)`` as ART's ``preprocessing`` takes it, or ``None``."""
+        if self.mean is None or self.std is None:
+            return None
+        return self.mean, self.std
 
     def to_dict(self) -> dict:
-        return {
+        data = {
             "name": self.name,
             "input_shape": list(self.input_shape),
             "nb_classes": self.nb_classes,
             "eps": self.eps,
             "clip_values": list(self.clip_values),
         }
+        optional = {"mean": self.mean, "std": self.std, "path": self.path}
+        data.update(
+            {key: list(v) if isinstance(v, tuple) else v for key, v in optional.items() if v is not None}
+        )
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> DatasetInfo:
+        def floats(key: str) -> tuple[float, ...] | None:
+            return None if data.get(key) is None else tuple(float(v) for v in data[key])
+
         return cls(
             name=str(data["name"]),
             input_shape=tuple(int(v) for v in data["input_shape"]),
             nb_classes=int(data["nb_classes"]),
             eps=float(data["eps"]),
             clip_values=(float(data["clip_values"][0]), float(data["clip_values"][1])),
+            mean=floats("mean"),
+            std=floats("std"),
+            path=None if data.get("path") is None else str(data["path"]),
         )
 
 
@@ -135,21 +170,19 @@ def load_dataset(
     loader = _LOADERS[name]
     root = Path(data_dir) if data_dir is not None else None
     (x_train, y_train), (x_test, y_test) = loader(root, download)
-    train = _subset(x_train, y_train, n_train, seed, "n_train")
-    test = _subset(x_test, y_test, n_test, seed + 1, "n_test")
+    train = subset(x_train, y_train, n_train, seed, "n_train")
+    test = subset(x_test, y_test, n_test, seed + 1, "n_test")
     return DataBundle(info=info, train=train, test=test)
 
 
-def _subset(x: torch.Tensor, y: torch.Tensor, n: int | None, seed: int, param: str) -> TensorDataset:
+def subset(x: torch.Tensor, y: torch.Tensor, n: int | None, seed: int, param: str) -> TensorDataset:
+    """A seeded random ``n`` of the examples (all when ``None``); ``param`` names ``n`` in errors."""
     if n is None:
         return TensorDataset(x, y)
     if not 1 <= n <= len(x):
         raise ValueError(f"{param} must be between 1 and {len(x)}, got {n}")
     keep = torch.from_numpy(seeded_subset(len(x), n, seed))
     return TensorDataset(x[keep], y[keep])
-
-
-Split = tuple[torch.Tensor, torch.Tensor]
 
 
 def _load_digits(root: Path | None, download: bool) -> tuple[Split, Split]:

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-import torch
 from torch import nn
 
 from gap_art.models.cnn import MLP, LeNet, SmallCNN, WideLeNet
+from gap_art.models.external import ModelInputError, build_external, torchvision_model
 from gap_art.models.resnet_cifar import CifarResNet
 from gap_art.models.vgg import VGG11BN
-
-
-class ModelInputError(ValueError):
-    """The model cannot take inputs of the requested shape."""
 
 
 @dataclass(frozen=True)
@@ -69,54 +66,34 @@ def model_recipe(name: str) -> str:
     return MODELS[name].recipe if name in MODELS else "sgd"
 
 
-def create_model(name: str, input_shape: tuple[int, ...], nb_classes: int) -> nn.Module:
+def create_model(
+    name: str, input_shape: tuple[int, ...], nb_classes: int, kwargs: Mapping[str, Any] | None = None
+) -> nn.Module:
     """Build an untrained model for inputs of ``input_shape`` (C, H, W) and ``nb_classes``.
 
+    :param name: A registry name (:func:`model_names`), a torchvision classifier (``resnet18``),
+        a timm model (``timm:resnet18``, with timm installed) or a class or factory of your own
+        (``package.module:Name``; told ``num_classes`` and ``in_channels`` where it takes them).
+    :param kwargs: Keyword arguments of the torchvision, timm or own factory.
     :raises ValueError: Unknown name (the message lists the known ones).
-    :raises ModelInputError: The architecture cannot take this input shape.
+    :raises ModelInputError: The architecture cannot take this input shape or does not return
+        ``nb_classes`` logits.
     """
     if len(input_shape) != 3:
         raise ModelInputError(f"input_shape must be (channels, height, width), got {input_shape}")
     if nb_classes < 2:
         raise ValueError(f"nb_classes must be at least 2, got {nb_classes}")
-    channels, height, width = input_shape
-    if name in MODELS:
-        spec = MODELS[name]
-        if spec.input_hw is not None and (height, width) != spec.input_hw:
-            expected = (channels, *spec.input_hw)
-            raise ModelInputError(
-                f"model {name!r} expects input shape {expected} (C x {spec.input_hw[0]} x "
-                f"{spec.input_hw[1]}), got {tuple(input_shape)}"
-            )
-        return spec.factory(nb_classes, (channels, height, width))
-    return _torchvision_model(name, tuple(input_shape), nb_classes)
-
-
-def _torchvision_model(name: str, input_shape: tuple[int, ...], nb_classes: int) -> nn.Module:
-    import torchvision
-
-    known = torchvision.models.list_models(module=torchvision.models)
-    if name not in known:
-        raise ValueError(
-            f"model must be one of {model_names()} or a torchvision classification model "
-            f"(e.g. resnet18, mobilenet_v2), got {name!r}"
-        )
-    if input_shape[0] != 3:
+    shape = tuple(int(v) for v in input_shape)
+    if ":" in name:
+        return build_external(name, shape, nb_classes, kwargs or {})
+    if name not in MODELS:
+        return torchvision_model(name, shape, nb_classes, kwargs or {}, model_names())
+    if kwargs:
+        raise ValueError(f"arch_kwargs: gap-art's own model {name!r} takes none, got {dict(kwargs)}")
+    spec = MODELS[name]
+    if spec.input_hw is not None and shape[1:] != spec.input_hw:
         raise ModelInputError(
-            f"torchvision model {name!r} expects 3 input channels, got input shape {input_shape}"
+            f"model {name!r} expects input shape {(shape[0], *spec.input_hw)} (C x {spec.input_hw[0]} x "
+            f"{spec.input_hw[1]}), got {shape}"
         )
-    model = torchvision.models.get_model(name, weights=None, num_classes=nb_classes)
-    _check_forward(model, name, input_shape)
-    return model
-
-
-def _check_forward(model: nn.Module, name: str, input_shape: tuple[int, ...]) -> None:
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, *input_shape))
-    except (RuntimeError, ValueError) as error:
-        raise ModelInputError(f"model {name!r} cannot process input shape {input_shape}: {error}") from error
-    finally:
-        model.train(was_training)
+    return spec.factory(nb_classes, shape)

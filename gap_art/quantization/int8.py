@@ -9,7 +9,6 @@ oneDNN kernels expect; signed for XNNPACK).
 from __future__ import annotations
 
 import copy
-import logging
 
 import torch
 from torch import nn
@@ -89,7 +88,6 @@ def quantize_int8(
     :param backend: ``x86`` (``X86InductorQuantizer``) or ``xnnpack`` (mobile).
     :raises QuantizationError: ``torch.export`` cannot trace the model.
     """
-    _quiet_torchao()
     from torchao.quantization.pt2e import allow_exported_model_train_eval
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
@@ -165,8 +163,3 @@ def _resolve_attr(module: nn.Module, target: str) -> object:
     for part in target.split("."):
         value = getattr(value, part)
     return value
-
-
-def _quiet_torchao() -> None:
-    """torchao's import logs a torch-internal deprecation note; keep the terminal clean."""
-    logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)
