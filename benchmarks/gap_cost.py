@@ -1,6 +1,7 @@
 """GAP's cost and what it buys: wall time of GAP (calibration attacks + scoring + one
 fine-tuning epoch), of the transfer hardenings (iterative GAP, magnitude or GAP + transfer
-adversarial fine-tuning, magnitude + gradient misalignment) and of ART's trainers on the dense
+adversarial fine-tuning, magnitude + gradient misalignment, magnitude + pool hardening with one
+replica of its own, built inside the timing) and of ART's trainers on the dense
 model (ensemble adversarial training, Madry PGD, FBF), one epoch each on the same model and
 data, and the clean and transfer accuracy (PGD from the source) each reaches. Also GAP's
 overhead over bare crafting of its calibration attacks.
@@ -61,15 +62,25 @@ def hardenings(source, compression: float, x, y, x_cal, y_cal, eps: float) -> di
     ensemble adversarial training and trainers on the dense model (time includes pruning and
     the attacks each crafts)."""
 
-    def method(name: str, rounds: int = 1) -> Callable[[], Any]:
-        spec = parse_method(
+    def spec_of(name: str, rounds: int = 1, seed: int = 0) -> Any:
+        return parse_method(
             name,
             compression=compression,
             rounds=rounds,
-            finetune=FinetuneSpec(1),
+            finetune=FinetuneSpec(1, seed=seed),
             hardening_attack=AttackSpec(eps=eps),
+            seed=seed,
         )
-        return lambda: apply_method(spec, source, x_cal, y_cal, x, y).classifier
+
+    def method(name: str, rounds: int = 1) -> Callable[[], Any]:
+        return lambda: apply_method(spec_of(name, rounds), source, x_cal, y_cal, x, y).classifier
+
+    def pool() -> Any:
+        """+pool with a pool of its own: M and one replica of magnitude+tat on another seed,
+        whose building is part of the cost."""
+        replica = apply_method(spec_of("magnitude+tat", seed=1), source, x_cal, y_cal, x, y).classifier
+        spec = spec_of("magnitude+pool")
+        return apply_method(spec, source, x_cal, y_cal, x, y, extra_sources=[replica]).classifier
 
     def ensemble_adv() -> Any:
         return TransferAdversarialFinetuning(source, source, self_attack="fgsm", eps=eps, epochs=1)(x, y=y)
@@ -79,6 +90,7 @@ def hardenings(source, compression: float, x, y, x_cal, y_cal, eps: float) -> di
         "magnitude+tat": method("magnitude+tat"),
         "gap-grad+tat": method("gap-grad+tat"),
         "magnitude+gal": method("magnitude+gal"),
+        "magnitude+pool (M + 1 own replica)": pool,
         "ART ensemble-adv (dense)": ensemble_adv,
         "ART madry-pgd (dense)": lambda: art_trainer("madry-pgd", source, x, y, eps),
         "ART fbf (dense)": lambda: art_trainer("fbf", source, x, y, eps),

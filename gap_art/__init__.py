@@ -13,4 +13,4 @@ class _DropKernelPreferenceNotice(logging.Filter):
 
 logging.getLogger("torch.utils._pytree").addFilter(_DropKernelPreferenceNotice())
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -156,6 +156,25 @@ def _table(report: str, heading: str) -> list[list[str]]:
     return [[cell.strip() for cell in line.split("|")[1:-1]] for line in rows[2:]]
 
 
+def _records(report: str, heading: str) -> list[dict[str, str]]:
+    """The first table under ``heading`` as one dict per row by column name, with the columns
+    the report left out for being the same in every row filled from the line that says so."""
+    section = report.split(heading, 1)[1].split("\n## ")[0]
+    lines = [line for line in section.splitlines() if line.startswith("|")]
+    header = [cell.strip() for cell in lines[0].split("|")[1:-1]]
+    same = {}
+    for line in section.splitlines():
+        if line.startswith("The same in every row, so left out: "):
+            for part in line.removeprefix("The same in every row, so left out: ").rstrip(".").split("; "):
+                name = next(h for h in PAIRED_COLUMNS if part.startswith(h + " "))
+                same[name] = part[len(name) + 1 :]
+    return [{**same, **dict(zip(header, row, strict=True))} for row in _table(report, heading)]
+
+
+PAIRED_COLUMNS = ("threat model", "ratio", "GAP", "against", "difference per seed", "Holm p per seed")
+PAIRED_COLUMNS += ("wins", "losses")
+
+
 def _holm(p_values):
     """Holm's step-down adjustment, written out independently of gap_art's."""
     order = sorted(range(len(p_values)), key=lambda i: p_values[i])
@@ -202,9 +221,11 @@ def test_the_paired_tests_recompute_from_results_json_with_scipy(unseen):
     for key, adjusted in zip(keys, _holm([stored[k]["p_value"] for k in keys]), strict=True):
         assert stored[key]["p_holm"] == pytest.approx(adjusted)
     # the report's wins and losses (PGD) from the recomputed tests
-    table = _table((results.out / "report.md").read_text(), "## Paired tests (PGD)")
+    table = _records((results.out / "report.md").read_text(), "## Paired tests (PGD)")
     assert table
-    for threat, ratio, first, second, *_, wins, losses in table:
+    for record in table:
+        threat, ratio, first, second = (record[k] for k in ("threat model", "ratio", "GAP", "against"))
+        wins, losses = record["wins"], record["losses"]
         tests = [t for k, t in stored.items() if k[1:] == ("pgd", threat, float(ratio[:-1]), first, second)]
         significant = [t for t in tests if t["p_holm"] < 0.05 and not t["leaking"]]
         assert wins == f"{sum(t['difference'] > 0 for t in significant)}/{len(tests)}"
@@ -236,8 +257,8 @@ def test_a_leaking_cell_counts_toward_no_best_budget_winner_win_or_goal_clause(u
         assert not [
             row for row in _table(report, heading) if row[0].startswith("gap-grad") and "**" in str(row)
         ]
-    dense_tests = [row for row in _table(report, "## Paired tests (PGD)") if row[0] == "dense"]
-    assert dense_tests and all(row[-2].startswith("0/") for row in dense_tests)  # no win counted
+    dense_tests = [r for r in _records(report, "## Paired tests (PGD)") if r["threat model"] == "dense"]
+    assert dense_tests and all(r["wins"].startswith("0/") for r in dense_tests)  # no win counted
     goal = Goal("leak", {"dense": 0.0}, attacks=("pgd",), methods=("gap-grad",), baselines=("magnitude",))
     clauses = {c.clause: c for c in check_study_goal(folder, goal)}
     leaking = [c for c in clauses.values() if "leak" in c.distance]

@@ -25,6 +25,12 @@ def invoke(*args):
     return CliRunner().invoke(main, list(args))
 
 
+def test_the_version_is_the_packages():
+    from importlib.metadata import version
+
+    assert __version__ == version("gap-art")
+
+
 def test_help_and_version():
     assert invoke("--help").exit_code == 0 and "bench" in invoke("--help").output
     result = invoke("--version")

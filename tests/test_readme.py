@@ -1,5 +1,5 @@
-"""Every import README.md shows works: its code blocks' import lines, and each
-``gap_art.module.Name(...)`` it tells a reader to call."""
+"""Every import README.md and the documentation pages show works: their code blocks' import
+lines, and each ``gap_art.module.Name(...)`` they tell a reader to call."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+ROOT = Path(__file__).resolve().parents[1]
+README = "\n".join(path.read_text() for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))])
 FENCED = re.findall(r"```python\n(.*?)```", README, re.S)
 IMPORT_LINES = sorted(
     {

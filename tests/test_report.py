@@ -4,6 +4,7 @@ verdict on top, escaped tables, an HTML twin with the plots inlined, and plots w
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -98,7 +99,7 @@ def _rows():
 
 def test_plots_show_what_they_claim(tmp_path):
     plots = {p.name: p for p in plot_specs(_rows(), CONFIG)}
-    assert set(plots) == {"pareto_pgd.png", "transfer_vs_compression_pgd.png"}
+    assert set(plots) == {"pareto_pgd.png"}  # one ratio: no plot against compression
     pareto = {s.label: s for s in plots["pareto_pgd.png"].series}
     assert set(pareto) == {"dense", "gap-grad", "gap-grad+int8", "random", "fbf (ART)"}
     assert (
@@ -111,13 +112,41 @@ def test_plots_show_what_they_claim(tmp_path):
         and pareto["gap-grad+int8"].colour == pareto["gap-grad"].colour
     )
     assert pareto["random"].colour in BASELINE_COLOURS and pareto["fbf (ART)"].colour in DEFENCE_COLOURS
+    assert pareto["random"].notes == ["4x collapsed"] and pareto["gap-grad"].notes == ["4x"]
+    assert pareto["dense"].notes == [""]
     assert (0.5, 0.6) not in plots["pareto_pgd.png"].frontier  # the collapsed target is off the frontier
     assert plots["pareto_pgd.png"].frontier == [(0.89, 0.31), (0.90, 0.30), (0.93, 0.25), (0.95, 0.02)]
+    two_ratios = _rows() + [_row("gap-grad@2x", "pruning", "gap-grad", 0.93, 0.2, 2.0, gap_eps=2 / 255)]
+    plots = {p.name: p for p in plot_specs(two_ratios, CONFIG)}
     compression = {s.label: s for s in plots["transfer_vs_compression_pgd.png"].series}
     assert compression["gap-grad+int8"].x == [3.97]  # int8 at its measured compression, not at 1
+    assert compression["gap-grad"].x == [2.0, 4.0] and compression["gap-grad"].notes == ["2x", "4x"]
     assert compression["dense"].x == [1.0] and "fbf (ART)" not in compression
     for plot in plots.values():
         assert draw(plot, tmp_path / plot.name).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_methods_colour_is_the_same_in_every_study():
+    from gap_art.bench.plots import colour
+
+    alone = {s.label: s.colour for s in plot_specs(_rows()[:2], CONFIG)[0].series}
+    crowded = {s.label: s.colour for s in plot_specs(_rows(), CONFIG)[0].series}
+    assert alone["gap-grad"] == crowded["gap-grad"] == colour("gap-grad", "pruning", True)
+    assert colour("my-new-method", "pruning") == colour("my-new-method", "pruning")  # hashed, stable
+
+
+def test_a_study_without_gap_targets_says_which_attackers_ran():
+    from dataclasses import replace
+
+    from gap_art.bench.verdict import verdict
+
+    rows = [r for r in _rows() if r["method"] in ("dense", "random", "fbf")]
+    rows += [{**r, "threat_model": "replica"} for r in rows if r["target"] != "dense"]
+    config = replace(CONFIG, methods=["random+tat"], threat_models=["dense", "replica"])
+    lines = verdict(rows, analyse(rows, "pgd", config.attack_eps), config, {})
+    assert len(lines) <= 6
+    assert any("Attackers run: dense, replica." in line for line in lines)
+    assert not any("Only the paper's attacker" in line for line in lines)
 
 
 def test_a_security_curve_per_attack_when_eps_is_swept():
@@ -140,7 +169,12 @@ def test_the_report_opens_with_the_verdict_and_escapes_its_tables(tmp_path):
     markdown = doc.to_markdown()
     headings = [line for line in markdown.splitlines() if line.startswith("## ")]
     assert headings[0] == "## Verdict" and markdown.index("## Verdict") < markdown.index("|")
+    assert markdown.splitlines()[2].startswith("**Bottom line:")  # the first line answers the question
     verdict = markdown.split("## Verdict")[1].split("\n## ")[0]
+    assert len([line for line in verdict.splitlines() if line.startswith("- ")]) <= 6
+    assert headings.index("## Paired tests (PGD): GAP against every other pruning method") > headings.index(
+        "## Pruning methods under PGD (from the dense model)"
+    )  # the main tables come before the paired tests
     assert "gap-grad" in verdict and "vs random" in verdict and "not against attacks in general" in verdict
     assert "random@4x" in verdict  # the collapsed target is named
     assert "1 sanity check(s) failed" in verdict
@@ -150,6 +184,7 @@ def test_the_report_opens_with_the_verdict_and_escapes_its_tables(tmp_path):
     assert "**0.600**" not in markdown  # the collapsed target is never bold
     html = doc.to_html()
     assert html.startswith("<!DOCTYPE html>") and "data:image/png;base64," in html and "a|b" in html
+    assert not re.search(r'(src|href)="(https?:)?//', html)  # nothing fetched from elsewhere
 
 
 @pytest.mark.parametrize("text", ["a|b", "x_y*z", "`code`"])

@@ -34,7 +34,13 @@ class Document:
         self.blocks.append(("bullets", items))
 
     def table(self, header: list[str], rows: list[list[str]]) -> None:
-        self.blocks.append(("table", (header, rows)))
+        """A table; a column (but the first) whose cells are all the same carries nothing in
+        this study, so it is left out and its one value said once below the table."""
+        keep = [0] + [i for i in range(1, len(header)) if len(rows) < 2 or len({str(r[i]) for r in rows}) > 1]
+        same = [f"{header[i]} {rows[0][i]}" for i in range(len(header)) if i not in keep]
+        self.blocks.append(("table", ([header[i] for i in keep], [[r[i] for i in keep] for r in rows])))
+        if same:
+            self.paragraph("The same in every row, so left out: " + "; ".join(same) + ".")
 
     def image(self, path: Path, alt: str) -> None:
         self.blocks.append(("image", (path, alt)))
@@ -95,14 +101,18 @@ def _html_image(content: object) -> str:
 
 _MARKDOWN = {
     "heading": lambda c: "#" * c[0] + " " + c[1],  # type: ignore[index]
-    "paragraph": lambda c: str(c),
+    "paragraph": lambda c: f"**{c}**" if isinstance(c, Strong) else str(c),
     "bullets": lambda c: "\n".join(f"- {item}" for item in c),  # type: ignore[attr-defined]
     "table": _md_table,
     "image": _md_image,
 }
 _HTML = {
     "heading": lambda c: f"<h{c[0]}>{html.escape(c[1])}</h{c[0]}>",  # type: ignore[index]
-    "paragraph": lambda c: f"<p>{html.escape(str(c))}</p>",
+    "paragraph": lambda c: (
+        f"<p><strong>{html.escape(c)}</strong></p>"
+        if isinstance(c, Strong)
+        else f"<p>{html.escape(str(c))}</p>"
+    ),
     "bullets": lambda c: "<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in c) + "</ul>",  # type: ignore[attr-defined]
     "table": _html_table,
     "image": _html_image,

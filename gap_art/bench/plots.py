@@ -1,13 +1,17 @@
 """The study's plots. :func:`plot_specs` says what each figure shows (pure data, tested);
 :func:`draw` renders one with matplotlib.
 
-Colours: one per method, GAP variants in reds and oranges, the other pruning methods in blues
-and greys, ART's defences in greens; the dense model is a black star. Markers: circle for a float
-model, hollow square for its int8 version (so both show where they coincide), triangle for an ART
-defence. Legends sit outside the axes."""
+Colours: fixed per method name, so a method looks the same in every study (the well-known ones
+by name, any other by a hash of its name into its family's palette: GAP variants in reds and
+oranges, the other pruning methods in blues and greys, ART's defences in greens); the dense model
+is a black star. Markers: circle for a float model, hollow square for its int8 version (so both
+show where they coincide), triangle for an ART defence. Each compressed point is labelled with
+its ratio, and a target with a collapsed class ("collapsed") or label leaking ("‡") says so
+beside its point. Legends sit outside the axes."""
 
 from __future__ import annotations
 
+import zlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,6 +29,28 @@ GAP_COLOURS = ("#d62728", "#ff7f0e", "#e377c2", "#8c564b", "#bcbd22")
 BASELINE_COLOURS = ("#1f77b4", "#7f7f7f", "#17becf", "#393b79", "#6baed6", "#525252")
 DEFENCE_COLOURS = ("#2ca02c", "#006d2c", "#74c476", "#31a354", "#a1d99b", "#00441b")
 MARKERS = {"baseline": "*", "pruning": "o", "quantization": "s", "art_defence": "^"}
+KNOWN_COLOURS = {
+    "dense": "black",
+    "gap-grad": "#d62728",
+    "gap-taylor": "#ff7f0e",
+    "gap-iter": "#e377c2",
+    "gap-abs-grad": "#8c564b",
+    "random": "#7f7f7f",
+    "magnitude": "#1f77b4",
+    "taylor": "#aec7e8",
+    "activation": "#393b79",
+    "gap-grad+tat": "#9467bd",
+    "gap-grad+gal": "#8c564b",
+    "magnitude+tat": "#6baed6",
+    "magnitude+tat-fgsm": "#08306b",
+    "magnitude+pool": "#bcbd22",
+    "random+tat": "#525252",
+    "ensemble-adv>magnitude": "#17becf",
+    "art:fbf": "#2ca02c",
+    "art:ensemble-adv": "#006d2c",
+    "art:madry-pgd": "#74c476",
+}
+"""Colours of the methods most studies run; every other method hashes into its family's palette."""
 
 
 @dataclass
@@ -39,6 +65,8 @@ class Series:
     x_err: list[tuple[float, float]] = field(default_factory=list)
     y_err: list[tuple[float, float]] = field(default_factory=list)
     line: bool = False
+    notes: list[str] = field(default_factory=list)
+    """Text beside each point: its ratio and its flags (empty: none)."""
 
 
 @dataclass
@@ -58,16 +86,27 @@ def _base(method: str) -> str:
     return method.removesuffix("+int8")
 
 
-def _colours(entries: Sequence[dict[str, Any]]) -> dict[str, str]:
-    """One colour per base method, drawn from its family's palette in a stable order."""
-    bases = sorted({_base(e["method"]) for e in entries})
-    gap = sorted({_base(e["method"]) for e in entries if e.get("adversarial")})
-    defences = sorted({e["method"] for e in entries if e["family"] == "art_defence"})
-    others = [b for b in bases if b not in gap and b not in defences and b != "dense"]
-    colours = {"dense": "black"}
-    for names, palette in ((gap, GAP_COLOURS), (others, BASELINE_COLOURS), (defences, DEFENCE_COLOURS)):
-        colours.update({name: palette[i % len(palette)] for i, name in enumerate(names)})
-    return colours
+def colour(method: str, family: str, adversarial: bool = False) -> str:
+    """The colour of ``method`` in every plot of every study (module docstring)."""
+    base = _base(method)
+    if family == "art_defence" and not base.startswith("art:"):
+        base = f"art:{base}"
+    if base in KNOWN_COLOURS:
+        return KNOWN_COLOURS[base]
+    palette = DEFENCE_COLOURS if family == "art_defence" else GAP_COLOURS if adversarial else BASELINE_COLOURS
+    return palette[zlib.crc32(base.encode()) % len(palette)]
+
+
+def _note(entry: dict[str, Any]) -> str:
+    """A point's label: the ratio of a compressed target, and its flags."""
+    parts = []
+    if entry["family"] in ("pruning", "quantization") and entry.get("requested_compression"):
+        parts.append(f"{entry['requested_compression']:g}x")
+    if entry.get("collapsed_classes"):
+        parts.append("collapsed")
+    if entry.get("transfer_exceeds_clean"):
+        parts.append("‡")
+    return " ".join(parts)
 
 
 def _interval(cell: tuple[float, float, float]) -> tuple[float, float]:
@@ -75,7 +114,6 @@ def _interval(cell: tuple[float, float, float]) -> tuple[float, float]:
 
 
 def _series_by_method(entries: list[dict[str, Any]], x_of: Any, y_metric: str, line: bool) -> list[Series]:
-    colours = _colours(entries)
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for e in entries:
         groups[(e["method"], e["family"])].append(e)
@@ -86,13 +124,14 @@ def _series_by_method(entries: list[dict[str, Any]], x_of: Any, y_metric: str, l
         series.append(
             Series(
                 label=label,
-                colour=colours[_base(method)] if family != "art_defence" else colours[method],
+                colour=colour(method, family, bool(members[0].get("adversarial"))),
                 marker="s" if family == "quantization" else MARKERS[family],
                 x=[x_of(e) for e in members],
                 y=[e[y_metric][0] for e in members],
                 x_err=[_interval(e["clean_accuracy"]) for e in members] if not line else [],
                 y_err=[_interval(e[y_metric]) for e in members],
                 line=line and family in ("pruning", "quantization"),
+                notes=[_note(e) for e in members],
             )
         )
     return series
@@ -146,7 +185,8 @@ def _pareto(
 def compression_plot(summary: dict[Key, dict[str, Any]], config: BenchConfig, attack: str) -> Plot | None:
     """Transfer accuracy against the measured compression (int8 targets at their true ratio)."""
     entries = [e for e in _dense_entries(summary, attack, config.attack_eps) if e["family"] != "art_defence"]
-    if not entries:
+    ratios = {e["requested_compression"] for e in entries if e["family"] == "pruning"}
+    if len(ratios) < 2:  # one ratio: a line against compression would mean nothing
         return None
     return Plot(
         name=f"transfer_vs_compression_{attack}.png",
@@ -171,7 +211,6 @@ def security_plot(summary: dict[Key, dict[str, Any]], config: BenchConfig, attac
             points[target].append((eps, e))
     if not any(len(p) > 1 for p in points.values()):
         return None
-    colours = _colours([e for p in points.values() for _, e in p])
     series = []
     for target, members in sorted(points.items()):
         members.sort(key=lambda p: p[0])
@@ -179,7 +218,7 @@ def security_plot(summary: dict[Key, dict[str, Any]], config: BenchConfig, attac
         series.append(
             Series(
                 target,
-                colours[_base(method)],
+                colour(method, members[0][1]["family"], bool(members[0][1].get("adversarial"))),
                 MARKERS[members[0][1]["family"]],
                 [p[0] for p in members],
                 [p[1]["transfer_accuracy"][0] for p in members],
@@ -237,6 +276,11 @@ def draw(plot: Plot, path: Path) -> Path:
             alpha=0.9,
             label=s.label,
         )
+        for x, y, note in zip(s.x, s.y, s.notes, strict=False):
+            if note:
+                ax.annotate(
+                    note, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7, color=s.colour
+                )
     if plot.frontier:
         xs, ys = zip(*plot.frontier, strict=True)
         ax.plot(xs, ys, color="black", linestyle=":", linewidth=1, label="frontier (no collapsed class)")

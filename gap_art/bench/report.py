@@ -17,10 +17,10 @@ import torch
 from gap_art import __version__
 from gap_art.bench.config import BenchConfig, primary_attack
 from gap_art.bench.context import evaluation_seed
-from gap_art.bench.document import Document
+from gap_art.bench.document import Document, Strong
 from gap_art.bench.flags import annotate
 from gap_art.bench.goal import Clause, Goal, check_goal
-from gap_art.bench.plots import WORST_PARETO, plot_results
+from gap_art.bench.plots import WORST_PARETO, plot_results, plot_specs
 from gap_art.bench.rows import Row, results_csv
 from gap_art.bench.sections import (
     art_defence_section,
@@ -36,7 +36,7 @@ from gap_art.bench.sections import (
 )
 from gap_art.bench.store import Store
 from gap_art.bench.summary import Analysis, analyse, summarize
-from gap_art.bench.verdict import verdict
+from gap_art.bench.verdict import bottom_line, verdict
 from gap_art.evaluation.export import fixed_width_table
 from gap_art.evaluation.sanity import SanityCheck
 
@@ -123,9 +123,11 @@ def report_document(
     root: Path,
     analysis: Analysis,
 ) -> Document:
-    """The report, top down: setup, verdict, Pareto plot, then the tables."""
+    """The report, top down: the bottom line, setup, verdict (at most six lines), the
+    worst-attacker Pareto plot, the budget and main tables, then the paired tests."""
     summary = analysis.summary
     doc = Document("gap-art bench report")
+    doc.paragraph(Strong(bottom_line(rows, analysis, config)))
     doc.paragraph(_setup(rows, config, env))
     doc.heading("Verdict")
     doc.bullets(verdict(rows, analysis, config, checks))
@@ -135,15 +137,23 @@ def report_document(
         doc.image(pareto, "clean against worst-attacker transfer accuracy")
     budget_section(doc, analysis.budgets, config)
     budget_section(doc, analysis.primary_budgets, config)
-    paired_section(doc, analysis.combined, config, len(analysis.paired))
+    drawn = {plot.name: plot.title for plot in plot_specs(rows, config)}
     for attack in config.attacks:
         pruning_section(doc, summary, config, attack)
         if attack == "cw":
             cw_section(doc, rows, config)
+        for name in (
+            f"pareto_{attack}.png",
+            f"transfer_vs_compression_{attack}.png",
+            f"security_curve_{attack}.png",
+        ):
+            if name in drawn and (root / name).is_file():
+                doc.image(root / name, drawn[name])
     art_defence_section(doc, summary, config)
     threat_section(doc, summary, config)
     secret_section(doc, summary, config)
     inside_section(doc, rows, config)
+    paired_section(doc, analysis.combined, config, len(analysis.paired))
     sanity_section(doc, checks)
     failed = [r for r in rows if r.get("error")]
     if failed:

@@ -20,13 +20,12 @@ BASELINES = ("random", "magnitude")
 
 def _interval(entry: dict[str, Any], seeds: int) -> str:
     if seeds < 2:
-        return "one seed, no interval"
-    return f"[{entry['low']:.2f}, {entry['high']:.2f}] over {seeds} seeds"
+        return ""
+    return f" [{entry['low']:.2f}, {entry['high']:.2f}]"
 
 
-def budget_lines(rows: Sequence[Row], entries: list[dict[str, Any]], config: BenchConfig) -> list[str]:
-    """Per budget: the best method (and the best compressed one when ART's defence wins), its
-    models selected on the validation rows and scored on the test examples."""
+def dense_validation_accuracy(rows: Sequence[Row], config: BenchConfig) -> str:
+    """The dense model's clean accuracy on the validation rows, the level budgets count from."""
     attack = primary_attack(config)
     dense = [
         accuracy
@@ -34,39 +33,48 @@ def budget_lines(rows: Sequence[Row], entries: list[dict[str, Any]], config: Ben
         if r["target"] == "dense" and r["attack"] == attack
         and (accuracy := r.get("validation_clean_accuracy")) is not None
     ]  # fmt: skip
-    level = f"{np.mean(dense):.3f}" if dense else "?"
-    lines = []
+    return f"{np.mean(dense):.3f}" if dense else "?"
+
+
+def budget_bullet(rows: Sequence[Row], entries: list[dict[str, Any]], config: BenchConfig) -> str | None:
+    """Per budget, the best method (and the best compressed one when ART's defence wins), its
+    models selected on the validation rows and scored on the test examples, in one line."""
+    if not entries:
+        return None
+    parts = []
     for budget in sorted({e["budget"] for e in entries}):
         ranked = sorted(
             (e for e in entries if e["budget"] == budget and e["mean"] is not None), key=lambda e: -e["mean"]
         )
-        points = budget * 100
-        unit = "point" if points == 1 else "points"
-        head = f"Within {points:g} {unit} of the dense model's validation accuracy ({level})"
+        head = f"{budget * 100:g} pt"
         if not ranked:
-            lines.append(f"{head}: no method has a model in every seed.")
+            parts.append(f"{head}: no method has a model in every seed")
             continue
-        best = ranked[0]
-        sure = _interval(best, len(config.seeds))
-        text = f"{head}: {best['method']} keeps {best['mean']:.3f} {_scored(best, config)}; {sure})"
+        best, seeds = ranked[0], len(config.seeds)
+        text = f"{head}: {best['method']} keeps {best['mean']:.3f}{_interval(best, seeds)}"
         compressed = next((e for e in ranked if not e["method"].startswith("art:")), None)
         if best["method"].startswith("art:") and compressed is not None:
-            text += f"; best compressed: {compressed['method']} {compressed['mean']:.3f}"
+            text += f" (best compressed: {compressed['method']} {compressed['mean']:.3f})"
         elif len(ranked) > 1:
-            text += f"; next: {ranked[1]['method']} {ranked[1]['mean']:.3f}"
-        lines.append(text + ".")
-    return lines
+            text += f" (next: {ranked[1]['method']} {ranked[1]['mean']:.3f})"
+        parts.append(text)
+    return (
+        f"Within a clean-accuracy budget of the dense model's validation accuracy "
+        f"({dense_validation_accuracy(rows, config)}), {_scored(entries[0], config)}, models chosen on "
+        "validation rows and scored on test" + ("" if len(config.seeds) < 2 else ", t intervals over seeds")
+        + "): " + "; ".join(parts) + "."
+    )  # fmt: skip
 
 
 def _scored(entry: dict[str, Any], config: BenchConfig) -> str:
-    """What a budget entry's score is, its parenthesis left open for the interval."""
+    """What a budget entry's score is, its parenthesis left open."""
     if entry["score"] != HEADLINE:
         return f"test transfer accuracy ({primary_attack(config).upper()} from the dense model"
     attackers, attacks = len(config.threat_models), len(config.attacks)
     return f"worst-attacker test transfer accuracy (lowest of {attackers} attacker(s) x {attacks} attack(s)"
 
 
-def paired_lines(combined_tests: list[dict[str, Any]], config: BenchConfig) -> list[str]:
+def paired_bullet(combined_tests: list[dict[str, Any]], config: BenchConfig, family: int) -> str | None:
     """Per GAP method and ratio, against random and magnitude pruning, from the dense model."""
     attack = primary_attack(config)
     combined = [
@@ -74,6 +82,8 @@ def paired_lines(combined_tests: list[dict[str, Any]], config: BenchConfig) -> l
         for c in combined_tests
         if c["attack"] == attack and c["threat_model"] == "dense" and c["second"] in BASELINES
     ]
+    if not combined:
+        return None
     lines = []
     for first in dict.fromkeys(c["first"] for c in combined):
         parts = []
@@ -83,11 +93,13 @@ def paired_lines(combined_tests: list[dict[str, Any]], config: BenchConfig) -> l
                 leak = "; label leaking, no win" if c["leaking_seeds"] else ""
                 p = f"Holm p = {c['p_holm'][0]:.2g}{leak}"
             else:
-                wins, losses = c["significant_wins"], c["significant_losses"]
-                p = f"Holm p < 0.05: better in {wins} of {n} seeds, worse in {losses}"
+                p = f"better in {c['significant_wins']} of {n} seeds, worse in {c['significant_losses']}"
             parts.append(f"{c['ratio']:g}x vs {c['second']} {c['mean_difference']:+.3f} ({p})")
-        lines.append(f"{first}, transfer accuracy against the baselines (paired): " + "; ".join(parts) + ".")
-    return lines
+        lines.append(f"{first}: " + ", ".join(parts))
+    return (
+        f"Paired against random and magnitude pruning ({attack.upper()} from the dense model, exact McNemar, "
+        f"Holm over the report's {family} tests, significant at 0.05): " + "; ".join(lines) + "."
+    )
 
 
 def _mean_by_threat(summary: dict[Key, dict[str, Any]], attack: str, eps: float) -> dict[str, float]:
@@ -120,65 +132,124 @@ def _hardened_replica_lines(summary: dict[Key, dict[str, Any]], attack: str, eps
     ]
 
 
+def _target_facts(rows: Sequence[Row], method: str, attack: str) -> tuple[float | None, str | None]:
+    """Mean clean accuracy of ``method``'s one target (``None`` for several ratios) and its most
+    frequent worst attacker, from the primary attack's rows."""
+    mine = [
+        r
+        for r in rows
+        if method in (r.get("method"), r["target"]) and r["attack"] == attack and r["threat_model"] == "dense"
+        and r.get("family") != "quantization"
+    ]  # fmt: skip
+    clean = [float(c) for r in mine if (c := r.get("clean_accuracy")) is not None]
+    attackers = [str(r["worst_attacker"]) for r in mine if r.get("worst_attacker")]
+    single = len({r["target"] for r in mine}) == 1
+    worst = max(set(attackers), key=attackers.count) if attackers else None
+    return (float(np.mean(clean)) if clean and single else None), worst
+
+
+def bottom_line(rows: Sequence[Row], analysis: Analysis, config: BenchConfig) -> str:
+    """One sentence that answers the question: which method, against which attacker, at what
+    clean cost (the widest budget's worst-attacker winner, and the best compressed model)."""
+    attack = primary_attack(config)
+    scored = [e for e in analysis.budgets if e["mean"] is not None]
+    if not scored:
+        return "Bottom line: no method has a model within any clean-accuracy budget in every seed."
+    widest = max(e["budget"] for e in scored)
+    ranked = sorted((e for e in scored if e["budget"] == widest), key=lambda e: -e["mean"])
+    dense_clean, _ = _target_facts(rows, "dense", attack)
+    attackers = f"{len(config.threat_models)} attacker(s) x {len(config.attacks)} attack(s)"
+
+    def said(entry: dict[str, Any]) -> str:
+        clean, worst = _target_facts(rows, entry["method"], attack)
+        cost = f" at {clean:.3f} test clean accuracy" if clean is not None else ""
+        worst_said = f", its worst attacker {worst}" if worst else ""
+        return f"{entry['method']} keeps {entry['mean']:.3f} of the test images{cost}{worst_said}"
+
+    dense = f" (dense: {dense_clean:.3f})" if dense_clean is not None else ""
+    text = (
+        f"Bottom line: giving up at most {widest * 100:g} points of clean accuracy (chosen on validation) "
+        f"and judged by the worst of {attackers}, {said(ranked[0])}{dense}"
+    )
+    compressed = next((e for e in ranked if not e["method"].startswith("art:")), None)
+    if ranked[0]["method"].startswith("art:") and compressed is not None:
+        text += f"; the best compressed model, {said(compressed)}"
+    return text + "."
+
+
+def _attacker_bullet(summary: dict[Key, dict[str, Any]], config: BenchConfig, attack: str, eps: float) -> str:
+    """Which attackers ran, from the configuration (not from which targets exist), and what the
+    compressed targets kept under each."""
+    if config.threat_models == ["dense"]:
+        return (
+            "Only the paper's attacker (the dense model) was run: --threat-models all adds attackers who "
+            "know the defence."
+        )
+    by_threat = _mean_by_threat(summary, attack, eps)
+    text = f"Attackers run: {', '.join(config.threat_models)}."
+    if by_threat:
+        text += (
+            " Mean transfer accuracy of the GAP targets by attacker: "
+            + ", ".join(f"{t} {v:.3f}" for t, v in by_threat.items())
+            + "."
+        )
+    return " ".join([text, *_hardened_replica_lines(summary, attack, eps)])
+
+
+def _flag_bullet(rows: Sequence[Row], summary: dict[Key, dict[str, Any]]) -> str:
+    """Every flagged target in one line: collapsed classes, label leaking, gradient masking."""
+    collapsed = sorted({t for (_, t, _, _), e in summary.items() if e["collapsed_classes"]})
+    leaking: dict[str, list[str]] = {}
+    for (a, target, threat, _), entry in summary.items():
+        if entry.get("transfer_exceeds_clean"):
+            leaking.setdefault(target, []).append(f"{threat} {a}")
+    masked = sorted(masked_targets(rows))
+    parts = []
+    if collapsed:
+        parts.append(f"a collapsed class (left out of every 'best'): {', '.join(collapsed)}")
+    if leaking:
+        listed = "; ".join(f"{t} ({', '.join(sorted(set(cells)))})" for t, cells in sorted(leaking.items()))
+        parts.append(
+            "transfer accuracy above clean accuracy (‡, the label-leaking signature of training on the "
+            f"attacker's examples), never counted as robustness (no best, budget or win): {listed}; judge "
+            "them by the attackers and attacks they did not train on"
+        )
+    if masked:
+        parts.append(
+            f"gradient masking suspected (white-box PGD beats the best transfer, †): {', '.join(masked)}"
+        )
+    if not parts:
+        return "No target is flagged: no collapsed class, no label leaking, no gradient masking."
+    return "Flagged targets, with " + "; and with ".join(parts) + "."
+
+
 def verdict(
     rows: Sequence[Row], analysis: Analysis, config: BenchConfig, checks_by_seed: dict[int, list[SanityCheck]]
 ) -> list[str]:
-    """The report's first lines, from the rows and their analysis."""
+    """The report's verdict, at most six lines: budgets, paired tests, the white-box caveat,
+    the attackers, the flags and the sanity checks."""
     attack, eps, summary = primary_attack(config), config.attack_eps, analysis.summary
-    lines = budget_lines(rows, analysis.budgets, config) + paired_lines(analysis.combined, config)
+    lines = [
+        line
+        for line in (
+            budget_bullet(rows, analysis.budgets, config),
+            paired_bullet(analysis.combined, config, len(analysis.paired)),
+        )
+        if line is not None
+    ]
     gap_whitebox = [
         e["whitebox_accuracy"][0]
         for (a, t, th, ep), e in summary.items()
-        if a == attack
-        and th == "dense"
-        and ep == eps
-        and e["adversarial"]
-        and e["family"] == "pruning"
+        if a == attack and th == "dense" and ep == eps and e["adversarial"] and e["family"] == "pruning"
         and e["whitebox_accuracy"]
-    ]
+    ]  # fmt: skip
     if gap_whitebox:
         lines.append(
             f"White-box {attack.upper()} on the GAP models themselves leaves at most {max(gap_whitebox):.3f} "
             "accuracy: GAP hardens against transfer from the dense model, not against attacks in general."
         )
-    by_threat = _mean_by_threat(summary, attack, eps)
-    if len(by_threat) > 1:
-        lines.append(
-            "Mean transfer accuracy of the GAP targets by attacker: "
-            + ", ".join(f"{t} {v:.3f}" for t, v in by_threat.items())
-            + "."
-        )
-    else:
-        lines.append(
-            "Only the paper's attacker (the dense model) was run: --threat-models all adds attackers "
-            "who know the defence."
-        )
-    lines += _hardened_replica_lines(summary, attack, eps)
-    collapsed = sorted({t for (_, t, _, _), e in summary.items() if e["collapsed_classes"]})
-    lines.append(
-        f"Targets with a collapsed class (left out of every 'best'): {', '.join(collapsed)}."
-        if collapsed
-        else "No target has a collapsed class."
-    )
-    leaking: dict[str, list[str]] = {}
-    for (a, target, threat, _), entry in summary.items():
-        if entry.get("transfer_exceeds_clean"):
-            leaking.setdefault(target, []).append(f"{threat} {a}")
-    if leaking:
-        listed = "; ".join(
-            f"{target} ({', '.join(sorted(set(cells)))})" for target, cells in sorted(leaking.items())
-        )
-        lines.append(
-            "Transfer accuracy above clean accuracy (‡, the label-leaking signature of training on the "
-            f"attacker's examples), never counted as robustness (no best, budget or win): {listed}. "
-            "Judge them by the attackers and attacks they did not train on."
-        )
-    masked = sorted(masked_targets(rows))
-    if masked:
-        lines.append(
-            f"Gradient masking suspected (white-box PGD leaves more accuracy than the best transfer "
-            f"attack; their numbers are marked †): {', '.join(masked)}."
-        )
+    lines.append(_attacker_bullet(summary, config, attack, eps))
+    lines.append(_flag_bullet(rows, summary))
     failed = [c for checks in checks_by_seed.values() for c in checks if not c.passed]
     if failed:
         lines.append(

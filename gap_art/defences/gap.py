@@ -49,28 +49,11 @@ class GreedyAdversarialPruning(PruningTransformer):
     :param max_iter: Attack iterations.
     :param attack_backend: ``torchattacks`` or ``art`` for attacks given by name.
     :param train_mode: Take the loss in training mode, as the reference implementation does.
-    :param parameters: ``(module, name)`` pairs to prune; by default every Conv and Linear
-        weight except the classifier layer's (``excluded_layers_`` names what was left out).
-    :param compression_basis: ``prunable`` or ``model`` (the reference's ratio definition).
-    :param batch_size: Calibration and fine-tuning batch size.
-    :param nb_calibration: Use a seeded subset of this many calibration examples.
-    :param finetune_epochs: Epochs of fine-tuning with the masks held (0: none); the maximum
-        when ``finetune_patience`` is set.
-    :param finetune_lr: Fine-tuning learning rate.
-    :param finetune_optimizer: ``adam`` or ``sgd``.
-    :param finetune_patience: Fine-tune to convergence: stop after this many epochs without a
-        better clean accuracy on a seeded validation split of the fine-tuning data, and keep
-        the best epoch (``finetune_record_`` says which); ``None`` trains every epoch.
-    :param validation_fraction: Share of the fine-tuning data held out for early stopping.
-    :param prune_classifier: Also prune the layer producing the logits. Off by default, as in
-        the reference implementation: a signed-gradient ranking deletes whole output rows of
-        the classes the attack pushes examples into, and such a model cannot predict them.
-    :param iterative: Reach ``compression`` in ``rounds`` (a geometric schedule), scoring the
-        *current* model again before each round after the first and fine-tuning after each:
-        later rounds remove what the pruned model now relies on.
-    :param rounds: Rounds of iterative pruning (each fine-tuned with the settings above).
-    :param seed: Seeds the attack's random start, the calibration subset and tie-breaking.
-    :param verbose: Show progress bars.
+    :param kwargs: The pruning and fine-tuning settings every pruning transformer takes
+        (``parameters``, ``compression_basis``, ``batch_size``, ``nb_calibration``,
+        ``finetune_epochs``, ``finetune_lr``, ``finetune_optimizer``, ``finetune_patience``,
+        ``validation_fraction``, ``prune_classifier``, ``iterative``, ``rounds``, ``seed``,
+        ``verbose``), documented on :class:`~gap_art.defences.pruning.PruningTransformer`.
     """
 
     params = PruningTransformer.params + [

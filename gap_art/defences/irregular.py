@@ -20,12 +20,10 @@ class IrregularPruning(PruningTransformer):
         carry settings of its own); the criterion says which end is removed (the lowest, for
         these four).
     :param scope: ``global`` (rank across layers) or ``layer`` (same fraction per layer).
-    :param kwargs: ``parameters``, ``prune_classifier``, ``compression_basis``, ``batch_size``,
-        ``nb_calibration``, ``finetune_patience``, ``validation_fraction``,
-        ``finetune_epochs``, ``finetune_lr``, ``finetune_optimizer``, ``iterative``, ``rounds``
-        (iterative magnitude pruning, for instance), ``seed``, ``verbose``
-        as for :class:`GreedyAdversarialPruning`.
-    :param method: Deprecated alias of ``criterion`` (warns).
+    :param renamed: ``method=``, the deprecated alias of ``criterion`` (warns).
+
+    The other settings (fine-tuning, ``iterative`` and ``rounds`` for iterative magnitude
+    pruning, ...) are those of :class:`~gap_art.defences.pruning.PruningTransformer`.
     """
 
     renamed_params = {"method": "criterion"}

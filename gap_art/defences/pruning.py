@@ -3,10 +3,9 @@ fine-tune, rewrap. A classifier goes in, a pruned one comes out."""
 
 from __future__ import annotations
 
-import warnings
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -14,12 +13,9 @@ from art.defences.transformer.transformer import Transformer
 from art.estimators.classification import PyTorchClassifier
 from torch import nn
 
-from gap_art.classifiers import (
-    ClassifierModule,
-    check_pytorch_classifier,
-    rewrap_classifier,
-)
+from gap_art.classifiers import ClassifierModule, check_pytorch_classifier, rewrap_classifier
 from gap_art.defences.finetune import finetune
+from gap_art.defences.params import RenamedParams, labels_of
 from gap_art.pruning import (
     BASES,
     CompressionReport,
@@ -43,15 +39,40 @@ from gap_art.validation import (
     check_choice,
     check_inputs,
     check_known_params,
-    check_labels,
 )
 
 
-class PruningTransformer(Transformer):
+class PruningTransformer(RenamedParams, Transformer):
     """Shared machinery: score on a copy, turn scores into masks, fine-tune, rewrap.
 
     Subclasses only name the criterion (:meth:`_importance`); the criterion scores and says
     which end is removed and what it needs (labels, the model on data, an attack).
+
+    :param classifier: A trained ART ``PyTorchClassifier`` (never modified).
+    :param compression: Ratio of prunable weights to those kept (2 removes half).
+    :param criterion: A registered criterion name or an
+        :class:`~gap_art.pruning.importance.Importance` instance.
+    :param scope: ``global`` (rank across layers) or ``layer`` (same fraction per layer).
+    :param parameters: ``(module, name)`` pairs to prune; by default every Conv and Linear
+        weight except the classifier layer's (``excluded_layers_`` names what was left out).
+    :param compression_basis: ``prunable`` or ``model`` (the reference's ratio definition).
+    :param batch_size: Calibration and fine-tuning batch size.
+    :param nb_calibration: Use a seeded subset of this many calibration examples.
+    :param finetune_epochs: Epochs of fine-tuning with the masks held (0: none; the maximum
+        with ``finetune_patience``).
+    :param finetune_lr: Fine-tuning learning rate.
+    :param finetune_optimizer: ``adam`` or ``sgd``.
+    :param finetune_patience: Stop after this many epochs without a better clean accuracy on a
+        seeded validation split, keeping the best epoch (``finetune_record_``); ``None``: all.
+    :param validation_fraction: Share of the fine-tuning data held out for early stopping.
+    :param prune_classifier: Also prune the layer producing the logits (off, as in the reference:
+        a signed-gradient ranking deletes whole output rows of the classes attacks push into).
+    :param iterative: Reach ``compression`` in ``rounds`` (geometric), scoring the *current*
+        model again before each round and fine-tuning after each.
+    :param rounds: Rounds of iterative pruning (each fine-tuned with the settings above).
+    :param seed: Seeds the attack's random start, the calibration subset and tie-breaking.
+    :param verbose: Show progress bars.
+    :param renamed: Deprecated parameter names (:attr:`renamed_params`), accepted with a warning.
     """
 
     params = [
@@ -60,9 +81,6 @@ class PruningTransformer(Transformer):
         "validation_fraction", "prune_classifier", "iterative", "rounds", "seed", "verbose",
     ]  # fmt: skip
     train_mode = False
-    renamed_params: ClassVar[dict[str, str]] = {}
-    """Deprecated parameter names and today's: accepted by the constructor and
-    :meth:`set_params`, with a warning."""
     scoring_params = frozenset(("criterion", "batch_size", "nb_calibration", "prune_classifier", "seed"))
     """Parameters the fitted scores depend on: changing one drops them (the others act after
     scoring, and keep them)."""
@@ -296,18 +314,8 @@ class PruningTransformer(Transformer):
 
     def _labels(self, x: np.ndarray, y: object, required: bool, call: str) -> np.ndarray | None:
         """The labels of ``x``: ``y``, else those given to :meth:`fit` for the same ``x``."""
-        if y is None and self._fit_data is not None and self._fit_data[1] is not None:
-            fitted_x, fitted_labels = self._fit_data
-            if fitted_x is x or (fitted_x.shape == x.shape and np.array_equal(fitted_x, x)):
-                return fitted_labels
-        if y is None and not required:
-            return None
-        if y is None:
-            raise ValueError(
-                f"y is required by {type(self).__name__}.{call}: pass the true labels of x "
-                "(class indices or one-hot)"
-            )
-        return check_labels(y, len(x), self.classifier.nb_classes)
+        where = f"{type(self).__name__}.{call}"
+        return labels_of(x, y, self._fit_data, self.classifier.nb_classes, required, where)
 
     def set_params(self, **kwargs: Any) -> None:
         """Change parameters (ART's convention), refusing unknown names; changing one that
@@ -318,14 +326,6 @@ class PruningTransformer(Transformer):
         super().set_params(**kwargs)
         if changed & self.scoring_params:
             self.scores_, self._is_fitted = None, False
-
-    def _current_names(self, given: dict[str, Any]) -> dict[str, Any]:
-        """``given`` with deprecated parameter names replaced by today's, each with a warning."""
-        for old in sorted(set(given) & set(self.renamed_params)):
-            new = self.renamed_params[old]
-            message = f"{type(self).__name__}({old}=...) is deprecated: use {new}="
-            warnings.warn(message, FutureWarning, stacklevel=3)
-        return {self.renamed_params.get(name, name): value for name, value in given.items()}
 
     def _calibration_subset(
         self, x: np.ndarray, y: np.ndarray | None

@@ -1,0 +1,51 @@
+"""ART's parameter conventions for gap-art's transformers: deprecated names accepted with a
+warning, and the labels given to ``fit`` remembered for the same inputs."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, ClassVar
+
+import numpy as np
+
+from gap_art.validation import check_labels
+
+
+class RenamedParams:
+    """Deprecated parameter names mapped to today's, for a constructor and ``set_params``."""
+
+    renamed_params: ClassVar[dict[str, str]] = {}
+    """Deprecated parameter names and today's: accepted by the constructor and
+    ``set_params``, with a warning."""
+
+    def _current_names(self, given: dict[str, Any]) -> dict[str, Any]:
+        """``given`` with deprecated parameter names replaced by today's, each with a warning."""
+        for old in sorted(set(given) & set(self.renamed_params)):
+            new = self.renamed_params[old]
+            message = f"{type(self).__name__}({old}=...) is deprecated: use {new}="
+            warnings.warn(message, FutureWarning, stacklevel=3)
+        return {self.renamed_params.get(name, name): value for name, value in given.items()}
+
+
+def labels_of(
+    x: np.ndarray,
+    y: object,
+    fitted: tuple[np.ndarray, np.ndarray | None] | None,
+    nb_classes: int,
+    required: bool,
+    where: str,
+) -> np.ndarray | None:
+    """The labels of ``x``: ``y`` (indices or one-hot), else those ``fit`` was given for the same
+    ``x`` (``fitted``); ``None`` when neither and not ``required``.
+
+    :raises ValueError: Labels required and none given, naming ``where``.
+    """
+    if y is None and fitted is not None and fitted[1] is not None:
+        fitted_x, fitted_labels = fitted
+        if fitted_x is x or (fitted_x.shape == x.shape and np.array_equal(fitted_x, x)):
+            return fitted_labels
+    if y is None and not required:
+        return None
+    if y is None:
+        raise ValueError(f"y is required by {where}: pass the true labels of x (class indices or one-hot)")
+    return check_labels(y, len(x), nb_classes)
