@@ -287,8 +287,22 @@ def test_export_and_prune_on_the_command_line(tmp_path, digits_model, digits):
     program = torch.export.load(str(tmp_path / "pt21")).module()
     x, y = digits.numpy("test")
     assert (program(torch.from_numpy(x)).argmax(1).numpy() == y).mean() > 0.5
+    (tmp_path / "moved").mkdir()  # a checkpoint exports where its data is not: only int8 calibrates
+    moved = save_checkpoint(tmp_path / "moved" / "m.pt", digits_model, "small-cnn", replace_path(digits.info))
+    for fmt in ("sparse", "pt2"):
+        done = invoke("export", moved, "--format", fmt, "--out", tmp_path / "moved" / fmt)
+        assert done.exit_code == 0, done.output
+    needs = invoke("export", moved, "--format", "pt2", "--int8", "--out", tmp_path / "moved" / "q.pt2")
+    assert needs.exit_code != 0 and "does not exist" in needs.output and "Traceback" not in needs.output
     wrong = invoke("export", tmp_path / "p.pt", "--format", "state_dict", "--int8", "--out", tmp_path / "x")
     assert wrong.exit_code == 2 and "--int8" in wrong.output
+
+
+def replace_path(info: DatasetInfo) -> DatasetInfo:
+    """``info`` as if recorded from the user's own data at a path that no longer exists."""
+    from dataclasses import replace
+
+    return replace(info, name="gone", path="/nonexistent/gone.npz")
 
 
 # Every broken input: one line, exit 2, in a real process -------------------------------------

@@ -43,7 +43,8 @@ def export(
     out: str,
 ) -> None:
     """Write MODEL (a gap-art checkpoint, or a state_dict with --arch) as a file to ship, its
-    pruning masks folded in, and say how its size compares with the float32 state_dict.
+    pruning masks folded in, and say how its size compares with the float32 state_dict. Only
+    an int8 program reads data (to calibrate); a checkpoint's recorded shape does for the rest.
 
     \b
     Load each back:
@@ -60,25 +61,31 @@ def export(
     import torch
 
     from gap_art import export as files
+    from gap_art.checkpoint import checkpoint_info
     from gap_art.runtime import seeded_subset
 
     if int8 and file_format == "state_dict":
         raise click.UsageError("--int8 applies to --format sparse and pt2; a state_dict is float32")
     with user_errors():
-        data = model_data(data_spec, model_path, n_test=8, seed=seed)
-        model, _, _ = user_model(model_path, data.info, arch, arch_kwargs)
+        recorded = checkpoint_info(model_path)
+        named = any(v is not None for v in (data_spec.dataset, data_spec.path, data_spec.mean))
+        needs_data = (file_format == "pt2" and int8) or recorded is None or named
+        data = model_data(data_spec, model_path, n_test=8, seed=seed) if needs_data else None
+        info = data.info if data is not None else recorded
+        assert info is not None  # a state dict (no record) always loads the data it names
+        model, _, _ = user_model(model_path, info, arch, arch_kwargs)
         if file_format == "state_dict":
             path = files.save_state_dict(model, out)
         elif file_format == "sparse":
             path = files.save_sparse(model, out, int8=int8)
         else:
-            x = data.numpy("test")[0]
             calibration = None
-            if int8:
+            if data is not None and int8:
                 train = data.numpy("train")[0]
                 keep = seeded_subset(len(train), min(n_calibration, len(train)), seed)
                 calibration = torch.from_numpy(train[keep])
-            path = files.save_pt2(model, out, torch.from_numpy(x[:2]), data.info.preprocessing, calibration)
+            example = torch.zeros(2, *info.input_shape)
+            path = files.save_pt2(model, out, example, info.preprocessing, calibration)
     dense = io.BytesIO()
     torch.save(files.folded(model).state_dict(), dense)
     size = Path(path).stat().st_size
