@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -265,3 +266,6 @@ def test_evaluate_a_users_models_end_to_end(tmp_path, digits_model, digits):
     assert junk.exit_code == 2 and "not a readable torch.export program" in junk.output
     too_many = invoke("evaluate", "--source", source, "--target", f"p={pruned}", "--n-test", "5000")
     assert too_many.exit_code == 2 and "--n-test must be between 1 and 450" in too_many.output
+    Path(source).unlink()  # a finished study reads without the models it was made of
+    again = invoke("report", str(tmp_path / "run"))
+    assert again.exit_code == 0, again.output

@@ -11,6 +11,7 @@ from typing import Any
 
 from gap_art.attacks import ATTACKS, BACKENDS
 from gap_art.data import DATASETS, DatasetInfo, DataSpec
+from gap_art.data.files import DEFAULT_EPS
 from gap_art.defences.art_builtin import ART_DEFENCES
 from gap_art.defences.methods import parse_method
 from gap_art.models import MODELS, check_arch, parse_arch_kwargs
@@ -18,21 +19,17 @@ from gap_art.settings import DEVICES, FINETUNE_PARAMS, GAP_EPS, GAP_EPS_STEP, Fi
 from gap_art.validation import check_choice, check_choices, check_int, check_range, params_named
 
 DEFAULT_DEFENCES = ["feature-squeezing", "spatial-smoothing", "jpeg", "distillation", "madry-pgd", "fbf"]
-"""ART's built-in defences compared against by default: three preprocessors, a transformer and
-two trainers (any registered ART defence may be named)."""
+"""ART's defences compared against by default: 3 preprocessors, a transformer, 2 trainers."""
 
 THREAT_MODELS: tuple[str, ...] = ("dense", "independent", "independent-arch", "robust", "replica")
 THREAT_MODELS += ("replicas", "replica-independent", "ensemble")
-"""Who crafts the examples: the uncompressed parent M (the paper's threat model); a dense
-model the attacker trained independently (the natural transfer gap, same architecture and
-recipe); ``independent-arch``, the attacker's own model of another architecture
-(``independent_arch``); ``robust``, the attacker's own model adversarially trained by ART
-(``robust_defence``); a ``replica``, the target's own method and ratio run on *our* M with the
-attacker's calibration subset and seed (the strongest knowledgeable attacker); ``replicas``,
-the logit ensemble of ``replicas`` such replicas, each with its own attacker seed;
-``replica-independent``, the method run on the independent model; and an ``ensemble`` of M,
-the independent model and the replica. Each target's headline is its worst-attacker transfer
-accuracy: the minimum over every attacker and attack run."""
+"""Who crafts: M (the paper's threat model); the attacker's own dense model (same
+architecture and recipe); ``independent-arch``, theirs of another architecture; ``robust``,
+theirs adversarially trained by ART (``robust_defence``); a ``replica``, the target's method and
+ratio rerun on our M with the attacker's seed (the strongest knowledgeable attacker);
+``replicas``, the logit ensemble of ``replicas`` replicas; ``replica-independent``, the method
+on their own model; an ``ensemble`` of M, theirs and the replica. A target's headline is its
+worst-attacker transfer accuracy: the minimum over every attacker and attack run."""
 
 ROBUST_DEFENCES = ("fbf", "madry-pgd")
 """ART's adversarial trainers the ``robust`` attacker may train with."""
@@ -94,12 +91,9 @@ class BenchConfig:
         itself, an independent dense model and a robust model of M.
     :param curve_eps: Multiples of ``eps`` for security curves (accuracy against eps).
     :param sanity_checks: Run the attack sanity checks on each seed's source.
-    :param cw_kappa: CW's confidence margin for every CW attack crafted against a target
-        (transfer and white-box). At 0 its examples sit on the decision boundary and transfer
-        badly; Carlini and Wagner's transfer experiments use about 20, which the presets' CW
-        (50 steps, one search of its constant) often fails to reach. CW is an L2 attack: eps
-        does not bound it (reports give its examples' median L2 and L-inf). With a margin, CW
-        runs on ART's backend: torchattacks' CW ignores it.
+    :param cw_kappa: CW's confidence margin (transfer and white-box). At 0 its examples sit on
+        the boundary; Carlini and Wagner's 20 is often not reached in 50 steps. CW is L2: eps does
+        not bound it. A margin runs on ART's CW (torchattacks' ignores it).
     :param attack_backend: ``torchattacks`` or ``art``.
     :param split: Evaluate on the ``test`` split (default) or ``train``.
     :param device: ``auto``, ``cpu`` or ``cuda``.
@@ -165,8 +159,14 @@ class BenchConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], base: BenchConfig | None = None) -> BenchConfig:
-        """Build from a dict (a config file); unknown keys are an error that lists the known ones."""
+    def from_dict(
+        cls, data: dict[str, Any], base: BenchConfig | None = None, files: bool = True
+    ) -> BenchConfig:
+        """Build from a dict (a config file); unknown keys are an error that lists the known ones.
+
+        :param files: Also check the files it names (data, checkpoint, own-code architecture);
+            off to read a finished study's configuration where those files may be gone.
+        """
         if "model" in data:  # the architecture's name before 0.2
             warnings.warn("config key 'model' is deprecated: use 'arch'", FutureWarning, stacklevel=2)
             data = {("arch" if key == "model" else key): value for key, value in data.items()}
@@ -177,20 +177,23 @@ class BenchConfig:
         if isinstance(data.get("gap_eps"), (int, float)):  # one budget, as in a config file
             data = {**data, "gap_eps": [data["gap_eps"]]}
         config = replace(base or cls(), **data)
-        config.validate()
+        config.validate(files)
         return config
 
-    def validate(self) -> BenchConfig:
+    def validate(self, files: bool = True) -> BenchConfig:
         """Check every setting; the first bad one raises :class:`ConfigError` naming it."""
         try:
-            self._check()
+            self._check(files)
         except ValueError as error:
             raise ConfigError(str(error)) from None
         return self
 
-    def _check(self) -> None:
-        self.data_spec()
-        check_arch(self.arch, sorted(MODELS))
+    def _check(self, files: bool = True) -> None:
+        if files:
+            self.data_spec()
+            check_arch(self.arch, sorted(MODELS))
+        elif self.data is None:
+            check_choice(self.dataset, "dataset", sorted(DATASETS))
         parse_arch_kwargs(self.arch_kwargs)
         if self.targets is not None:  # the user's files, compared by gap-art evaluate
             check_choices(self.targets, "targets", self.targets)
@@ -204,7 +207,7 @@ class BenchConfig:
         check_choices(self.threat_models, "threat_models", list(THREAT_MODELS))
         if "dense" not in self.threat_models:
             raise ValueError("threat_models must include 'dense' (the reference the others compare to)")
-        if self.independent_arch is not None:
+        if self.independent_arch is not None and files:
             check_arch(self.independent_arch, sorted(MODELS), "independent_arch")
         check_choice(self.robust_defence, "robust_defence", list(ROBUST_DEFENCES))
         check_int(self.replicas, "replicas", 2)
@@ -243,7 +246,7 @@ class BenchConfig:
         for name in ("n_train", "n_test"):
             if getattr(self, name) is not None:
                 check_int(getattr(self, name), name, 1)
-        if self.source_checkpoint is not None:
+        if self.source_checkpoint is not None and files:
             self._check_source_checkpoint()
 
     def _check_source_checkpoint(self) -> None:
@@ -263,7 +266,9 @@ class BenchConfig:
     @property
     def attack_eps(self) -> float:
         """The L-inf budget in use: ``eps`` or the dataset's suggestion."""
-        return self.eps if self.eps is not None else self.dataset_info().eps
+        if self.eps is not None:
+            return self.eps
+        return DEFAULT_EPS if self.data is not None else DATASETS[self.dataset].eps
 
     def data_spec(self) -> DataSpec:
         """Where the study's data comes from: ``data`` (the user's files) or ``dataset``."""
@@ -278,13 +283,14 @@ class BenchConfig:
     @property
     def data_name(self) -> str:
         """The data in reports: the dataset's name or the user's folder or file."""
-        return self.data_spec().describe()
+        name = Path(self.data).name if self.data is not None else self.dataset
+        return name if self.mean is None else f"{name} (normalised)"
 
     def gap_budgets(self) -> list[tuple[float, float]]:
         """``(eps, eps_step)`` of each GAP calibration attack: the reference's 2/255 and 0.001
         of the input range by default, else each ``gap_eps`` with a quarter step."""
         if self.gap_eps is None:
-            low, high = self.dataset_info().clip_values
+            low, high = 0.0, 1.0  # every dataset is read into [0, 1]
             return [((high - low) * GAP_EPS, (high - low) * GAP_EPS_STEP)]
         return [(eps, default_eps_step(eps)) for eps in self.gap_eps]
 

@@ -226,7 +226,7 @@ def load_results(folder: str | Path) -> tuple[list[Row], BenchConfig, dict[str, 
     stored = document["config"]
     if "model" in stored:  # a study written before 0.2 named the architecture 'model'
         stored = {("arch" if key == "model" else key): value for key, value in stored.items()}
-    config = BenchConfig.from_dict(stored)
+    config = BenchConfig.from_dict(stored, files=False)  # its data and models may be gone
     return document["rows"], config, document.get("environment", {}), checks
 
 
