@@ -4,7 +4,6 @@ attackers they name."""
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import click
@@ -43,7 +42,7 @@ def _target(spec: str, info: Any, arch: str | None, arch_kwargs: str | None, dev
             predict, tuple(info.input_shape), info.nb_classes, clip_values=info.clip_values
         )
         return name, UserTarget(blackbox, None, "quantization")
-    model, _, _ = user_model(path, info, arch, arch_kwargs)
+    model, _ = user_model(path, info, arch, arch_kwargs)
     return name, UserTarget(to_art_classifier(model, info, device=device), model)
 
 
@@ -132,20 +131,27 @@ def evaluate(
     from tqdm.auto import tqdm
 
     from gap_art.bench.evaluate import SOURCE_TARGET, UserTarget, evaluate_rows, rows_table, write_evaluation
+    from gap_art.classifiers import to_art_classifier
     from gap_art.settings import AttackSpec
 
     models = (arch, arch_kwargs, device)
     with user_errors():
         data = model_data(data_spec, source_path, n_test=n_test, seed=seed)
-        attackers = _attackers(threat_models, source_path, independent_path, data.info, *models)
+        source_model, source_arch = user_model(source_path, data.info, arch, arch_kwargs)
+        attackers = _attackers(threat_models, source_model, independent_path, data.info, *models)
         named = dict(_target(spec, data.info, *models) for spec in targets)
         budget = eps if eps is not None else data.info.eps
         specs = [AttackSpec(attack, eps=budget, seed=seed) for attack in attacks]
-        config = _config(data_spec.or_recorded(data.info), data.info, source_path, list(named), *models)
+        spec = data_spec.or_recorded(data.info)
+        config = _config(spec, data.info, source_path, source_arch, list(named), arch_kwargs, device)
         config = replace(config, attacks=attacks, eps=budget, threat_models=threat_models, n_test=n_test,
                          seeds=[seed])  # fmt: skip
-        source = _attackers(["dense"], source_path, None, data.info, *models)["dense"]
-    named = {SOURCE_TARGET: UserTarget(source, source.model, "baseline"), **named}
+    source = (
+        attackers["dense"]
+        if "dense" in attackers
+        else to_art_classifier(source_model, data.info, device=device)
+    )
+    named = {SOURCE_TARGET: UserTarget(source, source_model, "baseline"), **named}
     x, y = data.numpy("test")
     bar = tqdm(total=len(specs) * len(attackers), desc="evaluate", disable=quiet, leave=False)
 
@@ -163,18 +169,15 @@ def evaluate(
 
 
 def _config(
-    spec: Any, info: Any, source_path: str, targets: list[str], arch: str | None, arch_kwargs: str | None,
+    spec: Any, info: Any, source_path: str, source_arch: str, targets: list[str], arch_kwargs: str | None,
     device: str,
 ) -> Any:  # fmt: skip
     """The run as a :class:`~gap_art.bench.BenchConfig` (``targets`` set): what report and compare read."""
     from gap_art.bench import BenchConfig
-    from gap_art.checkpoint import read_file
 
-    payload = read_file(Path(source_path))
-    name = arch or (str(payload.get("model_name")) if isinstance(payload, dict) else "unknown")
     size, mean, std = (list(v) if v else None for v in (spec.input_size, info.mean, info.std))
     return BenchConfig(
-        dataset=spec.dataset or "digits", arch=name, arch_kwargs=arch_kwargs, data=spec.path,
+        dataset=spec.dataset or "digits", arch=source_arch, arch_kwargs=arch_kwargs, data=spec.path,
         input_size=size, mean=mean, std=std, data_dir=spec.data_dir, methods=[], targets=targets,
         compression=[], defences=[], int8=False, whitebox_attacks=[], sanity_checks=False, device=device,
         source_checkpoint=source_path,
@@ -183,14 +186,15 @@ def _config(
 
 def _attackers(
     threats: list[str],
-    source_path: str,
+    source: Any,
     independent_path: str | None,
     info: Any,
     arch: str | None,
     arch_kwargs: str | None,
     device: str,
 ) -> dict[str, Any]:
-    """The classifier each requested threat model crafts on (``--threat-models``)."""
+    """The classifier each requested threat model crafts on (``--threat-models``); ``source`` is
+    the source model, loaded once by the caller."""
     from gap_art.classifiers import to_art_classifier
     from gap_art.models.ensemble import EnsembleModule
     from gap_art.validation import check_choices
@@ -201,7 +205,6 @@ def _attackers(
             "--source-checkpoint MODEL --threat-models replica runs it for the methods it builds"
         )
     check_choices(threats, "threat_models", EVALUATE_THREATS)
-    source = user_model(source_path, info, arch, arch_kwargs)[0]
     models = {"dense": source}
     if {"independent", "ensemble"} & set(threats):
         if independent_path is None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from gap_art.cli.inputs import model_data, model_input, user_model
+from gap_art.cli.inputs import calibration_options, model_data, model_input, user_model
 from gap_art.cli.options import user_errors
 
 
@@ -26,10 +26,7 @@ from gap_art.cli.options import user_errors
 @click.option(
     "--int8", is_flag=True, help="int8 weights: per-channel int8 values (sparse) or PT2E int8 (pt2)."
 )
-@click.option(
-    "--n-calibration", type=int, default=1000, show_default=True, help="Calibration examples (pt2 --int8)."
-)
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the calibration subset.")
+@calibration_options("Calibration images (pt2 --int8).")
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="The file to write.")
 def export(
     model_path: str,
@@ -73,7 +70,7 @@ def export(
         data = model_data(data_spec, model_path, n_test=8, seed=seed) if needs_data else None
         info = data.info if data is not None else recorded
         assert info is not None  # a state dict (no record) always loads the data it names
-        model, _, _ = user_model(model_path, info, arch, arch_kwargs)
+        model, _ = user_model(model_path, info, arch, arch_kwargs)
         if file_format == "state_dict":
             path = files.save_state_dict(model, out)
         elif file_format == "sparse":

@@ -75,25 +75,35 @@ def model_data(data_spec: Any, model_path: str | None, n_train: int | None = Non
     return data_spec.or_recorded(recorded).load(n_train, n_test, seed)
 
 
-def user_model(
-    model_path: str, info: Any, arch: str | None, arch_kwargs: str | None
-) -> tuple[Any, str, dict[str, Any]]:
-    """MODEL as ``(model, architecture, its keyword arguments)``: a checkpoint, or a state dict
-    of ``--arch``."""
+def user_model(model_path: str, info: Any, arch: str | None, arch_kwargs: str | None) -> tuple[Any, str]:
+    """MODEL as ``(model, architecture)``: a checkpoint, or a state dict of ``--arch``."""
     from gap_art.checkpoint import load_model
     from gap_art.models import parse_arch_kwargs
 
     kwargs = parse_arch_kwargs(arch_kwargs) if arch_kwargs is not None else None
-    model, name = load_model(model_path, info, arch, kwargs)
-    return model, name, kwargs if kwargs is not None else recorded_kwargs(model_path)
+    return load_model(model_path, info, arch, kwargs)
 
 
-def recorded_kwargs(model_path: str) -> dict[str, Any]:
-    """The architecture keyword arguments a checkpoint records (none for a state dict)."""
+def model_kwargs(model_path: str, arch_kwargs: str | None) -> dict[str, Any]:
+    """The architecture's keyword arguments: ``--arch-kwargs``, else those a checkpoint records
+    (none for a state dict)."""
     from gap_art.checkpoint import read_file
+    from gap_art.models import parse_arch_kwargs
 
+    if arch_kwargs is not None:
+        return parse_arch_kwargs(arch_kwargs)
     payload = read_file(Path(model_path))
     return dict(payload.get("arch_kwargs", {})) if isinstance(payload, dict) else {}
+
+
+def calibration_options(help: str) -> Decorator:
+    """``--n-calibration`` and ``--seed`` of the int8 calibration subset, one default for every command."""
+    return stack(
+        click.option("--n-calibration", type=int, default=1000, show_default=True, help=help),
+        click.option(
+            "--seed", type=int, default=0, show_default=True, help="Seed of the calibration subset."
+        ),
+    )
 
 
 ARCH_HELP = (

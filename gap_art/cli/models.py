@@ -7,7 +7,15 @@ from typing import Any
 
 import click
 
-from gap_art.cli.inputs import arch_option, data_options, model_data, model_input, user_model
+from gap_art.cli.inputs import (
+    arch_option,
+    calibration_options,
+    data_options,
+    model_data,
+    model_input,
+    model_kwargs,
+    user_model,
+)
 from gap_art.cli.options import RegistryOption, criteria, device_option, seed_option, user_errors
 
 DEFAULT_ARCH = {(8, 8): "small-cnn", (28, 28): "lenet", (32, 32): "resnet20"}
@@ -151,7 +159,8 @@ def prune(
 
     with user_errors():
         data = model_data(data_spec, model_path)
-        model, name, kwargs = user_model(model_path, data.info, arch, arch_kwargs)
+        model, name = user_model(model_path, data.info, arch, arch_kwargs)
+        kwargs = model_kwargs(model_path, arch_kwargs)
         classifier = to_art_classifier(model, data.info, device=device)
         with params_named(FINETUNE_PARAMS):
             finetune = FinetuneSpec(
@@ -194,8 +203,7 @@ def prune(
 @click.command()
 @model_input
 @click.option("--backend", type=click.Choice(["x86", "xnnpack"]), default="x86", show_default=True)
-@click.option("--n-calibration", type=int, default=1000, show_default=True, help="Calibration examples.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the calibration subset.")
+@calibration_options("Calibration examples.")
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="The .pt2 program to write.")
 def quantize(
     model_path: str,
@@ -227,7 +235,7 @@ def quantize(
 
     with user_errors():
         data = model_data(data_spec, model_path)
-        model, _, _ = user_model(model_path, data.info, arch, arch_kwargs)
+        model, _ = user_model(model_path, data.info, arch, arch_kwargs)
         quantizer = Int8Quantization(
             to_art_classifier(model, data.info, device="cpu"), backend, n_calibration, seed=seed
         )
