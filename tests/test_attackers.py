@@ -57,6 +57,22 @@ def test_each_unseen_attacker_crafts_on_its_own_models_with_its_own_seeds():
     assert not set(seeds + [attacker_seed(s) for s in range(5)]) & set(range(100))
 
 
+def test_replica_ensembles_of_several_sizes_share_their_first_members():
+    threats = ["dense", "replica", "replicas-3", "replicas-5"]
+    config = BenchConfig(methods=["random"], compression=[4.0], attacks=["pgd"], defences=[], int8=False,
+                         seeds=[0], threat_models=threats)  # fmt: skip
+    crafts = _crafts(build_graph(config))
+    one, three, five = (crafts[t].deps for t in ("replica", "replicas-3", "replicas-5"))
+    assert len(three) == 3 and len(five) == 5 and len(set(five)) == 5
+    assert five[:3] == three and three[0] == one[0]
+
+
+@pytest.mark.parametrize("threat", ["replicas-1", "replicas-x", "replica-5"])
+def test_a_replica_ensemble_names_two_or_more_members(threat):
+    with pytest.raises(ConfigError, match=rf"threat_models: unknown '{threat}'.*replicas-K \(K >= 2\)"):
+        BenchConfig(threat_models=["dense", threat]).validate()
+
+
 def test_the_independent_architecture_is_unlike_ours_for_each_input_size():
     assert independent_arch("small-cnn", (1, 8, 8)) == "mlp"
     assert independent_arch("mlp", (1, 8, 8)) == "small-cnn"

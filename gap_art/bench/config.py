@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from gap_art.attacks import ATTACKS, BACKENDS
+from gap_art.bench.threats import check_threat_model
 from gap_art.data import DATASETS, DatasetInfo, DataSpec
 from gap_art.data.files import DEFAULT_EPS
 from gap_art.defences.art_builtin import ART_DEFENCES
@@ -20,16 +21,6 @@ from gap_art.validation import check_choice, check_choices, check_int, check_ran
 
 DEFAULT_DEFENCES = ["feature-squeezing", "spatial-smoothing", "jpeg", "distillation", "madry-pgd", "fbf"]
 """ART's defences compared against by default: 3 preprocessors, a transformer, 2 trainers."""
-
-THREAT_MODELS: tuple[str, ...] = ("dense", "independent", "independent-arch", "robust", "replica")
-THREAT_MODELS += ("replicas", "replica-independent", "ensemble")
-"""Who crafts: M (the paper's threat model); the attacker's own dense model (same
-architecture and recipe); ``independent-arch``, theirs of another architecture; ``robust``,
-theirs adversarially trained by ART (``robust_defence``); a ``replica``, the target's method and
-ratio rerun on our M with the attacker's seed (the strongest knowledgeable attacker);
-``replicas``, the logit ensemble of ``replicas`` replicas; ``replica-independent``, the method
-on their own model; an ``ensemble`` of M, theirs and the replica. A target's headline is its
-worst-attacker transfer accuracy: the minimum over every attacker and attack run."""
 
 ROBUST_DEFENCES = ("fbf", "madry-pgd")
 """ART's adversarial trainers the ``robust`` attacker may train with."""
@@ -77,15 +68,15 @@ class BenchConfig:
     :param n_calibration: Calibration examples for GAP and the data-driven baselines.
     :param whitebox_attacks: Attacks also run white-box on each differentiable target (int8
         targets: white-box on their float parent, transferred, labelled ``surrogate``).
-    :param threat_models: Who crafts the examples (see :data:`THREAT_MODELS`; ``all`` on the
-        command line runs every one).
+    :param threat_models: Who crafts the examples (see :data:`gap_art.bench.threats.THREAT_MODELS`;
+        ``replicas-K`` averages K replicas; ``all`` on the command line runs every named one).
     :param independent_arch: Architecture of the ``independent-arch`` attacker's model;
         ``None`` picks one unlike ``arch`` for the input size (``mlp`` up to 28x28, a VGG
         against a ResNet at 32x32; see :func:`gap_art.models.independent_arch`).
     :param robust_defence: The ART adversarial trainer (``fbf`` or ``madry-pgd``) the ``robust``
         attacker fine-tunes their own dense model with, at ``eps`` for ``defence_epochs``.
     :param replicas: How many replicas (each with its own attacker seed) the ``replicas``
-        attacker averages the logits of.
+        attacker averages the logits of (``replicas-K`` in ``threat_models`` names K itself).
     :param pool_replicas: How many of its own replicas (the method hardened with ``+tat``,
         other seeds) a ``+pool`` method trains against, beside M, one bootstrap replica of
         itself, an independent dense model and a robust model of M.
@@ -204,7 +195,10 @@ class BenchConfig:
         check_choices(self.attacks, "attacks", ATTACKS.names())
         check_choices(self.whitebox_attacks, "whitebox_attacks", ATTACKS.names(), allow_empty=True)
         check_choices(self.defences, "defences", ART_DEFENCES.names(), allow_empty=True)
-        check_choices(self.threat_models, "threat_models", list(THREAT_MODELS))
+        if not isinstance(self.threat_models, list) or not self.threat_models:
+            raise ValueError(f"threat_models must be a non-empty list, got {self.threat_models!r}")
+        for threat in self.threat_models:
+            check_threat_model(threat, "threat_models")
         if "dense" not in self.threat_models:
             raise ValueError("threat_models must include 'dense' (the reference the others compare to)")
         if self.independent_arch is not None and files:

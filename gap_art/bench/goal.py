@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from gap_art.bench.config import THREAT_MODELS, ConfigError
+from gap_art.bench.config import ConfigError
 from gap_art.bench.rows import Row, metric
 from gap_art.bench.summary import Analysis, is_candidate, method_label
+from gap_art.bench.threats import check_threat_model
 from gap_art.validation import check_range
 
 MET, MISSED, OPEN = "met", "missed", "open"
@@ -62,8 +63,7 @@ class Goal:
         if not self.attackers:
             raise ValueError("attackers must name at least one threat model with its least transfer accuracy")
         for threat, least in self.attackers.items():
-            if threat not in THREAT_MODELS:
-                raise ValueError(f"attackers: {threat!r} is not a threat model; known: {list(THREAT_MODELS)}")
+            check_threat_model(threat, "attackers")
             check_range(least, f"attackers.{threat}", 0.0, 1.0)
         if not self.attacks:
             raise ValueError("attacks must name at least one attack")

@@ -161,13 +161,13 @@ def threat_section(doc: Document, summary: Summary, config: BenchConfig) -> None
     doc.heading(f"Who attacks: transfer accuracy under {attack.upper()} by attacker")
     doc.paragraph(
         "dense: examples from our dense model M (the paper's threat model); independent: from a dense "
-        "model the attacker trained; independent-arch: from the attacker's model of another architecture; "
-        "robust: from the attacker's adversarially trained model; replica: from the target's own method "
-        "rerun on M with the attacker's seed and data; replicas: the logit average of several such "
-        "replicas; replica-independent: rerun on the attacker's model; ensemble: M, the independent model "
-        "and the replica averaged (for ART's trained defences, a replica reruns ART's training on M). The "
-        "dense model and ART's preprocessors have no replica. Worst attacker: the lowest transfer accuracy "
-        "over every attacker and attack, per seed, then the mean (the headline)."
+        "model the attacker trained; independent-arch: from the attacker's model of another architecture;"
+        " robust: from the attacker's adversarially trained model; replica: from the target's method "
+        "rerun on M with the attacker's seed and data; replicas (replicas-K): the logit average of "
+        "several (K) such replicas; replica-independent: rerun on the attacker's model; ensemble: M, the "
+        "independent model and the replica averaged (for ART's trained defences, a replica reruns ART's "
+        "training on M). The dense model and ART's preprocessors have no replica. Worst attacker: the "
+        "lowest transfer accuracy over every attacker and attack, per seed, then the mean (the headline)."
     )
     doc.table(["target", "clean", *threats, "worst attacker"], rows)
 

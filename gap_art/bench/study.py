@@ -28,6 +28,7 @@ from gap_art.bench.targets import (
     TargetSpec,
 )
 from gap_art.bench.tasks import CellSpec, CraftSpec, SanitySpec, SourceSpec
+from gap_art.bench.threats import replica_count
 from gap_art.defences.art_builtin import ART_DEFENCES, TrainedDefence
 from gap_art.defences.methods import needs_attack, parse_method
 from gap_art.models import independent_arch
@@ -266,7 +267,8 @@ def _attacker_sources(
     :meth:`_Builder.attackers`). ``replica``: the target's method (a pruning method at its
     ratio, or ART's training for an ART trained defence) run on *our* dense model (the attacker
     holds it) with the attacker's seed and calibration subset; ``replicas``: the logit average
-    of ``config.replicas`` of them, each with its own attacker seed. ``replica-independent``:
+    of ``config.replicas`` of them (``replicas-K``: of K), each with its own attacker seed, so
+    that a smaller ensemble's members are a larger one's first. ``replica-independent``:
     the method run on the attacker's own dense model. ``ensemble``: the logit average of our
     dense model, the independent one and the replica, the same recipe for every target that
     has a replica.
@@ -278,8 +280,9 @@ def _attacker_sources(
     source, independent = attackers["dense"], attackers["independent"]
     if threat == "replica-independent":
         return (b.replica(pruned, independent),)
-    if threat == "replicas":
-        return tuple(b.replica(pruned, source, k) for k in range(b.config.replicas))
+    count = replica_count(threat, b.config.replicas)
+    if count is not None:
+        return tuple(b.replica(pruned, source, k) for k in range(count))
     replica = b.replica(pruned, source)
     if threat == "replica":
         return (replica,)

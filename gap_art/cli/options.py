@@ -59,7 +59,7 @@ def robust_defences() -> list[str]:
 
 
 def threat_models() -> list[str]:
-    from gap_art.bench.config import THREAT_MODELS
+    from gap_art.bench.threats import THREAT_MODELS
 
     return list(THREAT_MODELS)
 
