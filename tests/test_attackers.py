@@ -296,7 +296,7 @@ def test_goal_files_are_checked_and_bad_ones_are_usage_errors(unseen, tmp_path):
     assert "Goal g: not met" in out.output and "PGD from dense: mean transfer accuracy >= 0.99" in out.output
     assert "better than random in every seed (Holm p < 0.05): no paired test in this study" in out.output
     for text, message in (
-        ('name = "g"\n[attackers]\nnobody = 0.5\n', "'nobody' is not a threat model"),
+        ('name = "g"\n[attackers]\nnobody = 0.5\n', "attackers: unknown 'nobody'"),
         ('name = "g"\ncolour = 1\n[attackers]\ndense = 0.5\n', "unknown keys ['colour']"),
         ('name = "g"\n[attackers]\ndense = 1.5\n', "attackers.dense"),
     ):
@@ -311,6 +311,20 @@ def test_the_shipped_harden_goal_loads():
     goal = Goal.load(Path(__file__).parents[1] / "benchmarks" / "goals" / "harden.toml")
     assert {"independent-arch", "robust", "replicas"} <= set(goal.attackers)
     assert goal.references == ("art:fbf", "art:ensemble-adv") and goal.alpha == 0.01
+
+
+@pytest.mark.parametrize("name", ["harden", "pool"])
+def test_each_shipped_goal_is_checkable_on_its_presets_study(name):
+    """Every method, attack, attacker and reference a goal names is one its preset runs:
+    otherwise its clauses could only stay open."""
+    from gap_art.bench import Goal
+
+    config = preset(name)
+    goal = Goal.load(Path(__file__).parents[1] / "benchmarks" / "goals" / f"{name}.toml")
+    assert set(goal.methods) <= set(config.methods) and goal.ratio in config.compression
+    assert set(goal.attacks) <= set(config.attacks) and set(goal.attackers) <= set(config.threat_models)
+    assert set(goal.baselines) <= set(config.methods)
+    assert {f"art:{d}" for d in config.defences} >= set(goal.references)
 
 
 def test_compare_lists_the_verdict_lines_that_flip(unseen, tmp_path):
