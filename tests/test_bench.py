@@ -225,6 +225,18 @@ def test_bad_settings_name_themselves(changes, match):
         BenchConfig.from_dict(changes)
 
 
+def test_a_whitebox_attack_that_is_not_an_attack_is_said_to_run_nothing():
+    with pytest.warns(UserWarning, match=r"whitebox_attacks \['pgd-restarts'\] run only as attacks too"):
+        replace(preset("quick"), whitebox_attacks=["pgd", "pgd-restarts"]).validate()
+    from click.testing import CliRunner
+
+    from gap_art.cli import main
+
+    out = CliRunner().invoke(main, ["bench", "--attacks", "fgsm", "--dry-run"])
+    assert out.exit_code == 0 and "Warning: whitebox_attacks ['pgd'] run only as attacks too" in out.output
+    assert "UserWarning" not in out.output
+
+
 def test_unknown_config_keys_and_presets(tmp_path):
     with pytest.raises(ConfigError, match="unknown config keys \\['colour'\\]"):
         BenchConfig.from_dict({"colour": "red"})

@@ -194,6 +194,12 @@ class BenchConfig:
             parse_method(method, "methods")
         check_choices(self.attacks, "attacks", ATTACKS.names())
         check_choices(self.whitebox_attacks, "whitebox_attacks", ATTACKS.names(), allow_empty=True)
+        idle = [a for a in self.whitebox_attacks if a not in self.attacks]
+        if idle and files:
+            warnings.warn(
+                f"whitebox_attacks {idle} run only as attacks too (add them to attacks): ignored",
+                stacklevel=2,
+            )
         check_choices(self.defences, "defences", ART_DEFENCES.names(), allow_empty=True)
         if not isinstance(self.threat_models, list) or not self.threat_models:
             raise ValueError(f"threat_models must be a non-empty list, got {self.threat_models!r}")

@@ -5,6 +5,9 @@
 
 from __future__ import annotations
 
+import warnings
+from typing import Any, TextIO
+
 import click
 
 from gap_art import __version__
@@ -19,6 +22,15 @@ from gap_art.cli.studies import compare, list_catalogue, report
 @click.version_option(__version__, prog_name="gap-art")
 def main() -> None:
     """gap-art: Greedy Adversarial Pruning and transfer attacks on compressed models, for ART."""
+    warnings.showwarning = _show_warning
+
+
+def _show_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int,
+    file: TextIO | None = None, line: Any = None,
+) -> None:  # fmt: skip
+    """A warning on the command line is one ``Warning:`` line, without a source location."""
+    click.echo(f"Warning: {message}", err=True)
 
 
 for command in (bench, report, compare, list_catalogue, train, prune, quantize, export, evaluate):
