@@ -67,7 +67,7 @@ def test_replica_ensembles_of_several_sizes_share_their_first_members():
     assert five[:3] == three and three[0] == one[0]
 
 
-@pytest.mark.parametrize("threat", ["replicas-1", "replicas-x", "replica-5"])
+@pytest.mark.parametrize("threat", ["replicas-1", "replicas-x", "replica-5", "replicas-05"])
 def test_a_replica_ensemble_names_two_or_more_members(threat):
     with pytest.raises(ConfigError, match=rf"threat_models: unknown '{threat}'.*replicas-K \(K >= 2\)"):
         BenchConfig(threat_models=["dense", threat]).validate()

@@ -18,7 +18,7 @@ ratio rerun on our M with the attacker's seed (the strongest knowledgeable attac
 replica. A target's headline is its worst-attacker transfer accuracy: the minimum over every
 attacker and attack run."""
 
-_SIZED_REPLICAS = re.compile(r"replicas-(\d+)")
+_SIZED_REPLICAS = re.compile(r"replicas-([1-9][0-9]*)")
 
 
 def replica_count(threat: str, default: int) -> int | None:
