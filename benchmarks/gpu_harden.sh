@@ -4,10 +4,10 @@
 # source, and the reference's fine-tuning (SGD, lr 1e-3) to convergence (at most 20 epochs,
 # patience 3) for every method; 3 seeds, 1000 test images, every attacker and attack of the
 # preset, plus the pool hardening (magnitude+pool, issue 22). --tiny runs the preset's methods
-# against the new attackers only (independent-arch, robust, replicas of 2).
+# against the new attackers only (independent-arch, robust, replicas of 2), with PGD only.
 #
 #   bash benchmarks/gpu_harden.sh           # on a CUDA machine; results in benchmarks/results/harden_gpu/
-#   bash benchmarks/gpu_harden.sh --tiny    # the same study on 160 images on CPU, about 2 minutes (tests the script)
+#   bash benchmarks/gpu_harden.sh --tiny    # the same study on 160 images on CPU, about a minute (tests the script)
 #
 # OUT=<folder> puts the results there instead. The study's cache stays in $WORK (default: a
 # temporary folder), so a rerun with the same WORK resumes.
@@ -25,7 +25,7 @@ case "$mode" in
   --tiny)
     out=${OUT:-$(mktemp -d)/harden_tiny}
     settings=(--device cpu --seeds 0 --n-train 160 --n-test 16 --epochs 1
-              --finetune-epochs 1 --no-sanity-checks --replicas 2
+              --finetune-epochs 1 --no-sanity-checks --replicas 2 --attacks pgd
               --threat-models dense,independent-arch,robust,replicas)
     ;;
   *)
