@@ -65,7 +65,7 @@ def export(
         raise click.UsageError("--int8 applies to --format sparse and pt2; a state_dict is float32")
     with user_errors():
         recorded = checkpoint_info(model_path)
-        named = any(v is not None for v in (data_spec.dataset, data_spec.path, data_spec.mean))
+        named = data_spec.names_data or data_spec.mean is not None
         needs_data = (file_format == "pt2" and int8) or recorded is None or named
         data = model_data(data_spec, model_path, n_test=8, seed=seed) if needs_data else None
         info = data.info if data is not None else recorded

@@ -77,9 +77,14 @@ class DataSpec:
             return DATASETS[self.dataset or DEFAULT_DATASET]
         return self.load(n_train=None if self.path else 1, n_test=None if self.path else 1).info
 
+    @property
+    def names_data(self) -> bool:
+        """Whether this spec names its data (a built-in dataset or the user's files)."""
+        return self.dataset is not None or self.path is not None
+
     def or_recorded(self, info: DatasetInfo | None) -> DataSpec:
         """This spec, or, when it names no data, the data ``info`` (a checkpoint's) records."""
-        if self.dataset is not None or self.path is not None or info is None:
+        if self.names_data or info is None:
             return self
         normalisation = (self.mean, self.std) if self.mean is not None else (info.mean, info.std)
         if info.path is not None:
