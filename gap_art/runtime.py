@@ -22,16 +22,22 @@ READABLE = stat.S_IRUSR | stat.S_IWUSR | stat.S_IRGRP | stat.S_IROTH
 """0644: results are shared with colleagues, like the plots matplotlib writes."""
 
 
+def check_device(device: object, param: str = "device", present: bool = True) -> None:
+    """``device`` is one of :data:`DEVICES` (``cuda:N`` too); with ``present``, the GPU it
+    asks for is here (off where a finished study made elsewhere is only read)."""
+    if not isinstance(device, str) or device.split(":")[0] not in DEVICES:
+        raise ValueError(f"{param} must be one of {list(DEVICES)}, got {device!r}")
+    if present and device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"{param} {device!r} asked for, but no CUDA GPU is available; use 'cpu' or 'auto'")
+
+
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``auto`` picks CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
     if isinstance(device, torch.device):
         return device
+    check_device(device)
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.split(":")[0] not in ("cpu", "cuda"):
-        raise ValueError(f"device must be one of {list(DEVICES)}, got {device!r}")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but no CUDA GPU is available; use 'cpu'")
     return torch.device(device)
 
 

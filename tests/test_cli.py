@@ -71,6 +71,21 @@ def test_usage_errors_exit_2_with_one_clear_line_and_no_traceback(tmp_path):
         assert message in result.output and "Traceback" not in result.output
 
 
+def test_a_gpu_that_is_not_here_is_a_usage_error_and_a_gpu_study_still_reads(tmp_path, monkeypatch):
+    import torch
+
+    from gap_art.bench.config import BenchConfig, ConfigError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for args in (["train", "--out", str(tmp_path / "m.pt")], ["bench"]):
+        result = invoke(*args, "--device", "cuda")
+        assert result.exit_code == 2, (args, result.output)
+        assert "no CUDA GPU is available" in result.output and "Traceback" not in result.output
+    with pytest.raises(ConfigError, match="device 'cuda' asked for"):
+        BenchConfig(device="cuda").validate(files=True)
+    assert BenchConfig(device="cuda").validate(files=False).device == "cuda"  # a GPU study's config
+
+
 def test_unwritable_out_is_a_usage_error(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")

@@ -16,7 +16,8 @@ from gap_art.data.files import DEFAULT_EPS
 from gap_art.defences.art_builtin import ART_DEFENCES
 from gap_art.defences.methods import parse_method
 from gap_art.models import MODELS, check_arch, parse_arch_kwargs
-from gap_art.settings import DEVICES, FINETUNE_PARAMS, GAP_EPS, GAP_EPS_STEP, FinetuneSpec, default_eps_step
+from gap_art.runtime import check_device
+from gap_art.settings import FINETUNE_PARAMS, GAP_EPS, GAP_EPS_STEP, FinetuneSpec, default_eps_step
 from gap_art.validation import check_choice, check_choices, check_int, check_range, params_named
 
 DEFAULT_DEFENCES = ["feature-squeezing", "spatial-smoothing", "jpeg", "distillation", "madry-pgd", "fbf"]
@@ -219,7 +220,7 @@ class BenchConfig:
         check_choice(self.attack_backend, "attack_backend", list(BACKENDS))
         check_range(self.cw_kappa, "cw_kappa", 0.0, 1e6)
         check_choice(self.split, "split", ["test", "train"])
-        check_choice(self.device, "device", list(DEVICES))
+        check_device(self.device, "device", present=files)
         if not self.compression and self.targets is None:
             raise ValueError("compression must list at least one ratio")
         for ratio in self.compression:
@@ -243,9 +244,8 @@ class BenchConfig:
             check_int(getattr(self, name), name, 0)
         check_int(self.n_calibration, "n_calibration", 1)
         check_int(self.data_seed, "data_seed", 0)
-        for name in ("n_train", "n_test"):
-            if getattr(self, name) is not None:
-                check_int(getattr(self, name), name, 1)
+        for name in [n for n in ("n_train", "n_test") if getattr(self, n) is not None]:
+            check_int(getattr(self, name), name, 1)
         if self.source_checkpoint is not None and files:
             self._check_source_checkpoint()
 

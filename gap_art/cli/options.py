@@ -180,8 +180,21 @@ def device_option(default: str | None = "auto") -> Decorator:
         type=click.Choice(list(DEVICES)),
         default=default,
         show_default=default is not None,
+        callback=_present_device,
         help="Where to compute.",
     )
+
+
+def _present_device(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A GPU asked for must be here: a usage error now, not a traceback from the first model."""
+    from gap_art.runtime import check_device
+
+    try:
+        if value is not None:
+            check_device(value, "device")
+    except ValueError as error:
+        raise click.BadParameter(str(error).removeprefix("device "), ctx, param) from None
+    return value
 
 
 def data_dir_option() -> Decorator:
