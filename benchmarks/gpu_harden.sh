@@ -13,7 +13,8 @@
 # --lease: seed 0, all 60,000 images, 1000 test images, 4 source epochs, fine-tuning and ART's
 #   trainers for at most 2 epochs; random, magnitude and magnitude+tat against FBF, attacked
 #   with FGSM, PGD and MI-FGSM from the dense model, another architecture, a robust model and
-#   the replica. Results in benchmarks/results/harden_gpu_lease/.
+#   the replica. Results in benchmarks/results/harden_gpu_lease/. Sized from the CPU's task
+#   times (about 6 minutes estimated on one H200); not yet run on a GPU.
 # --tiny: the preset's methods against the new attackers only (independent-arch, robust,
 #   replicas of 2), with PGD only, on CPU.
 #
