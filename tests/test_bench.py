@@ -225,16 +225,16 @@ def test_bad_settings_name_themselves(changes, match):
         BenchConfig.from_dict(changes)
 
 
-def test_a_whitebox_attack_that_is_not_an_attack_is_said_to_run_nothing():
-    with pytest.warns(UserWarning, match=r"whitebox_attacks \['pgd-restarts'\] run only as attacks too"):
-        replace(preset("quick"), whitebox_attacks=["pgd", "pgd-restarts"]).validate()
+def test_command_line_warnings_are_one_line(tmp_path):
     from click.testing import CliRunner
 
     from gap_art.cli import main
 
-    out = CliRunner().invoke(main, ["bench", "--attacks", "fgsm", "--dry-run"])
-    assert out.exit_code == 0 and "Warning: whitebox_attacks ['pgd'] run only as attacks too" in out.output
-    assert "UserWarning" not in out.output
+    old = tmp_path / "old.toml"
+    old.write_text('model = "small-cnn"\n')
+    out = CliRunner().invoke(main, ["bench", "--config", str(old), "--dry-run"])
+    assert out.exit_code == 0 and "Warning: config key 'model' is deprecated: use 'arch'" in out.output
+    assert "FutureWarning" not in out.output
 
 
 def test_unknown_config_keys_and_presets(tmp_path):
@@ -255,10 +255,14 @@ def test_threat_models_on_digits(tmp_path):
         defences=[],
         int8=False,
         threat_models=["dense", "independent", "replica", "ensemble"],
+        whitebox_attacks=["pgd", "fgsm"],  # FGSM white-box only: from the dense model, not every attacker
         sanity_checks=False,
     )
     results = run(config, out=tmp_path, progress=False)
-    cells = {(r["target"], r["threat_model"]): r for r in results.rows}
+    cells = {(r["target"], r["threat_model"]): r for r in results.rows if r["attack"] == "pgd"}
+    fgsm = [r for r in results.rows if r["attack"] == "fgsm"]
+    assert {(r["target"], r["threat_model"]) for r in fgsm} == {("dense", "dense"), ("gap-grad@4x", "dense")}
+    assert all(r["whitebox_accuracy"] is not None for r in fgsm)
     assert set(cells) == {
         ("dense", "dense"),
         ("dense", "independent"),
@@ -280,6 +284,7 @@ def test_threat_models_on_digits(tmp_path):
     attackers = report.split("## Who attacks")[1].splitlines()
     header = next(line for line in attackers if line.startswith("| target"))
     assert all(name in header for name in ("dense", "independent", "replica", "ensemble"))
+    assert "## Pruning methods under FGSM (from the dense model)" in report
 
 
 def test_security_curve_rows_and_plot(tmp_path):

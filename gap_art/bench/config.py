@@ -68,7 +68,8 @@ class BenchConfig:
     :param n_test: Test examples attacked (a seeded subset of the test split).
     :param n_calibration: Calibration examples for GAP and the data-driven baselines.
     :param whitebox_attacks: Attacks also run white-box on each differentiable target (int8
-        targets: white-box on their float parent, transferred, labelled ``surrogate``).
+        targets: white-box on their float parent, transferred, labelled ``surrogate``); one
+        not among ``attacks`` also transfers from the dense model only (``whitebox_only``).
     :param threat_models: Who crafts the examples (see :data:`gap_art.bench.threats.THREAT_MODELS`;
         ``replicas-K`` averages K replicas; ``all`` on the command line runs every named one).
     :param independent_arch: Architecture of the ``independent-arch`` attacker's model;
@@ -195,12 +196,6 @@ class BenchConfig:
             parse_method(method, "methods")
         check_choices(self.attacks, "attacks", ATTACKS.names())
         check_choices(self.whitebox_attacks, "whitebox_attacks", ATTACKS.names(), allow_empty=True)
-        idle = [a for a in self.whitebox_attacks if a not in self.attacks]
-        if idle and files:
-            warnings.warn(
-                f"whitebox_attacks {idle} run only as attacks too (add them to attacks): ignored",
-                stacklevel=2,
-            )
         check_choices(self.defences, "defences", ART_DEFENCES.names(), allow_empty=True)
         if not isinstance(self.threat_models, list) or not self.threat_models:
             raise ValueError(f"threat_models must be a non-empty list, got {self.threat_models!r}")
@@ -298,6 +293,11 @@ class BenchConfig:
 PRESET_FOLDER = Path(__file__).resolve().parent / "presets"
 """Each preset is a config file there (``<name>.toml``): what ``--config`` reads, so a copy of
 one is a starting point for a study of one's own."""
+
+
+def whitebox_only(config: BenchConfig) -> list[str]:
+    """White-box attacks not among ``attacks``: each runs white-box and from the dense model only."""
+    return [a for a in config.whitebox_attacks if a not in config.attacks]
 
 
 def _load_presets() -> dict[str, BenchConfig]:

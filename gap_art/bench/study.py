@@ -16,7 +16,7 @@ import hashlib
 from dataclasses import replace
 from pathlib import Path
 
-from gap_art.bench.config import BenchConfig, primary_attack
+from gap_art.bench.config import BenchConfig, primary_attack, whitebox_only
 from gap_art.bench.graph import Graph, Task
 from gap_art.bench.targets import (
     VALIDATION,
@@ -251,6 +251,8 @@ def build_graph(config: BenchConfig) -> Graph:
                     sources = _attacker_sources(b, threat, parents.get(target.id), attackers)
                     if sources:
                         b.cell(target, b.craft(b.attack(attack, eps, seed), seed, threat, sources), False)
+            for attack in whitebox_only(config):
+                b.cell(target, b.craft(b.attack(attack, eps, seed), seed, "dense", (source,)), True)
             for multiplier in (m for m in config.curve_eps if m != 1.0):
                 for attack in config.attacks:  # a security curve per attack
                     curve = b.craft(b.attack(attack, multiplier * eps, seed), seed, "dense", (source,))

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from gap_art.bench.config import BenchConfig, primary_attack
+from gap_art.bench.config import BenchConfig, primary_attack, whitebox_only
 from gap_art.bench.flags import masked_targets
 from gap_art.bench.rows import Row
 from gap_art.bench.summary import HEADLINE, Analysis, Key
@@ -66,12 +66,19 @@ def budget_bullet(rows: Sequence[Row], entries: list[dict[str, Any]], config: Be
     )  # fmt: skip
 
 
+def attacker_grid(config: BenchConfig) -> str:
+    """What a worst-attacker figure is the lowest of: every attacker and attack, and each
+    white-box-only attack from the dense model."""
+    grid = f"{len(config.threat_models)} attacker(s) x {len(config.attacks)} attack(s)"
+    extra = [a.upper() for a in whitebox_only(config)]
+    return grid + (f", and {', '.join(extra)} from the dense model" if extra else "")
+
+
 def _scored(entry: dict[str, Any], config: BenchConfig) -> str:
     """What a budget entry's score is, its parenthesis left open."""
     if entry["score"] != HEADLINE:
         return f"test transfer accuracy ({primary_attack(config).upper()} from the dense model"
-    attackers, attacks = len(config.threat_models), len(config.attacks)
-    return f"worst-attacker test transfer accuracy (lowest of {attackers} attacker(s) x {attacks} attack(s)"
+    return f"worst-attacker test transfer accuracy (lowest of {attacker_grid(config)}"
 
 
 def paired_bullet(combined_tests: list[dict[str, Any]], config: BenchConfig, family: int) -> str | None:
@@ -158,7 +165,7 @@ def bottom_line(rows: Sequence[Row], analysis: Analysis, config: BenchConfig) ->
     widest = max(e["budget"] for e in scored)
     ranked = sorted((e for e in scored if e["budget"] == widest), key=lambda e: -e["mean"])
     dense_clean, _ = _target_facts(rows, "dense", attack)
-    attackers = f"{len(config.threat_models)} attacker(s) x {len(config.attacks)} attack(s)"
+    attackers = attacker_grid(config)
 
     def said(entry: dict[str, Any]) -> str:
         clean, worst = _target_facts(rows, entry["method"], attack)
