@@ -120,7 +120,7 @@ def test_gap_beats_magnitude_on_pgd_transfer_at_4x(finished):
 
 
 def test_resume_after_an_interrupted_run_loses_and_redoes_nothing(tmp_path, monkeypatch):
-    config = small_config(defences=[], int8=False, attacks=["fgsm"])
+    config = small_config(defences=[], int8=False, attacks=["fgsm"], whitebox_attacks=[])
     calls = []
     original = executors_module.run_task
 
@@ -151,7 +151,12 @@ def test_resume_after_an_interrupted_run_loses_and_redoes_nothing(tmp_path, monk
 def test_rerun_without_out_resumes_the_unfinished_run_of_the_same_config(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     config = small_config(
-        defences=[], int8=False, attacks=["fgsm"], methods=["magnitude"], sanity_checks=False
+        defences=[],
+        int8=False,
+        attacks=["fgsm"],
+        whitebox_attacks=[],
+        methods=["magnitude"],
+        sanity_checks=False,
     )
     original = executors_module.run_task
     calls = []
@@ -176,7 +181,9 @@ def test_rerun_without_out_resumes_the_unfinished_run_of_the_same_config(tmp_pat
 
 
 def test_changing_one_setting_recomputes_only_what_it_determines(tmp_path):
-    config = small_config(defences=[], int8=False, attacks=["fgsm"], methods=["magnitude"])
+    config = small_config(
+        defences=[], int8=False, attacks=["fgsm"], whitebox_attacks=[], methods=["magnitude"]
+    )
     graph = build_graph(config)
     other = build_graph(replace(config, finetune_epochs=3))
     changed = set(other.tasks) - set(graph.tasks)
@@ -186,7 +193,7 @@ def test_changing_one_setting_recomputes_only_what_it_determines(tmp_path):
 
 
 def test_a_crash_in_one_cell_is_recorded_and_the_run_goes_on(tmp_path, break_cell):
-    config = small_config(defences=[], int8=False, attacks=["fgsm"])
+    config = small_config(defences=[], int8=False, attacks=["fgsm"], whitebox_attacks=[])
     break_cell("magnitude@4x")
     results = run(config, out=tmp_path, progress=False)
     failed = results.failed

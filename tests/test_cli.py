@@ -15,6 +15,8 @@ SMALL_BENCH = (
     "2",
     "--attacks",
     "fgsm",
+    "--whitebox-attacks",
+    "none",
     "--defences",
     "none",
     "--quiet",
