@@ -187,6 +187,21 @@ def test_the_report_opens_with_the_verdict_and_escapes_its_tables(tmp_path):
     assert not re.search(r'(src|href)="(https?:)?//', html)  # nothing fetched from elsewhere
 
 
+def test_a_white_box_only_attack_that_ran_nothing_is_not_reported(tmp_path):
+    """An older study's config may name a white-box attack that was not one of its attacks and
+    so ran nothing (gap-art 0.2.0): re-rendering it must not claim that attack was run."""
+    from dataclasses import replace
+
+    rows = _rows()
+    analysis = analyse(rows, "pgd", CONFIG.attack_eps)
+    older = replace(CONFIG, whitebox_attacks=["pgd", "pgd-restarts"])
+    markdown = report_document(rows, older, {"device": "cpu"}, {}, tmp_path, analysis).to_markdown()
+    assert "PGD-RESTARTS" not in markdown
+    ran = [{**rows[0], "attack": "pgd-restarts"}, *rows]  # the same study had it run
+    markdown = report_document(ran, older, {"device": "cpu"}, {}, tmp_path, analysis).to_markdown()
+    assert "## Pruning methods under PGD-RESTARTS (from the dense model)" in markdown
+
+
 @pytest.mark.parametrize("text", ["a|b", "x_y*z", "`code`"])
 def test_markdown_cells_cannot_break_a_table(text):
     from gap_art.bench.document import Document

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from gap_art import __version__
-from gap_art.bench.config import BenchConfig, primary_attack, whitebox_only
+from gap_art.bench.config import BenchConfig, primary_attack
 from gap_art.bench.context import evaluation_seed
 from gap_art.bench.document import Document, Strong
 from gap_art.bench.flags import annotate
@@ -36,7 +36,7 @@ from gap_art.bench.sections import (
 )
 from gap_art.bench.store import Store
 from gap_art.bench.summary import Analysis, analyse, summarize
-from gap_art.bench.verdict import bottom_line, verdict
+from gap_art.bench.verdict import bottom_line, verdict, whitebox_only_run
 from gap_art.evaluation.export import fixed_width_table
 from gap_art.evaluation.sanity import SanityCheck
 
@@ -138,7 +138,7 @@ def report_document(
     budget_section(doc, analysis.budgets, config)
     budget_section(doc, analysis.primary_budgets, config)
     drawn = {plot.name: plot.title for plot in plot_specs(rows, config)}
-    for attack in [*config.attacks, *whitebox_only(config)]:
+    for attack in [*config.attacks, *whitebox_only_run(rows, config)]:
         pruning_section(doc, summary, config, attack)
         if attack == "cw":
             cw_section(doc, rows, config)

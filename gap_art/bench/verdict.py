@@ -60,25 +60,32 @@ def budget_bullet(rows: Sequence[Row], entries: list[dict[str, Any]], config: Be
         parts.append(text)
     return (
         f"Within a clean-accuracy budget of the dense model's validation accuracy "
-        f"({dense_validation_accuracy(rows, config)}), {_scored(entries[0], config)}, models chosen on "
+        f"({dense_validation_accuracy(rows, config)}), {_scored(entries[0], rows, config)}, models chosen on "
         "validation rows and scored on test" + ("" if len(config.seeds) < 2 else ", t intervals over seeds")
         + "): " + "; ".join(parts) + "."
     )  # fmt: skip
 
 
-def attacker_grid(config: BenchConfig) -> str:
+def whitebox_only_run(rows: Sequence[Row], config: BenchConfig) -> list[str]:
+    """The white-box-only attacks the study has rows of: a study made before such an attack
+    ran (gap-art 0.2.0) may name one in its config that ran nothing."""
+    ran = {row["attack"] for row in rows}
+    return [attack for attack in whitebox_only(config) if attack in ran]
+
+
+def attacker_grid(rows: Sequence[Row], config: BenchConfig) -> str:
     """What a worst-attacker figure is the lowest of: every attacker and attack, and each
     white-box-only attack from the dense model."""
     grid = f"{len(config.threat_models)} attacker(s) x {len(config.attacks)} attack(s)"
-    extra = [a.upper() for a in whitebox_only(config)]
+    extra = [a.upper() for a in whitebox_only_run(rows, config)]
     return grid + (f", and {', '.join(extra)} from the dense model" if extra else "")
 
 
-def _scored(entry: dict[str, Any], config: BenchConfig) -> str:
+def _scored(entry: dict[str, Any], rows: Sequence[Row], config: BenchConfig) -> str:
     """What a budget entry's score is, its parenthesis left open."""
     if entry["score"] != HEADLINE:
         return f"test transfer accuracy ({primary_attack(config).upper()} from the dense model"
-    return f"worst-attacker test transfer accuracy (lowest of {attacker_grid(config)}"
+    return f"worst-attacker test transfer accuracy (lowest of {attacker_grid(rows, config)}"
 
 
 def paired_bullet(combined_tests: list[dict[str, Any]], config: BenchConfig, family: int) -> str | None:
@@ -165,7 +172,7 @@ def bottom_line(rows: Sequence[Row], analysis: Analysis, config: BenchConfig) ->
     widest = max(e["budget"] for e in scored)
     ranked = sorted((e for e in scored if e["budget"] == widest), key=lambda e: -e["mean"])
     dense_clean, _ = _target_facts(rows, "dense", attack)
-    attackers = attacker_grid(config)
+    attackers = attacker_grid(rows, config)
 
     def said(entry: dict[str, Any]) -> str:
         clean, worst = _target_facts(rows, entry["method"], attack)
