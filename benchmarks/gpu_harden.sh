@@ -29,8 +29,8 @@ mode=${1:-gpu}
 case "$mode" in
   gpu)
     out=${OUT:-benchmarks/results/harden_gpu}
-    methods="gap-grad,random,magnitude,gap-iter,gap-grad+tat,magnitude+tat,magnitude+tat-fgsm,gap-grad+gal,ensemble-adv>magnitude,magnitude+pool"
-    settings=(--device cuda --n-train 60000 --n-test 1000 --epochs 30
+    methods=""  # the preset's, the pool hardening (magnitude+pool) included
+    settings=(--device cuda --seeds 0,1,2 --n-train 60000 --n-test 1000 --epochs 30
               --finetune-epochs 20 --finetune-patience 3)
     ;;
   --lease)
@@ -53,7 +53,10 @@ case "$mode" in
     exit 2
     ;;
 esac
-settings+=(--methods "${METHODS:-$methods}")
+methods=${METHODS:-$methods}
+if [[ -n "$methods" ]]; then
+  settings+=(--methods "$methods")
+fi
 if [[ -n "${DATA_DIR:-}" ]]; then
   settings+=(--data-dir "$DATA_DIR")
 fi
@@ -67,7 +70,7 @@ cp "$work"/study/report.md "$work"/study/report.html "$work"/study/results.json 
 cp "$work"/study/*.png "$out"/ 2>/dev/null || true
 {
   echo "command: bash benchmarks/gpu_harden.sh $*"
-  echo "methods: ${METHODS:-$methods}"
+  echo "methods: ${methods:-the harden preset's}"
   echo "commit: ${COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}"
   echo "wall seconds: $(( $(date +%s) - start ))"
   "$python" -c "import platform, torch; print('python', platform.python_version(), '| torch', torch.__version__, '| cuda', torch.version.cuda, '| device', torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu')"

@@ -156,3 +156,37 @@ def test_bad_input(classifier, digits):
         evaluate_transfer(classifier, classifier, x, y, "pgd", eps=-0.1)
     with pytest.raises(ValueError, match="attack must be one of"):
         evaluate_transfer(classifier, classifier, x, y, "deepfool")
+
+
+def test_a_studys_logits_memo_scores_each_model_once_and_changes_no_number(classifier, digits):
+    """The bench scores every cell of a target on the same clean examples and every target on
+    the same attacker's examples: its memo predicts each (model, inputs) once, with the numbers
+    of a plain evaluation."""
+    from gap_art.bench import BenchConfig
+    from gap_art.bench.context import Context
+    from gap_art.evaluation import craft_examples
+
+    x, y = digits.numpy("test")
+    xt, yt = digits.numpy("train")
+    targets = {"magnitude": IrregularPruning(classifier, 2.0)(xt, y=yt), "random": classifier}
+    x_adv = craft_examples(classifier, x, y, "fgsm", eps=0.2)
+    plain = evaluate_transfer(classifier, targets, x, y, "fgsm", x_adv=x_adv, progress=False)
+
+    calls: list[int] = []
+    predict = classifier.predict
+    classifier.predict = lambda inputs, **kw: calls.append(len(inputs)) or predict(inputs, **kw)
+    context = Context(BenchConfig(), None)  # type: ignore[arg-type]
+    scored = [
+        evaluate_transfer(
+            classifier, {n: t}, x, y, "fgsm", x_adv=x_adv, logits=context.logits, progress=False
+        )
+        for n, t in targets.items()
+    ]
+    memo = [result for (result,) in scored]
+    assert [r.to_dict() for r in memo] == [r.to_dict() for r in plain]
+    for a, b in zip(memo, plain, strict=True):
+        assert all(np.array_equal(a.per_example[k], b.per_example[k]) for k in b.per_example)
+    assert len(calls) == 2  # the source (and the "random" target, the same model): clean and adversarial once
+    assert np.array_equal(context.logits(classifier, x), predict(x, batch_size=256)) and len(calls) == 2
+    context.logits(classifier, x[:10])
+    assert len(calls) == 3  # other inputs: predicted again

@@ -4,6 +4,7 @@ classifiers already loaded in this process."""
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +17,7 @@ from gap_art.bench.store import Store
 from gap_art.checkpoint import load_checkpoint, save_checkpoint
 from gap_art.classifiers import to_art_classifier
 from gap_art.data import DataBundle, DataSpec
-from gap_art.models import create_model, parse_arch_kwargs
+from gap_art.models import EnsembleModule, create_model, parse_arch_kwargs
 from gap_art.runtime import resolve_device, seeded_subset
 from gap_art.training import validation_split
 
@@ -43,6 +44,7 @@ class Context:
         self._targets: dict[str, PyTorchClassifier] = {}
         self._classifiers: dict[str, PyTorchClassifier] = {}
         self._whitebox: dict[tuple[Any, ...], np.ndarray] = {}
+        self._logits: dict[tuple[int, str], tuple[Any, np.ndarray]] = {}
 
     @property
     def data(self) -> DataBundle:
@@ -77,6 +79,27 @@ class Context:
             model, info, _ = load_checkpoint(self.store.cache / checkpoint, arch=self.config.arch)
             self._classifiers[checkpoint] = to_art_classifier(model, info, device=self.device)
         return self._classifiers[checkpoint]
+
+    def crafting_classifier(self, checkpoints: list[str]) -> PyTorchClassifier:
+        """The model an attacker crafts on: one cached checkpoint, or the logit average of
+        several (built once per process, like each member)."""
+        if len(checkpoints) == 1:
+            return self.classifier(checkpoints[0])
+        key = "+".join(checkpoints)
+        if key not in self._classifiers:
+            ensemble = EnsembleModule([self.classifier(c).model for c in checkpoints])
+            self._classifiers[key] = to_art_classifier(ensemble, self.data.info, device=self.device)
+        return self._classifiers[key]
+
+    def logits(self, classifier: Any, x: np.ndarray) -> np.ndarray:
+        """``classifier``'s logits on ``x``, computed once per process: every cell of a target
+        scores the same clean examples, and every target the same attacker's examples. (Tasks
+        never modify a classifier, so its logits on the same inputs never change.)"""
+        key = (id(classifier), hashlib.sha1(np.ascontiguousarray(x).data).hexdigest() + str(x.shape))
+        held = self._logits.get(key)
+        if held is None or held[0] is not classifier:  # the same id, another object: recompute
+            held = self._logits[key] = (classifier, classifier.predict(x, batch_size=256))
+        return held[1]
 
     def cached_target(self, task_id: str) -> PyTorchClassifier | None:
         """A target classifier this process already built, if any."""

@@ -17,10 +17,9 @@ from gap_art.bench.graph import Task, TaskSpec
 from gap_art.bench.rows import ROW_FIELDS, TARGET_FIELDS, Row, as_row, pack_correct
 from gap_art.bench.targets import VALIDATION, TargetSpec, craft_rows, load_target, size_fields
 from gap_art.checkpoint import load_model
-from gap_art.classifiers import is_gradient_free, pixel_space, to_art_classifier
+from gap_art.classifiers import is_gradient_free, pixel_space
 from gap_art.evaluation import craft_examples, evaluate_transfer, evaluate_whitebox
 from gap_art.evaluation.sanity import run_sanity_checks
-from gap_art.models import EnsembleModule
 from gap_art.models.registry import model_recipe
 from gap_art.runtime import atomic_write
 from gap_art.settings import AttackSpec
@@ -68,15 +67,6 @@ class SourceSpec(TaskSpec):
         return {"checkpoint": saved, "time_s": elapsed, **size_fields(model, False)}
 
 
-def crafting_classifier(checkpoints: list[str], ctx: Context) -> PyTorchClassifier:
-    """The model the attacker crafts on: one model, or the logit average of several."""
-    classifiers = [ctx.classifier(checkpoint) for checkpoint in checkpoints]
-    if len(classifiers) == 1:
-        return classifiers[0]
-    ensemble = EnsembleModule([c.model for c in classifiers])
-    return to_art_classifier(ensemble, ctx.data.info, device=ctx.device)
-
-
 @dataclass(frozen=True)
 class CraftSpec(TaskSpec):
     """One attack crafted once on the attacker's model(s) (the task's dependencies; several
@@ -96,7 +86,7 @@ class CraftSpec(TaskSpec):
 
     def run(self, task: Task, deps: list[Meta], ctx: Context) -> Meta:
         checkpoints = [meta["checkpoint"] for meta in deps]
-        source = crafting_classifier(checkpoints, ctx)
+        source = ctx.crafting_classifier(checkpoints)
         x, y = craft_rows(ctx, self.split, self.seed)
         start = time.perf_counter()
         x_adv = craft_examples(source, x, y, self.attack)
@@ -140,7 +130,7 @@ class CellSpec(TaskSpec):
 
     def run(self, task: Task, deps: list[Meta], ctx: Context) -> Meta:
         target_meta, craft_meta = deps
-        source = crafting_classifier(craft_meta["sources"], ctx)
+        source = ctx.crafting_classifier(craft_meta["sources"])
         target = load_target(task.deps[0], target_meta, ctx)
         x, y = ctx.evaluation_set(self.seed)
         (result,) = evaluate_transfer(
@@ -153,6 +143,7 @@ class CellSpec(TaskSpec):
             progress=False,
             seed=self.attack.seed,
             source_name=self.threat_model,
+            logits=ctx.logits,
         )
         row = result.to_dict()
         row["transfer_correct"] = pack_correct(result.per_example["transfer"])  # worst case per example
@@ -173,12 +164,14 @@ class CellSpec(TaskSpec):
         )
         name, seed = attack.attack, attack.seed
         if attacked is target:
-            result = evaluate_whitebox(target, x, y, name, progress=False, seed=seed, x_adv=x_adv)
+            result = evaluate_whitebox(
+                target, x, y, name, progress=False, seed=seed, x_adv=x_adv, logits=ctx.logits
+            )
             accuracy, mode = result.adversarial_accuracy, "direct"
             low, high = result.intervals["adversarial_accuracy"]
         else:
             (transfer,) = evaluate_transfer(
-                attacked, {"int8": target}, x, y, name, x_adv=x_adv, progress=False
+                attacked, {"int8": target}, x, y, name, x_adv=x_adv, progress=False, logits=ctx.logits
             )
             accuracy, mode = transfer.transfer_accuracy, "surrogate"
             low, high = transfer.intervals["transfer_accuracy"]

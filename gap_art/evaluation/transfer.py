@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -14,6 +14,16 @@ from gap_art.attacks import AttackAdapter, AttackSpec, make_attack
 from gap_art.classifiers import check_differentiable_classifier, check_pytorch_classifier
 from gap_art.evaluation.metrics import class_recall, proportion, topk_correct, wilson_interval
 from gap_art.validation import check_inputs, check_labels
+
+Logits = Callable[[Any, np.ndarray], np.ndarray]
+"""How a classifier's logits on some inputs are obtained: ``logits(classifier, x)``."""
+
+
+def _predictor(logits: Logits | None, batch_size: int) -> Logits:
+    """``logits``, or ``classifier.predict`` in batches of ``batch_size``."""
+    if logits is not None:
+        return logits
+    return lambda classifier, x: classifier.predict(x, batch_size=batch_size)
 
 
 class _FlatResult:
@@ -174,6 +184,7 @@ def evaluate_transfer(
     progress: bool = True,
     seed: int | None = 0,
     source_name: str = "source",
+    logits: Logits | None = None,
     **attack_kwargs: Any,
 ) -> list[TransferResult]:
     """Craft adversarial examples once on ``source`` and measure each target on them.
@@ -189,6 +200,9 @@ def evaluate_transfer(
     :param seed: Fixes the attack's random start: the same call twice gives equal numbers.
     :param source_name: Who crafts, recorded in each result (``dense``, ``independent``,
         ``replica``, ``ensemble``: the attacker's knowledge level).
+    :param logits: How a classifier's logits are obtained (``classifier.predict`` in batches
+        of ``batch_size`` by default); a study passes a memo, so that a model scores the same
+        examples once however many cells read them.
     :param attack_kwargs: ``backend``, ``eps``, ``eps_step``, ``max_iter``, ... for
         :func:`~gap_art.attacks.make_attack`.
     :return: One :class:`TransferResult` per target, in order.
@@ -201,8 +215,9 @@ def evaluate_transfer(
     for name, target in targets.items():
         _check_target(source, name, target)
     x, labels, x_adv = _examples(source, x, y, attack, x_adv, progress, seed, attack_kwargs)
-    source_clean = source.predict(x, batch_size=batch_size).argmax(1) == labels
-    source_adv = source.predict(x_adv, batch_size=batch_size).argmax(1) == labels
+    predict = _predictor(logits, batch_size)
+    source_clean = predict(source, x).argmax(1) == labels
+    source_adv = predict(source, x_adv).argmax(1) == labels
     shared = {
         "attack": _attack_name(attack),
         "n": len(labels),
@@ -213,7 +228,7 @@ def evaluate_transfer(
         "source_name": source_name,
     }
     return [
-        _transfer_result(name, target, x, x_adv, labels, batch_size, **shared)
+        _transfer_result(name, target, x, x_adv, labels, predict, **shared)
         for name, target in targets.items()
     ]
 
@@ -224,7 +239,7 @@ def _transfer_result(
     x: np.ndarray,
     x_adv: np.ndarray,
     labels: np.ndarray,
-    batch_size: int,
+    predict: Logits,
     attack: str,
     n: int,
     source_clean: np.ndarray,
@@ -233,8 +248,8 @@ def _transfer_result(
     seed: int | None,
     source_name: str,
 ) -> TransferResult:
-    clean_logits = target.predict(x, batch_size=batch_size)
-    adv_logits = target.predict(x_adv, batch_size=batch_size)
+    clean_logits = predict(target, x)
+    adv_logits = predict(target, x_adv)
     clean = clean_logits.argmax(1) == labels
     adv = adv_logits.argmax(1) == labels
     base = (~source_adv) & clean
@@ -285,17 +300,20 @@ def evaluate_whitebox(
     progress: bool = True,
     seed: int | None = 0,
     x_adv: np.ndarray | None = None,
+    logits: Logits | None = None,
     **attack_kwargs: Any,
 ) -> WhiteboxResult:
     """Attack ``target`` with its own gradients: shows what pruning does *not* defend against.
 
     :param x_adv: Examples already crafted on ``target`` from ``x`` (skips crafting).
+    :param logits: How the target's logits are obtained (see :func:`evaluate_transfer`).
     :raises GradientFreeError: ``target`` is an int8 model (evaluate it by transfer instead).
     """
     check_pytorch_classifier(target, "target")
     x, labels, x_adv = _examples(target, x, y, attack, x_adv, progress, seed, attack_kwargs)
-    clean = target.predict(x, batch_size=batch_size).argmax(1) == labels
-    adv = target.predict(x_adv, batch_size=batch_size).argmax(1) == labels
+    predict = _predictor(logits, batch_size)
+    clean = predict(target, x).argmax(1) == labels
+    adv = predict(target, x_adv).argmax(1) == labels
     linf, l2, _, _ = _perturbation(x, x_adv)
     return WhiteboxResult(
         target=name,
