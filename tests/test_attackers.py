@@ -123,6 +123,30 @@ def test_worst_attacker_is_the_minimum_over_attackers_and_attacks_per_seed():
     assert "worst_attacker_transfer_accuracy" not in rows[3]
 
 
+def test_a_tied_worst_attacker_does_not_depend_on_row_order_or_hash_seed():
+    """Equal transfer accuracy under two attackers: the row field takes the first by name, and
+    the bottom line names every attacker that is worst in as many seeds (a report redrawn from
+    results.json, in another order and process, says the same)."""
+    from gap_art.bench.verdict import _target_facts
+
+    def row(seed, threat, attack, transfer):
+        return {"seed": seed, "target": "m@4x", "method": "m", "threat_model": threat, "attack": attack,
+                "transfer_accuracy": transfer, "clean_accuracy": 0.8, "eps": 0.2}  # fmt: skip
+
+    rows = [
+        row(0, "replicas", "mifgsm", 0.3), row(0, "replica", "pgd", 0.3), row(0, "dense", "pgd", 0.5),
+        row(1, "replicas", "mifgsm", 0.2), row(1, "dense", "pgd", 0.6), row(1, "replica", "pgd", 0.4),
+    ]  # fmt: skip
+    shuffled = [dict(r) for r in reversed(rows)]
+    add_worst_attacker(rows, 0.2)
+    add_worst_attacker(shuffled, 0.2)
+    worst = {r["seed"]: r["worst_attacker"] for r in rows}
+    assert worst == {0: "replica pgd", 1: "replicas mifgsm"}  # seed 0's tie: the first by name
+    assert {r["seed"]: r["worst_attacker"] for r in shuffled} == worst
+    both = "replica pgd or replicas mifgsm"  # worst in one seed each
+    assert _target_facts(rows, "m", "pgd")[1] == _target_facts(shuffled, "m", "pgd")[1] == both
+
+
 @pytest.fixture(scope="module")
 def unseen(tmp_path_factory):
     out = tmp_path_factory.mktemp("unseen")

@@ -38,7 +38,8 @@ def add_worst_attacker(rows: Sequence[Row], eps: float) -> None:
         if not row.get("error") and row.get("transfer_accuracy") is not None and row["eps"] == eps:
             groups[(row["seed"], row["target"])].append(row)
     for members in groups.values():
-        worst = min(members, key=lambda m: m["transfer_accuracy"] or 0.0)
+        # a tie goes to the first attacker and attack by name, whatever order the rows came in
+        worst = min(members, key=lambda m: (m["transfer_accuracy"] or 0.0, m["threat_model"], m["attack"]))
         for member in members:
             member["worst_attacker_transfer_accuracy"] = worst["transfer_accuracy"]
             member["worst_attacker"] = f"{worst['threat_model']} {worst['attack']}"

@@ -4,6 +4,7 @@ caveat, what the threat models showed, and whether any number is suspect."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -158,7 +159,9 @@ def _target_facts(rows: Sequence[Row], method: str, attack: str) -> tuple[float 
     clean = [float(c) for r in mine if (c := r.get("clean_accuracy")) is not None]
     attackers = [str(r["worst_attacker"]) for r in mine if r.get("worst_attacker")]
     single = len({r["target"] for r in mine}) == 1
-    worst = max(set(attackers), key=attackers.count) if attackers else None
+    counts = Counter(attackers)
+    most = max(counts.values(), default=0)
+    worst = " or ".join(sorted(a for a, n in counts.items() if n == most)) or None  # ties: each, by name
     return (float(np.mean(clean)) if clean and single else None), worst
 
 
