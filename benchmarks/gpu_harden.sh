@@ -70,7 +70,7 @@ cp "$work"/study/report.md "$work"/study/report.html "$work"/study/results.json 
 cp "$work"/study/*.png "$out"/ 2>/dev/null || true
 {
   echo "command: bash benchmarks/gpu_harden.sh $*"
-  echo "methods: ${methods:-the harden preset's}"
+  echo "methods: ${methods:-those of the harden preset}"
   echo "commit: ${COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}"
   echo "wall seconds: $(( $(date +%s) - start ))"
   "$python" -c "import platform, torch; print('python', platform.python_version(), '| torch', torch.__version__, '| cuda', torch.version.cuda, '| device', torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu')"
