@@ -17,6 +17,7 @@ from gap_art.bench.store import Store
 from gap_art.checkpoint import load_checkpoint, save_checkpoint
 from gap_art.classifiers import to_art_classifier
 from gap_art.data import DataBundle, DataSpec
+from gap_art.evaluation.transfer import PREDICT_BATCH_SIZE
 from gap_art.models import EnsembleModule, create_model, parse_arch_kwargs
 from gap_art.runtime import resolve_device, seeded_subset
 from gap_art.training import validation_split
@@ -94,12 +95,12 @@ class Context:
     def logits(self, classifier: Any, x: np.ndarray) -> np.ndarray:
         """``classifier``'s logits on ``x``, computed once per process: every cell of a target
         scores the same clean examples, and every target the same attacker's examples. (Tasks
-        never modify a classifier, so its logits on the same inputs never change.)"""
+        never modify a classifier, so its logits on the same inputs never change; the memo holds
+        the classifier, so no other object can take its id.)"""
         key = (id(classifier), hashlib.sha1(np.ascontiguousarray(x).data).hexdigest() + str(x.shape))
-        held = self._logits.get(key)
-        if held is None or held[0] is not classifier:  # the same id, another object: recompute
-            held = self._logits[key] = (classifier, classifier.predict(x, batch_size=256))
-        return held[1]
+        if key not in self._logits:
+            self._logits[key] = (classifier, classifier.predict(x, batch_size=PREDICT_BATCH_SIZE))
+        return self._logits[key][1]
 
     def cached_target(self, task_id: str) -> PyTorchClassifier | None:
         """A target classifier this process already built, if any."""

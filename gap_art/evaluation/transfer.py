@@ -18,6 +18,9 @@ from gap_art.validation import check_inputs, check_labels
 Logits = Callable[[Any, np.ndarray], np.ndarray]
 """How a classifier's logits on some inputs are obtained: ``logits(classifier, x)``."""
 
+PREDICT_BATCH_SIZE = 256
+"""Batch size of an evaluation's predictions (a memo of logits predicts with it too)."""
+
 
 def _predictor(logits: Logits | None, batch_size: int) -> Logits:
     """``logits``, or ``classifier.predict`` in batches of ``batch_size``."""
@@ -180,7 +183,7 @@ def evaluate_transfer(
     y: np.ndarray,
     attack: Any = "pgd",
     x_adv: np.ndarray | None = None,
-    batch_size: int = 256,
+    batch_size: int = PREDICT_BATCH_SIZE,
     progress: bool = True,
     seed: int | None = 0,
     source_name: str = "source",
@@ -296,7 +299,7 @@ def evaluate_whitebox(
     y: np.ndarray,
     attack: Any = "pgd",
     name: str = "target",
-    batch_size: int = 256,
+    batch_size: int = PREDICT_BATCH_SIZE,
     progress: bool = True,
     seed: int | None = 0,
     x_adv: np.ndarray | None = None,
