@@ -81,9 +81,12 @@ def check_choice(value: object, param: str, allowed: Sequence[str]) -> str:
 
 
 def check_choices(values: object, param: str, allowed: Sequence[str], allow_empty: bool = False) -> list[str]:
-    """A list whose every item is one of ``allowed`` (non-empty unless ``allow_empty``)."""
+    """A list whose every item is one of ``allowed``, each once (non-empty unless ``allow_empty``)."""
     if not isinstance(values, list) or (not values and not allow_empty):
         raise ValueError(f"{param} must be a list drawn from {list(allowed)}, got {values!r}")
+    twice = sorted({str(v) for v in values if values.count(v) > 1})
+    if twice:
+        raise ValueError(f"{param} must name each item once, got {twice} more than once")
     for value in values:
         if value not in allowed:
             hint = did_you_mean(str(value), allowed)

@@ -78,7 +78,7 @@ def test_every_unit_has_a_layer():
 
 
 BENCH_LAYERS = [
-    ("config", "store", "rows", "document", "threats"),
+    ("config", "config_files", "seeds", "store", "rows", "document", "threats"),
     ("context",),
     ("graph",),
     ("targets",),

@@ -16,7 +16,7 @@ from torch import nn
 
 from gap_art.bench import BenchConfig, ConfigError, build_graph, preset, run
 from gap_art.bench.flags import add_worst_attacker
-from gap_art.bench.study import attacker_seed
+from gap_art.bench.seeds import attacker_seed
 from gap_art.bench.targets import ArtTrainerSpec, PrunedSpec
 from gap_art.bench.tasks import SourceSpec
 from gap_art.models import EnsembleModule, create_model, independent_arch

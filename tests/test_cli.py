@@ -56,6 +56,8 @@ def test_usage_errors_exit_2_with_one_clear_line_and_no_traceback(tmp_path):
         (["bench", "--compression", "two"], "expected comma-separated floats"),
         (["bench", "--eps", "5"], "eps must be in"),
         (["bench", "--threat-models", "psychic"], "--threat-models: unknown 'psychic'"),
+        (["bench", "--pool-sources", "replica"], "--pool-sources: unknown 'replica' (did you mean"),
+        (["bench", "--attacks", "pgd,fgsm,pgd"], "--attacks must name each item once, got ['pgd']"),
         (["report", str(tmp_path)], "holds no results.json"),
         (["compare", str(tmp_path), str(tmp_path)], "holds no results.json"),
         (["report", str(tmp_path / "broken")], "not a readable gap-art results file"),

@@ -264,7 +264,7 @@ def test_no_model_selection_reads_the_test_examples(tmp_path, monkeypatch):
 
 def test_each_seed_draws_its_own_test_sample_and_the_attacker_its_own_seeds():
     from gap_art.bench.context import Context
-    from gap_art.bench.study import attacker_seed
+    from gap_art.bench.seeds import attacker_seed
     from gap_art.bench.targets import VALIDATION
     from gap_art.bench.tasks import CellSpec, CraftSpec
 

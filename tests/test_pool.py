@@ -4,13 +4,15 @@ stopping, and the defender's pool in the bench, built with seeds of its own."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from gap_art.bench import BenchConfig, ConfigError, build_graph
-from gap_art.bench.study import attacker_seed, pool_seed
+from gap_art.bench.seeds import attacker_seed, pool_seed
 from gap_art.bench.targets import ArtTrainerSpec, PrunedSpec
 from gap_art.bench.tasks import SourceSpec
 from gap_art.classifiers import to_art_classifier
@@ -127,9 +129,45 @@ def test_the_pool_is_the_defenders_own_and_the_attackers_replica_builds_its_own(
         BenchConfig(pool_replicas=-1).validate()
 
 
-def test_pool_runs_in_the_bench(tmp_path):
-    from dataclasses import replace
+def _pool_of(config: BenchConfig) -> tuple[list, dict]:
+    """The specs of the seed-2 ``+pool`` target's pool, and every task of the study by id."""
+    graph = build_graph(config)
+    target = next(
+        t
+        for t in graph.tasks.values()
+        if isinstance(t.spec, PrunedSpec) and t.spec.settings.hardening == "pool" and t.spec.seed == 2
+    )
+    assert len(target.deps) == 2 + target.spec.pool  # the source, the validation craft, the pool
+    return [graph.tasks[d] for d in target.deps[2:]], graph.tasks
 
+
+def test_pool_sources_choose_the_pool_and_each_source_keeps_its_seed_in_any_pool():
+    base = BenchConfig(
+        methods=["magnitude+pool"], compression=[4.0], attacks=["pgd"], defences=[], int8=False, seeds=[2],
+        pool_replicas=2, dataset="fashion-mnist", arch="lenet-wide",
+    )  # fmt: skip
+    full, _ = _pool_of(base)  # the default: 2 replicas, the bootstrap, independent, robust
+
+    replicas_only, tasks = _pool_of(replace(base, pool_sources=["replicas", "bootstrap"]))
+    assert [t.spec.settings.hardening for t in replicas_only] == ["tat", "tat", "pool"]
+    assert [t.id for t in replicas_only[:2]] == [t.id for t in full[:2]]  # the same two replicas
+    bootstrap = replicas_only[2]
+    assert bootstrap.spec.pool == 2 and [tasks[d] for d in bootstrap.deps[1:]] == replicas_only[:2]
+
+    public, _ = _pool_of(replace(base, pool_sources=["independent", "robust", "independent-arch"]))
+    kinds = [(type(t.spec).__name__, getattr(t.spec, "arch", None)) for t in public]
+    assert kinds == [("SourceSpec", "lenet-wide"), ("ArtTrainerSpec", None), ("SourceSpec", "mlp")]
+    assert [t.id for t in public[:2]] == [t.id for t in full[3:]]  # the same models, the same seeds
+    assert public[2].spec.seed == pool_seed(2, 2 + 3) not in {t.spec.seed for t in full}
+
+    alone, _ = _pool_of(replace(base, pool_sources=[]))
+    assert alone == []
+    for bad, message in [(["replica"], "unknown 'replica'"), (["robust", "robust"], "each item once")]:
+        with pytest.raises(ConfigError, match=f"pool_sources.*{message}"):
+            replace(base, pool_sources=bad).validate(files=False)
+
+
+def test_pool_runs_in_the_bench(tmp_path):
     from gap_art.bench import preset, run
 
     config = replace(preset("quick"), methods=["magnitude+pool"], compression=[4.0], attacks=["pgd"],

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from scipy import stats
 from torch import nn
 
-from gap_art.bench.config import PRESETS, BenchConfig
+from gap_art.bench import PRESETS, BenchConfig
 from gap_art.bench.rows import pack_correct, unpack_correct
 from gap_art.evaluation.metrics import mcnemar_exact
 from gap_art.pruning.masks import apply_masks, current_mask

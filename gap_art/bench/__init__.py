@@ -14,7 +14,8 @@ from typing import Any
 
 from gap_art.bench.catalogue import catalogue, format_catalogue
 from gap_art.bench.compare import compare, flipped_conclusions, format_comparison, format_flips
-from gap_art.bench.config import PRESETS, BenchConfig, ConfigError, load_config_file, preset
+from gap_art.bench.config import BenchConfig, ConfigError
+from gap_art.bench.config_files import PRESETS, load_config_file, preset
 from gap_art.bench.context import Context
 from gap_art.bench.executors import EXECUTORS, RayUnavailableError, _import_ray
 from gap_art.bench.flags import annotate

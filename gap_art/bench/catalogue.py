@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from gap_art.attacks import ATTACKS
-from gap_art.bench.config import PRESETS
+from gap_art.bench.config_files import PRESETS
 from gap_art.data import DATASETS
 from gap_art.defences.art_builtin import ART_DEFENCES
 from gap_art.defences.methods import method_catalogue

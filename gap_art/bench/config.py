@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import tomllib
 import warnings
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -25,6 +23,10 @@ DEFAULT_DEFENCES = ["feature-squeezing", "spatial-smoothing", "jpeg", "distillat
 
 ROBUST_DEFENCES = ("fbf", "madry-pgd")
 """ART's adversarial trainers the ``robust`` attacker may train with."""
+
+POOL_SOURCES = ("replicas", "bootstrap", "independent", "independent-arch", "robust")
+"""What a ``+pool`` target may train against beside M (``pool_sources`` says what each is)."""
+DEFAULT_POOL_SOURCES = ["replicas", "bootstrap", "independent", "robust"]
 
 DEFAULT_METHODS = ["gap-grad", "gap-taylor", "random", "magnitude", "taylor", "activation"]
 
@@ -79,9 +81,13 @@ class BenchConfig:
         attacker fine-tunes their own dense model with, at ``eps`` for ``defence_epochs``.
     :param replicas: How many replicas (each with its own attacker seed) the ``replicas``
         attacker averages the logits of (``replicas-K`` in ``threat_models`` names K itself).
-    :param pool_replicas: How many of its own replicas (the method hardened with ``+tat``,
-        other seeds) a ``+pool`` method trains against, beside M, one bootstrap replica of
-        itself, an independent dense model and a robust model of M.
+    :param pool_sources: What a ``+pool`` target trains against beside M (none: M alone):
+        ``replicas`` (``pool_replicas`` of its method
+        hardened with ``+tat``, other seeds), ``bootstrap`` (a replica of the ``+pool``
+        pipeline itself, trained against the others), ``independent`` (a dense model of
+        ``arch``, another seed), ``independent-arch`` (of ``independent_arch``) and ``robust``
+        (M trained by ``robust_defence``).
+    :param pool_replicas: How many of its own replicas ``replicas`` in ``pool_sources`` means.
     :param curve_eps: Multiples of ``eps`` for security curves (accuracy against eps).
     :param sanity_checks: Run the attack sanity checks on each seed's source.
     :param cw_kappa: CW's confidence margin (transfer and white-box). At 0 its examples sit on
@@ -131,6 +137,7 @@ class BenchConfig:
     independent_arch: str | None = None
     robust_defence: str = "fbf"
     replicas: int = 3
+    pool_sources: list[str] = field(default_factory=lambda: list(DEFAULT_POOL_SOURCES))
     pool_replicas: int = 2
     curve_eps: list[float] = field(default_factory=list)
     sanity_checks: bool = True
@@ -207,6 +214,7 @@ class BenchConfig:
             check_arch(self.independent_arch, sorted(MODELS), "independent_arch")
         check_choice(self.robust_defence, "robust_defence", list(ROBUST_DEFENCES))
         check_int(self.replicas, "replicas", 2)
+        check_choices(self.pool_sources, "pool_sources", POOL_SOURCES, allow_empty=True)
         check_int(self.pool_replicas, "pool_replicas", 0)
         if not isinstance(self.curve_eps, list) or any(
             not isinstance(m, (int, float)) or m <= 0 for m in self.curve_eps
@@ -290,18 +298,9 @@ class BenchConfig:
         return [(eps, default_eps_step(eps)) for eps in self.gap_eps]
 
 
-PRESET_FOLDER = Path(__file__).resolve().parent / "presets"
-"""Each preset is a config file there (``<name>.toml``): what ``--config`` reads, so a copy of
-one is a starting point for a study of one's own."""
-
-
 def whitebox_only(config: BenchConfig) -> list[str]:
     """White-box attacks not among ``attacks``: each runs white-box and from the dense model only."""
     return [a for a in config.whitebox_attacks if a not in config.attacks]
-
-
-def _load_presets() -> dict[str, BenchConfig]:
-    return {path.stem: load_config_file(path) for path in sorted(PRESET_FOLDER.glob("*.toml"))}
 
 
 def attack_label(attack: str, config: BenchConfig) -> str:
@@ -312,39 +311,3 @@ def attack_label(attack: str, config: BenchConfig) -> str:
 def primary_attack(config: BenchConfig) -> str:
     """The attack the fine-tuning curves, security curves and summaries use: PGD if studied."""
     return "pgd" if "pgd" in config.attacks else config.attacks[0]
-
-
-def preset(name: str) -> BenchConfig:
-    """A fresh copy of a named preset (``quick``, ``fashion``, ``harden``, ``cifar10``): each
-    trains its source and fine-tunes every method to convergence within its time budget on 2
-    CPU cores (quick under a minute, fashion under 20 minutes; harden, with every attacker, took
-    58 minutes on cores it shared)."""
-    if name not in PRESETS:
-        raise ConfigError(f"preset must be one of {sorted(PRESETS)}, got {name!r}")
-    return replace(PRESETS[name])
-
-
-def load_config_file(path: str | Path, base: BenchConfig | None = None) -> BenchConfig:
-    """Read a TOML or JSON config file (a flat table of :class:`BenchConfig` fields)."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as error:
-        raise ConfigError(f"config file {path} cannot be read: {error.strerror}") from error
-    try:
-        if path.suffix.lower() == ".json":
-            data = json.loads(text)
-        else:
-            data = tomllib.loads(text)
-    except ValueError as error:
-        raise ConfigError(f"config file {path} is not valid {path.suffix or 'TOML'}: {error}") from error
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a table of settings")
-    data = dict(data)
-    preset_name = data.pop("preset", None)
-    start = preset(preset_name) if preset_name else base
-    return BenchConfig.from_dict(data, start)
-
-
-PRESETS: dict[str, BenchConfig] = _load_presets()
-"""The presets by name, read once from :data:`PRESET_FOLDER`."""

@@ -12,12 +12,14 @@ targets record their fine-tuning curve and the kept model's point there, and eve
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import replace
 from pathlib import Path
 
 from gap_art.bench.config import BenchConfig, primary_attack, whitebox_only
 from gap_art.bench.graph import Graph, Task
+from gap_art.bench.seeds import attacker_seed, pool_seed
 from gap_art.bench.targets import (
     VALIDATION,
     ArtPreprocessorSpec,
@@ -44,33 +46,6 @@ def file_digest(path: str | Path) -> str:
 
 def _format_ratio(ratio: float) -> str:
     return f"{ratio:g}x"
-
-
-ATTACKER_SEED_OFFSET = 7919
-"""The attacker's seeds are the study seed + this offset, never the defender's: their own
-models (``independent``, ``independent-arch``, ``robust``, ``replica``: another
-initialisation, data order and calibration subset) and the random starts of every attack
-crafted against a target (transfer and white-box). The ``replicas`` attacker's k-th member
-(k = 0, 1, ...) uses seed + (k + 1) x offset, so its first member is the ``replica``. The
-defender's seed governs training, pruning, fine-tuning, its validation examples and the
-sanity checks."""
-
-
-def attacker_seed(seed: int, member: int = 0) -> int:
-    """The attacker's seed in study seed ``seed`` (``member``: which of the ``replicas``)."""
-    return seed + ATTACKER_SEED_OFFSET * (member + 1)
-
-
-POOL_SEED_OFFSET = 104729
-"""The defender's ``+pool`` sources (its own replicas, independent and robust models) use seeds
-of their own: the target's seed + this offset x (k + 1) for the k-th, never the study's nor
-the attacker's (an attacker's replica of a ``+pool`` target builds its pool from its own seed
-the same way)."""
-
-
-def pool_seed(seed: int, member: int) -> int:
-    """The seed of the ``member``-th source of the pool of a ``+pool`` target of ``seed``."""
-    return seed + POOL_SEED_OFFSET * (member + 1)
 
 
 def finetune_spec(config: BenchConfig, seed: int) -> FinetuneSpec:
@@ -174,24 +149,32 @@ class _Builder:
         return self.target(replace(spec, pool=len(pool)), deps + pool)
 
     def pool_sources(self, spec: PrunedSpec, source: Task) -> tuple[Task, ...]:
-        """The pool a ``+pool`` target trains against beside ``source`` (M), each with a pool
-        seed of the target's seed: ``pool_replicas`` of its method hardened with ``+tat``
-        instead; one bootstrap replica of the ``+pool`` pipeline itself, trained against those
-        (the attacker's replica reruns the whole pipeline); an independently trained dense
-        model; and a robust model of M (``robust_defence``). The last two are shared by every
-        ``+pool`` target of the seed."""
-        c = self.config
-        seeds = [pool_seed(spec.seed, k) for k in range(c.pool_replicas + 3)]
+        """The pool a ``+pool`` target trains against beside ``source`` (M): what
+        ``pool_sources`` names, each with a pool seed of the target's seed, in this order:
+        ``pool_replicas`` of its method hardened with ``+tat`` instead; one bootstrap replica
+        of the ``+pool`` pipeline itself, trained against the other sources (the attacker's
+        replica reruns the whole pipeline); an independently trained dense model; a robust
+        model of M (``robust_defence``); a dense model of ``independent_arch``. The dense and
+        robust models are shared by every ``+pool`` target of the seed."""
+        chosen, k = set(self.config.pool_sources), self.config.pool_replicas
+        seed = functools.partial(pool_seed, spec.seed)  # a source's seed: the same in any pool
         replicas = []
-        for own in seeds[: c.pool_replicas]:
+        for own in (seed(m) for m in range(k) if "replicas" in chosen):
             settings = replace(spec.settings, hardening="tat", seed=own)
             name = f"{settings.name}@{_format_ratio(settings.compression)}"
             replicas.append(self.target(replace(spec, seed=own, name=name, settings=settings), (source,)))
-        independent = self.source(seeds[-3], independent=True)
-        robust_task = self.robust(seeds[-2], source, "pool robust model")
-        first_round = (*replicas, independent, robust_task)
-        bootstrap = replace(spec.replica(seeds[-1]), pool=len(first_round))
-        return (*replicas, self.target(bootstrap, (source, *first_round)), independent, robust_task)
+        others = {
+            "independent": lambda: self.source(seed(k), independent=True),
+            "robust": lambda: self.robust(seed(k + 1), source, "pool robust model"),
+            "independent-arch": lambda: self.source(
+                seed(k + 3), independent=True, arch=self.independent_arch()
+            ),
+        }
+        first_round = (*replicas, *(build() for name, build in others.items() if name in chosen))
+        if "bootstrap" not in chosen:
+            return first_round
+        bootstrap = replace(spec.replica(seed(k + 2)), pool=len(first_round))
+        return (*replicas, self.target(bootstrap, (source, *first_round)), *first_round[len(replicas) :])
 
     def replica(self, target: Task, source: Task, member: int = 0) -> Task:
         """The target's own method, ratio and settings run on ``source`` with the attacker's
@@ -204,15 +187,19 @@ class _Builder:
         """The attacker's own dense models in study seed ``seed`` (a task runs only if a
         cell needs it): ``independent`` (our architecture), ``independent-arch`` and ``robust``
         (their independent model adversarially trained by ART)."""
-        c, own = self.config, attacker_seed(seed)
+        own = attacker_seed(seed)
         independent = self.source(own, independent=True)
-        arch = c.independent_arch or independent_arch(c.arch, c.dataset_info().input_shape)
         return {
             "independent": independent,
-            "independent-arch": self.source(own, independent=True, arch=arch),
+            "independent-arch": self.source(own, independent=True, arch=self.independent_arch()),
             "robust": self.robust(own, independent, "robust attacker"),
             "dense": source,
         }
+
+    def independent_arch(self) -> str:
+        """The architecture of ``independent-arch`` models: the config's, or one unlike ``arch``."""
+        c = self.config
+        return c.independent_arch or independent_arch(c.arch, c.dataset_info().input_shape)
 
     def robust(self, seed: int, source: Task, label: str) -> Task:
         """``source`` adversarially trained by ART's ``robust_defence`` with ``seed``."""

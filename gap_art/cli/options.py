@@ -58,6 +58,12 @@ def robust_defences() -> list[str]:
     return list(ROBUST_DEFENCES)
 
 
+def pool_sources() -> list[str]:
+    from gap_art.bench.config import POOL_SOURCES
+
+    return list(POOL_SOURCES)
+
+
 def threat_models() -> list[str]:
     from gap_art.bench.threats import THREAT_MODELS
 
@@ -213,6 +219,7 @@ REGISTRY_LISTS: dict[str, Callable[[], list[str]]] = {
     "whitebox_attacks": attacks,
     "defences": art_defences,
     "threat_models": threat_models,
+    "pool_sources": pool_sources,
 }
 """List settings whose items are registry names, listed in their help; ``all`` means all."""
 CHOICES: dict[str, Callable[[], list[str]]] = {
