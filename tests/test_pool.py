@@ -4,7 +4,10 @@ stopping, and the defender's pool in the bench, built with seeds of its own."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -178,3 +181,10 @@ def test_pool_runs_in_the_bench(tmp_path):
     rows = {(r["target"], r["threat_model"]): r for r in results.rows}
     assert {("magnitude+pool@4x", "dense"), ("magnitude+pool@4x", "replica")} <= set(rows)
     assert np.isfinite(rows[("magnitude+pool@4x", "dense")]["worst_attacker_transfer_accuracy"])
+
+    # benchmarks/pool_early_stopping.py rebuilds the kept model from the cache, epoch scores included
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "pool_early_stopping.py"
+    shown = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    (line,) = [line for line in shown.stdout.splitlines() if line.startswith("seed 0:")]
+    assert "(as cached)" in line and "scores per epoch: " in line
