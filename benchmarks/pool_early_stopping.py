@@ -22,7 +22,6 @@ from gap_art.bench import BenchConfig, build_graph
 from gap_art.bench.context import Context
 from gap_art.bench.store import Store
 from gap_art.bench.targets import PrunedSpec
-from gap_art.defences.methods import apply_method
 
 
 def main() -> None:
@@ -34,7 +33,6 @@ def main() -> None:
     config = BenchConfig.from_dict(stored, files=False)
     store = Store(args.results_dir)
     ctx = Context(config, store)
-    x_train, y_train = ctx.data.numpy("train")
     print(f"pool_sources {config.pool_sources}, finetune_patience {config.finetune_patience}")
     for task in build_graph(config).tasks.values():
         spec = task.spec
@@ -47,12 +45,7 @@ def main() -> None:
         if cached is None or any(meta is None for meta in deps):
             print(f"seed {spec.seed}: not in the cache of {args.results_dir}")
             continue
-        pool = [ctx.classifier(meta["checkpoint"]) for meta in deps[len(deps) - spec.pool :]]
-        x_cal, y_cal = ctx.calibration_set(spec.seed)
-        result = apply_method(
-            spec.settings, ctx.classifier(deps[0]["checkpoint"]), x_cal, y_cal, x_train, y_train,
-            extra_sources=pool,
-        )  # fmt: skip
+        result = spec.compress(deps, ctx)
         record = result.records[-1]
         same = (record.epochs_run, record.best_epoch) == (
             cached["finetune_epochs_run"],

@@ -82,11 +82,10 @@ class BenchConfig:
     :param replicas: How many replicas (each with its own attacker seed) the ``replicas``
         attacker averages the logits of (``replicas-K`` in ``threat_models`` names K itself).
     :param pool_sources: What a ``+pool`` target trains against beside M (none: M alone):
-        ``replicas`` (``pool_replicas`` of its method
-        hardened with ``+tat``, other seeds), ``bootstrap`` (a replica of the ``+pool``
-        pipeline itself, trained against the others), ``independent`` (a dense model of
-        ``arch``, another seed), ``independent-arch`` (of ``independent_arch``) and ``robust``
-        (M trained by ``robust_defence``).
+        ``replicas`` (``pool_replicas`` of its method hardened with ``+tat``, other seeds),
+        ``bootstrap`` (a replica of the ``+pool`` pipeline itself, trained against the others),
+        ``independent`` (a dense model of ``arch``, another seed), ``independent-arch`` (of
+        ``independent_arch``) and ``robust`` (M trained by ``robust_defence``).
     :param pool_replicas: How many of its own replicas ``replicas`` in ``pool_sources`` means.
     :param curve_eps: Multiples of ``eps`` for security curves (accuracy against eps).
     :param sanity_checks: Run the attack sanity checks on each seed's source.

@@ -21,7 +21,7 @@ from gap_art.bench.graph import Task, TaskSpec
 from gap_art.defences import Int8Quantization
 from gap_art.defences.art_builtin import PreprocessorDefence, TrainedDefence, TrainingData
 from gap_art.defences.art_builtin import get as get_art_defence
-from gap_art.defences.methods import apply_method, needs_attack
+from gap_art.defences.methods import Compressed, apply_method, needs_attack
 from gap_art.pruning import layer_sparsity, measure_compression, prunable_parameters
 from gap_art.quantization import model_size
 from gap_art.settings import FinetuneSpec, MethodSpec, from_dict
@@ -200,21 +200,7 @@ class PrunedSpec(TargetSpec):
         monitor = (
             None if validation is None else _curve_recorder(ctx, self.seed, ctx.examples(validation), curve)
         )
-        pool = (
-            [ctx.classifier(meta["checkpoint"]) for meta in deps[len(deps) - self.pool :]]
-            if self.pool
-            else []
-        )
-        x_train, y_train = ctx.data.numpy("train")
-        result = apply_method(
-            self.settings,
-            ctx.classifier(deps[0]["checkpoint"]),
-            *ctx.calibration_set(self.seed),
-            x_train,
-            y_train,
-            finetune_monitor=monitor,
-            extra_sources=pool,
-        )
+        result = self.compress(deps, ctx, monitor)
         model = result.classifier.model
         meta = {
             "checkpoint": ctx.save_model(task_id, model),
@@ -229,6 +215,24 @@ class PrunedSpec(TargetSpec):
         if curve:
             meta["validation_curve"] = curve
         return meta
+
+    def compress(
+        self, deps: list[Meta], ctx: Context, monitor: Callable[[int, PyTorchClassifier], None] | None = None
+    ) -> Compressed:
+        """Run the method on the parent (``deps[0]``), against its pool (the last ``pool``
+        dependencies), with the seed's calibration rows: the target's model and what its
+        fine-tuning did (``benchmarks/pool_early_stopping.py`` reruns it from the cache)."""
+        pool = [ctx.classifier(meta["checkpoint"]) for meta in deps[len(deps) - self.pool :]]
+        x_train, y_train = ctx.data.numpy("train")
+        return apply_method(
+            self.settings,
+            ctx.classifier(deps[0]["checkpoint"]),
+            *ctx.calibration_set(self.seed),
+            x_train,
+            y_train,
+            finetune_monitor=monitor,
+            extra_sources=pool,
+        )
 
 
 def _curve_recorder(
