@@ -79,12 +79,12 @@ def test_every_unit_has_a_layer():
 
 BENCH_LAYERS = [
     ("config", "config_files", "seeds", "store", "rows", "document", "threats"),
-    ("context",),
+    ("inputs", "context"),
     ("graph",),
     ("targets",),
     ("tasks",),
     ("study",),
-    ("executors",),
+    ("executors", "resume"),
     ("flags", "summary", "catalogue"),
     ("verdict", "sections", "plots", "goal"),
     ("report",),

@@ -21,6 +21,7 @@ from gap_art.bench.executors import EXECUTORS, RayUnavailableError, _import_ray
 from gap_art.bench.flags import annotate
 from gap_art.bench.goal import Clause, Goal, format_goal, goal_met
 from gap_art.bench.graph import Graph, Task
+from gap_art.bench.inputs import numerical_environment
 from gap_art.bench.report import (
     FinishedStudy,
     check_study_goal,
@@ -29,6 +30,7 @@ from gap_art.bench.report import (
     render,
     write_outputs,
 )
+from gap_art.bench.resume import cached_environments, check_environments, check_same_config, distinct
 from gap_art.bench.rows import Row, as_row
 from gap_art.bench.store import Store
 from gap_art.bench.study import build_graph
@@ -89,16 +91,22 @@ def run(
     executor: str = "local",
     resume: bool = True,
     progress: bool = True,
+    allow_mixed_environment: bool = False,
     **executor_options: Any,
 ) -> BenchResults:
     """Run the study described by ``config`` (the ``quick`` preset by default).
 
-    :param out: Results folder; cached models and finished cells there are reused.
+    :param out: Results folder; cached models and finished cells there are reused. A folder
+        holding a study of another configuration is refused (:class:`ConfigError` naming
+        the fields that differ): results already written there stay valid.
     :param executor: ``local`` (this process) or ``ray`` (Ray tasks; needs ``gap-art[ray]``).
     :param executor_options: ``cpus_per_task`` (torch threads per task, both executors);
         for Ray also ``ray_address``, ``gpus_per_task``, ``max_retries``.
     :param resume: Reuse cached tasks and finished cells; ``False`` recomputes everything.
     :param progress: Show one progress bar over the cells.
+    :param allow_mixed_environment: Resume even where cached tasks ran in another numerical
+        environment (device, torch threads, CPU capability, precision), which changes float
+        results; refused by default, and recorded in ``results.json`` when allowed.
     """
     config = (config or preset("quick")).validate()
     if executor not in EXECUTORS:
@@ -106,16 +114,26 @@ def run(
     if executor == "ray":
         _import_ray()  # fail before any work if the extra is missing
     store = Store(out if out is not None else default_out(config, resume))
+    check_same_config(store, config)
     store.prepare()
-    store.write_config(config.to_dict())
     start = time.perf_counter()
     ctx = Context(config, store)
     graph = build_graph(config)
+    threads = executor_options.get("cpus_per_task") or (1 if executor == "ray" else None)
+    current = numerical_environment(ctx.device, threads)
+    found = cached_environments(graph, store) if resume else []
+    check_environments(found, current, allow_mixed_environment)
+    store.write_config(config.to_dict())
     rows = EXECUTORS[executor](graph, ctx, resume=resume, progress=progress, **executor_options)
     rows = [as_row(row) for row in rows]
     checks = _sanity_checks(graph, store)
     annotate(rows, checks, config.attack_eps)
-    env = {**environment(str(ctx.device)), "wall_s": round(time.perf_counter() - start, 1)}
+    env = {
+        **environment(str(ctx.device)),
+        "wall_s": round(time.perf_counter() - start, 1),
+        "allow_mixed_environment": allow_mixed_environment,
+        "task_environments": distinct([current, *found]),
+    }
     files = write_outputs(rows, config, store, env, checks)
     return BenchResults(store.root, rows, files, time.perf_counter() - start, checks)
 

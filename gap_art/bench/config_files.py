@@ -3,9 +3,9 @@ config file in :data:`PRESET_FOLDER`)."""
 
 from __future__ import annotations
 
+import copy
 import json
 import tomllib
-from dataclasses import replace
 from pathlib import Path
 
 from gap_art.bench.config import BenchConfig, ConfigError
@@ -16,13 +16,13 @@ one is a starting point for a study of one's own."""
 
 
 def preset(name: str) -> BenchConfig:
-    """A fresh copy of a named preset (``quick``, ``fashion``, ``harden``, ``cifar10``): each
+    """A fresh, deep copy of a named preset (``quick``, ``fashion``, ``harden``, ``cifar10``): each
     trains its source and fine-tunes every method to convergence within its time budget on 2
     CPU cores (quick under a minute, fashion under 20 minutes, harden, with every attacker and
     ``+pool``, under an hour: benchmarks/results/harden_preset/wall_time.txt)."""
     if name not in PRESETS:
         raise ConfigError(f"preset must be one of {sorted(PRESETS)}, got {name!r}")
-    return replace(PRESETS[name])
+    return copy.deepcopy(PRESETS[name])
 
 
 def load_config_file(path: str | Path, base: BenchConfig | None = None) -> BenchConfig:

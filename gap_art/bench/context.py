@@ -3,31 +3,53 @@ classifiers already loaded in this process."""
 
 from __future__ import annotations
 
-import functools
+import copy
 import hashlib
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from dataclasses import fields
+from typing import Any, cast
 
 import numpy as np
 import torch
 from art.estimators.classification import PyTorchClassifier
 
 from gap_art.bench.config import BenchConfig
+from gap_art.bench.inputs import DATA_FIELDS, study_data
 from gap_art.bench.store import Store
 from gap_art.checkpoint import load_checkpoint, save_checkpoint
 from gap_art.classifiers import to_art_classifier
-from gap_art.data import DataBundle, DataSpec
+from gap_art.data import DataBundle
 from gap_art.evaluation.transfer import PREDICT_BATCH_SIZE
 from gap_art.models import EnsembleModule, create_model, parse_arch_kwargs
 from gap_art.runtime import resolve_device, seeded_subset
 from gap_art.training import validation_split
 
 Meta = dict[str, Any]
+"""A finished task's metadata: small and JSON-able, what the cache stores."""
+
+CONFIG_FIELDS = frozenset(f.name for f in fields(BenchConfig))
 
 
-@functools.lru_cache(maxsize=4)
-def _bundle(spec: DataSpec, n_train: int | None, data_seed: int) -> DataBundle:
-    return spec.load(n_train=n_train, seed=data_seed)
+class UndeclaredReadError(AttributeError):
+    """A task read a configuration field its kind does not declare (``TaskSpec.reads``), so
+    its id would not cover it: a bug in gap-art, never the user's mistake."""
+
+
+class _Reads:
+    """A configuration that lets a task read the data fields (every id covers the data) and
+    the fields its kind declares, and nothing else."""
+
+    def __init__(self, config: BenchConfig, allowed: Iterable[str]) -> None:
+        self._config = config
+        self._allowed = frozenset(allowed) | set(DATA_FIELDS) | {"device"}
+
+    def __getattr__(self, name: str) -> Any:
+        if name in CONFIG_FIELDS and name not in self._allowed:
+            raise UndeclaredReadError(
+                f"a task read config.{name} without declaring it in its kind's `reads`: "
+                "its cache key would not cover it"
+            )
+        return getattr(self._config, name)
 
 
 def evaluation_seed(config: BenchConfig, seed: int) -> int:
@@ -40,6 +62,7 @@ class Context:
 
     def __init__(self, config: BenchConfig, store: Store) -> None:
         self.config = config
+        self._study = config  # the whole configuration, whatever a bound context may read
         self.store = store
         self.device = resolve_device(config.device)
         self._targets: dict[str, PyTorchClassifier] = {}
@@ -47,10 +70,16 @@ class Context:
         self._whitebox: dict[tuple[Any, ...], np.ndarray] = {}
         self._logits: dict[tuple[int, str], tuple[Any, np.ndarray]] = {}
 
+    def reading(self, allowed: Iterable[str]) -> Context:
+        """This context (sharing its loaded models), for a task that may read only the
+        configuration fields ``allowed`` (and the data's)."""
+        bound = copy.copy(self)
+        bound.config = cast(BenchConfig, _Reads(self._study, allowed))
+        return bound
+
     @property
     def data(self) -> DataBundle:
-        c = self.config
-        return _bundle(c.data_spec(), c.n_train, c.data_seed)
+        return study_data(self._study)  # the data's fields key every task: any task may load it
 
     def evaluation_set(self, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """The examples attacked in study seed ``seed``: a fresh seeded subset of the held-out

@@ -9,13 +9,11 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from gap_art.bench.config import BenchConfig
-from gap_art.bench.context import Context
+from gap_art.bench.context import Context, Meta
 from gap_art.bench.graph import Graph, Task, run_task
 from gap_art.bench.rows import Row, as_row
 from gap_art.bench.targets import TargetSpec
 from gap_art.bench.tasks import CellSpec
-
-Meta = dict[str, Any]
 
 
 def _finished(row: Meta | None) -> bool:

@@ -2,35 +2,25 @@
 is, how it runs and how it names itself), :class:`Task` (a spec with the tasks it needs and
 its id) and :class:`Graph`.
 
-Each task's id is a hash of everything that determines its output (its spec, the ids of the
-tasks it depends on and a digest of gap-art's own source files), so a changed setting
-changes exactly the ids downstream of it, a code change invalidates the cache, and a
-finished task is never redone.
+Each task's id is a hash of everything that determines its output: its spec, the ids of the
+tasks it depends on, and the study's inputs its kind reads (:class:`~gap_art.bench.inputs.
+StudyInputs`: the data as loaded, the user's model code, gap-art's computing code, library
+versions, and the configuration fields the kind declares in :attr:`TaskSpec.reads`). So a
+changed input changes exactly the ids downstream of it, and a finished task is never redone.
+A task reads the configuration only through a context that refuses undeclared fields.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import traceback
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar
 
-from gap_art.bench.context import Context, Meta
-
-
-@functools.lru_cache(maxsize=1)
-def source_digest() -> str:
-    """A hash of every gap-art source file: cached results from other code are not reused."""
-    root = Path(__file__).resolve().parents[1]
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        digest.update(path.relative_to(root).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
+from gap_art.bench.context import Context, Meta, UndeclaredReadError
+from gap_art.bench.inputs import StudyInputs, numerical_environment
 
 
 class TaskSpec(ABC):
@@ -40,9 +30,13 @@ class TaskSpec(ABC):
     :cvar records_failures: A failure (its own, or a dependency's) is recorded in its
         metadata instead of stopping the study.
     :cvar announced: Progress output prints a line when it finishes.
+    :cvar reads: The configuration fields the task reads through its context (beyond the
+        data, which every id covers): hashed into its id, and the only ones its context
+        lets it read.
     """
 
     kind: ClassVar[str] = ""
+    reads: ClassVar[tuple[str, ...]] = ("arch", "arch_kwargs")
     records_failures: ClassVar[bool] = True
     announced: ClassVar[bool] = True
     """Progress output gets a line when it finishes (cells and checks do not)."""
@@ -75,10 +69,11 @@ class Task:
         return self.spec.kind
 
     @classmethod
-    def make(cls, spec: TaskSpec, deps: tuple[Task, ...] = ()) -> Task:
+    def make(cls, spec: TaskSpec, inputs: StudyInputs, deps: tuple[Task, ...] = ()) -> Task:
+        """The task of ``spec`` in a study of ``inputs``, after ``deps``."""
         dep_ids = tuple(d.id for d in deps)
         payload = json.dumps(
-            {"kind": spec.kind, "spec": spec.to_dict(), "deps": dep_ids, "code": source_digest()},
+            {"kind": spec.kind, "spec": spec.to_dict(), "deps": dep_ids, "inputs": inputs.key(spec.reads)},
             sort_keys=True,
         )
         digest = hashlib.sha256(payload.encode()).hexdigest()[:16]
@@ -86,8 +81,13 @@ class Task:
 
 
 def run_task(task: Task, deps: dict[str, Meta], ctx: Context) -> Meta:
-    """Run one task and return its metadata; failures of kinds that record them are recorded."""
-    metas = [deps[d] for d in task.deps]
+    """Run one task and return its metadata, with the numerical environment it ran in;
+    failures of kinds that record them are recorded."""
+    meta = _run(task, [deps[d] for d in task.deps], ctx.reading(task.spec.reads))
+    return {**meta, "environment": numerical_environment(ctx.device)}
+
+
+def _run(task: Task, metas: list[Meta], ctx: Context) -> Meta:
     if not task.spec.records_failures:
         return task.spec.run(task, metas, ctx)
     failed = next((m for m in metas if m.get("error")), None)
@@ -95,6 +95,8 @@ def run_task(task: Task, deps: dict[str, Meta], ctx: Context) -> Meta:
         return {"error": failed["error"]}
     try:
         return task.spec.run(task, metas, ctx)
+    except UndeclaredReadError:  # a bug in gap-art's task kind, never a result
+        raise
     except Exception as error:  # a crash in one target or cell must not stop the study
         return {"error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()}
 

@@ -72,6 +72,7 @@ class Row(TypedDict, total=False):
     gap_eps: float | None
     gap_eps_step: float | None
     gap_steps: int | None
+    environment: dict[str, Any]
 
 
 ROW_FIELDS = (
@@ -119,8 +120,9 @@ def metric(row: Row, name: str) -> Any:
     return cast(Mapping[str, Any], row).get(name)
 
 
-JSON_ONLY = ("transfer_correct", "validation_curve")
-"""Per-example bits and fine-tuning curves (on the validation rows): in results.json, not in the CSV."""
+JSON_ONLY = ("transfer_correct", "validation_curve", "environment")
+"""Per-example bits, fine-tuning curves (on the validation rows) and the numerical environment a
+cell ran in: in results.json, not in the CSV."""
 
 TARGET_FIELDS = (
     "compression",

@@ -18,7 +18,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from gap_art.bench.config import BenchConfig, primary_attack, whitebox_only
-from gap_art.bench.graph import Graph, Task
+from gap_art.bench.graph import Graph, Task, TaskSpec
+from gap_art.bench.inputs import StudyInputs
 from gap_art.bench.seeds import attacker_seed, pool_seed
 from gap_art.bench.targets import (
     VALIDATION,
@@ -86,15 +87,15 @@ class _Builder:
 
     def __init__(self, config: BenchConfig) -> None:
         self.config = config
+        self.inputs = StudyInputs.of(config)
         self.tasks: dict[str, Task] = {}
         self.cells: list[Task] = []
         self.extras: list[Task] = []
 
-    def add(self, task: Task) -> Task:
+    def make(self, spec: TaskSpec, deps: tuple[Task, ...] = ()) -> Task:
+        """The task of ``spec`` after ``deps`` in this study, added once."""
+        task = Task.make(spec, self.inputs, deps)
         return self.tasks.setdefault(task.id, task)
-
-    def target(self, spec: TargetSpec, deps: tuple[Task, ...]) -> Task:
-        return self.add(Task.make(spec, deps))
 
     def source(self, seed: int, independent: bool = False, arch: str | None = None) -> Task:
         """The defender's dense model (trained with ``seed``, or the user's checkpoint for
@@ -104,10 +105,8 @@ class _Builder:
         data = SourceSpec(c.data or c.dataset, c.n_train, c.data_seed, arch or c.arch)
         if c.source_checkpoint is not None and not independent:
             digest = file_digest(c.source_checkpoint)
-            return self.add(
-                Task.make(replace(data, checkpoint=c.source_checkpoint, checkpoint_sha256=digest))
-            )
-        return self.add(Task.make(replace(data, epochs=c.epochs, seed=seed)))
+            return self.make(replace(data, checkpoint=c.source_checkpoint, checkpoint_sha256=digest))
+        return self.make(replace(data, epochs=c.epochs, seed=seed))
 
     def attack(self, attack: str, eps: float, seed: int) -> AttackSpec:
         """An attack of study seed ``seed``, its random starts drawn from the attacker's seed
@@ -119,14 +118,14 @@ class _Builder:
 
     def craft(self, attack: AttackSpec, seed: int, threat: str, sources: tuple[Task, ...]) -> Task:
         spec = CraftSpec(seed, attack, threat, self.config.n_test, self.config.split)
-        return self.add(Task.make(spec, sources))
+        return self.make(spec, sources)
 
     def validation_craft(self, attack: str, seed: int, source: Task) -> Task:
         """``attack`` crafted on the dense model over the seed's validation rows: the
         defender's own measurement (its random starts drawn from the defender's seed)."""
         eps = self.config.attack_eps
         spec = AttackSpec(attack, self.config.attack_backend, eps, default_eps_step(eps), seed=seed)
-        return self.add(Task.make(CraftSpec(seed, spec, "dense", None, VALIDATION), (source,)))
+        return self.make(CraftSpec(seed, spec, "dense", None, VALIDATION), (source,))
 
     def pruned(self, method: str, ratio: float, seed: int, source: Task, validation: Task) -> list[Task]:
         """One pruned target per GAP budget (one for criteria without an attack)."""
@@ -144,9 +143,9 @@ class _Builder:
         with its pool of static sources when its method hardens with ``+pool``."""
         deps = (source,) if validation is None else (source, validation)
         if not (isinstance(spec, PrunedSpec) and spec.settings.hardening == "pool"):
-            return self.target(spec, deps)
+            return self.make(spec, deps)
         pool = self.pool_sources(spec, source)
-        return self.target(replace(spec, pool=len(pool)), deps + pool)
+        return self.make(replace(spec, pool=len(pool)), deps + pool)
 
     def pool_sources(self, spec: PrunedSpec, source: Task) -> tuple[Task, ...]:
         """The pool a ``+pool`` target trains against beside ``source`` (M): what
@@ -162,7 +161,7 @@ class _Builder:
         for own in (seed(m) for m in range(k) if "replicas" in chosen):
             settings = replace(spec.settings, hardening="tat", seed=own)
             name = f"{settings.name}@{_format_ratio(settings.compression)}"
-            replicas.append(self.target(replace(spec, seed=own, name=name, settings=settings), (source,)))
+            replicas.append(self.make(replace(spec, seed=own, name=name, settings=settings), (source,)))
         others = {
             "independent": lambda: self.source(seed(k), independent=True),
             "robust": lambda: self.robust(seed(k + 1), source, "pool robust model"),
@@ -174,7 +173,7 @@ class _Builder:
         if "bootstrap" not in chosen:
             return first_round
         bootstrap = replace(spec.replica(seed(k + 2)), pool=len(first_round))
-        return (*replicas, self.target(bootstrap, (source, *first_round)), *first_round[len(replicas) :])
+        return (*replicas, self.make(bootstrap, (source, *first_round)), *first_round[len(replicas) :])
 
     def replica(self, target: Task, source: Task, member: int = 0) -> Task:
         """The target's own method, ratio and settings run on ``source`` with the attacker's
@@ -204,14 +203,14 @@ class _Builder:
     def robust(self, seed: int, source: Task, label: str) -> Task:
         """``source`` adversarially trained by ART's ``robust_defence`` with ``seed``."""
         spec = _art_defence_spec(self.config, self.config.robust_defence, seed)
-        return self.target(replace(spec, name=f"{label} ({self.config.robust_defence})"), (source,))
+        return self.make(replace(spec, name=f"{label} ({self.config.robust_defence})"), (source,))
 
     def cell(self, target: Task, craft: Task, whitebox: bool) -> None:
         assert isinstance(target.spec, TargetSpec) and isinstance(craft.spec, CraftSpec)
         spec = CellSpec(
             craft.spec.seed, target.spec.name, craft.spec.attack, craft.spec.threat_model, whitebox
         )
-        self.cells.append(self.add(Task.make(spec, (target, craft))))
+        self.cells.append(self.make(spec, (target, craft)))
 
 
 def build_graph(config: BenchConfig) -> Graph:
@@ -227,7 +226,7 @@ def build_graph(config: BenchConfig) -> Graph:
             spec = SanitySpec(
                 eps, tuple(config.attacks), config.attack_backend, config.n_test, config.split, seed
             )
-            b.extras.append(b.add(Task.make(spec, (source,))))
+            b.extras.append(b.make(spec, (source,)))
         attackers = b.attackers(seed, source)
         for target in targets:
             for attack in config.attacks:
@@ -287,7 +286,7 @@ def _targets(b: _Builder, seed: int, source: Task, validation: Task) -> tuple[li
     copies.
     """
     config = b.config
-    dense = b.target(DenseSpec(seed, "dense", "dense"), (source, validation))
+    dense = b.make(DenseSpec(seed, "dense", "dense"), (source, validation))
     floats = [dense]
     parents: dict[str, Task] = {}
     for method in config.methods:
@@ -303,12 +302,12 @@ def _targets(b: _Builder, seed: int, source: Task, validation: Task) -> tuple[li
             prune_classifier = isinstance(float_spec, PrunedSpec) and float_spec.settings.prune_classifier
             name = float_spec.name
             spec = Int8Spec(seed, f"{name}+int8", f"{float_spec.method}+int8", name, prune_classifier)
-            quantized = b.target(spec, (source, parent))
+            quantized = b.make(spec, (source, parent))
             if parent.id in parents:
                 parents[quantized.id] = parent
             targets.append(quantized)
     for defence in config.defences:
-        target = b.target(_art_defence_spec(config, defence, seed), (source, validation))
+        target = b.make(_art_defence_spec(config, defence, seed), (source, validation))
         if issubclass(ART_DEFENCES.get(defence), TrainedDefence):
             parents[target.id] = target  # an attacker can rerun ART's training on M too
         targets.append(target)

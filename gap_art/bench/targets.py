@@ -35,6 +35,7 @@ class TargetSpec(TaskSpec):
     column reports group by."""
 
     kind: ClassVar[str] = "target"
+    reads: ClassVar[tuple[str, ...]] = ("arch", "arch_kwargs", "validation_fraction", "n_calibration")
     target_kind: ClassVar[str] = ""
     family: ClassVar[str] = ""
     selectable: ClassVar[bool] = True
@@ -127,8 +128,9 @@ def target_from_dict(data: dict[str, Any]) -> TargetSpec:
 def load_target(task_id: str, meta: Meta, ctx: Context) -> PyTorchClassifier:
     """The classifier of a finished target task, built once per process."""
     cached = ctx.cached_target(task_id)
-    if cached is None:
-        cached = target_from_dict(meta["spec"]).load(meta, ctx)
+    if cached is None:  # rebuilt as its own task would, reading what that task's kind reads
+        spec = target_from_dict(meta["spec"])
+        cached = spec.load(meta, ctx.reading(spec.reads))
         ctx.keep_target(task_id, cached)
     return cached
 

@@ -74,6 +74,7 @@ class CraftSpec(TaskSpec):
     :data:`VALIDATION` on the seed's validation rows (for model selection)."""
 
     kind = "craft"
+    reads = ("arch", "arch_kwargs", "n_test", "split", "data_seed", "validation_fraction")
     seed: int
     attack: AttackSpec
     threat_model: str
@@ -101,6 +102,7 @@ class CellSpec(TaskSpec):
     (second), and, with ``whitebox``, the same attack run on the target itself."""
 
     kind = "cell"
+    reads = ("arch", "arch_kwargs", "n_test", "split", "data_seed")
     announced = False
     seed: int
     target: str
@@ -188,6 +190,7 @@ class SanitySpec(TaskSpec):
     """The attack sanity checks on one seed's source (the dependency)."""
 
     kind = "sanity"
+    reads = ("arch", "arch_kwargs", "n_test", "split", "data_seed")
     announced = False
     eps: float
     attacks: tuple[str, ...]

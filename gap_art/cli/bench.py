@@ -38,6 +38,12 @@ def _bench_config() -> type:
     show_default=True,
     help="Reuse finished cells and cached models.",
 )
+@click.option(
+    "--allow-mixed-environment",
+    is_flag=True,
+    help="Resume over cached tasks computed with other threads, CPU capability, device or "
+    "precision (refused by default; recorded in results.json).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option(
     "--dry-run",
@@ -67,6 +73,7 @@ def bench(
     model_alias: str | None,
     out: str | None,
     resume: bool,
+    allow_mixed_environment: bool,
     quiet: bool,
     dry_run: bool,
     allow_failures: bool,
@@ -115,9 +122,15 @@ def bench(
         raise click.UsageError("--ray-address and --gpus-per-task need --executor ray")
     try:
         results = bench_api.run(
-            config, out=out, executor=executor, resume=resume, progress=not quiet, **executor_options
+            config,
+            out=out,
+            executor=executor,
+            resume=resume,
+            progress=not quiet,
+            allow_mixed_environment=allow_mixed_environment,
+            **executor_options,
         )
-    except (PermissionError, bench_api.RayUnavailableError) as error:
+    except (PermissionError, bench_api.RayUnavailableError, bench_api.ConfigError) as error:
         raise click.UsageError(str(error)) from None
     except DataUnavailableError as error:
         raise click.ClickException(str(error)) from None

@@ -120,7 +120,7 @@ def run_sanity_checks(
                     (name, "fgsm"),
                 )
             )
-    pgd = success.get("pgd", _success(source, attack("pgd").generate(x, y), y, clean))
+    pgd = success["pgd"] if "pgd" in success else _success(source, attack("pgd").generate(x, y), y, clean)
     doubled = _success(source, attack("pgd", max_iter=2 * steps).generate(x, y), y, clean)
     checks.append(
         SanityCheck(
