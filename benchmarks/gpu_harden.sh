@@ -21,7 +21,8 @@
 # Environment: OUT=<folder> puts the results there instead; WORK=<folder> keeps the study's
 # cache (default: a temporary folder), so a rerun with the same WORK resumes; METHODS=<list>
 # replaces the mode's methods; DATA_DIR=<folder> reads Fashion-MNIST's gzip files from there;
-# PYTHON=<interpreter> (default python3); COMMIT=<hash> names the commit where git cannot.
+# PYTHON=<interpreter> (default python3); COMMIT=<hash> names the commit where git cannot;
+# DRY_RUN=1 prints the mode's study (its settings and task counts) and runs nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -61,6 +62,9 @@ if [[ -n "${DATA_DIR:-}" ]]; then
   settings+=(--data-dir "$DATA_DIR")
 fi
 python=${PYTHON:-python3}
+if [[ -n "${DRY_RUN:-}" ]]; then
+  exec "$python" -m gap_art bench --preset harden --arch resnet20-28 "${settings[@]}" --dry-run
+fi
 work=${WORK:-$(mktemp -d)}
 
 start=$(date +%s)

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from gap_art.data import DatasetInfo
+from gap_art.errors import ParameterError
 from gap_art.models import create_model, is_import_path
 from gap_art.pruning import load_masked_state
 from gap_art.runtime import atomic_write
@@ -23,7 +24,7 @@ EXPECTED = "a gap-art checkpoint (gap-art train or prune) or a state_dict saved 
 """What gap-art reads, named in every error about a file it cannot."""
 
 
-class CheckpointError(ValueError):
+class CheckpointError(ParameterError):
     """A file is not a readable gap-art checkpoint."""
 
 

@@ -10,6 +10,7 @@ from art.estimators.classification import PyTorchClassifier
 from torch import nn
 
 from gap_art.data import DatasetInfo
+from gap_art.errors import ParameterError, ParameterTypeError
 from gap_art.runtime import resolve_device
 
 
@@ -49,7 +50,7 @@ def pixel_space(model: nn.Module, info: DatasetInfo) -> nn.Module:
     return ClassifierModule(to_art_classifier(model, info, device="cpu"))
 
 
-class GradientFreeError(TypeError):
+class GradientFreeError(ParameterTypeError):
     """A white-box attack or gradient was asked of a model that has no usable gradient."""
 
 
@@ -71,7 +72,7 @@ def require_gradients(classifier: object, param: str = "classifier") -> None:
 def check_pytorch_classifier(classifier: object, param: str = "classifier") -> PyTorchClassifier:
     """Refuse anything but an ART ``PyTorchClassifier`` with a message naming ``param``."""
     if not isinstance(classifier, PyTorchClassifier):
-        raise TypeError(
+        raise ParameterTypeError(
             f"{param} must be an art.estimators.classification.PyTorchClassifier, "
             f"got {type(classifier).__name__}"
         )
@@ -84,7 +85,7 @@ def check_differentiable_classifier(classifier: object, param: str = "source") -
     from art.estimators.estimator import LossGradientsMixin
 
     if not isinstance(classifier, LossGradientsMixin) or not hasattr(classifier, "nb_classes"):
-        raise TypeError(
+        raise ParameterTypeError(
             f"{param} must be a differentiable ART classifier (one with loss_gradient, e.g. a "
             f"PyTorchClassifier or TensorFlowV2Classifier), got {type(classifier).__name__}; a model "
             "that only answers predict can be a target, not the model examples are crafted on"
@@ -117,7 +118,7 @@ class ClassifierModule(nn.Module):
     def __init__(self, classifier: PyTorchClassifier) -> None:
         super().__init__()
         if not classifier.all_framework_preprocessing:
-            raise ValueError(
+            raise ParameterError(
                 "classifier has preprocessing or preprocessing_defences that are not PyTorch "
                 "operations; gap-art needs a differentiable forward pass: use PyTorch-based "
                 "preprocessing (e.g. preprocessing=(mean, std)) or attach the defence after pruning"

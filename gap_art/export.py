@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from gap_art.errors import ParameterError
 from gap_art.pruning import clone_module, make_permanent
 from gap_art.pruning.targets import prunable_parameters
 from gap_art.quantization import quantize_int8, save_program
@@ -35,7 +36,7 @@ SPARSE_FORMAT = "gap-art-sparse"
 SPARSE_VERSION = "1"
 
 
-class ExportError(ValueError):
+class ExportError(ParameterError):
     """A file that is not a sparse export gap-art can read, or a model it cannot export."""
 
 

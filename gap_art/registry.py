@@ -19,10 +19,12 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from importlib.metadata import entry_points
 from typing import Generic, TypeVar
 
+from gap_art.errors import ParameterError
+
 T = TypeVar("T", bound=type)
 
 
-class UnknownNameError(ValueError):
+class UnknownNameError(ParameterError):
     """A name that no registry entry has; the message lists the known ones (and a close match)."""
 
 
@@ -58,7 +60,7 @@ class Registry(Generic[T]):
         def decorate(cls: T) -> T:
             existing = self._entries.get(name)
             if existing is not None and existing is not cls:
-                raise ValueError(f"{self.kind} {name!r} is already registered by {existing.__qualname__}")
+                raise ParameterError(f"{self.kind} {name!r} is already registered by {existing.__qualname__}")
             cls.name = name  # type: ignore[attr-defined]
             self._entries[name] = cls
             return cls

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gap_art.errors import ParameterError
 from gap_art.settings import DEVICES
 
 READABLE = stat.S_IRUSR | stat.S_IWUSR | stat.S_IRGRP | stat.S_IROTH
@@ -26,9 +27,11 @@ def check_device(device: object, param: str = "device", present: bool = True) ->
     """``device`` is one of :data:`DEVICES` (``cuda:N`` too); with ``present``, the GPU it
     asks for is here (off where a finished study made elsewhere is only read)."""
     if not isinstance(device, str) or device.split(":")[0] not in DEVICES:
-        raise ValueError(f"{param} must be one of {list(DEVICES)}, got {device!r}")
+        raise ParameterError(f"{param} must be one of {list(DEVICES)}, got {device!r}")
     if present and device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"{param} {device!r} asked for, but no CUDA GPU is available; use 'cpu' or 'auto'")
+        raise ParameterError(
+            f"{param} {device!r} asked for, but no CUDA GPU is available; use 'cpu' or 'auto'"
+        )
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:

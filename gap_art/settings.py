@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any, TypeVar
 
+from gap_art.errors import ParameterError
 from gap_art.validation import check_choice, check_int, check_range, params_named
 
 BACKENDS = ("torchattacks", "art")
@@ -114,7 +115,7 @@ class AttackSpec:
 
     def __post_init__(self) -> None:
         if not isinstance(self.attack, str) or not self.attack:
-            raise ValueError(f"attack must be a registered attack name, got {self.attack!r}")
+            raise ParameterError(f"attack must be a registered attack name, got {self.attack!r}")
         if self.backend is not None:
             check_choice(self.backend, "backend", BACKENDS)
         if self.eps is not None:
@@ -234,17 +235,17 @@ class MethodSpec:
         if self.finetune.seed != self.seed:  # one seed governs the method, its fine-tuning included
             object.__setattr__(self, "finetune", replace(self.finetune, seed=self.seed))
         if not isinstance(self.criterion, str) or not self.criterion:
-            raise ValueError(f"criterion must be a registered criterion name, got {self.criterion!r}")
+            raise ParameterError(f"criterion must be a registered criterion name, got {self.criterion!r}")
         if isinstance(self.compression, bool) or not isinstance(self.compression, (int, float)):
-            raise ValueError(f"compression must be a number > 1, got {self.compression!r}")
+            raise ParameterError(f"compression must be a number > 1, got {self.compression!r}")
         if not self.compression > 1:
-            raise ValueError(
+            raise ParameterError(
                 f"compression must be a number > 1 (2 removes half the weights), got {self.compression!r}"
             )
         check_choice(self.scope, "scope", SCOPES)
         for name in ("iterative", "prune_classifier"):
             if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+                raise ParameterError(f"{name} must be True or False, got {getattr(self, name)!r}")
         check_int(self.rounds, "rounds", 1)
         if self.n_calibration is not None:
             check_int(self.n_calibration, "n_calibration", 1)
@@ -257,18 +258,18 @@ class MethodSpec:
         structure is checked here, its registry names by
         :func:`gap_art.defences.methods.check_method`."""
         if not isinstance(name, str) or not name:
-            raise ValueError(
+            raise ParameterError(
                 f"{param} must be a method name such as 'gap-grad' or 'magnitude+tat', got {name!r}"
             )
         *before, method = name.split(PRETRAINING)
         if len(before) > 1 or (before and not before[0]):
-            raise ValueError(f"{param}: {name!r} may name one ART defence before '{PRETRAINING}'")
+            raise ParameterError(f"{param}: {name!r} may name one ART defence before '{PRETRAINING}'")
         if before:
             settings = {**settings, "pretraining": before[0]}
         criterion, *modifiers = ALIASES.get(method, method).split("+")
         hardenings = [m for m in modifiers if m != ITERATIVE]
         if len(hardenings) > 1 or modifiers.count(ITERATIVE) > 1:
-            raise ValueError(f"{param}: {name!r} may name one hardening and '+{ITERATIVE}' once each")
+            raise ParameterError(f"{param}: {name!r} may name one hardening and '+{ITERATIVE}' once each")
         hardening = hardenings[0] if hardenings else None
         return cls(criterion, iterative=ITERATIVE in modifiers, hardening=hardening, **settings)
 

@@ -11,6 +11,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from gap_art.errors import ParameterError
 from gap_art.runtime import resolve_device, seeded, seeded_subset
 from gap_art.settings import FinetuneSpec
 
@@ -58,7 +59,7 @@ def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
         return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
     if recipe.optimizer == "sgd":
         return torch.optim.SGD(params, lr=recipe.lr, momentum=0.9, weight_decay=recipe.weight_decay)
-    raise ValueError(f"optimizer must be 'adam' or 'sgd', got {recipe.optimizer!r}")
+    raise ParameterError(f"optimizer must be 'adam' or 'sgd', got {recipe.optimizer!r}")
 
 
 def train_model(
@@ -88,7 +89,7 @@ def train_model(
         default (e.g. a regularised loss that needs the input gradients).
     """
     if epochs < 0:
-        raise ValueError(f"epochs must be >= 0, got {epochs}")
+        raise ParameterError(f"epochs must be >= 0, got {epochs}")
     recipe = recipe or Recipe()
     target = resolve_device(device)
     model.to(target)
@@ -146,7 +147,7 @@ def evaluate_accuracy(
     """Top-1 accuracy of ``model`` (eval mode) on ``data``, counted over examples."""
     x, y = _as_tensors(data)
     if len(y) == 0:
-        raise ValueError("data must hold at least one example")
+        raise ParameterError("data must hold at least one example")
     predictions = predict_logits(model, x, batch_size, device).argmax(1)
     return float((predictions == y).float().mean())
 

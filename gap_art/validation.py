@@ -7,40 +7,45 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from gap_art.errors import ParameterError, ParameterTypeError
 from gap_art.registry import did_you_mean
 
 
 def check_inputs(x: object, input_shape: tuple[int, ...], param: str = "x") -> np.ndarray:
     """``x`` as a float32 array of shape ``(n, *input_shape)`` with no NaN, or a ``ValueError``."""
     if not isinstance(x, np.ndarray):
-        raise TypeError(f"{param} must be a numpy array, got {type(x).__name__}")
+        raise ParameterTypeError(f"{param} must be a numpy array, got {type(x).__name__}")
     if x.shape[1:] != tuple(input_shape):
-        raise ValueError(f"{param} must have shape (n, {', '.join(map(str, input_shape))}), got {x.shape}")
+        raise ParameterError(
+            f"{param} must have shape (n, {', '.join(map(str, input_shape))}), got {x.shape}"
+        )
     if len(x) == 0:
-        raise ValueError(f"{param} must hold at least one example")
+        raise ParameterError(f"{param} must hold at least one example")
     if np.isnan(x).any():
-        raise ValueError(f"{param} contains NaN values")
+        raise ParameterError(f"{param} contains NaN values")
     return x.astype(np.float32, copy=False)
 
 
 def check_labels(y: object, n: int, nb_classes: int, param: str = "y") -> np.ndarray:
     """Class indices from ``y`` given as indices or one-hot (as in ART), length ``n``, in range."""
     if y is None:
-        raise ValueError(f"{param} is required: pass the true labels (indices or one-hot)")
+        raise ParameterError(f"{param} is required: pass the true labels (indices or one-hot)")
     labels = np.asarray(y)
     if labels.ndim == 2:
         if labels.shape[1] != nb_classes:
-            raise ValueError(f"{param} one-hot labels must have {nb_classes} columns, got {labels.shape[1]}")
+            raise ParameterError(
+                f"{param} one-hot labels must have {nb_classes} columns, got {labels.shape[1]}"
+            )
         labels = labels.argmax(axis=1)
     if labels.ndim != 1:
-        raise ValueError(f"{param} must be class indices (n,) or one-hot (n, {nb_classes})")
+        raise ParameterError(f"{param} must be class indices (n,) or one-hot (n, {nb_classes})")
     if len(labels) != n:
-        raise ValueError(f"{param} has {len(labels)} labels for {n} examples")
+        raise ParameterError(f"{param} has {len(labels)} labels for {n} examples")
     if not np.issubdtype(labels.dtype, np.integer) and not np.all(np.mod(labels, 1) == 0):
-        raise ValueError(f"{param} must hold integer class indices")
+        raise ParameterError(f"{param} must hold integer class indices")
     labels = labels.astype(np.int64)
     if labels.size and (labels.min() < 0 or labels.max() >= nb_classes):
-        raise ValueError(
+        raise ParameterError(
             f"{param} labels must be in [0, {nb_classes - 1}], got [{labels.min()}, {labels.max()}]"
         )
     return labels
@@ -51,7 +56,7 @@ def check_range(value: float, param: str, low: float, high: float, low_open: boo
     bad = value <= low if low_open else value < low
     if bad or value > high or value != value:
         bracket = "(" if low_open else "["
-        raise ValueError(f"{param} must be in {bracket}{low}, {high}], got {value}")
+        raise ParameterError(f"{param} must be in {bracket}{low}, {high}], got {value}")
     return float(value)
 
 
@@ -67,14 +72,14 @@ def check_budget(settings: object, span: float) -> None:
 def check_int(value: object, param: str, minimum: int) -> int:
     """An ``int`` at least ``minimum``, else a ``ValueError`` naming ``param``."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{param} must be an integer >= {minimum}, got {value!r}")
+        raise ParameterError(f"{param} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 
 
 def check_choice(value: object, param: str, allowed: Sequence[str]) -> str:
     """``value`` must be one of ``allowed``; the error lists them (and the closest, if any)."""
     if value not in allowed:
-        raise ValueError(
+        raise ParameterError(
             f"{param} must be one of {list(allowed)}, got {value!r}{did_you_mean(str(value), allowed)}"
         )
     return str(value)
@@ -83,14 +88,14 @@ def check_choice(value: object, param: str, allowed: Sequence[str]) -> str:
 def check_choices(values: object, param: str, allowed: Sequence[str], allow_empty: bool = False) -> list[str]:
     """A list whose every item is one of ``allowed``, each once (non-empty unless ``allow_empty``)."""
     if not isinstance(values, list) or (not values and not allow_empty):
-        raise ValueError(f"{param} must be a list drawn from {list(allowed)}, got {values!r}")
+        raise ParameterError(f"{param} must be a list drawn from {list(allowed)}, got {values!r}")
     twice = sorted({str(v) for v in values if values.count(v) > 1})
     if twice:
-        raise ValueError(f"{param} must name each item once, got {twice} more than once")
+        raise ParameterError(f"{param} must name each item once, got {twice} more than once")
     for value in values:
         if value not in allowed:
             hint = did_you_mean(str(value), allowed)
-            raise ValueError(f"{param}: unknown {value!r}{hint}; known: {list(allowed)}")
+            raise ParameterError(f"{param}: unknown {value!r}{hint}; known: {list(allowed)}")
     return values
 
 
@@ -99,7 +104,7 @@ def check_known_params(given: Iterable[str], known: Sequence[str], owner: str) -
     silently), listing the known ones."""
     unknown = sorted(set(given) - set(known))
     if unknown:
-        raise ValueError(f"unknown parameters {unknown} for {owner}; known: {list(known)}")
+        raise ParameterError(f"unknown parameters {unknown} for {owner}; known: {list(known)}")
 
 
 def renamed(message: str, names: Mapping[str, str]) -> str:
@@ -118,4 +123,4 @@ def params_named(names: Mapping[str, str]) -> Iterator[None]:
     try:
         yield
     except ValueError as error:
-        raise ValueError(renamed(str(error), names)) from None
+        raise ParameterError(renamed(str(error), names)) from None

@@ -10,7 +10,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "gap_art"
 
 LAYERS = [
-    ("runtime", "validation", "registry", "settings"),
+    ("errors", "runtime", "validation", "registry", "settings"),
     ("data", "models", "training"),
     ("pruning", "quantization"),
     ("checkpoint", "classifiers", "export"),
@@ -23,6 +23,7 @@ LAYERS = [
 """Bottom-up; a module may import from its own layer and every layer below."""
 
 NO_ART = {
+    "errors",
     "runtime",
     "settings",
     "validation",

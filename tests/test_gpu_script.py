@@ -1,5 +1,6 @@
 """benchmarks/gpu_harden.sh, the GPU run of the harden study, works end to end on CPU with a
-tiny subset (its --tiny mode), so that a lent GPU is spent on the study, not on debugging."""
+tiny subset (its --tiny mode, with one method; its whole method list checked through its
+plan), so that a lent GPU is spent on the study, not on debugging."""
 
 from __future__ import annotations
 
@@ -9,37 +10,50 @@ import subprocess
 import sys
 from pathlib import Path
 
+from gap_art.bench import preset
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_gpu_harden_script_runs_the_harden_study_tiny_on_cpu(tmp_path):
-    env = {**os.environ, "OUT": str(tmp_path / "out"), "WORK": str(tmp_path / "work")}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    done = subprocess.run(
-        ["bash", str(ROOT / "benchmarks" / "gpu_harden.sh"), "--tiny"],
-        env=env,
+def _script(*args: str, **env: str) -> subprocess.CompletedProcess:
+    environment = {**os.environ, **env, "PYTHON": sys.executable}
+    return subprocess.run(
+        ["bash", str(ROOT / "benchmarks" / "gpu_harden.sh"), *args],
+        env=environment,
         capture_output=True,
         text=True,
         timeout=900,
     )
+
+
+def test_gpu_harden_script_plans_every_method_of_the_tiny_study():
+    done = _script("--tiny", DRY_RUN="1")
     assert done.returncode == 0, done.stderr[-3000:]
-    out = tmp_path / "out"
-    results = json.loads((out / "results.json").read_text())
-    assert results["config"]["arch"] == "resnet20-28"
-    targets = {row["target"] for row in results["rows"]}
-    for method in (
+    plan = json.loads(done.stdout)
+    assert plan["config"]["arch"] == "resnet20-28" and plan["config"]["device"] == "cpu"
+    assert plan["config"]["methods"] == [
         "gap-grad",
         "random",
         "magnitude",
         "gap-iter",
         "gap-grad+tat",
         "magnitude+tat",
+        "magnitude+tat-fgsm",
         "gap-grad+gal",
-    ):
-        assert f"{method}@4x" in targets
-    assert {"art:fbf", "art:ensemble-adv"} <= targets
+        "ensemble-adv>magnitude",
+    ]
+    assert plan["config"]["defences"] == preset("harden").defences and plan["cells"] > 0
+
+
+def test_gpu_harden_script_runs_the_harden_study_tiny_on_cpu(tmp_path):
+    out = tmp_path / "out"
+    done = _script("--tiny", OUT=str(out), WORK=str(tmp_path / "work"), METHODS="gap-grad")
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    assert results["config"]["arch"] == "resnet20-28"
+    targets = {row["target"] for row in results["rows"]}
+    assert {"gap-grad@4x", "art:fbf", "art:ensemble-adv"} <= targets
     assert not [row for row in results["rows"] if row.get("error")]
     assert "wall seconds" in (out / "environment.txt").read_text()
     assert (out / "report.md").is_file() and (out / "report.html").is_file()
-    usage = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_harden.sh"), "--big"], capture_output=True)
-    assert usage.returncode == 2
+    assert _script("--big").returncode == 2

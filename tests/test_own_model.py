@@ -5,6 +5,7 @@ dense one; every broken input one line and exit 2."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -323,14 +324,21 @@ def test_every_command_refuses_bad_input_in_one_line_with_exit_2(tmp_path):
         "compare": ["compare", tmp_path / "empty", tmp_path / "empty"],
         "arch-kwargs": ["train", "--arch-kwargs", "{bad json", "--out", tmp_path / "m.pt"],
     }
-    for name, args in cases.items():
-        done = subprocess.run(
-            [sys.executable, "-m", "gap_art", *map(str, args)], capture_output=True, text=True, timeout=120
-        )
+    for name, args in cases.items():  # in this process, as the command line runs them
+        done = CliRunner().invoke(main, list(map(str, args)))
         errors = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
-        assert done.returncode == 2, (name, done.stderr[-1500:])
-        assert "Traceback" not in done.stderr and len(errors) == 1, (name, done.stderr[-1500:])
-        assert "weights_only=False" not in done.stderr, name
+        assert done.exit_code == 2, (name, done.output[-1500:])
+        assert "Traceback" not in done.output and len(errors) == 1, (name, done.output[-1500:])
+        assert "weights_only=False" not in done.output, name
+    # and once as its own process, through ``python -m gap_art``
+    done = subprocess.run(
+        [sys.executable, "-m", "gap_art", *map(str, cases["prune"])],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-1500:]
+    assert [line for line in done.stderr.splitlines() if line.startswith("Error:")], done.stderr[-1500:]
 
 
 # The docs page's example ---------------------------------------------------------------------
@@ -341,7 +349,15 @@ def test_the_own_model_example_runs_every_command_and_the_docs_show_it_verbatim(
     page = (REPO / "docs" / "own-model.md").read_text()
     assert textwrap.dedent(script.read_text()).strip() in page
     assert (script.parent / "mymodels.py").read_text().strip() in page
-    done = subprocess.run(["bash", str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"  # this Python's gap-art
+    done = subprocess.run(
+        ["bash", str(script)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PATH": path},
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     dense = (tmp_path / "model-dense.pt").stat().st_size
     assert (tmp_path / "pruned.safetensors").stat().st_size <= 0.35 * dense

@@ -104,6 +104,7 @@ def test_registered_plugins_run_everywhere(tmp_path, classifier, digits):
                 "--whitebox-attacks",
                 "none",
                 "--no-sanity-checks",
+                "--no-int8",
                 "--epochs",
                 "3",
                 "--finetune-epochs",

@@ -10,6 +10,7 @@ from art.estimators.classification import PyTorchClassifier
 from torch import nn
 
 from gap_art.attacks.base import AttackRecipe, AttackSettings, register
+from gap_art.errors import ParameterError
 
 
 @register("cw")
@@ -22,7 +23,7 @@ class CW(AttackRecipe):
     def torchattacks(self, module: nn.Module, s: AttackSettings) -> torchattacks.attack.Attack:
         e = s.extras
         if e["kappa"] > 0:  # torchattacks 3.5 keeps the smallest misclassified example, whatever kappa
-            raise ValueError(
+            raise ParameterError(
                 "kappa > 0 has no effect on torchattacks' CW (it returns the smallest example that is "
                 "misclassified at all): use backend='art', whose CarliniL2Method keeps the margin"
             )

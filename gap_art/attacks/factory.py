@@ -24,6 +24,7 @@ from gap_art.attacks.base import (
     UnitRangeModule,
 )
 from gap_art.classifiers import ClassifierModule, check_differentiable_classifier, require_gradients
+from gap_art.errors import ParameterError, ParameterTypeError
 from gap_art.settings import BACKENDS, AttackSpec
 from gap_art.validation import check_choice, check_int
 
@@ -35,13 +36,13 @@ def clip_range(classifier: Any) -> tuple[float, float]:
     """
     clip = getattr(classifier, "clip_values", None)
     if clip is None:
-        raise ValueError(
+        raise ParameterError(
             "classifier has no clip_values: pass the valid input range to the ART classifier, e.g. "
             "PyTorchClassifier(..., clip_values=(0.0, 1.0)), so that it can be attacked"
         )
     low, high = np.asarray(clip[0]), np.asarray(clip[1])
     if low.size != 1 or high.size != 1:
-        raise ValueError("per-feature clip_values are not supported; use scalar (min, max)")
+        raise ParameterError("per-feature clip_values are not supported; use scalar (min, max)")
     return float(low), float(high)
 
 
@@ -88,7 +89,7 @@ def make_attack(
             check_int(max_iter, "max_iter", 1)
         unknown = sorted(set(kwargs) - set(AttackSpec.EXTRAS))
         if unknown:
-            raise ValueError(
+            raise ParameterError(
                 f"unknown settings {unknown} for attack {attack!r}; allowed: {recipe_extras(attack)}"
             )
         attack = AttackSpec(
@@ -103,7 +104,7 @@ def make_attack(
         return TorchattacksAttack(classifier, attack, batch_size=batch_size, seed=seed)
     if isinstance(attack, EvasionAttack):
         return ARTAttack(classifier, attack, batch_size=batch_size, seed=seed)
-    raise TypeError(
+    raise ParameterTypeError(
         f"attack must be a name in {attack_names()}, an AttackSpec, a torchattacks.Attack or an ART "
         f"EvasionAttack, got {type(attack).__name__}"
     )
@@ -123,7 +124,7 @@ def _backend(classifier: Any, backend: str | None, attack: object = None) -> str
     backend = backend if backend is not None else ("torchattacks" if pytorch else "art")
     check_choice(backend, "backend", BACKENDS)
     if not pytorch and (backend == "torchattacks" or isinstance(attack, torchattacks.attack.Attack)):
-        raise ValueError(
+        raise ParameterError(
             f"backend 'torchattacks' needs a PyTorchClassifier, got {type(classifier).__name__}: "
             "use backend='art' (ART's attacks work on any differentiable ART classifier)"
         )
@@ -142,7 +143,7 @@ def build_attack(spec: AttackSpec, classifier: Any) -> AttackAdapter:
     given = spec.extras()
     unknown = sorted(set(given) - set(recipe.extras))
     if unknown:
-        raise ValueError(
+        raise ParameterError(
             f"unknown settings {unknown} for attack {spec.attack!r}; allowed: {recipe_extras(spec.attack)}"
         )
     settings = AttackSettings(

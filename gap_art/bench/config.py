@@ -13,6 +13,7 @@ from gap_art.data import DATASETS, DatasetInfo, DataSpec
 from gap_art.data.files import DEFAULT_EPS
 from gap_art.defences.art_builtin import ART_DEFENCES
 from gap_art.defences.methods import parse_method
+from gap_art.errors import ParameterError
 from gap_art.models import MODELS, check_arch, parse_arch_kwargs
 from gap_art.runtime import check_device
 from gap_art.settings import FINETUNE_PARAMS, GAP_EPS, GAP_EPS_STEP, FinetuneSpec, default_eps_step
@@ -31,7 +32,7 @@ DEFAULT_POOL_SOURCES = ["replicas", "bootstrap", "independent", "robust"]
 DEFAULT_METHODS = ["gap-grad", "gap-taylor", "random", "magnitude", "taylor", "activation"]
 
 
-class ConfigError(ValueError):
+class ConfigError(ParameterError):
     """A bench setting is unknown or out of range; the message names it."""
 
 
@@ -197,18 +198,18 @@ class BenchConfig:
         if self.targets is not None:  # the user's files, compared by gap-art evaluate
             check_choices(self.targets, "targets", self.targets)
         elif not isinstance(self.methods, list) or not self.methods:
-            raise ValueError(f"methods must list at least one method, got {self.methods!r}")
+            raise ParameterError(f"methods must list at least one method, got {self.methods!r}")
         for method in self.methods if self.targets is None else []:
             parse_method(method, "methods")
         check_choices(self.attacks, "attacks", ATTACKS.names())
         check_choices(self.whitebox_attacks, "whitebox_attacks", ATTACKS.names(), allow_empty=True)
         check_choices(self.defences, "defences", ART_DEFENCES.names(), allow_empty=True)
         if not isinstance(self.threat_models, list) or not self.threat_models:
-            raise ValueError(f"threat_models must be a non-empty list, got {self.threat_models!r}")
+            raise ParameterError(f"threat_models must be a non-empty list, got {self.threat_models!r}")
         for threat in self.threat_models:
             check_threat_model(threat, "threat_models")
         if "dense" not in self.threat_models:
-            raise ValueError("threat_models must include 'dense' (the reference the others compare to)")
+            raise ParameterError("threat_models must include 'dense' (the reference the others compare to)")
         if self.independent_arch is not None and files:
             check_arch(self.independent_arch, sorted(MODELS), "independent_arch")
         check_choice(self.robust_defence, "robust_defence", list(ROBUST_DEFENCES))
@@ -218,29 +219,31 @@ class BenchConfig:
         if not isinstance(self.curve_eps, list) or any(
             not isinstance(m, (int, float)) or m <= 0 for m in self.curve_eps
         ):
-            raise ValueError(f"curve_eps must be a list of positive multiples of eps, got {self.curve_eps!r}")
+            raise ParameterError(
+                f"curve_eps must be a list of positive multiples of eps, got {self.curve_eps!r}"
+            )
         check_choice(self.attack_backend, "attack_backend", list(BACKENDS))
         check_range(self.cw_kappa, "cw_kappa", 0.0, 1e6)
         check_choice(self.split, "split", ["test", "train"])
         check_device(self.device, "device", present=files)
         if not self.compression and self.targets is None:
-            raise ValueError("compression must list at least one ratio")
+            raise ParameterError("compression must list at least one ratio")
         for ratio in self.compression:
             if not isinstance(ratio, (int, float)) or not ratio > 1:
-                raise ValueError(f"compression ratios must be numbers > 1, got {ratio!r}")
+                raise ParameterError(f"compression ratios must be numbers > 1, got {ratio!r}")
         span = 1.0  # every dataset is read into [0, 1]
         budgets = [("eps", self.eps)] + [("gap_eps", e) for e in self.gap_eps or []]
         for name, value in budgets:
             if value is not None and (not isinstance(value, (int, float)) or not 0 < value <= span):
-                raise ValueError(f"{name} must be in (0, {span}], got {value!r}")
+                raise ParameterError(f"{name} must be in (0, {span}], got {value!r}")
         if self.gap_eps is not None and not (isinstance(self.gap_eps, list) and self.gap_eps):
-            raise ValueError(f"gap_eps must be a non-empty list of budgets, got {self.gap_eps!r}")
+            raise ParameterError(f"gap_eps must be a non-empty list of budgets, got {self.gap_eps!r}")
         with params_named(FINETUNE_PARAMS):
             FinetuneSpec(self.finetune_epochs, self.finetune_patience, self.validation_fraction)
         if not isinstance(self.prune_classifier, bool):
-            raise ValueError(f"prune_classifier must be true or false, got {self.prune_classifier!r}")
+            raise ParameterError(f"prune_classifier must be true or false, got {self.prune_classifier!r}")
         if not self.seeds or any(not isinstance(s, int) or s < 0 for s in self.seeds):
-            raise ValueError(f"seeds must be non-negative integers, got {self.seeds!r}")
+            raise ParameterError(f"seeds must be non-negative integers, got {self.seeds!r}")
         check_int(self.rounds, "rounds", 1)
         for name in ("epochs", "defence_epochs"):
             check_int(getattr(self, name), name, 0)
@@ -257,13 +260,13 @@ class BenchConfig:
 
         path = self.source_checkpoint
         if not isinstance(path, str):
-            raise ValueError(f"source_checkpoint must be a file path, got {path!r}")
+            raise ParameterError(f"source_checkpoint must be a file path, got {path!r}")
         try:
             _, arch = load_model(path, self.dataset_info(), self.arch, parse_arch_kwargs(self.arch_kwargs))
         except CheckpointError as error:
-            raise ValueError(f"source_checkpoint: {error}") from None
+            raise ParameterError(f"source_checkpoint: {error}") from None
         if arch != self.arch:
-            raise ValueError(f"arch must be the checkpoint's architecture {arch!r}, got {self.arch!r}")
+            raise ParameterError(f"arch must be the checkpoint's architecture {arch!r}, got {self.arch!r}")
 
     @property
     def attack_eps(self) -> float:

@@ -18,6 +18,7 @@ from gap_art.bench.config import ConfigError
 from gap_art.bench.rows import Row, metric
 from gap_art.bench.summary import Analysis, is_candidate, method_label
 from gap_art.bench.threats import check_threat_model
+from gap_art.errors import ParameterError
 from gap_art.validation import check_range
 
 MET, MISSED, OPEN = "met", "missed", "open"
@@ -61,12 +62,14 @@ class Goal:
 
     def __post_init__(self) -> None:
         if not self.attackers:
-            raise ValueError("attackers must name at least one threat model with its least transfer accuracy")
+            raise ParameterError(
+                "attackers must name at least one threat model with its least transfer accuracy"
+            )
         for threat, least in self.attackers.items():
             check_threat_model(threat, "attackers")
             check_range(least, f"attackers.{threat}", 0.0, 1.0)
         if not self.attacks:
-            raise ValueError("attacks must name at least one attack")
+            raise ParameterError("attacks must name at least one attack")
         check_range(self.ratio, "ratio", 1.0, math.inf)
         check_range(self.clean_budget, "clean_budget", 0.0, 1.0)
         check_range(self.alpha, "alpha", 0.0, 1.0)

@@ -37,6 +37,7 @@ from gap_art.bench.sections import (
 from gap_art.bench.store import Store
 from gap_art.bench.summary import Analysis, analyse, summarize
 from gap_art.bench.verdict import bottom_line, verdict, whitebox_only_run
+from gap_art.errors import ParameterError
 from gap_art.evaluation.export import fixed_width_table
 from gap_art.evaluation.sanity import SanityCheck
 
@@ -210,24 +211,37 @@ def write_outputs(
     return paths | render_report(rows, config, env, checks, store, analysis)
 
 
+class StudyFileError(ParameterError):
+    """A folder's results.json is not one gap-art wrote (unreadable JSON, or no rows and
+    configuration)."""
+
+
 def load_results(folder: str | Path) -> tuple[list[Row], BenchConfig, dict[str, Any], Checks]:
     """The rows, configuration, environment and sanity checks of a finished study.
 
     :raises FileNotFoundError: ``folder`` holds no results.json (the study has not finished).
+    :raises StudyFileError: its results.json is not a gap-art results file.
     """
     path = Path(folder) / "results.json"
     if not path.is_file():
         raise FileNotFoundError(f"{folder} holds no results.json: is it a finished gap-art bench folder?")
-    document = json.loads(path.read_text())
-    checks = {
-        int(seed): [SanityCheck(**{**c, "affects": tuple(c["affects"])}) for c in items]
-        for seed, items in document.get("sanity_checks", {}).items()
-    }
-    stored = document["config"]
+    try:
+        document = json.loads(path.read_text())
+        checks = {
+            int(seed): [SanityCheck(**{**c, "affects": tuple(c["affects"])}) for c in items]
+            for seed, items in document.get("sanity_checks", {}).items()
+        }
+        stored, rows = document["config"], document["rows"]
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise StudyFileError(f"{path} is not a readable gap-art results file: {error}") from None
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise StudyFileError(
+            f"{path} is not a readable gap-art results file: its rows are not a list of rows"
+        )
     if "model" in stored:  # a study written before 0.2 named the architecture 'model'
         stored = {("arch" if key == "model" else key): value for key, value in stored.items()}
     config = BenchConfig.from_dict(stored, files=False)  # its data and models may be gone
-    return document["rows"], config, document.get("environment", {}), checks
+    return rows, config, document.get("environment", {}), checks
 
 
 @dataclass

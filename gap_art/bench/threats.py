@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from gap_art.errors import ParameterError
 from gap_art.registry import did_you_mean
 
 THREAT_MODELS: tuple[str, ...] = ("dense", "independent", "independent-arch", "robust", "replica")
@@ -37,5 +38,5 @@ def check_threat_model(threat: object, param: str) -> str:
     count = replica_count(threat, 0) if isinstance(threat, str) else None
     if count is None or count < 2:
         hint, known = did_you_mean(str(threat), THREAT_MODELS), [*THREAT_MODELS, "replicas-K (K >= 2)"]
-        raise ValueError(f"{param}: unknown {threat!r}{hint}; known: {known}")
+        raise ParameterError(f"{param}: unknown {threat!r}{hint}; known: {known}")
     return str(threat)

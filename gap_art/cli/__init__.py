@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import traceback
 import warnings
 from typing import Any, TextIO
 
@@ -17,8 +18,37 @@ from gap_art.cli.export import export
 from gap_art.cli.models import prune, quantize, train
 from gap_art.cli.studies import compare, list_catalogue, report
 
+BUG_REPORT = (
+    "This is a bug in gap-art or a library it uses, not a mistake in your command: please report "
+    "it at https://github.com/gap-art/gap-art/issues with the command you ran and the traceback above."
+)
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class _Main(click.Group):
+    """The command group: a usage error is one line and exit 2 (click's own, or a
+    :class:`~gap_art.errors.ParameterError` a command turned into one); anything else is a bug,
+    shown with its traceback, exit 1 and a request to report it; Ctrl-C says how to go on."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            resume = " rerun the same command to resume: finished tasks are kept." if _is_bench(ctx) else ""
+            click.echo(f"\ninterrupted.{resume}", err=True)
+            raise SystemExit(130) from None
+        except Exception:
+            click.echo(traceback.format_exc(), err=True)
+            click.echo(BUG_REPORT, err=True)
+            raise SystemExit(1) from None
+
+
+def _is_bench(ctx: click.Context) -> bool:
+    return ctx.invoked_subcommand == "bench"
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="gap-art")
 def main() -> None:
     """gap-art: Greedy Adversarial Pruning and transfer attacks on compressed models, for ART."""

@@ -10,6 +10,7 @@ import click
 
 from gap_art.cli.inputs import ARCH_HELP, arch_option, data_options, model_data, user_model
 from gap_art.cli.options import CommaList, RegistryOption, attacks, device_option, seed_option, user_errors
+from gap_art.errors import ParameterError
 
 EVALUATE_THREATS = ("dense", "independent", "ensemble")
 """Who may craft in ``gap-art evaluate`` (a replica needs the bench, which reruns the method)."""
@@ -200,7 +201,7 @@ def _attackers(
     from gap_art.validation import check_choices
 
     if "replica" in threats:
-        raise ValueError(
+        raise ParameterError(
             "threat_models: a replica reruns each target's method on the source; gap-art bench "
             "--source-checkpoint MODEL --threat-models replica runs it for the methods it builds"
         )
@@ -208,7 +209,7 @@ def _attackers(
     models = {"dense": source}
     if {"independent", "ensemble"} & set(threats):
         if independent_path is None:
-            raise ValueError(
+            raise ParameterError(
                 "threat_models independent and ensemble need --independent MODEL (the attacker's own)"
             )
         models["independent"] = user_model(independent_path, info, arch, arch_kwargs)[0]

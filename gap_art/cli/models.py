@@ -17,6 +17,7 @@ from gap_art.cli.inputs import (
     user_model,
 )
 from gap_art.cli.options import RegistryOption, criteria, device_option, seed_option, user_errors
+from gap_art.errors import ParameterError
 
 DEFAULT_ARCH = {(8, 8): "small-cnn", (28, 28): "lenet", (32, 32): "resnet20"}
 """The architecture ``gap-art train`` picks by image size when ``--arch`` is not given."""
@@ -26,7 +27,7 @@ def default_arch(input_shape: tuple[int, ...]) -> str:
     """The registry model for images of ``input_shape``; other sizes must name ``--arch``."""
     name = DEFAULT_ARCH.get((int(input_shape[1]), int(input_shape[2])))
     if name is None:
-        raise ValueError(f"arch: no default for {tuple(input_shape)} images; name one with --arch")
+        raise ParameterError(f"arch: no default for {tuple(input_shape)} images; name one with --arch")
     return name
 
 

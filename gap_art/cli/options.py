@@ -149,17 +149,17 @@ def as_flag(message: str) -> str:
 
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
-    """Loading a user's model and data: missing data is an error (exit 1) that says how to get
-    it; a foreign file or a bad setting is a usage error (exit 2) naming the flag."""
-    from gap_art.checkpoint import CheckpointError
+    """The user's mistakes inside the block: missing data is an error (exit 1) that says how to
+    get it; a foreign file or a bad setting (a :class:`~gap_art.errors.ParameterError`) is a
+    usage error (exit 2) naming the flag. Any other exception is a bug and keeps its traceback."""
     from gap_art.data import DataUnavailableError
-    from gap_art.quantization import QuantizationError
+    from gap_art.errors import ParameterError
 
     try:
         yield
     except DataUnavailableError as error:
         raise click.ClickException(str(error)) from None
-    except (CheckpointError, QuantizationError, ValueError, TypeError) as error:
+    except ParameterError as error:
         raise click.UsageError(as_flag(str(error))) from None
 
 
@@ -193,12 +193,13 @@ def device_option(default: str | None = "auto") -> Decorator:
 
 def _present_device(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """A GPU asked for must be here: a usage error now, not a traceback from the first model."""
+    from gap_art.errors import ParameterError
     from gap_art.runtime import check_device
 
     try:
         if value is not None:
             check_device(value, "device")
-    except ValueError as error:
+    except ParameterError as error:
         raise click.BadParameter(str(error).removeprefix("device "), ctx, param) from None
     return value
 

@@ -7,17 +7,14 @@ from typing import Any
 
 import click
 
+from gap_art.cli.options import user_errors
+
 
 def _finished_study(folder: str) -> Any:
     """A click error (exit 2) unless ``folder`` is a finished study."""
     if not (Path(folder) / "results.json").is_file():
         raise click.BadParameter(f"{folder} holds no results.json (not a finished gap-art bench folder)")
     return folder
-
-
-def _unreadable(folder: str, error: Exception) -> click.UsageError:
-    """A results.json that is not one gap-art wrote (exit 2, no traceback)."""
-    return click.UsageError(f"{folder}/results.json is not a readable gap-art results file: {error}")
 
 
 @click.command()
@@ -44,12 +41,10 @@ def report(folder: str, goal_file: str | None) -> None:
         goal = Goal.load(goal_file) if goal_file else None
     except ConfigError as error:
         raise click.BadParameter(str(error), param_hint="'--goal'") from None
-    try:
+    with user_errors():  # a results.json gap-art did not write; a bug keeps its traceback
         study = read_study(folder)
-        paths = render(folder, study)
-        clauses = check_study_goal(study, goal) if goal else []
-    except (ValueError, KeyError, TypeError) as error:  # JSON and config errors are ValueErrors
-        raise _unreadable(folder, error) from None
+    paths = render(folder, study)
+    clauses = check_study_goal(study, goal) if goal else []
     for name, path in paths.items():
         click.echo(f"  {name}: {path}")
     if goal is not None:
@@ -74,11 +69,9 @@ def compare(first: str, second: str, attack: str | None) -> None:
 
     _finished_study(first)
     _finished_study(second)
-    try:
+    with user_errors():  # a results.json gap-art did not write; a bug keeps its traceback
         entries = compare_studies(first, second)
         flips = flipped_conclusions(first, second)
-    except (ValueError, KeyError, TypeError) as error:
-        raise _unreadable(f"{first} or {second}", error) from None
     if not entries:
         raise click.UsageError("the two studies share no cell (same seed, target, attack, attacker and eps)")
     click.echo(format_comparison(entries, attack))

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from gap_art.errors import ParameterError
 from gap_art.runtime import seeded_subset
 
 DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -60,9 +61,9 @@ class DatasetInfo:
 
     def __post_init__(self) -> None:
         if (self.mean is None) != (self.std is None):
-            raise ValueError("mean and std go together: give both or neither")
+            raise ParameterError("mean and std go together: give both or neither")
         if self.std is not None and any(not v > 0 for v in self.std):
-            raise ValueError(f"std must be positive, got {self.std}")
+            raise ParameterError(f"std must be positive, got {self.std}")
 
     @property
     def preprocessing(self) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
@@ -130,7 +131,7 @@ class DataBundle:
     def numpy(self, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
         """``(x, y)`` of a split as numpy arrays (float32 images, int64 labels), as ART expects."""
         if split not in ("train", "test"):
-            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+            raise ParameterError(f"split must be 'train' or 'test', got {split!r}")
         x, y = (self.train if split == "train" else self.test).tensors
         return x.numpy(), y.numpy()
 
@@ -138,7 +139,7 @@ class DataBundle:
 def dataset_info(name: str) -> DatasetInfo:
     """Metadata of a registered dataset; an unknown name lists the known ones."""
     if name not in DATASETS:
-        raise ValueError(f"dataset must be one of {sorted(DATASETS)}, got {name!r}")
+        raise ParameterError(f"dataset must be one of {sorted(DATASETS)}, got {name!r}")
     return DATASETS[name]
 
 
@@ -180,7 +181,7 @@ def subset(x: torch.Tensor, y: torch.Tensor, n: int | None, seed: int, param: st
     if n is None:
         return TensorDataset(x, y)
     if not 1 <= n <= len(x):
-        raise ValueError(f"{param} must be between 1 and {len(x)}, got {n}")
+        raise ParameterError(f"{param} must be between 1 and {len(x)}, got {n}")
     keep = torch.from_numpy(seeded_subset(len(x), n, seed))
     return TensorDataset(x[keep], y[keep])
 

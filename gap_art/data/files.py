@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from gap_art.data.datasets import DataBundle, DatasetInfo, DataUnavailableError, Split, subset
+from gap_art.errors import ParameterError
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 TEST_FOLDERS = ("test", "val")
@@ -51,7 +52,7 @@ def load_files(
         train, test = _npz(root, input_size)
         classes = int(max(train[1].max(), test[1].max())) + 1
     else:
-        raise ValueError(f"data must be a folder (ImageFolder) or an .npz file, got {root}")
+        raise ParameterError(f"data must be a folder (ImageFolder) or an .npz file, got {root}")
     channels = int(train[0].shape[1])
     info = DatasetInfo(
         name=root.stem or root.name,
@@ -71,7 +72,7 @@ def _per_channel(values: tuple[float, ...] | None, channels: int, param: str) ->
     if values is None:
         return None
     if len(values) not in (1, channels):
-        raise ValueError(f"{param} must give 1 or {channels} values (one per channel), got {len(values)}")
+        raise ParameterError(f"{param} must give 1 or {channels} values (one per channel), got {len(values)}")
     return tuple(float(v) for v in values) * (channels if len(values) == 1 else 1)
 
 
@@ -80,12 +81,12 @@ def _image_folder(root: Path, input_size: tuple[int, int] | None) -> tuple[tuple
 
     test_dir = next((root / name for name in TEST_FOLDERS if (root / name).is_dir()), None)
     if not (root / "train").is_dir() or test_dir is None:
-        raise ValueError(
+        raise ParameterError(
             f"data {root} must hold train/ and test/ (or val/) folders with one folder per class"
         )
     splits = [ImageFolder(str(folder)) for folder in (root / "train", test_dir)]
     if splits[0].classes != splits[1].classes:
-        raise ValueError(
+        raise ParameterError(
             f"data {root}: train/ has classes {splits[0].classes}, {test_dir.name}/ has {splits[1].classes}"
         )
     grey = _is_grey(splits[0].samples[0][0])
@@ -113,7 +114,7 @@ def _read_images(
         images.append(resize(pixels, list(input_size), antialias=True) if input_size else pixels)
     sizes = {tuple(image.shape[1:]) for image in images}
     if len(sizes) > 1:
-        raise ValueError(
+        raise ParameterError(
             f"data {root}: images differ in size {sorted(sizes)[:3]}: set input_size (--input-size H W)"
         )
     x = torch.stack(images).float().div_(255.0)
@@ -124,7 +125,7 @@ def _npz(path: Path, input_size: tuple[int, int] | None) -> tuple[Split, Split]:
     with np.load(path, allow_pickle=False) as arrays:
         missing = [key for key in NPZ_KEYS if key not in arrays]
         if missing:
-            raise ValueError(f"data {path} lacks {missing}: an .npz needs arrays {list(NPZ_KEYS)}")
+            raise ParameterError(f"data {path} lacks {missing}: an .npz needs arrays {list(NPZ_KEYS)}")
         x_train, y_train, x_test, y_test = (arrays[key] for key in NPZ_KEYS)
     return _npz_split(x_train, y_train, input_size, path, "train"), _npz_split(
         x_test, y_test, input_size, path, "test"
@@ -135,12 +136,14 @@ def _npz_split(
     x: np.ndarray, y: np.ndarray, input_size: tuple[int, int] | None, path: Path, split: str
 ) -> Split:
     if len(x) != len(y) or y.ndim != 1 or not np.issubdtype(y.dtype, np.integer) or (y < 0).any():
-        raise ValueError(f"data {path}: y_{split} must be one non-negative integer label per x_{split} image")
+        raise ParameterError(
+            f"data {path}: y_{split} must be one non-negative integer label per x_{split} image"
+        )
     images = torch.from_numpy(_channels_first(x, path, split).astype(np.float32))
     if x.dtype == np.uint8:
         images /= 255.0
     elif images.min() < 0 or images.max() > 1:
-        raise ValueError(
+        raise ParameterError(
             f"data {path}: x_{split} must be uint8 or floats in [0, 1] (normalise with --mean/--std)"
         )
     if input_size is not None:
@@ -157,4 +160,6 @@ def _channels_first(x: np.ndarray, path: Path, split: str) -> np.ndarray:
         return x.transpose(0, 3, 1, 2)
     if x.ndim == 4 and x.shape[1] in (1, 3):
         return x
-    raise ValueError(f"data {path}: x_{split} must be (N, H, W), (N, H, W, C) or (N, C, H, W), got {x.shape}")
+    raise ParameterError(
+        f"data {path}: x_{split} must be (N, H, W), (N, H, W, C) or (N, C, H, W), got {x.shape}"
+    )

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from gap_art.data.datasets import DATASETS, DataBundle, DatasetInfo, load_dataset
 from gap_art.data.files import load_files
+from gap_art.errors import ParameterError
 
 DEFAULT_DATASET = "digits"
 """The embedded dataset used when nothing names the data."""
@@ -36,19 +37,21 @@ class DataSpec:
 
     def __post_init__(self) -> None:
         if self.dataset is not None and self.path is not None:
-            raise ValueError("dataset and data name two sources: give one")
+            raise ParameterError("dataset and data name two sources: give one")
         if self.dataset is not None and self.dataset not in DATASETS:
-            raise ValueError(f"dataset must be one of {sorted(DATASETS)}, got {self.dataset!r}")
+            raise ParameterError(f"dataset must be one of {sorted(DATASETS)}, got {self.dataset!r}")
         if self.input_size is not None and (len(self.input_size) != 2 or min(self.input_size) < 1):
-            raise ValueError(
+            raise ParameterError(
                 f"input_size must be two positive integers (height width), got {self.input_size}"
             )
         if self.input_size is not None and self.path is None and self.dataset is not None:
-            raise ValueError("input_size resizes your own images (data); built-in datasets keep their size")
+            raise ParameterError(
+                "input_size resizes your own images (data); built-in datasets keep their size"
+            )
         if (self.mean is None) != (self.std is None):
-            raise ValueError("mean and std go together: give both or neither")
+            raise ParameterError("mean and std go together: give both or neither")
         if self.std is not None and any(not v > 0 for v in self.std):
-            raise ValueError(f"std must be positive numbers, got {self.std}")
+            raise ParameterError(f"std must be positive numbers, got {self.std}")
 
     @classmethod
     def of(
@@ -63,7 +66,7 @@ class DataSpec:
         """From settings as a config file or command line gives them (lists, and a default
         ``dataset`` that ``path`` overrides); a ``path`` must exist."""
         if path is not None and not Path(path).exists():
-            raise ValueError(f"data {path} does not exist: expected an ImageFolder folder or an .npz")
+            raise ParameterError(f"data {path} does not exist: expected an ImageFolder folder or an .npz")
         size = None if not input_size else (int(input_size[0]), int(input_size[-1]))
         floats = {k: None if not v else tuple(float(x) for x in v) for k, v in (("mean", mean), ("std", std))}
         if path is not None:
@@ -104,7 +107,7 @@ class DataSpec:
         channels = bundle.info.input_shape[0]
         mean, std = (tuple(v) * (channels if len(v) == 1 else 1) for v in (self.mean, self.std or ()))
         if len(mean) != channels or len(std) != channels:
-            raise ValueError(f"mean and std must give 1 or {channels} values (one per channel)")
+            raise ParameterError(f"mean and std must give 1 or {channels} values (one per channel)")
         bundle.info = replace(bundle.info, mean=mean, std=std)
         return bundle
 

@@ -11,6 +11,7 @@ from gap_art.attacks import ATTACKS, BACKENDS, build_attack, clip_range, make_at
 from gap_art.classifiers import require_gradients
 from gap_art.defences.irregular import IrregularPruning
 from gap_art.defences.pruning import PruningTransformer
+from gap_art.errors import ParameterError, ParameterTypeError
 from gap_art.pruning.importance import IMPORTANCE, Importance, adversarial_criterion
 from gap_art.pruning.importance.base import Craft
 from gap_art.settings import (
@@ -96,7 +97,7 @@ class GreedyAdversarialPruning(PruningTransformer):
     def _check_criterion(self) -> None:
         if isinstance(self.criterion, Importance):
             if not self.criterion.needs_attack:
-                raise ValueError(
+                raise ParameterError(
                     f"criterion {type(self.criterion).__name__} needs no attack: use IrregularPruning"
                 )
         else:
@@ -113,7 +114,7 @@ class GreedyAdversarialPruning(PruningTransformer):
             from art.attacks.attack import EvasionAttack
 
             if not isinstance(self.attack, (torchattacks.attack.Attack, EvasionAttack)):
-                raise TypeError(
+                raise ParameterTypeError(
                     f"attack must be a name in {ATTACKS.names()}, a torchattacks.Attack or an "
                     f"ART EvasionAttack, got {type(self.attack).__name__}"
                 )

@@ -30,6 +30,7 @@ from art.estimators.classification import PyTorchClassifier
 
 from gap_art.attacks import ATTACKS, build_attack, clip_range
 from gap_art.classifiers import check_pytorch_classifier, require_gradients, rewrap_classifier
+from gap_art.errors import ParameterError
 from gap_art.pruning import clone_module, load_masked_state
 from gap_art.runtime import seeded
 from gap_art.settings import ATTACK_PARAMS, FINETUNE_PARAMS, AttackSpec, FinetuneSpec, from_params
@@ -66,7 +67,7 @@ class StaticSourceAttack(EvasionAttack):
 
     def generate(self, x: np.ndarray, y: np.ndarray | None = None, **kwargs: Any) -> np.ndarray:
         if y is None:
-            raise ValueError("StaticSourceAttack.generate needs the true labels y")
+            raise ParameterError("StaticSourceAttack.generate needs the true labels y")
         labels = np.asarray(y)
         labels = labels.argmax(1) if labels.ndim == 2 else labels
         key = hashlib.sha1(np.ascontiguousarray(x).tobytes() + labels.tobytes()).hexdigest()
@@ -235,7 +236,9 @@ class TransferHardening(Transformer):
         """
         x = check_inputs(x, self.classifier.input_shape)
         if y is None:
-            raise ValueError(f"y is required by {type(self).__name__}.__call__: pass the true labels of x")
+            raise ParameterError(
+                f"y is required by {type(self).__name__}.__call__: pass the true labels of x"
+            )
         labels = check_labels(y, len(x), self.classifier.nb_classes)
         trainee = rewrap_classifier(self.classifier, clone_module(self.classifier.model))
         trainee.set_params(optimizer=make_optimizer(trainee.model, Recipe(self.optimizer, self.lr)))
@@ -303,7 +306,7 @@ class TransferHardening(Transformer):
             check_pytorch_classifier(source, name)
             require_gradients(source, name)
             if tuple(source.input_shape) != tuple(self.classifier.input_shape):
-                raise ValueError(
+                raise ParameterError(
                     f"{name} takes inputs of shape {source.input_shape}, the classifier "
                     f"{self.classifier.input_shape}: they must classify the same inputs"
                 )
@@ -311,7 +314,7 @@ class TransferHardening(Transformer):
         ATTACKS.get(self.attack_spec().attack, "attack")
         self.finetune_spec()
         if self.epochs < 1:
-            raise ValueError(f"epochs must be an integer >= 1, got {self.epochs!r}")
+            raise ParameterError(f"epochs must be an integer >= 1, got {self.epochs!r}")
 
     def set_params(self, **kwargs: Any) -> None:
         """Change parameters (ART's convention), refusing unknown names."""

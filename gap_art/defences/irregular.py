@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gap_art.classifiers import require_gradients
 from gap_art.defences.pruning import PruningTransformer
+from gap_art.errors import ParameterError
 from gap_art.pruning import importance
 from gap_art.pruning.importance import Importance
 from gap_art.validation import check_choice
@@ -36,7 +37,7 @@ class IrregularPruning(PruningTransformer):
     def _check_criterion(self) -> None:
         if isinstance(self.criterion, Importance):
             if self.criterion.needs_attack:
-                raise ValueError(
+                raise ParameterError(
                     f"criterion {type(self.criterion).__name__} needs an attack: use GreedyAdversarialPruning"
                 )
         else:

@@ -28,6 +28,7 @@ from gap_art.defences.transfer_adversarial import (
     SelfFGSMTransferAdversarialFinetuning,
     TransferAdversarialFinetuning,
 )
+from gap_art.errors import ParameterError
 from gap_art.pruning import CompressionReport
 from gap_art.pruning.importance import IMPORTANCE
 from gap_art.registry import Registry, did_you_mean
@@ -55,7 +56,7 @@ def check_method(spec: MethodSpec, param: str = "method", name: str | None = Non
         _pretraining_defence(spec.pretraining, param)
     if spec.hardening is not None and spec.hardening not in HARDENINGS.names():
         known = [ITERATIVE, *HARDENINGS.names()]
-        raise ValueError(
+        raise ParameterError(
             f"{param}: unknown modifier {spec.hardening!r} in {name or spec.name!r}; known modifiers: "
             f"{known}{did_you_mean(spec.hardening, known)}"
         )
@@ -66,7 +67,7 @@ def _pretraining_defence(name: str, param: str = "method") -> TrainedDefence:
     """The ART trainer a method runs on the parent before pruning: one that fine-tunes it."""
     fine_tuners = [n for n, cls in ART_DEFENCES if issubclass(cls, TrainedDefence) and not cls.from_scratch]
     if name not in fine_tuners:
-        raise ValueError(
+        raise ParameterError(
             f"{param}: the defence before '{PRETRAINING}' must be an ART trainer that fine-tunes the parent, "
             f"one of {fine_tuners}, got {name!r}{did_you_mean(name, fine_tuners)}"
         )

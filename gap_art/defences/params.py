@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from gap_art.errors import ParameterError
 from gap_art.validation import check_labels
 
 
@@ -47,5 +48,7 @@ def labels_of(
     if y is None and not required:
         return None
     if y is None:
-        raise ValueError(f"y is required by {where}: pass the true labels of x (class indices or one-hot)")
+        raise ParameterError(
+            f"y is required by {where}: pass the true labels of x (class indices or one-hot)"
+        )
     return check_labels(y, len(x), nb_classes)

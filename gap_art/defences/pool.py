@@ -22,6 +22,7 @@ from torch.utils.data import TensorDataset
 from gap_art.attacks import build_attack
 from gap_art.classifiers import ClassifierModule
 from gap_art.defences.hardening import HardeningRun, StaticSourceAttack, TransferHardening, accuracy
+from gap_art.errors import ParameterError
 from gap_art.settings import AttackSpec
 from gap_art.training import Objective, Recipe, train_model
 from gap_art.validation import check_choice, check_range
@@ -105,7 +106,7 @@ class PoolAdversarialFinetuning(TransferHardening):
         if self.weights is not None and (
             len(self.weights) != sources or any(not w > 0 for w in self.weights)
         ):
-            raise ValueError(
+            raise ParameterError(
                 f"weights must give one positive weight per source ({sources}: the parent, "
                 f"{len(self.extra_sources)} extra source(s){', own FGSM' if self.self_attack else ''}), "
                 f"got {self.weights!r}"

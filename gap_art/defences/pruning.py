@@ -16,6 +16,7 @@ from torch import nn
 from gap_art.classifiers import ClassifierModule, check_pytorch_classifier, rewrap_classifier
 from gap_art.defences.finetune import finetune
 from gap_art.defences.params import RenamedParams, labels_of
+from gap_art.errors import ParameterError, ParameterTypeError
 from gap_art.pruning import (
     BASES,
     CompressionReport,
@@ -140,7 +141,9 @@ class PruningTransformer(RenamedParams, Transformer):
         and after each epoch: e.g. to record clean and transfer accuracy along the way."""
         for name, value in self._current_names(renamed).items():
             if name not in self.params:
-                raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument {name!r}")
+                raise ParameterTypeError(
+                    f"{type(self).__name__}() got an unexpected keyword argument {name!r}"
+                )
             setattr(self, name, value)
         self._check_params()
 
@@ -224,7 +227,7 @@ class PruningTransformer(RenamedParams, Transformer):
             n_prunable, self.compression, self.compression_basis, other_parameter_count(model, targets)
         )
         if self._importance().needs_data and not self.classifier.all_framework_preprocessing:
-            raise ValueError(
+            raise ParameterError(
                 f"classifier has preprocessing that is not a PyTorch operation; {type(self).__name__} "
                 "runs its forward pass in PyTorch: use preprocessing=(mean, std) or attach the defence "
                 "after pruning"

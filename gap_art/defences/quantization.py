@@ -16,6 +16,7 @@ from gap_art.classifiers import (
     is_gradient_free,
     require_gradients,
 )
+from gap_art.errors import ParameterError
 from gap_art.quantization import QUANTIZER_BACKENDS, compile_int8, quantize_int8
 from gap_art.runtime import seeded_subset
 from gap_art.validation import check_choice, check_inputs, check_int
@@ -165,7 +166,7 @@ class Int8Quantization(Transformer):
         :param transformed_classifier: Not used by quantization; must be ``None``.
         """
         if transformed_classifier is not None:
-            raise ValueError(
+            raise ParameterError(
                 "transformed_classifier must be None: Int8Quantization builds a new "
                 "Int8Classifier from the classifier given at construction"
             )
@@ -181,7 +182,7 @@ class Int8Quantization(Transformer):
         check_int(self.batch_size, "batch_size", 1)
         check_int(self.seed, "seed", 0)
         if not isinstance(self.compiled, bool):
-            raise ValueError(f"compiled must be True or False, got {self.compiled!r}")
+            raise ParameterError(f"compiled must be True or False, got {self.compiled!r}")
         if is_gradient_free(self.classifier):
-            raise ValueError("classifier is already int8: quantize its float surrogate instead")
+            raise ParameterError("classifier is already int8: quantize its float surrogate instead")
         require_gradients(self.classifier)

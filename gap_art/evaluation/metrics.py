@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from gap_art.errors import ParameterError
+
 Z_95 = 1.959963984540054
 
 
@@ -20,7 +22,7 @@ def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, flo
     ``n == 0`` gives ``(nan, nan)``.
     """
     if not 0 <= successes <= n:
-        raise ValueError(f"successes must be between 0 and n={n}, got {successes}")
+        raise ParameterError(f"successes must be between 0 and n={n}, got {successes}")
     if n == 0:
         return (math.nan, math.nan)
     p = successes / n

@@ -12,6 +12,7 @@ from art.estimators.classification import PyTorchClassifier
 
 from gap_art.attacks import AttackAdapter, AttackSpec, make_attack
 from gap_art.classifiers import check_differentiable_classifier, check_pytorch_classifier
+from gap_art.errors import ParameterError, ParameterTypeError
 from gap_art.evaluation.metrics import class_recall, proportion, topk_correct, wilson_interval
 from gap_art.validation import check_inputs, check_labels
 
@@ -103,17 +104,17 @@ def _check_target(source: PyTorchClassifier, name: str, target: Any) -> None:
     """Any ART classifier that predicts will do as a target (PyTorch, int8, black-box, another
     framework): it is only queried, never differentiated."""
     if not callable(getattr(target, "predict", None)) or not hasattr(target, "nb_classes"):
-        raise TypeError(
+        raise ParameterTypeError(
             f"targets[{name!r}] must be an ART classifier with predict() (e.g. a PyTorchClassifier or a "
             f"BlackBoxClassifier), got {type(target).__name__}"
         )
     if tuple(target.input_shape) != tuple(source.input_shape):
-        raise ValueError(
+        raise ParameterError(
             f"target {name!r} takes input shape {tuple(target.input_shape)}, "
             f"the source takes {tuple(source.input_shape)}"
         )
     if target.nb_classes != source.nb_classes:
-        raise ValueError(
+        raise ParameterError(
             f"target {name!r} has {target.nb_classes} classes, the source has {source.nb_classes}"
         )
 
@@ -155,7 +156,7 @@ def _examples(
     if x_adv is None:
         x_adv = craft_examples(crafter, x, labels, attack, progress=progress, seed=seed, **attack_kwargs)
     elif np.shape(x_adv) != x.shape:
-        raise ValueError(f"x_adv must have the shape of x {x.shape}, got {np.shape(x_adv)}")
+        raise ParameterError(f"x_adv must have the shape of x {x.shape}, got {np.shape(x_adv)}")
     return x, labels, x_adv
 
 
@@ -214,7 +215,7 @@ def evaluate_transfer(
     if not isinstance(targets, Mapping):
         targets = {"target": targets}
     if not targets:
-        raise ValueError("targets must name at least one classifier")
+        raise ParameterError("targets must name at least one classifier")
     for name, target in targets.items():
         _check_target(source, name, target)
     x, labels, x_adv = _examples(source, x, y, attack, x_adv, progress, seed, attack_kwargs)

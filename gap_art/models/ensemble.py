@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from gap_art.errors import ParameterError
+
 
 class EnsembleModule(nn.Module):
     """Averages the logits of ``models``: a standard surrogate for transfer attacks, whose
@@ -15,7 +17,7 @@ class EnsembleModule(nn.Module):
     def __init__(self, models: Sequence[nn.Module]) -> None:
         super().__init__()
         if not models:
-            raise ValueError("models must hold at least one model")
+            raise ParameterError("models must hold at least one model")
         self.members = nn.ModuleList(models)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -17,6 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from gap_art.errors import ParameterError
+
 TIMM_PREFIX = "timm:"
 CLASS_ARGS = ("num_classes", "nb_classes", "n_classes")
 """Keyword names through which a factory is told the number of classes (the first it takes)."""
@@ -24,7 +26,7 @@ CHANNEL_ARGS = ("in_channels", "in_chans", "input_channels")
 """Keyword names through which a factory is told the number of input channels."""
 
 
-class ModelInputError(ValueError):
+class ModelInputError(ParameterError):
     """The model cannot take inputs of the requested shape."""
 
 
@@ -43,9 +45,9 @@ def parse_arch_kwargs(text: str | Mapping[str, Any] | None, param: str = "arch_k
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:
-        raise ValueError(f"{expected} ({error.msg})") from None
+        raise ParameterError(f"{expected} ({error.msg})") from None
     if not isinstance(value, dict):
-        raise ValueError(expected)
+        raise ParameterError(expected)
     return value
 
 
@@ -54,18 +56,18 @@ def import_factory(path: str) -> Callable[..., Any]:
     folder is searched too, as a user running ``gap-art`` beside their ``models.py`` expects."""
     module_name, _, attribute = path.partition(":")
     if not module_name or not attribute:
-        raise ValueError(f"arch must be package.module:Name, got {path!r}")
+        raise ParameterError(f"arch must be package.module:Name, got {path!r}")
     try:
         module = _import(module_name)
     except ImportError as error:
-        raise ValueError(f"arch {path!r}: cannot import module {module_name!r} ({error})") from None
+        raise ParameterError(f"arch {path!r}: cannot import module {module_name!r} ({error})") from None
     target: Any = module
     for part in attribute.split("."):
         if not hasattr(target, part):
-            raise ValueError(f"arch {path!r}: module {module_name!r} has no {attribute!r}")
+            raise ParameterError(f"arch {path!r}: module {module_name!r} has no {attribute!r}")
         target = getattr(target, part)
     if not callable(target):
-        raise ValueError(f"arch {path!r} must name a class or a function returning an nn.Module")
+        raise ParameterError(f"arch {path!r} must name a class or a function returning an nn.Module")
     return target
 
 
@@ -91,12 +93,12 @@ def build_external(
         try:
             model = factory(**_told(factory, input_shape, nb_classes, kwargs))
         except TypeError as error:
-            raise ValueError(
+            raise ParameterError(
                 f"arch {name!r} could not be built ({error}): it is told num_classes and in_channels "
                 "where it takes them; pass its other arguments with --arch-kwargs (arch_kwargs)"
             ) from None
         if not isinstance(model, nn.Module):
-            raise ValueError(f"arch {name!r} returned {type(model).__name__}, not a torch.nn.Module")
+            raise ParameterError(f"arch {name!r} returned {type(model).__name__}, not a torch.nn.Module")
     check_logits(model, name, input_shape, nb_classes)
     return model
 
@@ -123,12 +125,12 @@ def _timm_model(
     try:
         import timm
     except ImportError:
-        raise ValueError(f"arch 'timm:{name}' needs timm: pip install 'gap-art[timm]'") from None
+        raise ParameterError(f"arch 'timm:{name}' needs timm: pip install 'gap-art[timm]'") from None
     if name not in timm.list_models():
-        raise ValueError(f"arch 'timm:{name}' is not a timm model (see timm.list_models())")
+        raise ParameterError(f"arch 'timm:{name}' is not a timm model (see timm.list_models())")
     options = {"pretrained": False, "num_classes": nb_classes, "in_chans": input_shape[0], **kwargs}
     if options["pretrained"]:
-        raise ValueError(
+        raise ParameterError(
             "arch_kwargs: pretrained weights need a download; load your weights as MODEL instead"
         )
     return timm.create_model(name, **options)
@@ -141,7 +143,7 @@ def torchvision_model(
     import torchvision
 
     if name not in torchvision.models.list_models(module=torchvision.models):
-        raise ValueError(
+        raise ParameterError(
             f"arch must be one of {known}, a torchvision classification model (e.g. resnet18), "
             f"timm:NAME or package.module:Name, got {name!r}"
         )
@@ -163,16 +165,16 @@ def check_arch(name: str, registered: list[str], param: str = "arch") -> None:
         try:
             import timm
         except ImportError:
-            raise ValueError(f"{param} {name!r} needs timm: pip install 'gap-art[timm]'") from None
+            raise ParameterError(f"{param} {name!r} needs timm: pip install 'gap-art[timm]'") from None
         if name[len(TIMM_PREFIX) :] not in timm.list_models():
-            raise ValueError(f"{param} {name!r} is not a timm model (see timm.list_models())")
+            raise ParameterError(f"{param} {name!r} is not a timm model (see timm.list_models())")
     elif ":" in name:
         import_factory(name)
     else:
         import torchvision
 
         if name not in torchvision.models.list_models(module=torchvision.models):
-            raise ValueError(
+            raise ParameterError(
                 f"{param} must be one of {registered}, a torchvision classification model, timm:NAME "
                 f"or package.module:Name, got {name!r}"
             )

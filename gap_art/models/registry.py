@@ -8,6 +8,7 @@ from typing import Any
 
 from torch import nn
 
+from gap_art.errors import ParameterError
 from gap_art.models.cnn import MLP, LeNet, SmallCNN, WideLeNet
 from gap_art.models.external import ModelInputError, build_external, torchvision_model
 from gap_art.models.resnet_cifar import CifarResNet
@@ -82,14 +83,14 @@ def create_model(
     if len(input_shape) != 3:
         raise ModelInputError(f"input_shape must be (channels, height, width), got {input_shape}")
     if nb_classes < 2:
-        raise ValueError(f"nb_classes must be at least 2, got {nb_classes}")
+        raise ParameterError(f"nb_classes must be at least 2, got {nb_classes}")
     shape = tuple(int(v) for v in input_shape)
     if ":" in name:
         return build_external(name, shape, nb_classes, kwargs or {})
     if name not in MODELS:
         return torchvision_model(name, shape, nb_classes, kwargs or {}, model_names())
     if kwargs:
-        raise ValueError(f"arch_kwargs: gap-art's own model {name!r} takes none, got {dict(kwargs)}")
+        raise ParameterError(f"arch_kwargs: gap-art's own model {name!r} takes none, got {dict(kwargs)}")
     spec = MODELS[name]
     if spec.input_hw is not None and shape[1:] != spec.input_hw:
         raise ModelInputError(

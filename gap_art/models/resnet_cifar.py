@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gap_art.errors import ParameterError
+
 
 class BasicBlock(nn.Module):
     """Two 3x3 convolutions with batch norm; a parameter-free shortcut pads channels."""
@@ -36,7 +38,7 @@ class CifarResNet(nn.Module):
     def __init__(self, depth: int, nb_classes: int = 10, in_channels: int = 3) -> None:
         super().__init__()
         if (depth - 2) % 6:
-            raise ValueError(f"depth must be 6n + 2 (20, 32, 44, 56, ...), got {depth}")
+            raise ParameterError(f"depth must be 6n + 2 (20, 32, 44, 56, ...), got {depth}")
         n = (depth - 2) // 6
         self.conv1 = nn.Conv2d(in_channels, 16, 3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(16)

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from gap_art.errors import ParameterError
 from gap_art.pruning.masks import (
     CompressionReport,
     apply_masks,
@@ -43,14 +44,14 @@ def select_removed(
     if scores.dim() != 1:
         raise ValueError(f"scores must be a flat vector, got shape {tuple(scores.shape)}")
     if torch.isnan(scores).any():
-        raise ValueError("scores contain NaN; check the model and calibration data")
+        raise ParameterError("scores contain NaN; check the model and calibration data")
     if not 0 <= n_remove <= scores.numel():
-        raise ValueError(f"n_remove must be between 0 and {scores.numel()}, got {n_remove}")
+        raise ParameterError(f"n_remove must be between 0 and {scores.numel()}, got {n_remove}")
     key = (-scores if largest else scores).float()
     if forced is not None and forced.any():
         n_forced = int(forced.sum())
         if n_forced > n_remove:
-            raise ValueError(
+            raise ParameterError(
                 f"{n_forced} weights are already pruned, more than the {n_remove} this "
                 "compression removes; ask for a higher compression"
             )
@@ -103,7 +104,7 @@ def fit_removed(counts: Sequence[int], removed: Sequence[int]) -> list[int]:
         return raised
     room = [count - done for count, done in zip(raised, removed, strict=True)]
     if excess > sum(room):
-        raise ValueError(
+        raise ParameterError(
             f"{sum(removed)} weights are already pruned, more than the {sum(counts)} this "
             "compression removes; ask for a higher compression"
         )
@@ -121,16 +122,16 @@ def weights_to_keep(n_prunable: int, compression: float, basis: str = "prunable"
     :raises ValueError: ``compression <= 1``, unknown basis, or nothing would remain.
     """
     if basis not in BASES:
-        raise ValueError(f"compression_basis must be one of {list(BASES)}, got {basis!r}")
+        raise ParameterError(f"compression_basis must be one of {list(BASES)}, got {basis!r}")
     if not compression > 1:
-        raise ValueError(f"compression must be > 1 (2 removes half the weights), got {compression}")
+        raise ParameterError(f"compression must be > 1 (2 removes half the weights), got {compression}")
     if basis == "prunable":
         keep = round(n_prunable / compression)
     else:
         keep = round((n_prunable + n_other) / compression - n_other)
     if keep < 1:
         limit = n_prunable if basis == "prunable" else (n_prunable + n_other) / (1 + n_other)
-        raise ValueError(
+        raise ParameterError(
             f"compression {compression} would remove every prunable weight; "
             f"it must be at most {limit:.6g} for this model"
         )
@@ -157,7 +158,7 @@ def compute_masks(
     :param seed: Breaks ties among equal scores.
     """
     if scope not in SCOPES:
-        raise ValueError(f"scope must be one of {list(SCOPES)}, got {scope!r}")
+        raise ParameterError(f"scope must be one of {list(SCOPES)}, got {scope!r}")
     if len(scores) != len(targets):
         raise ValueError(f"expected {len(targets)} score tensors, got {len(scores)}")
     for (module, name), score in zip(targets, scores, strict=True):

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from gap_art.errors import ParameterError
+
 Target = tuple[nn.Module, str]
 """A prunable tensor: ``(module, name)``, as in ``torch.nn.utils.prune.global_unstructured``."""
 
@@ -51,7 +53,7 @@ def prunable_parameters(
         skipped = None if prune_classifier else classifier_layer(model, nb_classes)
         layers = [m for m in model.modules() if isinstance(m, PRUNABLE_LAYERS) and m is not skipped]
         if not layers:
-            raise ValueError(
+            raise ParameterError(
                 f"model {type(model).__name__} has no prunable weights besides its classifier layer "
                 "(no other Conv or Linear layer); pass prune_classifier=True, or parameters=[(module, "
                 "name), ...] to choose them"
@@ -59,11 +61,13 @@ def prunable_parameters(
         return [(m, "weight") for m in layers]
     targets = list(parameters)
     if not targets:
-        raise ValueError("parameters must name at least one (module, name) pair")
+        raise ParameterError("parameters must name at least one (module, name) pair")
     owned = {id(m) for m in model.modules()}
     for module, name in targets:
         if id(module) not in owned or not isinstance(getattr(module, name, None), torch.Tensor):
-            raise ValueError(f"parameters: ({type(module).__name__}, {name!r}) is not a tensor of the model")
+            raise ParameterError(
+                f"parameters: ({type(module).__name__}, {name!r}) is not a tensor of the model"
+            )
     return targets
 
 

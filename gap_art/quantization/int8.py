@@ -13,12 +13,13 @@ import copy
 import torch
 from torch import nn
 
+from gap_art.errors import ParameterError, ParameterTypeError
 from gap_art.pruning.masks import clone_module, make_permanent
 
 QUANTIZER_BACKENDS = ("x86", "xnnpack")
 
 
-class QuantizationError(ValueError):
+class QuantizationError(ParameterError):
     """The model could not be exported or quantized; the message says why and what to try."""
 
 
@@ -37,22 +38,22 @@ def _quantizer(backend: str):  # noqa: ANN202 - torchao's Quantizer type is priv
         quantizer = xnn.XNNPACKQuantizer()
         quantizer.set_global(xnn.get_symmetric_quantization_config(is_per_channel=True))
         return quantizer
-    raise ValueError(f"backend must be one of {list(QUANTIZER_BACKENDS)}, got {backend!r}")
+    raise ParameterError(f"backend must be one of {list(QUANTIZER_BACKENDS)}, got {backend!r}")
 
 
 def check_calibration(calibration: torch.Tensor, input_shape: tuple[int, ...] | None = None) -> torch.Tensor:
     """Refuse empty, wrongly shaped (when ``input_shape`` is given) or NaN calibration data."""
     if not isinstance(calibration, torch.Tensor):
-        raise TypeError(f"calibration must be a tensor, got {type(calibration).__name__}")
+        raise ParameterTypeError(f"calibration must be a tensor, got {type(calibration).__name__}")
     if calibration.dim() == 0 or len(calibration) == 0:
-        raise ValueError("calibration data is empty: pass at least one input example")
+        raise ParameterError("calibration data is empty: pass at least one input example")
     if input_shape is not None and tuple(calibration.shape[1:]) != tuple(input_shape):
-        raise ValueError(
+        raise ParameterError(
             f"calibration must have shape (n, {', '.join(map(str, input_shape))}), "
             f"got {tuple(calibration.shape)}"
         )
     if torch.isnan(calibration).any():
-        raise ValueError("calibration data contains NaN values")
+        raise ParameterError("calibration data contains NaN values")
     return calibration.float()
 
 
@@ -148,7 +149,7 @@ def int8_weights(quantized: nn.Module) -> dict[str, torch.Tensor]:
     """The int8 constant tensors (quantized weights) that a converted model computes with."""
     graph = getattr(quantized, "graph", None)
     if graph is None:
-        raise TypeError("quantized must be a converted PT2E GraphModule")
+        raise ParameterTypeError("quantized must be a converted PT2E GraphModule")
     tensors = {}
     for node in graph.nodes:
         if node.op == "get_attr":

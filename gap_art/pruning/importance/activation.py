@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from gap_art.errors import ParameterError
 from gap_art.pruning.importance.base import Batches, Importance, ScoringInputs, register
 from gap_art.pruning.importance.gradients import require_model
 from gap_art.pruning.masks import trainable_tensor
@@ -33,7 +34,7 @@ def input_activation_magnitudes(
 
     for module, _ in targets:
         if not isinstance(module, (nn.Linear, *CONVS)):
-            raise ValueError(f"activation scores need Conv or Linear layers, got {type(module).__name__}")
+            raise ParameterError(f"activation scores need Conv or Linear layers, got {type(module).__name__}")
     handles = [module.register_forward_pre_hook(record) for module, _ in targets]
     was_training = model.training
     model.eval()
@@ -47,7 +48,7 @@ def input_activation_magnitudes(
             handle.remove()
         model.train(was_training)
     if not counts:
-        raise ValueError("calibration data is empty: pass at least one example")
+        raise ParameterError("calibration data is empty: pass at least one example")
     return [sums[id(m)] / counts[id(m)] for m, _ in targets]
 
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import torch
 
+from gap_art.errors import ParameterError
 from gap_art.pruning.importance.base import IMPORTANCE, Importance, ScoringInputs, names, register
 from gap_art.pruning.importance.gradients import accumulate_gradients, require_model
 from gap_art.pruning.targets import Target
@@ -36,7 +37,7 @@ class AdversarialGradientImportance(Importance):
 
     def score(self, inputs: ScoringInputs) -> list[torch.Tensor]:
         if inputs.craft is None:
-            raise ValueError(f"criterion {self.name!r} scores adversarial examples: pass craft=")
+            raise ParameterError(f"criterion {self.name!r} scores adversarial examples: pass craft=")
         model = require_model(inputs.model, self.name)
         gradients = accumulate_gradients(
             model, inputs.targets, inputs.batches, inputs.craft, inputs.train_mode
@@ -86,7 +87,7 @@ def adversarial_criterion(criterion: str) -> str:
         if name in adversarial:
             return name
     short = [n.removeprefix(GAP_PREFIX) for n in adversarial]
-    raise ValueError(f"criterion must be one of {short}, got {criterion!r}")
+    raise ParameterError(f"criterion must be one of {short}, got {criterion!r}")
 
 
 def gap_scores(

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gap_art.errors import ParameterError
 from gap_art.pruning.importance.base import Batches, Craft
 from gap_art.pruning.masks import trainable_tensor
 from gap_art.pruning.targets import Target
@@ -49,12 +50,12 @@ def accumulate_gradients(
     finally:
         model.train(was_training)
     if seen == 0:
-        raise ValueError("calibration data is empty: pass at least one labelled example")
+        raise ParameterError("calibration data is empty: pass at least one labelled example")
     return totals
 
 
 def require_model(inputs_model: nn.Module | None, criterion: str) -> nn.Module:
     """The model of the scoring inputs, or a clear error for a criterion that runs it."""
     if inputs_model is None:
-        raise ValueError(f"criterion {criterion!r} runs the model on calibration data: pass model=")
+        raise ParameterError(f"criterion {criterion!r} runs the model on calibration data: pass model=")
     return inputs_model
