@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -55,3 +59,41 @@ def break_cell(monkeypatch: pytest.MonkeyPatch):
         monkeypatch.setattr(CellSpec, "run", broken)
 
     return breaker
+
+
+def small_config(**changes):
+    """The quick preset at a reduced size: the same study, fewer cells."""
+    from gap_art.bench import preset
+
+    base = replace(
+        preset("quick"),
+        methods=["gap-grad", "magnitude"],
+        compression=[4.0],
+        attacks=["fgsm", "pgd"],
+        defences=["feature-squeezing", "fbf"],
+        n_test=200,
+        defence_epochs=1,
+    )
+    return replace(base, **changes)
+
+
+@pytest.fixture(scope="session")
+def small_study(tmp_path_factory):
+    """:func:`small_config`'s study, run once per session."""
+    from gap_art.bench import run
+
+    return run(small_config(), out=tmp_path_factory.mktemp("small-study"), progress=False)
+
+
+@pytest.fixture
+def warm(small_study):
+    """``warm(folder)`` puts the small study's cached models and examples into ``folder``'s
+    cache and returns ``folder``: task ids hash everything a task's result depends on, so a
+    study run there reuses exactly the tasks it shares with the small study (the dense source,
+    the pruned models, ART's trainers of the same settings) and computes the rest."""
+
+    def into(folder: Path) -> Path:
+        shutil.copytree(small_study.out / "cache", folder / "cache", dirs_exist_ok=True)
+        return folder
+
+    return into

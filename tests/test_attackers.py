@@ -148,8 +148,9 @@ def test_a_tied_worst_attacker_does_not_depend_on_row_order_or_hash_seed():
 
 
 @pytest.fixture(scope="module")
-def unseen(tmp_path_factory):
+def unseen(tmp_path_factory, small_study):
     out = tmp_path_factory.mktemp("unseen")
+    shutil.copytree(small_study.out / "cache", out / "cache")  # its seed 0's models, where shared
     config = replace(
         preset("quick"), methods=["gap-grad", "magnitude"], compression=[4.0], attacks=["fgsm", "pgd"],
         defences=["fbf"], int8=False, n_test=150, defence_epochs=1, threat_models=UNSEEN, replicas=2,

@@ -3,30 +3,16 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from conftest import small_config
 
 from gap_art.bench import BenchConfig, ConfigError, build_graph, load_config_file, preset, run
 from gap_art.bench import executors as executors_module
 from gap_art.bench.rows import ROW_FIELDS, Row
 
 
-def small_config(**changes) -> BenchConfig:
-    """The quick preset at a reduced size: the same study, fewer cells."""
-    base = replace(
-        preset("quick"),
-        methods=["gap-grad", "magnitude"],
-        compression=[4.0],
-        attacks=["fgsm", "pgd"],
-        defences=["feature-squeezing", "fbf"],
-        n_test=200,
-        defence_epochs=1,
-    )
-    return replace(base, **changes)
-
-
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-    out = tmp_path_factory.mktemp("bench")
-    return run(small_config(), out=out, progress=False)
+def finished(small_study):
+    return small_study
 
 
 def test_rows_schema_and_files(finished):
@@ -193,10 +179,10 @@ def test_changing_one_setting_recomputes_only_what_it_determines(tmp_path):
     assert build_graph(config).tasks.keys() == graph.tasks.keys()  # ids are stable
 
 
-def test_a_crash_in_one_cell_is_recorded_and_the_run_goes_on(tmp_path, break_cell):
+def test_a_crash_in_one_cell_is_recorded_and_the_run_goes_on(tmp_path, break_cell, warm):
     config = small_config(defences=[], int8=False, attacks=["fgsm"], whitebox_attacks=[])
     break_cell("magnitude@4x")
-    results = run(config, out=tmp_path, progress=False)
+    results = run(config, out=warm(tmp_path), progress=False)
     failed = results.failed
     assert [r["target"] for r in failed] == ["magnitude@4x"] and "boom" in failed[0]["error"]
     assert len(results.rows) == 3 and "Failed cells" in (tmp_path / "report.md").read_text()
@@ -269,7 +255,7 @@ def test_the_committed_studies_configs_load_and_name_their_settings():
     assert replace(now, methods=without_pool, **cut) == old  # and differs from 0.2.0's in that only
 
 
-def test_threat_models_on_digits(tmp_path):
+def test_threat_models_on_digits(tmp_path, warm):
     config = small_config(
         methods=["gap-grad"],
         attacks=["pgd"],
@@ -279,7 +265,7 @@ def test_threat_models_on_digits(tmp_path):
         whitebox_attacks=["pgd", "fgsm"],  # FGSM white-box only: from the dense model, not every attacker
         sanity_checks=False,
     )
-    results = run(config, out=tmp_path, progress=False)
+    results = run(config, out=warm(tmp_path), progress=False)
     cells = {(r["target"], r["threat_model"]): r for r in results.rows if r["attack"] == "pgd"}
     fgsm = [r for r in results.rows if r["attack"] == "fgsm"]
     assert {(r["target"], r["threat_model"]) for r in fgsm} == {("dense", "dense"), ("gap-grad@4x", "dense")}
@@ -308,7 +294,7 @@ def test_threat_models_on_digits(tmp_path):
     assert "## Pruning methods under FGSM (from the dense model)" in report
 
 
-def test_security_curve_rows_and_plot(tmp_path):
+def test_security_curve_rows_and_plot(tmp_path, warm):
     config = small_config(
         methods=["magnitude"],
         attacks=["pgd"],
@@ -317,7 +303,7 @@ def test_security_curve_rows_and_plot(tmp_path):
         curve_eps=[0.5, 1.0, 2.0],
         sanity_checks=False,
     )
-    results = run(config, out=tmp_path, progress=False)
+    results = run(config, out=warm(tmp_path), progress=False)
     dense = sorted((r["eps"], r["transfer_accuracy"]) for r in results.rows if r["target"] == "dense")
     assert [e for e, _ in dense] == pytest.approx([0.1, 0.2, 0.4])
     assert dense[0][1] >= dense[1][1] >= dense[2][1]

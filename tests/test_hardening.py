@@ -306,7 +306,7 @@ def test_a_hardened_model_has_a_budget_point_without_a_finetuning_curve():
     assert by_budget == {0.02: [0.8], 0.005: [None]}
 
 
-def test_the_bench_runs_hardened_and_iterative_methods_with_their_replicas(tmp_path):
+def test_the_bench_runs_hardened_and_iterative_methods_with_their_replicas(tmp_path, warm):
     from dataclasses import replace
 
     from gap_art.bench import preset, run
@@ -325,7 +325,7 @@ def test_the_bench_runs_hardened_and_iterative_methods_with_their_replicas(tmp_p
         threat_models=["dense", "replica"],
         sanity_checks=False,
     )
-    results = run(config, out=tmp_path, progress=False)
+    results = run(config, out=warm(tmp_path), progress=False)
     rows = {(r["target"], r["threat_model"]): r for r in results.rows}
     assert not [r for r in results.rows if r.get("error")]
     assert {"magnitude+tat@4x", "gap-iter@4x", "art:ensemble-adv"} <= {t for t, _ in rows}

@@ -4,7 +4,7 @@ stopping, and the defender's pool in the bench, built with seeds of its own."""
 
 from __future__ import annotations
 
-import subprocess
+import runpy
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -170,12 +170,13 @@ def test_pool_sources_choose_the_pool_and_each_source_keeps_its_seed_in_any_pool
             replace(base, pool_sources=bad).validate(files=False)
 
 
-def test_pool_runs_in_the_bench(tmp_path):
+def test_pool_runs_in_the_bench(tmp_path, monkeypatch, capsys):
     from gap_art.bench import preset, run
 
     config = replace(preset("quick"), methods=["magnitude+pool"], compression=[4.0], attacks=["pgd"],
                      defences=[], int8=False, n_test=100, threat_models=["dense", "replica"],
-                     pool_replicas=1, finetune_epochs=2, defence_epochs=1, sanity_checks=False)  # fmt: skip
+                     pool_replicas=1, pool_sources=["replicas", "bootstrap"], finetune_epochs=2,
+                     defence_epochs=1, sanity_checks=False)  # fmt: skip
     results = run(config, out=tmp_path, progress=False)
     assert not results.failed
     rows = {(r["target"], r["threat_model"]): r for r in results.rows}
@@ -184,7 +185,8 @@ def test_pool_runs_in_the_bench(tmp_path):
 
     # benchmarks/pool_early_stopping.py rebuilds the kept model from the cache, epoch scores included
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "pool_early_stopping.py"
-    shown = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True)
-    assert shown.returncode == 0, shown.stderr
-    (line,) = [line for line in shown.stdout.splitlines() if line.startswith("seed 0:")]
+    monkeypatch.setattr(sys, "argv", [str(script), str(tmp_path)])
+    capsys.readouterr()
+    runpy.run_path(str(script), run_name="__main__")  # as `python script FOLDER` runs it
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("seed 0:")]
     assert "(as cached)" in line and "scores per epoch: " in line

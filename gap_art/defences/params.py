@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from gap_art.errors import ParameterError
+from gap_art.errors import ParameterError, ParameterTypeError
 from gap_art.validation import check_labels
 
 
@@ -18,6 +18,17 @@ class RenamedParams:
     renamed_params: ClassVar[dict[str, str]] = {}
     """Deprecated parameter names and today's: accepted by the constructor and
     ``set_params``, with a warning."""
+
+    def _known_names(self, given: dict[str, Any]) -> dict[str, Any]:
+        """:meth:`_current_names`, where a name the class does not take (not in its ART
+        ``params``) is a ``TypeError``, as Python's own for an unknown keyword."""
+        current = self._current_names(given)
+        for name in current:
+            if name not in getattr(self, "params", ()):
+                raise ParameterTypeError(
+                    f"{type(self).__name__}() got an unexpected keyword argument {name!r}"
+                )
+        return current
 
     def _current_names(self, given: dict[str, Any]) -> dict[str, Any]:
         """``given`` with deprecated parameter names replaced by today's, each with a warning."""

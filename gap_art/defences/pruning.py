@@ -16,7 +16,7 @@ from torch import nn
 from gap_art.classifiers import ClassifierModule, check_pytorch_classifier, rewrap_classifier
 from gap_art.defences.finetune import finetune
 from gap_art.defences.params import RenamedParams, labels_of
-from gap_art.errors import ParameterError, ParameterTypeError
+from gap_art.errors import ParameterError
 from gap_art.pruning import (
     BASES,
     CompressionReport,
@@ -139,11 +139,7 @@ class PruningTransformer(RenamedParams, Transformer):
         self.finetune_monitor: Callable[[int, PyTorchClassifier], None] | None = None
         """Optional hook, called with (epochs done, pruned classifier) before fine-tuning
         and after each epoch: e.g. to record clean and transfer accuracy along the way."""
-        for name, value in self._current_names(renamed).items():
-            if name not in self.params:
-                raise ParameterTypeError(
-                    f"{type(self).__name__}() got an unexpected keyword argument {name!r}"
-                )
+        for name, value in self._known_names(renamed).items():
             setattr(self, name, value)
         self._check_params()
 
