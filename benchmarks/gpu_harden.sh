@@ -46,7 +46,7 @@ case "$mode" in
     out=${OUT:-$(mktemp -d)/harden_tiny}
     methods="gap-grad,random,magnitude,gap-iter,gap-grad+tat,magnitude+tat,magnitude+tat-fgsm,gap-grad+gal,ensemble-adv>magnitude"
     settings=(--device cpu --seeds 0 --n-train 160 --n-test 16 --epochs 1
-              --finetune-epochs 1 --no-sanity-checks --replicas 2 --attacks pgd
+              --finetune-epochs 1 --defence-epochs 1 --no-sanity-checks --replicas 2 --attacks pgd
               --threat-models dense,independent-arch,robust,replicas)
     ;;
   *)

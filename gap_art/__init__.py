@@ -12,5 +12,6 @@ class _DropKernelPreferenceNotice(logging.Filter):
 
 
 logging.getLogger("torch.utils._pytree").addFilter(_DropKernelPreferenceNotice())
+logging.getLogger(__name__).addHandler(logging.NullHandler())  # the application decides what shows
 
 __version__ = "0.2.0"

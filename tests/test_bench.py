@@ -107,7 +107,9 @@ def test_gap_beats_magnitude_on_pgd_transfer_at_4x(finished):
 
 
 def test_resume_after_an_interrupted_run_loses_and_redoes_nothing(tmp_path, monkeypatch):
-    config = small_config(defences=[], int8=False, attacks=["fgsm"], whitebox_attacks=[])
+    config = small_config(
+        defences=[], int8=False, attacks=["fgsm"], whitebox_attacks=[], epochs=3, finetune_epochs=1
+    )
     calls = []
     original = executors_module.run_task
 
@@ -144,7 +146,9 @@ def test_rerun_without_out_resumes_the_unfinished_run_of_the_same_config(tmp_pat
         whitebox_attacks=[],
         methods=["magnitude"],
         sanity_checks=False,
-    )
+        epochs=3,
+        finetune_epochs=1,
+    )  # what is resumed matters here, not how well the models learn
     original = executors_module.run_task
     calls = []
 

@@ -288,3 +288,41 @@ def test_evaluate_a_users_models_end_to_end(tmp_path, digits_model, digits):
     Path(source).unlink()  # a finished study reads without the models it was made of
     again = invoke("report", str(tmp_path / "run"))
     assert again.exit_code == 0, again.output
+
+
+def test_a_bug_shows_its_traceback_exit_1_and_asks_for_a_report(monkeypatch):
+    """A ValueError that is not gap-art's ParameterError is a bug, not the user's mistake."""
+    import gap_art.bench
+
+    def broken(config=None):
+        raise ValueError("an internal inconsistency")
+
+    monkeypatch.setattr(gap_art.bench, "plan", broken)
+    result = invoke("bench", "--dry-run")
+    assert result.exit_code == 1
+    assert "Traceback" in result.output and "ValueError: an internal inconsistency" in result.output
+    assert "This is a bug in gap-art" in result.output and "Usage:" not in result.output
+
+
+def test_ctrl_c_in_bench_says_that_rerunning_resumes(monkeypatch):
+    import gap_art.bench
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gap_art.bench, "run", interrupted)
+    result = invoke(*SMALL_BENCH)
+    assert result.exit_code == 130 and "rerun the same command to resume" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_log_lines_follow_the_verbosity_and_a_folder_keeps_its_configuration(tmp_path):
+    tiny = (*SMALL_BENCH, "--no-int8", "--no-sanity-checks", "--epochs", "1", "--finetune-epochs", "0")
+    shown = CliRunner().invoke(main, [*tiny, "--n-test", "30", "--out", str(tmp_path / "a")])
+    assert shown.exit_code == 0, shown.output
+    assert "train small-cnn (seed 0): " in shown.stderr  # one log line per model built
+    quiet = CliRunner().invoke(main, ["-q", *tiny, "--n-test", "30", "--out", str(tmp_path / "b")])
+    assert quiet.exit_code == 0 and "train small-cnn" not in quiet.output
+    other = CliRunner().invoke(main, [*tiny, "--n-test", "31", "--out", str(tmp_path / "a")])
+    assert other.exit_code == 2 and "n_test: 30 -> 31" in other.output and "Traceback" not in other.output
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["n_test"] == 30  # left as it was

@@ -28,14 +28,21 @@ def _numbers(rows):
 
 
 def test_ray_rows_equal_local_rows_and_resume_across_executors(tmp_path):
+    import ray
+
     config = _config()
     local = run(config, out=tmp_path / "local", progress=False, cpus_per_task=1)
-    on_ray = run(config, out=tmp_path / "ray", executor="ray", progress=False, cpus_per_task=1)
-    assert _numbers(on_ray.rows) == _numbers(local.rows)
-    assert not on_ray.failed and len(on_ray.rows) == 14
-    # cells finished by the local executor are not redone on Ray, and the other way round
-    again = run(config, out=tmp_path / "local", executor="ray", progress=False, cpus_per_task=1)
-    assert again.rows == local.rows
+    ray.init(include_dashboard=False, log_to_driver=False, logging_level="ERROR", configure_logging=False)
+    try:  # one local Ray for both runs on it (run() leaves a Ray it did not start running)
+        on_ray = run(config, out=tmp_path / "ray", executor="ray", progress=False, cpus_per_task=1)
+        assert _numbers(on_ray.rows) == _numbers(local.rows)
+        assert not on_ray.failed and len(on_ray.rows) == 14
+        # cells finished by the local executor are not redone on Ray, and the other way round
+        again = run(config, out=tmp_path / "local", executor="ray", progress=False, cpus_per_task=1)
+        assert again.rows == local.rows
+        assert ray.is_initialized()
+    finally:
+        ray.shutdown()
     back = run(config, out=tmp_path / "ray", progress=False, cpus_per_task=1)
     assert back.rows == on_ray.rows
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -14,6 +15,8 @@ from gap_art.bench.graph import Graph, Task, run_task
 from gap_art.bench.rows import Row, as_row
 from gap_art.bench.targets import TargetSpec
 from gap_art.bench.tasks import CellSpec
+
+logger = logging.getLogger(__name__)
 
 
 def _finished(row: Meta | None) -> bool:
@@ -65,7 +68,7 @@ def _run_local(graph: Graph, ctx: Context, resume: bool, progress: bool) -> list
                 store.write_meta(task.id, cached)
                 if task.spec.announced:
                     outcome = cached.get("error") or f"{cached.get('time_s', 0.0):.1f} s"
-                    bar.write(f"{task.spec.describe()}: {outcome}")
+                    logger.info("%s: %s", task.spec.describe(), outcome)
             metas[task.id] = cached
             bar.update(1)
         return metas[task.id]

@@ -5,11 +5,13 @@
 
 from __future__ import annotations
 
+import logging
 import traceback
 import warnings
 from typing import Any, TextIO
 
 import click
+from tqdm.auto import tqdm
 
 from gap_art import __version__
 from gap_art.cli.bench import bench
@@ -48,11 +50,39 @@ def _is_bench(ctx: click.Context) -> bool:
     return ctx.invoked_subcommand == "bench"
 
 
+class _AboveProgressBars(logging.Handler):
+    """Log records as lines on stderr, written above any progress bar (``tqdm.write``)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            tqdm.write(self.format(record), file=click.get_text_stream("stderr"))
+        except Exception:  # a broken stream must not stop the command
+            self.handleError(record)
+
+
+def configure_logging(verbosity: int) -> None:
+    """gap-art's records at INFO (each model built, each set of examples crafted), DEBUG with
+    ``verbosity`` 1 or more, WARNING and above only with ``verbosity`` below 0; the libraries'
+    (ART's included) at WARNING unless ``verbosity`` is 2 or more."""
+    handler = _AboveProgressBars()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger()
+    root.handlers = [h for h in root.handlers if not isinstance(h, _AboveProgressBars)] + [handler]
+    root.setLevel(logging.DEBUG if verbosity >= 2 else logging.WARNING)
+    level = logging.WARNING if verbosity < 0 else logging.INFO if verbosity == 0 else logging.DEBUG
+    logging.getLogger("gap_art").setLevel(level)
+
+
 @click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="gap-art")
-def main() -> None:
+@click.option("-v", "--verbose", count=True, help="More log lines (-vv: the libraries' too, ART's included).")
+@click.option(
+    "-q", "--quiet", is_flag=True, help="Warnings and errors only (a command's own --quiet hides its bars)."
+)
+def main(verbose: int, quiet: bool) -> None:
     """gap-art: Greedy Adversarial Pruning and transfer attacks on compressed models, for ART."""
     warnings.showwarning = _show_warning
+    configure_logging(-1 if quiet else verbose)
 
 
 def _show_warning(
