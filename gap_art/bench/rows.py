@@ -73,6 +73,7 @@ class Row(TypedDict, total=False):
     gap_eps_step: float | None
     gap_steps: int | None
     environment: dict[str, Any]
+    cell_time_s: float
 
 
 ROW_FIELDS = (

@@ -131,6 +131,7 @@ class CellSpec(TaskSpec):
         return as_row({**dict.fromkeys(ROW_FIELDS), **identity, **cost, **metrics})
 
     def run(self, task: Task, deps: list[Meta], ctx: Context) -> Meta:
+        start = time.perf_counter()
         target_meta, craft_meta = deps
         source = ctx.crafting_classifier(craft_meta["sources"])
         target = load_target(task.deps[0], target_meta, ctx)
@@ -150,6 +151,7 @@ class CellSpec(TaskSpec):
         row = result.to_dict()
         row["transfer_correct"] = pack_correct(result.per_example["transfer"])  # worst case per example
         row.update(self._whitebox(target, x, y, ctx))
+        row["cell_time_s"] = time.perf_counter() - start  # the row's time_s is its target's build
         return row
 
     def _whitebox(self, target: PyTorchClassifier, x: np.ndarray, y: np.ndarray, ctx: Context) -> Meta:

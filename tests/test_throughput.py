@@ -1,0 +1,29 @@
+"""benchmarks/throughput.py, the engine's throughput against the machine's peak, runs (its
+--quick mode, in this process): every step the bench runs gets a rate and a share of the peak."""
+
+from __future__ import annotations
+
+import runpy
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "throughput.py"
+
+
+def test_throughput_measures_every_step_against_the_peak(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", [str(SCRIPT), "--quick"])
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))  # its `common` module, as `python SCRIPT` finds it
+    runpy.run_path(str(SCRIPT), run_name="__main__")
+    printed = capsys.readouterr().out
+    assert "float32 matmul peak" in printed
+    steps = (
+        "train (1 epoch)",
+        "craft pgd",
+        "craft mifgsm",
+        "craft cw",
+        "craft pgd, ensemble of 3",
+        "predict",
+    )
+    rows = [line for line in printed.splitlines() if line.startswith("lenet-wide")]
+    assert [next(s for s in reversed(steps) if s in line) for line in rows] == list(steps)
+    assert all(line.rstrip().endswith("%") for line in rows)
