@@ -14,7 +14,7 @@ import torch
 from art.estimators.classification import PyTorchClassifier
 
 from gap_art.bench.config import BenchConfig
-from gap_art.bench.inputs import DATA_FIELDS, study_data
+from gap_art.bench.inputs import DATA_FIELDS, UNKEYED_FIELDS, study_data
 from gap_art.bench.store import Store
 from gap_art.checkpoint import load_checkpoint, save_checkpoint
 from gap_art.classifiers import to_art_classifier
@@ -36,12 +36,12 @@ class UndeclaredReadError(AttributeError):
 
 
 class _Reads:
-    """A configuration that lets a task read the data fields (every id covers the data) and
-    the fields its kind declares, and nothing else."""
+    """A configuration that lets a task read the data fields (every id covers the data), the
+    fields that key no task, and the fields its kind declares; nothing else."""
 
     def __init__(self, config: BenchConfig, allowed: Iterable[str]) -> None:
         self._config = config
-        self._allowed = frozenset(allowed) | set(DATA_FIELDS) | {"device"}
+        self._allowed = frozenset(allowed) | set(DATA_FIELDS) | set(UNKEYED_FIELDS)
 
     def __getattr__(self, name: str) -> Any:
         if name in CONFIG_FIELDS and name not in self._allowed:

@@ -32,7 +32,7 @@ import torch
 from gap_art.bench.config import BenchConfig
 from gap_art.data import DataBundle, DataSpec
 from gap_art.models import parse_arch_kwargs
-from gap_art.models.external import is_import_path
+from gap_art.models.external import import_factory, is_import_path
 
 DATA_FIELDS = ("dataset", "data", "data_dir", "input_size", "mean", "std", "n_train")
 """Fields that reach every task through the data they load: the digest of the loaded data
@@ -131,19 +131,23 @@ def data_digest(config: BenchConfig) -> str:
     return _digest(config.data_spec(), config.n_train, config.data_seed)
 
 
+def file_digest(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes (a user's checkpoint or model module)."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()[:16]
+
+
 def module_digest(arch: str) -> str | None:
     """A hash of the source file of the user's module ``arch`` names (``package.module:Name``),
     ``None`` for an architecture gap-art, torchvision or timm provides (their code is in
     :func:`code_digest` or :func:`library_versions`)."""
     if not is_import_path(arch):
         return None
-    from gap_art.models.external import import_factory
-
     import_factory(arch)  # imports the module as create_model will, or says why it cannot
     spec = importlib.util.find_spec(arch.partition(":")[0])
     if spec is None or spec.origin is None or not Path(spec.origin).is_file():
         return None
-    return hashlib.sha256(Path(spec.origin).read_bytes()).hexdigest()[:16]
+    return file_digest(spec.origin)
 
 
 @dataclass(frozen=True)

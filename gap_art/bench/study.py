@@ -13,13 +13,11 @@ targets record their fine-tuning curve and the kept model's point there, and eve
 from __future__ import annotations
 
 import functools
-import hashlib
 from dataclasses import replace
-from pathlib import Path
 
 from gap_art.bench.config import BenchConfig, primary_attack, whitebox_only
 from gap_art.bench.graph import Graph, Task, TaskSpec
-from gap_art.bench.inputs import StudyInputs
+from gap_art.bench.inputs import StudyInputs, file_digest
 from gap_art.bench.seeds import attacker_seed, pool_seed
 from gap_art.bench.targets import (
     VALIDATION,
@@ -37,12 +35,6 @@ from gap_art.defences.methods import needs_attack, parse_method
 from gap_art.models import independent_arch
 from gap_art.models.registry import model_recipe
 from gap_art.settings import AttackSpec, FinetuneSpec, MethodSpec, default_eps_step, gap_calibration_attack
-
-
-def file_digest(path: str | Path) -> str:
-    """The SHA-256 of a file: a changed user checkpoint gets new task ids."""
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()[:16]
 
 
 def _format_ratio(ratio: float) -> str:
