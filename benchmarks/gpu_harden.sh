@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The `harden` study on a GPU, in the reference's regime: ResNet-20 adapted to 28x28 grey
-# inputs, the full Fashion-MNIST training set (60,000 images, 10% held out for validation).
+# inputs, the full Fashion-MNIST training set (60,000 images: 6,000 drawn first as the validation
+# split no model trains on, the other 54,000 to train on).
 #
 #   bash benchmarks/gpu_harden.sh           # the whole study: hours on one GPU (below)
 #   bash benchmarks/gpu_harden.sh --lease   # one seed, sized for a 15-minute GPU lease (below)
@@ -10,7 +11,7 @@
 #   1e-3) to convergence (at most 20 epochs, patience 3) for every method; 3 seeds, 1000 test
 #   images, every attacker and attack of the preset, plus the pool hardening (magnitude+pool,
 #   issue 22). Results in benchmarks/results/harden_gpu/.
-# --lease: seed 0, all 60,000 images, 1000 test images, 4 source epochs, fine-tuning and ART's
+# --lease: seed 0, all 60,000 images (54,000 train, 6,000 validation), 1000 test images, 4 source epochs, fine-tuning and ART's
 #   trainers for at most 2 epochs; random, magnitude and magnitude+tat against FBF, attacked
 #   with FGSM, PGD and MI-FGSM from the dense model, another architecture, a robust model and
 #   the replica. Results in benchmarks/results/harden_gpu_lease/. Sized from the CPU's task
@@ -31,13 +32,13 @@ case "$mode" in
   gpu)
     out=${OUT:-benchmarks/results/harden_gpu}
     methods=""  # the preset's, the pool hardening (magnitude+pool) included
-    settings=(--device cuda --seeds 0,1,2 --n-train 60000 --n-test 1000 --epochs 30
+    settings=(--device cuda --seeds 0,1,2 --n-test 1000 --epochs 30
               --finetune-epochs 20 --finetune-patience 3)
     ;;
   --lease)
     out=${OUT:-benchmarks/results/harden_gpu_lease}
     methods="random,magnitude,magnitude+tat"
-    settings=(--device cuda --seeds 0 --n-train 60000 --n-test 1000 --epochs 4
+    settings=(--device cuda --seeds 0 --n-test 1000 --epochs 4
               --finetune-epochs 2 --finetune-patience 1 --defence-epochs 2
               --attacks fgsm,pgd,mifgsm --defences fbf
               --threat-models dense,independent-arch,robust,replica)

@@ -229,10 +229,13 @@ def train_to_convergence(
     train: Trainer,
     score: Scorer,
     keep_start: bool = True,
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> FinetuneRecord:
-    """The one convergence loop: hold out a seeded validation split of ``(x, y)``, train on
-    the rest, score after each epoch, stop after ``spec.patience`` epochs without a better
-    score and restore the best epoch's weights (masks included).
+    """The one convergence loop: score on ``validation`` (rows no model trained on, e.g. a
+    study's validation split; when ``None``, a seeded ``spec.validation_fraction`` of
+    ``(x, y)`` held out), train on the rest, score after each epoch, stop after
+    ``spec.patience`` epochs without a better score and restore the best epoch's weights
+    (masks included).
 
     Without a patience, ``train`` runs every epoch on all of ``(x, y)``. With
     ``keep_start``, the model before training competes as epoch 0 (clean fine-tuning may
@@ -242,11 +245,13 @@ def train_to_convergence(
     if spec.patience is None:
         train(x, y, None)
         return FinetuneRecord(spec.epochs, spec.epochs)
-    rows, held = validation_split(len(x), spec.validation_fraction, spec.seed)
-    measure = score(x[held], y[held])
+    if validation is None:
+        rows, held = validation_split(len(x), spec.validation_fraction, spec.seed)
+        x, y, validation = x[rows], y[rows], (x[held], y[held])
+    measure = score(*validation)
     stopper = EarlyStopping(model, spec.patience)
     if keep_start:
         stopper.update(0, measure())
-    train(x[rows], y[rows], lambda epoch: stopper.update(epoch, measure()))
+    train(x, y, lambda epoch: stopper.update(epoch, measure()))
     stopper.restore()
     return FinetuneRecord(len(stopper.scores) - int(keep_start), stopper.best_epoch, stopper.scores)

@@ -51,6 +51,18 @@ def check_labels(y: object, n: int, nb_classes: int, param: str = "y") -> np.nda
     return labels
 
 
+def check_validation_data(
+    validation_data: object, input_shape: tuple[int, ...], nb_classes: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """``validation_data`` as ``(x_val, class indices)``, or ``None`` when not given."""
+    if validation_data is None:
+        return None
+    if not isinstance(validation_data, tuple | list) or len(validation_data) != 2:
+        raise ParameterTypeError("validation_data must be a pair (x_val, y_val) of numpy arrays")
+    x = check_inputs(validation_data[0], input_shape, "validation_data[0]")
+    return x, check_labels(validation_data[1], len(x), nb_classes, "validation_data[1]")
+
+
 def check_range(value: float, param: str, low: float, high: float, low_open: bool = False) -> float:
     """``low <= value <= high`` (``low < value`` when ``low_open``), else a ``ValueError``."""
     bad = value <= low if low_open else value < low

@@ -66,6 +66,7 @@ def test_rows_schema_and_files(finished):
         "gap_art_version",
         "config",
         "environment",
+        "data_splits",
         "evaluation_set",
         "sanity_checks",
         "clean_accuracy_budgets",
@@ -73,6 +74,9 @@ def test_rows_schema_and_files(finished):
         "rows",
     }
     assert document["config"]["compression"] == [4.0] and "torch" in document["environment"]
+    splits = document["data_splits"]
+    assert [splits[name]["source"] for name in ("train", "validation", "test")] == ["train", "train", "test"]
+    assert splits["validation"]["size"] == round(0.1 * 1347) and splits["train"]["size"] == 1347 - 135
     environment = document["environment"]
     assert environment["cpu"] and environment["cpu_capability"] in (
         "DEFAULT",

@@ -134,7 +134,7 @@ def run(
         "allow_mixed_environment": allow_mixed_environment,
         "task_environments": distinct([current, *found]),
     }
-    files = write_outputs(rows, config, store, env, checks)
+    files = write_outputs(rows, config, store, env, checks, ctx.data.splits)
     return BenchResults(store.root, rows, files, time.perf_counter() - start, checks)
 
 

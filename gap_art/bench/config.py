@@ -62,8 +62,10 @@ class BenchConfig:
     :param finetune_patience: Fine-tune every pruned model (and ART's adversarial trainers) to
         convergence: stop after this many epochs without a better clean accuracy on the
         validation split and keep the best epoch; ``None`` trains every epoch.
-    :param validation_fraction: Share of the training data held out (seeded) for early
-        stopping; never the test split.
+    :param validation_fraction: Size of the validation split, as a share of the training
+        set's: rows of the official training split that no model of the study trains on,
+        drawn with ``data_seed`` before anything is trained; every selection (early
+        stopping, budgets) reads them, never the test split.
     :param prune_classifier: Also prune the layer producing the logits (off, as the reference).
     :param rounds: Rounds of the ``+iter`` methods (each fine-tuned as above).
     :param defence_epochs: Epochs of ART's trained defences (distillation, adversarial training).

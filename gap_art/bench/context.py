@@ -19,10 +19,10 @@ from gap_art.bench.store import Store
 from gap_art.checkpoint import load_checkpoint, save_checkpoint
 from gap_art.classifiers import to_art_classifier
 from gap_art.data import DataBundle
+from gap_art.data.splits import VALIDATION
 from gap_art.evaluation.transfer import PREDICT_BATCH_SIZE
 from gap_art.models import EnsembleModule, create_model, parse_arch_kwargs
 from gap_art.runtime import resolve_device, seeded_subset
-from gap_art.training import validation_split
 
 Meta = dict[str, Any]
 """A finished task's metadata: small and JSON-able, what the cache stores."""
@@ -89,12 +89,11 @@ class Context:
         keep = seeded_subset(len(x), self.config.n_test, evaluation_seed(self.config, seed))
         return x[keep], y[keep]
 
-    def validation_set(self, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        """The training rows that the seed's fine-tuning and early stopping hold out (never
-        trained on, never the test split): every model selection of the study reads these."""
-        x, y = self.data.numpy("train")
-        _, held = validation_split(len(x), self.config.validation_fraction, seed)
-        return x[held], y[held]
+    def validation_set(self) -> tuple[np.ndarray, np.ndarray]:
+        """The study's validation rows: official training rows that no model of the study
+        trains on (drawn before anything is trained), never the test split. Every model
+        selection (early stopping, budgets, flags) reads these."""
+        return self.data.numpy(VALIDATION)
 
     def calibration_set(self, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """Training examples for GAP's calibration attacks, the baselines and int8."""

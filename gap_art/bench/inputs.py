@@ -34,7 +34,7 @@ from gap_art.data import DataBundle, DataSpec
 from gap_art.models import parse_arch_kwargs
 from gap_art.models.external import import_factory, is_import_path
 
-DATA_FIELDS = ("dataset", "data", "data_dir", "input_size", "mean", "std", "n_train")
+DATA_FIELDS = ("dataset", "data", "data_dir", "input_size", "mean", "std", "n_train", "validation_fraction")
 """Fields that reach every task through the data they load: the digest of the loaded data
 (:func:`data_digest`) changes with them whenever the data does (``data_dir`` holding the same
 files, or ``input_size`` of data already that size, changes no result and no id)."""
@@ -103,21 +103,29 @@ def library_versions() -> dict[str, str | None]:
 
 
 @functools.lru_cache(maxsize=4)
-def _load(spec: DataSpec, n_train: int | None, data_seed: int) -> DataBundle:
-    return spec.load(n_train=n_train, seed=data_seed)
+def _load(spec: DataSpec, n_train: int | None, data_seed: int, validation_fraction: float) -> DataBundle:
+    return spec.load(n_train=n_train, seed=data_seed, validation_fraction=validation_fraction)
 
 
 def study_data(config: BenchConfig) -> DataBundle:
-    """The data ``config``'s tasks read (both splits; ``n_train`` drawn with ``data_seed``),
-    loaded once per process."""
-    return _load(config.data_spec(), config.n_train, config.data_seed)
+    """The data ``config``'s tasks read, loaded once per process: three disjoint splits
+    (:mod:`gap_art.data.splits`), *train* (``n_train`` rows drawn with ``data_seed``: every
+    model of the study trains on these and no others), *validation* (``validation_fraction``
+    of that size, from the training rows the train subset leaves out: every selection reads
+    these) and *test*."""
+    return _load(*_data_key(config))
+
+
+def _data_key(config: BenchConfig) -> tuple[DataSpec, int | None, int, float]:
+    return config.data_spec(), config.n_train, config.data_seed, config.validation_fraction
 
 
 @functools.lru_cache(maxsize=4)
-def _digest(spec: DataSpec, n_train: int | None, data_seed: int) -> str:
-    bundle = _load(spec, n_train, data_seed)
+def _digest(spec: DataSpec, n_train: int | None, data_seed: int, validation_fraction: float) -> str:
+    bundle = _load(spec, n_train, data_seed, validation_fraction)
     digest = hashlib.sha256(json.dumps(bundle.info.to_dict(), sort_keys=True).encode())
-    for split in (bundle.train, bundle.test):
+    assert bundle.validation is not None
+    for split in (bundle.train, bundle.validation, bundle.test):
         for tensor in split.tensors:
             array = np.ascontiguousarray(tensor.numpy())
             digest.update(f"{array.dtype}{array.shape}".encode())
@@ -128,7 +136,7 @@ def _digest(spec: DataSpec, n_train: int | None, data_seed: int) -> str:
 def data_digest(config: BenchConfig) -> str:
     """A hash of the data ``config``'s tasks read, as loaded: pixel values, labels and
     metadata (classes, normalisation, input shape) of both splits."""
-    return _digest(config.data_spec(), config.n_train, config.data_seed)
+    return _digest(*_data_key(config))
 
 
 def file_digest(path: str | Path) -> str:

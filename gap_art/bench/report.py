@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import platform
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from gap_art.bench.sections import (
 from gap_art.bench.store import Store
 from gap_art.bench.summary import Analysis, analyse, summarize
 from gap_art.bench.verdict import bottom_line, verdict, whitebox_only_run
+from gap_art.data.splits import SplitRecord
 from gap_art.errors import ParameterError
 from gap_art.evaluation.export import fixed_width_table
 from gap_art.evaluation.sanity import SanityCheck
@@ -89,8 +90,9 @@ def _setup(rows: Sequence[Row], config: BenchConfig, env: dict[str, Any]) -> str
 def _settings_section(doc: Document, config: BenchConfig, env: dict[str, Any]) -> None:
     budgets = ", ".join(f"eps {e:.4g} (step {s:.4g})" for e, s in config.gap_budgets())
     fine_tuning = (
-        f"to convergence: early stopping on clean accuracy of a seeded {config.validation_fraction:g} "
-        f"of the training data, patience {config.finetune_patience}, at most {config.finetune_epochs} epochs"
+        "to convergence: early stopping on clean accuracy of the validation split (training rows no "
+        f"model trains on, {config.validation_fraction:g} of the training set's size), patience "
+        f"{config.finetune_patience}, at most {config.finetune_epochs} epochs"
         if config.finetune_patience is not None
         else f"{config.finetune_epochs} epochs"
     )
@@ -186,14 +188,21 @@ def render_report(
 
 
 def write_outputs(
-    rows: Sequence[Row], config: BenchConfig, store: Store, env: dict[str, Any], checks: Checks
+    rows: Sequence[Row],
+    config: BenchConfig,
+    store: Store,
+    env: dict[str, Any],
+    checks: Checks,
+    splits: Mapping[str, SplitRecord] | None = None,
 ) -> dict[str, Path]:
-    """results.json, results.csv, then the report and plots, each written atomically."""
+    """results.json, results.csv, then the report and plots, each written atomically;
+    ``splits`` records how the study's data splits were drawn (results.json's ``data_splits``)."""
     analysis = analyse(rows, primary_attack(config), config.attack_eps)
     document = {
         "gap_art_version": __version__,
         "config": config.to_dict(),
         "environment": env,
+        "data_splits": {name: record.to_dict() for name, record in (splits or {}).items()},
         "evaluation_set": {
             "split": config.split,
             "n": config.n_test,

@@ -3,7 +3,8 @@
 Per seed: train the source; per (seed, target): build the target; per (seed, attack, threat
 model): craft the examples once on the attacker's model(s); per (seed, target, attack, threat
 model, eps): evaluate (a *cell*); per seed, the sanity checks. Per seed, the primary attack is
-also crafted on the dense model over the validation rows (held out of the training data):
+also crafted on the dense model over the study's validation rows (training rows that no
+model of the study trains on, :func:`~gap_art.bench.inputs.study_data`):
 targets record their fine-tuning curve and the kept model's point there, and every selection
 (the clean-accuracy budgets) reads those, never the test examples. Every spec is typed
 (:mod:`gap_art.bench.targets`, :mod:`gap_art.bench.tasks`) and built from
@@ -20,7 +21,6 @@ from gap_art.bench.graph import Graph, Task, TaskSpec
 from gap_art.bench.inputs import StudyInputs, file_digest
 from gap_art.bench.seeds import attacker_seed, pool_seed
 from gap_art.bench.targets import (
-    VALIDATION,
     ArtPreprocessorSpec,
     ArtTrainerSpec,
     DenseSpec,
@@ -28,7 +28,7 @@ from gap_art.bench.targets import (
     PrunedSpec,
     TargetSpec,
 )
-from gap_art.bench.tasks import CellSpec, CraftSpec, SanitySpec, SourceSpec
+from gap_art.bench.tasks import CellSpec, CraftSpec, SanitySpec, SourceSpec, ValidationCraftSpec
 from gap_art.bench.threats import replica_count
 from gap_art.defences.art_builtin import ART_DEFENCES, TrainedDefence
 from gap_art.defences.methods import needs_attack, parse_method
@@ -113,11 +113,11 @@ class _Builder:
         return self.make(spec, sources)
 
     def validation_craft(self, attack: str, seed: int, source: Task) -> Task:
-        """``attack`` crafted on the dense model over the seed's validation rows: the
+        """``attack`` crafted on the dense model over the study's validation rows: the
         defender's own measurement (its random starts drawn from the defender's seed)."""
         eps = self.config.attack_eps
         spec = AttackSpec(attack, self.config.attack_backend, eps, default_eps_step(eps), seed=seed)
-        return self.make(CraftSpec(seed, spec, "dense", None, VALIDATION), (source,))
+        return self.make(ValidationCraftSpec(seed, spec, "dense"), (source,))
 
     def pruned(self, method: str, ratio: float, seed: int, source: Task, validation: Task) -> list[Task]:
         """One pruned target per GAP budget (one for criteria without an attack)."""

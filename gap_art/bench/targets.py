@@ -18,6 +18,7 @@ from typing_extensions import dataclass_transform
 
 from gap_art.bench.context import Context, Meta
 from gap_art.bench.graph import Task, TaskSpec
+from gap_art.data.splits import VALIDATION
 from gap_art.defences import Int8Quantization
 from gap_art.defences.art_builtin import PreprocessorDefence, TrainedDefence, TrainingData
 from gap_art.defences.art_builtin import get as get_art_defence
@@ -77,7 +78,7 @@ class TargetSpec(TaskSpec):
     def _validation_point(self, task_id: str, meta: Meta, craft: Meta, ctx: Context) -> Meta:
         """Clean and transfer accuracy of the model kept on the validation rows (the primary
         attack crafted on the dense model): what selection within a clean-accuracy budget reads."""
-        x, y = ctx.validation_set(self.seed)
+        x, y = ctx.validation_set()
         both, labels = np.concatenate([x, ctx.examples(craft)]), np.concatenate([y, y])
         correct = load_target(task_id, meta, ctx).predict(both, batch_size=1024).argmax(1) == labels
         return {
@@ -95,14 +96,10 @@ class TargetSpec(TaskSpec):
         return ctx.classifier(meta["checkpoint"])
 
 
-VALIDATION = "validation"
-"""The ``split`` of a craft on the validation rows (see :meth:`Context.validation_set
-<gap_art.bench.context.Context.validation_set>`)."""
-
-
 def craft_rows(ctx: Context, split: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The rows a craft of study seed ``seed`` attacks: its validation rows, or its test sample."""
-    return ctx.validation_set(seed) if split == VALIDATION else ctx.evaluation_set(seed)
+    """The rows a craft of study seed ``seed`` attacks: the study's validation rows, or the
+    seed's test sample."""
+    return ctx.validation_set() if split == VALIDATION else ctx.evaluation_set(seed)
 
 
 TARGET_KINDS: dict[str, type[TargetSpec]] = {}
@@ -199,9 +196,7 @@ class PrunedSpec(TargetSpec):
     def build(self, task_id: str, deps: list[Meta], ctx: Context) -> Meta:
         curve: list[list[float]] = []
         validation = self.validation_craft(deps)
-        monitor = (
-            None if validation is None else _curve_recorder(ctx, self.seed, ctx.examples(validation), curve)
-        )
+        monitor = None if validation is None else _curve_recorder(ctx, ctx.examples(validation), curve)
         result = self.compress(deps, ctx, monitor)
         model = result.classifier.model
         meta = {
@@ -234,13 +229,14 @@ class PrunedSpec(TargetSpec):
             y_train,
             finetune_monitor=monitor,
             extra_sources=pool,
+            validation_data=ctx.validation_set(),
         )
 
 
 def _curve_recorder(
-    ctx: Context, seed: int, x_adv: np.ndarray, curve: list[list[float]]
+    ctx: Context, x_adv: np.ndarray, curve: list[list[float]]
 ) -> Callable[[int, PyTorchClassifier], None]:
-    x, y = ctx.validation_set(seed)
+    x, y = ctx.validation_set()
     both, labels = np.concatenate([x, x_adv]), np.concatenate([y, y])
 
     def record(epoch: int, pruned: PyTorchClassifier) -> None:
@@ -317,7 +313,7 @@ class ArtTrainerSpec(TargetSpec):
         torch.manual_seed(self.seed)
         student = ctx.new_model()
         x, y = ctx.data.numpy("train")
-        data = TrainingData(x, y, student, self.training, self.eps or 0.0)
+        data = TrainingData(x, y, student, self.training, self.eps or 0.0, ctx.validation_set())
         model = defence.train(ctx.classifier(deps[0]["checkpoint"]), data)
         meta = {"checkpoint": ctx.save_model(task_id, model), **size_fields(model, False)}
         if defence.record_ is not None:

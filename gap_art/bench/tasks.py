@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -15,9 +16,10 @@ from art.estimators.classification import PyTorchClassifier
 from gap_art.bench.context import Context, Meta
 from gap_art.bench.graph import Task, TaskSpec
 from gap_art.bench.rows import ROW_FIELDS, TARGET_FIELDS, Row, as_row, pack_correct
-from gap_art.bench.targets import VALIDATION, TargetSpec, craft_rows, load_target, size_fields
+from gap_art.bench.targets import TargetSpec, craft_rows, load_target, size_fields
 from gap_art.checkpoint import load_model
 from gap_art.classifiers import is_gradient_free, pixel_space
+from gap_art.data.splits import VALIDATION
 from gap_art.evaluation import craft_examples, evaluate_transfer, evaluate_whitebox
 from gap_art.evaluation.sanity import run_sanity_checks
 from gap_art.models.registry import model_recipe
@@ -70,11 +72,10 @@ class SourceSpec(TaskSpec):
 @dataclass(frozen=True)
 class CraftSpec(TaskSpec):
     """One attack crafted once on the attacker's model(s) (the task's dependencies; several
-    are attacked as their logit average): on the evaluation set, or with ``split`` set to
-    :data:`VALIDATION` on the seed's validation rows (for model selection)."""
+    are attacked as their logit average) on the seed's test sample."""
 
     kind = "craft"
-    reads = ("arch", "arch_kwargs", "n_test", "split", "data_seed", "validation_fraction")
+    reads: ClassVar[tuple[str, ...]] = ("arch", "arch_kwargs", "n_test", "split", "data_seed")
     seed: int
     attack: AttackSpec
     threat_model: str
@@ -94,6 +95,16 @@ class CraftSpec(TaskSpec):
         name = f"{task.id}.npz"
         atomic_write(ctx.store.cache / name, lambda tmp: np.savez_compressed(tmp, x_adv=x_adv))
         return {"examples": name, "sources": checkpoints, "time_s": time.perf_counter() - start, "n": len(x)}
+
+
+@dataclass(frozen=True)
+class ValidationCraftSpec(CraftSpec):
+    """An attack crafted on the seed's dense model over the study's validation rows, which
+    model selection reads: part of the data, so the test sample's settings do not key it."""
+
+    reads: ClassVar[tuple[str, ...]] = ("arch", "arch_kwargs")
+    n_test: None = None
+    split: str = VALIDATION
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,14 @@ import gzip
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from gap_art.data.splits import SPLITS, TEST, TRAIN, VALIDATION, SplitRecord, training_rows
 from gap_art.errors import ParameterError
 from gap_art.runtime import seeded_subset
 
@@ -113,11 +114,15 @@ DATASETS: dict[str, DatasetInfo] = {
 
 @dataclass
 class DataBundle:
-    """Train and test splits of one dataset, in memory, with their metadata."""
+    """The splits of one dataset, in memory, with their metadata: ``train`` and ``test``, and
+    ``validation`` when asked for (rows of the official training split that ``train`` never
+    holds: see :mod:`gap_art.data.splits`). ``splits`` records how each was drawn."""
 
     info: DatasetInfo
     train: TensorDataset
     test: TensorDataset
+    validation: TensorDataset | None = None
+    splits: dict[str, SplitRecord] = field(default_factory=dict)
 
     def train_loader(self, batch_size: int = 128, seed: int = 0, shuffle: bool = True) -> DataLoader:
         """A loader over the training split, shuffled reproducibly by ``seed``."""
@@ -128,12 +133,51 @@ class DataBundle:
         """A loader over the test split, in order."""
         return DataLoader(self.test, batch_size=batch_size, shuffle=False)
 
-    def numpy(self, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
+    def numpy(self, split: str = TEST) -> tuple[np.ndarray, np.ndarray]:
         """``(x, y)`` of a split as numpy arrays (float32 images, int64 labels), as ART expects."""
-        if split not in ("train", "test"):
-            raise ParameterError(f"split must be 'train' or 'test', got {split!r}")
-        x, y = (self.train if split == "train" else self.test).tensors
+        if split not in SPLITS:
+            raise ParameterError(f"split must be one of {list(SPLITS)}, got {split!r}")
+        data = {TRAIN: self.train, VALIDATION: self.validation, TEST: self.test}[split]
+        if data is None:
+            raise ParameterError("this data has no validation split: load it with a validation_fraction")
+        x, y = data.tensors
         return x.numpy(), y.numpy()
+
+
+def split_data(
+    info: DatasetInfo,
+    train: Split,
+    test: Split,
+    n_train: int | None,
+    n_test: int | None,
+    seed: int,
+    validation_fraction: float | None = None,
+) -> DataBundle:
+    """The bundle of a dataset's official ``train`` and ``test`` splits: seeded subsets of
+    ``n_train`` and ``n_test`` rows (all when ``None``), and with ``validation_fraction`` a
+    validation split drawn from the training rows the train subset leaves out."""
+    for param, n, rows in (("n_train", n_train, len(train[0])), ("n_test", n_test, len(test[0]))):
+        if n is not None and not 1 <= n <= rows:
+            raise ParameterError(f"{param} must be between 1 and {rows}, got {n}")
+    kept, held = training_rows(len(train[0]), n_train, validation_fraction, seed)
+    test_rows = seeded_subset(len(test[0]), n_test, seed + 1)
+    drawn = n_train is not None or validation_fraction is not None
+    splits = {
+        TRAIN: SplitRecord.of(TRAIN, TRAIN, kept, seed if drawn else None),
+        TEST: SplitRecord.of(TEST, TEST, test_rows, None if n_test is None else seed + 1),
+    }
+    validation = None
+    if validation_fraction is not None:
+        validation = _rows(train, held)
+        splits[VALIDATION] = SplitRecord.of(VALIDATION, TRAIN, held, seed)
+    return DataBundle(info, _rows(train, kept), _rows(test, test_rows), validation, splits)
+
+
+def _rows(split: Split, indices: np.ndarray) -> TensorDataset:
+    if len(indices) == len(split[0]):
+        return TensorDataset(*split)
+    keep = torch.from_numpy(indices)
+    return TensorDataset(split[0][keep], split[1][keep])
 
 
 def dataset_info(name: str) -> DatasetInfo:
@@ -155,6 +199,7 @@ def load_dataset(
     n_test: int | None = None,
     seed: int = 0,
     download: bool = True,
+    validation_fraction: float | None = None,
 ) -> DataBundle:
     """Load a dataset by name, optionally a seeded random subset of each split.
 
@@ -165,25 +210,16 @@ def load_dataset(
     :param n_test: Keep this many test examples (all when ``None``).
     :param seed: Seed of the subset selection.
     :param download: Let torchvision download what is missing.
+    :param validation_fraction: Also draw a validation split of this share of the training
+        set's size from the official training rows the train subset leaves out (drawn first,
+        so no train row is a validation row; see :mod:`gap_art.data.splits`).
     :raises DataUnavailableError: The data is neither on disk nor downloadable.
     """
     info = dataset_info(name)
     loader = _LOADERS[name]
     root = Path(data_dir) if data_dir is not None else None
-    (x_train, y_train), (x_test, y_test) = loader(root, download)
-    train = subset(x_train, y_train, n_train, seed, "n_train")
-    test = subset(x_test, y_test, n_test, seed + 1, "n_test")
-    return DataBundle(info=info, train=train, test=test)
-
-
-def subset(x: torch.Tensor, y: torch.Tensor, n: int | None, seed: int, param: str) -> TensorDataset:
-    """A seeded random ``n`` of the examples (all when ``None``); ``param`` names ``n`` in errors."""
-    if n is None:
-        return TensorDataset(x, y)
-    if not 1 <= n <= len(x):
-        raise ParameterError(f"{param} must be between 1 and {len(x)}, got {n}")
-    keep = torch.from_numpy(seeded_subset(len(x), n, seed))
-    return TensorDataset(x[keep], y[keep])
+    train, test = loader(root, download)
+    return split_data(info, train, test, n_train, n_test, seed, validation_fraction)
 
 
 def _load_digits(root: Path | None, download: bool) -> tuple[Split, Split]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gap_art.data.datasets import DataBundle, DatasetInfo, DataUnavailableError, Split, subset
+from gap_art.data.datasets import DataBundle, DatasetInfo, DataUnavailableError, Split, split_data
 from gap_art.errors import ParameterError
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -31,6 +31,7 @@ def load_files(
     n_train: int | None = None,
     n_test: int | None = None,
     seed: int = 0,
+    validation_fraction: float | None = None,
 ) -> DataBundle:
     """Read an ImageFolder tree or an ``.npz`` file (module docstring) as a :class:`DataBundle`.
 
@@ -38,6 +39,8 @@ def load_files(
         ImageFolder tree whose images differ in size).
     :param mean: Per-channel mean of the model's normalisation (with ``std``); kept in the
         metadata and applied as ART preprocessing, so attacks work in pixel space.
+    :param validation_fraction: Also draw a validation split from the training rows the train
+        subset leaves out (as :func:`~gap_art.data.load_dataset` does).
     :raises DataUnavailableError: No such file or folder.
     :raises ValueError: A layout or array gap-art cannot read (the message says which).
     """
@@ -63,9 +66,7 @@ def load_files(
         std=_per_channel(std, channels, "std"),
         path=str(root.resolve()),
     )
-    return DataBundle(
-        info, subset(*train, n_train, seed, "n_train"), subset(*test, n_test, seed + 1, "n_test")
-    )
+    return split_data(info, train, test, n_train, n_test, seed, validation_fraction)
 
 
 def _per_channel(values: tuple[float, ...] | None, channels: int, param: str) -> tuple[float, ...] | None:

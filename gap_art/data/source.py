@@ -97,11 +97,24 @@ class DataSpec:
             return replace(self, dataset=info.name, mean=normalisation[0], std=normalisation[1])
         return self
 
-    def load(self, n_train: int | None = None, n_test: int | None = None, seed: int = 0) -> DataBundle:
-        """The data in memory, optionally seeded subsets of each split."""
+    def load(
+        self,
+        n_train: int | None = None,
+        n_test: int | None = None,
+        seed: int = 0,
+        validation_fraction: float | None = None,
+    ) -> DataBundle:
+        """The data in memory, optionally seeded subsets of each split, and with
+        ``validation_fraction`` a validation split no train row is in
+        (:mod:`gap_art.data.splits`)."""
         if self.path is not None:
-            return load_files(self.path, self.input_size, self.mean, self.std, n_train, n_test, seed)
-        bundle = load_dataset(self.dataset or DEFAULT_DATASET, self.data_dir, n_train, n_test, seed)
+            return load_files(
+                self.path, self.input_size, self.mean, self.std, n_train, n_test, seed, validation_fraction
+            )
+        name = self.dataset or DEFAULT_DATASET
+        bundle = load_dataset(
+            name, self.data_dir, n_train, n_test, seed, validation_fraction=validation_fraction
+        )
         if self.mean is None:
             return bundle
         channels = bundle.info.input_shape[0]

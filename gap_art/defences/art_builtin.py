@@ -73,6 +73,8 @@ class TrainingData:
         under FGSM at ``eps`` crafted on the model being trained: clean accuracy would pick
         the least hardened epoch.
     :param eps: Budget of adversarial training (input units).
+    :param validation: ``(x_val, y_val)`` that score, rows no model trained on (``None``: a
+        seeded share of ``x`` held out).
     """
 
     x: np.ndarray
@@ -80,6 +82,7 @@ class TrainingData:
     student: nn.Module
     training: FinetuneSpec
     eps: float
+    validation: tuple[np.ndarray, np.ndarray] | None = None
 
 
 class TrainedDefence(ArtDefence):
@@ -133,7 +136,9 @@ class AdversarialFinetuning(TrainedDefence):
         def score(x_held: np.ndarray, y_held: np.ndarray) -> Callable[[], float]:
             return lambda: _robust_accuracy(trainee, x_held, y_held, data.eps)
 
-        record = train_to_convergence(trainee.model, data.x, data.y, data.training, train, score, False)
+        record = train_to_convergence(
+            trainee.model, data.x, data.y, data.training, train, score, False, data.validation
+        )
         self.record_ = record if data.training.patience is not None else None
         return trainee.model
 

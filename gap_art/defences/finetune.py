@@ -1,6 +1,6 @@
 """Clean fine-tuning of a pruned classifier with its masks held, for a number of epochs or to
 convergence (:func:`gap_art.training.train_to_convergence`: early stopping on clean accuracy
-on a validation split held out of the training data)."""
+on validation rows it never trains on)."""
 
 from __future__ import annotations
 
@@ -29,12 +29,16 @@ def finetune(
     labels: np.ndarray,
     spec: FinetuneSpec,
     progress: bool = False,
-    monitor: Callable[[int], None] | None = None,
+    monitor: Callable[[int, PyTorchClassifier], None] | None = None,
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> FinetuneRecord:
     """Train ``classifier`` in place on ``(x, labels)`` as ``spec`` says (to convergence on
     clean validation accuracy with a patience); pruning masks hold throughout.
 
-    :param monitor: Called with the number of finished epochs after each epoch.
+    :param monitor: Called with the number of finished epochs and ``classifier`` after each
+        epoch.
+    :param validation: ``(x_val, y_val)`` early stopping scores (rows no model trained on);
+        ``None``: a seeded share of ``(x, labels)`` held out.
     """
     module = ClassifierModule(classifier)
     device = torch.device(classifier.device)
@@ -43,7 +47,7 @@ def finetune(
     def train(xs: np.ndarray, ys: np.ndarray, after_epoch: EpochHook | None) -> None:
         def on_epoch_end(epoch: int) -> bool:
             if monitor is not None:
-                monitor(epoch)
+                monitor(epoch, classifier)
             return after_epoch is not None and after_epoch(epoch)
 
         data = TensorDataset(torch.from_numpy(xs), torch.from_numpy(ys))
@@ -53,4 +57,4 @@ def finetune(
         held = TensorDataset(torch.from_numpy(x_held), torch.from_numpy(y_held))
         return lambda: evaluate_accuracy(module, held, device=device)
 
-    return train_to_convergence(classifier.model, x, labels, spec, train, score)
+    return train_to_convergence(classifier.model, x, labels, spec, train, score, validation=validation)

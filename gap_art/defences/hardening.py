@@ -25,11 +25,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 from art.attacks.attack import EvasionAttack
-from art.defences.transformer.transformer import Transformer
 from art.estimators.classification import PyTorchClassifier
 
 from gap_art.attacks import ATTACKS, build_attack, clip_range
 from gap_art.classifiers import check_pytorch_classifier, require_gradients, rewrap_classifier
+from gap_art.defences.params import ArtTransformer
 from gap_art.errors import ParameterError
 from gap_art.pruning import clone_module, load_masked_state
 from gap_art.runtime import seeded
@@ -38,8 +38,8 @@ from gap_art.training import EpochHook, FinetuneRecord, Recipe, make_optimizer, 
 from gap_art.validation import (
     check_budget,
     check_inputs,
-    check_known_params,
     check_labels,
+    check_validation_data,
 )
 
 
@@ -94,7 +94,7 @@ class HardeningRun:
     after_epoch: EpochHook
 
 
-class TransferHardening(Transformer):
+class TransferHardening(ArtTransformer):
     """Fine-tune a copy of a classifier against examples crafted on static models.
 
     :param classifier: The ART ``PyTorchClassifier`` to harden (pruned or not; never modified;
@@ -112,10 +112,11 @@ class TransferHardening(Transformer):
     :param attack_backend: ``torchattacks`` or ``art``.
     :param epochs: Fine-tuning epochs (the maximum with ``patience``).
     :param patience: Stop after this many epochs without a better validation score (the mean
-        of clean accuracy and accuracy under the parent's attack, on a seeded
-        ``validation_fraction`` of the data) and keep the best epoch, never the unhardened
+        of clean accuracy and accuracy under the parent's attack, on ``validation_data`` or a
+        seeded ``validation_fraction`` of the data) and keep the best epoch, never the unhardened
         start; ``None`` trains every epoch on all the data.
-    :param validation_fraction: Share of the data held out for early stopping.
+    :param validation_fraction: Share of the data held out for early stopping when
+        ``__call__`` gets no ``validation_data``.
     :param lr: Learning rate.
     :param optimizer: ``adam`` or ``sgd``.
     :param batch_size: Examples per step (and per attack batch).
@@ -226,6 +227,7 @@ class TransferHardening(Transformer):
         x: np.ndarray,
         transformed_classifier: PyTorchClassifier | None = None,
         y: np.ndarray | None = None,
+        validation_data: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> PyTorchClassifier:
         """Return a new classifier holding the hardened copy of the model.
 
@@ -233,6 +235,9 @@ class TransferHardening(Transformer):
         :param transformed_classifier: If given, the hardened weights and masks are loaded
             into this classifier's model (same architecture), which is returned.
         :param y: True labels of ``x`` (indices or one-hot): required.
+        :param validation_data: ``(x_val, y_val)``, rows that no model involved trained on,
+            which early stopping scores (as in ART's trainers); ``None``: a seeded
+            ``validation_fraction`` of ``x`` is held out instead.
         """
         x = check_inputs(x, self.classifier.input_shape)
         if y is None:
@@ -240,12 +245,15 @@ class TransferHardening(Transformer):
                 f"y is required by {type(self).__name__}.__call__: pass the true labels of x"
             )
         labels = check_labels(y, len(x), self.classifier.nb_classes)
+        validation = check_validation_data(
+            validation_data, self.classifier.input_shape, self.classifier.nb_classes
+        )
         trainee = rewrap_classifier(self.classifier, clone_module(self.classifier.model))
         trainee.set_params(optimizer=make_optimizer(trainee.model, Recipe(self.optimizer, self.lr)))
         sources = [self._static_attack(s) for s in [self.parent, *self.extra_sources]]
         quiet = contextlib.nullcontext() if self.verbose else contextlib.redirect_stderr(io.StringIO())
         with seeded(self.seed), quiet:  # ART's trainers draw progress bars of their own
-            self.finetune_record_ = self._train_to_convergence(trainee, x, labels, sources)
+            self.finetune_record_ = self._train_to_convergence(trainee, x, labels, sources, validation)
         if transformed_classifier is None:
             return trainee
         check_pytorch_classifier(transformed_classifier, "transformed_classifier")
@@ -258,9 +266,10 @@ class TransferHardening(Transformer):
         x: np.ndarray,
         y: np.ndarray,
         sources: list[StaticSourceAttack],
+        validation: tuple[np.ndarray, np.ndarray] | None,
     ) -> FinetuneRecord:
-        """Early stopping on :meth:`_validation_score` of held-out rows; the unhardened start
-        is never kept."""
+        """Early stopping on :meth:`_validation_score` of the validation rows; the unhardened
+        start is never kept."""
 
         def train(xs: np.ndarray, ys: np.ndarray, after_epoch: EpochHook | None) -> None:
             self._train(HardeningRun(trainee, xs, ys, sources, after_epoch or (lambda epoch: False)))
@@ -268,7 +277,8 @@ class TransferHardening(Transformer):
         def score(x_held: np.ndarray, y_held: np.ndarray) -> Callable[[], float]:
             return self._validation_score(trainee, x_held, y_held, sources)
 
-        return train_to_convergence(trainee.model, x, y, self.finetune_spec(), train, score, keep_start=False)
+        spec = self.finetune_spec()
+        return train_to_convergence(trainee.model, x, y, spec, train, score, False, validation)
 
     def _validation_score(
         self,
@@ -315,8 +325,3 @@ class TransferHardening(Transformer):
         self.finetune_spec()
         if self.epochs < 1:
             raise ParameterError(f"epochs must be an integer >= 1, got {self.epochs!r}")
-
-    def set_params(self, **kwargs: Any) -> None:
-        """Change parameters (ART's convention), refusing unknown names."""
-        check_known_params(kwargs, self.params, type(self).__name__)
-        super().set_params(**kwargs)

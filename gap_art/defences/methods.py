@@ -77,7 +77,11 @@ def _pretraining_defence(name: str, param: str = "method") -> TrainedDefence:
 
 
 def pretrain(
-    spec: MethodSpec, classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray
+    spec: MethodSpec,
+    classifier: PyTorchClassifier,
+    x: np.ndarray,
+    y: np.ndarray,
+    validation_data: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> PyTorchClassifier:
     """The parent defended by ``spec.pretraining`` (a copy; ``classifier`` is not modified), or
     ``classifier`` itself when the method names none."""
@@ -87,7 +91,7 @@ def pretrain(
     low, high = clip_range(classifier)
     eps = spec.hardening_attack.resolve(high - low).eps
     assert eps is not None
-    data = TrainingData(x, y, classifier.model, training, eps)
+    data = TrainingData(x, y, classifier.model, training, eps, validation_data)
     return rewrap_classifier(classifier, _pretraining_defence(spec.pretraining).train(classifier, data))
 
 
@@ -133,6 +137,7 @@ def apply_method(
     y: np.ndarray,
     finetune_monitor: Callable[[int, PyTorchClassifier], None] | None = None,
     extra_sources: Sequence[PyTorchClassifier] = (),
+    validation_data: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Compressed:
     """Run the method ``spec`` describes on ``classifier`` (the parent; never modified).
 
@@ -147,22 +152,24 @@ def apply_method(
         fine-tuning of the last round; unused with a hardening).
     :param extra_sources: Static models the hardening trains against beside the parent (the
         pool of ``+pool``: the defender's own replicas, an independent and a robust model).
+    :param validation_data: ``(x_val, y_val)`` every early stopping scores: rows neither the
+        parent nor any fine-tuning trained on (``None``: each holds out a seeded share of ``x``).
     """
     spec = check_method(spec)
-    parent, classifier = classifier, pretrain(spec, classifier, x, y)
+    parent, classifier = classifier, pretrain(spec, classifier, x, y, validation_data)
     pruning = spec if spec.hardening is None else replace(spec, finetune=replace(spec.finetune, epochs=0))
     defence = pruning_defence(classifier, pruning)
     if spec.hardening is None:
         defence.finetune_monitor = finetune_monitor
     defence.fit(x_calibration, y_calibration)
-    pruned = defence(x, y=y)
+    pruned = defence(x, y=y, validation_data=validation_data)
     records = list(defence.finetune_records_)
     if spec.hardening is not None:
         training = replace(spec.finetune, epochs=max(1, spec.finetune.epochs))
         hardener = HARDENINGS.get(spec.hardening).from_specs(
             pruned, parent, spec.hardening_attack, training, extra_sources=extra_sources
         )
-        pruned = hardener(x, y=y)
+        pruned = hardener(x, y=y, validation_data=validation_data)
         assert hardener.finetune_record_ is not None
         records.append(hardener.finetune_record_)
     assert defence.compression_report_ is not None

@@ -1,5 +1,6 @@
-"""ART's parameter conventions for gap-art's transformers: deprecated names accepted with a
-warning, and the labels given to ``fit`` remembered for the same inputs."""
+"""ART's parameter conventions for gap-art's transformers: ``set_params`` that refuses unknown
+names, deprecated names accepted with a warning, and the labels given to ``fit`` remembered for
+the same inputs."""
 
 from __future__ import annotations
 
@@ -7,13 +8,15 @@ import warnings
 from typing import Any, ClassVar
 
 import numpy as np
+from art.defences.transformer.transformer import Transformer
 
 from gap_art.errors import ParameterError, ParameterTypeError
-from gap_art.validation import check_labels
+from gap_art.validation import check_known_params, check_labels
 
 
-class RenamedParams:
-    """Deprecated parameter names mapped to today's, for a constructor and ``set_params``."""
+class ArtTransformer(Transformer):
+    """An ART transformer whose ``set_params`` refuses names it does not take and accepts
+    deprecated ones (:attr:`renamed_params`) with a warning, as its constructor does."""
 
     renamed_params: ClassVar[dict[str, str]] = {}
     """Deprecated parameter names and today's: accepted by the constructor and
@@ -37,6 +40,18 @@ class RenamedParams:
             message = f"{type(self).__name__}({old}=...) is deprecated: use {new}="
             warnings.warn(message, FutureWarning, stacklevel=3)
         return {self.renamed_params.get(name, name): value for name, value in given.items()}
+
+    def set_params(self, **kwargs: Any) -> None:
+        """Change parameters (ART's convention), refusing unknown names; then
+        :meth:`_params_changed` hears which values changed."""
+        kwargs = self._current_names(kwargs)
+        check_known_params(kwargs, self.params, type(self).__name__)
+        changed = {name for name, value in kwargs.items() if getattr(self, name) != value}
+        super().set_params(**kwargs)
+        self._params_changed(changed)
+
+    def _params_changed(self, changed: set[str]) -> None:
+        """Called by :meth:`set_params` with the names whose values changed."""
 
 
 def labels_of(

@@ -9,13 +9,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from art.defences.transformer.transformer import Transformer
 from art.estimators.classification import PyTorchClassifier
 from torch import nn
 
 from gap_art.classifiers import ClassifierModule, check_pytorch_classifier, rewrap_classifier
 from gap_art.defences.finetune import finetune
-from gap_art.defences.params import RenamedParams, labels_of
+from gap_art.defences.params import ArtTransformer, labels_of
 from gap_art.errors import ParameterError
 from gap_art.pruning import (
     BASES,
@@ -39,11 +38,11 @@ from gap_art.training import FinetuneRecord
 from gap_art.validation import (
     check_choice,
     check_inputs,
-    check_known_params,
+    check_validation_data,
 )
 
 
-class PruningTransformer(RenamedParams, Transformer):
+class PruningTransformer(ArtTransformer):
     """Shared machinery: score on a copy, turn scores into masks, fine-tune, rewrap.
 
     Subclasses only name the criterion (:meth:`_importance`); the criterion scores and says
@@ -169,6 +168,7 @@ class PruningTransformer(RenamedParams, Transformer):
         x: np.ndarray,
         transformed_classifier: PyTorchClassifier | None = None,
         y: np.ndarray | None = None,
+        validation_data: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> PyTorchClassifier:
         """Return a new classifier holding the pruned (and fine-tuned) copy of the model.
 
@@ -176,15 +176,38 @@ class PruningTransformer(RenamedParams, Transformer):
         :param transformed_classifier: If given, the pruned weights and masks are loaded into
             this classifier's model (same architecture), which is returned.
         :param y: Labels of ``x`` (indices or one-hot); needed for fine-tuning and GAP.
+        :param validation_data: ``(x_val, y_val)``, rows that neither the parent nor the
+            fine-tuning trained on, which early stopping scores (as in ART's trainers);
+            ``None``: a seeded ``validation_fraction`` of ``x`` is held out instead.
         """
+        validation = check_validation_data(
+            validation_data, self.classifier.input_shape, self.classifier.nb_classes
+        )
         if not self.is_fitted:
             if y is None and self._importance().needs_labels:
                 self._labels(x, y, required=True, call="__call__")  # raises, naming the call made
             self.fit(x, y)
+        pruned = rewrap_classifier(self.classifier, clone_module(self.classifier.model))
+        self.compression_report_ = self._prune_in_rounds(pruned, x, y, validation)
+        self.finetune_record_ = self.finetune_records_[-1]
+        if transformed_classifier is None:
+            return pruned
+        check_pytorch_classifier(transformed_classifier, "transformed_classifier")
+        load_masked_state(transformed_classifier.model, pruned.model.state_dict())
+        return transformed_classifier
+
+    def _prune_in_rounds(
+        self,
+        pruned: PyTorchClassifier,
+        x: np.ndarray,
+        y: object,
+        validation: tuple[np.ndarray, np.ndarray] | None,
+    ) -> CompressionReport:
+        """Prune ``pruned``'s model in place to each round's ratio, re-scoring it before every
+        round but the first and fine-tuning it after each (records in ``finetune_records_``)."""
         assert self.scores_ is not None
-        model = clone_module(self.classifier.model)
+        model = pruned.model
         targets = self._targets(model)
-        pruned = rewrap_classifier(self.classifier, model)
         scores = [self.scores_[name] for name in self.parameter_names]
         ratios = self.round_compressions()
         self.finetune_records_ = []
@@ -195,21 +218,19 @@ class PruningTransformer(RenamedParams, Transformer):
             report = prune_by_scores(
                 model, scores, ratio, targets, self.scope, largest, self.seed, self.compression_basis
             )
-            last = number == len(ratios)
-            if last and self.finetune_monitor is not None:
-                self.finetune_monitor(0, pruned)
+            hook = self.finetune_monitor if number == len(ratios) else None
+            if hook is not None:
+                hook(0, pruned)
             record = FinetuneRecord(0, 0)
             if self.finetune_epochs > 0:
-                record = self._finetune(pruned, x, y, monitor=last)
+                x = check_inputs(x, pruned.input_shape)
+                labels = self._labels(x, y, required=True, call="__call__ (fine-tuning)")
+                assert labels is not None
+                spec = self.finetune_spec()
+                record = finetune(pruned, x, labels, spec, self.verbose, hook, validation)
                 report = measure_compression(model, targets)
             self.finetune_records_.append(record)
-        self.finetune_record_ = self.finetune_records_[-1]
-        self.compression_report_ = report
-        if transformed_classifier is None:
-            return pruned
-        check_pytorch_classifier(transformed_classifier, "transformed_classifier")
-        load_masked_state(transformed_classifier.model, model.state_dict())
-        return transformed_classifier
+        return report
 
     def _check_params(self) -> None:
         self.method_spec()  # compression, scope, rounds, fine-tuning: validated by the specs
@@ -316,13 +337,8 @@ class PruningTransformer(RenamedParams, Transformer):
         where = f"{type(self).__name__}.{call}"
         return labels_of(x, y, self._fit_data, self.classifier.nb_classes, required, where)
 
-    def set_params(self, **kwargs: Any) -> None:
-        """Change parameters (ART's convention), refusing unknown names; changing one that
-        the scores depend on drops the fitted scores, so the next call scores again."""
-        kwargs = self._current_names(kwargs)
-        check_known_params(kwargs, self.params, type(self).__name__)
-        changed = {name for name, value in kwargs.items() if getattr(self, name) != value}
-        super().set_params(**kwargs)
+    def _params_changed(self, changed: set[str]) -> None:
+        """Changing a parameter the scores depend on drops them: the next call scores again."""
         if changed & self.scoring_params:
             self.scores_, self._is_fitted = None, False
 
@@ -331,19 +347,3 @@ class PruningTransformer(RenamedParams, Transformer):
     ) -> tuple[np.ndarray, np.ndarray | None]:
         keep = seeded_subset(len(x), self.nb_calibration, self.seed)
         return x[keep], (y[keep] if y is not None else None)
-
-    def _finetune(
-        self, classifier: PyTorchClassifier, x: np.ndarray, y: object, monitor: bool = True
-    ) -> FinetuneRecord:
-        x = check_inputs(x, classifier.input_shape)
-        labels = self._labels(x, y, required=True, call="__call__ (fine-tuning)")
-        assert labels is not None
-        hook = self.finetune_monitor if monitor else None
-        return finetune(
-            classifier,
-            x,
-            labels,
-            self.finetune_spec(),
-            progress=self.verbose,
-            monitor=(lambda epoch: hook(epoch, classifier)) if hook is not None else None,
-        )
