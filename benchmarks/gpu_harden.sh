@@ -17,11 +17,12 @@
 #   the replica. Results in benchmarks/results/harden_gpu_lease/. Sized from the CPU's task
 #   times (about 6 minutes estimated on one H200); not yet run on a GPU.
 # --tiny: the preset's methods against the new attackers only (independent-arch, robust,
-#   replicas of 2), with PGD only, on CPU.
+#   one replica), with PGD only, on CPU.
 #
 # Environment: OUT=<folder> puts the results there instead; WORK=<folder> keeps the study's
 # cache (default: a temporary folder), so a rerun with the same WORK resumes; METHODS=<list>
-# replaces the mode's methods; DATA_DIR=<folder> reads Fashion-MNIST's gzip files from there;
+# replaces the mode's methods; DEFENCES=<list> the ART defences (the preset's by default);
+# DATA_DIR=<folder> reads Fashion-MNIST's gzip files from there;
 # PYTHON=<interpreter> (default python3); COMMIT=<hash> names the commit where git cannot;
 # DRY_RUN=1 prints the mode's study (its settings and task counts) and runs nothing.
 set -euo pipefail
@@ -47,8 +48,8 @@ case "$mode" in
     out=${OUT:-$(mktemp -d)/harden_tiny}
     methods="gap-grad,random,magnitude,gap-iter,gap-grad+tat,magnitude+tat,magnitude+tat-fgsm,gap-grad+gal,ensemble-adv>magnitude"
     settings=(--device cpu --seeds 0 --n-train 160 --n-test 16 --epochs 1
-              --finetune-epochs 1 --defence-epochs 1 --no-sanity-checks --replicas 2 --attacks pgd
-              --threat-models dense,independent-arch,robust,replicas)
+              --finetune-epochs 1 --defence-epochs 1 --no-sanity-checks --attacks pgd
+              --threat-models dense,independent-arch,robust,replica)
     ;;
   *)
     echo "usage: bash benchmarks/gpu_harden.sh [--lease|--tiny]" >&2
@@ -58,6 +59,9 @@ esac
 methods=${METHODS:-$methods}
 if [[ -n "$methods" ]]; then
   settings+=(--methods "$methods")
+fi
+if [[ -n "${DEFENCES:-}" ]]; then
+  settings+=(--defences "$DEFENCES")
 fi
 if [[ -n "${DATA_DIR:-}" ]]; then
   settings+=(--data-dir "$DATA_DIR")

@@ -1,7 +1,8 @@
 """What stops a ``+pool`` model's training: its early-stopping scores, epoch by epoch.
 
-``PoolAdversarialFinetuning`` keeps the epoch with the best worst-source accuracy on held-out
-training rows among the epochs within ``clean_budget`` of the parent's held-out clean accuracy;
+``PoolAdversarialFinetuning`` keeps the epoch with the best worst-source accuracy on the study's
+validation split (rows no model trains on) among the epochs within ``clean_budget`` of the
+parent's clean accuracy on those rows;
 an epoch outside the budget scores its clean accuracy - 1 (so a negative score means "outside").
 The bench keeps only the kept epoch, so this script rebuilds each study seed's ``+pool`` targets
 from a finished study's cache (the same pool, the same seeds: the rebuilt model is the cached

@@ -5,8 +5,10 @@ then fine-tuned with the masks held.
 No ART object is needed to prune: gap-art's score functions take a model and batches, and the
 masks are ordinary ``torch.nn.utils.prune`` masks.
 
-Run: python examples/torchvision_plain_pytorch.py
+Run: python examples/torchvision_plain_pytorch.py [EPOCHS]   (dense training epochs, default 3)
 """
+
+import sys
 
 import torch
 import torchattacks
@@ -48,7 +50,7 @@ def accuracy() -> float:
         return (model(x).argmax(1) == y).float().mean().item()
 
 
-train(3)
+train(int(sys.argv[1]) if len(sys.argv) > 1 else 3)
 dense = accuracy()
 
 # GAP: the gradient of the loss on adversarial examples crafted on the model itself.

@@ -123,6 +123,27 @@ def test_worst_attacker_is_the_minimum_over_attackers_and_attacks_per_seed():
     assert "worst_attacker_transfer_accuracy" not in rows[3]
 
 
+def test_an_l2_attack_never_enters_the_l_inf_worst_attacker_or_worst_case():
+    """CW bounds L2, not L-inf: its examples may lie far outside the study's eps, so it keeps its
+    own row and the worst attacker and worst case are taken over the L-inf attacks only."""
+    from gap_art.attacks import is_linf
+    from gap_art.bench.flags import add_worst_case
+    from gap_art.bench.rows import pack_correct
+
+    def row(attack, transfer, correct):
+        packed = pack_correct(np.array(correct, dtype=bool))
+        return {"seed": 0, "target": "a", "threat_model": "dense", "attack": attack, "eps": 0.2, "n": 4,
+                "transfer_accuracy": transfer, "transfer_correct": packed}  # fmt: skip
+
+    rows = [row("pgd", 0.5, [1, 1, 0, 0]), row("fgsm", 0.75, [1, 1, 1, 0]), row("cw", 0.0, [0, 0, 0, 0])]
+    add_worst_attacker(rows, 0.2)
+    add_worst_case(rows, 0.2)
+    assert not is_linf("cw") and is_linf("pgd") and is_linf("mifgsm")
+    assert [r["worst_attacker"] for r in rows] == ["dense pgd"] * 3  # CW's row reports the L-inf worst
+    assert [r["worst_attacker_transfer_accuracy"] for r in rows] == [0.5] * 3
+    assert [r["worst_case_transfer_accuracy"] for r in rows] == [0.5] * 3
+
+
 def test_a_tied_worst_attacker_does_not_depend_on_row_order_or_hash_seed():
     """Equal transfer accuracy under two attackers: the row field takes the first by name, and
     the bottom line names every attacker that is worst in as many seeds (a report redrawn from

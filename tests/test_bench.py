@@ -103,13 +103,6 @@ def test_rows_schema_and_files(finished):
     assert not (finished.out / "transfer_vs_compression_pgd.png").exists()  # one ratio: no such plot
 
 
-def test_gap_beats_magnitude_on_pgd_transfer_at_4x(finished):
-    rows = {(r["target"], r["attack"]): r for r in finished.rows}
-    assert (
-        rows[("gap-grad@4x", "pgd")]["transfer_accuracy"] > rows[("magnitude@4x", "pgd")]["transfer_accuracy"]
-    )
-
-
 def test_resume_after_an_interrupted_run_loses_and_redoes_nothing(tmp_path, monkeypatch):
     config = small_config(
         defences=[], int8=False, attacks=["fgsm"], whitebox_attacks=[], epochs=3, finetune_epochs=1

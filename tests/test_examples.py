@@ -12,14 +12,15 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 @pytest.mark.parametrize(
-    ("script", "expected"),
+    ("script", "args", "expected"),
     [
-        ("art_pipeline.py", ["gap@4x+int8", "ProjectedGradientDescent"]),
-        ("torchvision_plain_pytorch.py", ["after GAP at 4.00x", "after one fine-tuning epoch"]),
-        ("black_box_target.py", ["deployed", "pgd"]),
+        ("art_pipeline.py", [], ["gap@4x+int8", "ProjectedGradientDescent"]),
+        ("torchvision_plain_pytorch.py", ["1"], ["after GAP at 4.00x", "after one fine-tuning epoch"]),
+        ("black_box_target.py", [], ["deployed", "pgd"]),
     ],
 )
-def test_example_runs(script, expected, capsys):
+def test_example_runs(script, args, expected, capsys, monkeypatch):
+    monkeypatch.setattr("sys.argv", [str(EXAMPLES / script), *args])  # as `python script ARGS`
     runpy.run_path(str(EXAMPLES / script), run_name="__main__")
     printed = capsys.readouterr().out
     assert all(text in printed for text in expected), printed

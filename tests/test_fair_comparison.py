@@ -81,6 +81,23 @@ def test_collapsed_classes_are_flagged_against_the_dense_recall():
     assert [r["collapsed_classes"] for r in rows] == [[], [1], []]
 
 
+def test_the_collapse_flag_is_decided_on_validation_rows_and_reported_on_test_rows():
+    """A class deleted in the test sample only (as class 6 of one seed's sample did) takes no
+    target out of a "best": the validation rows decide; the test rows' verdict is reported."""
+    support = [40] * 3
+    dense = {"seed": 0, "target": "dense", "class_recall": [0.9] * 3, "class_support": support,
+             "validation_class_recall": [0.9] * 3, "validation_class_support": support}  # fmt: skip
+    test_only = {"seed": 0, "target": "random@4x", "class_recall": [0.9, 0, 0.9], "class_support": support,
+                 "validation_class_recall": [0.9, 0.8, 0.9], "validation_class_support": support}  # fmt: skip
+    validation_only = {**test_only, "target": "gap-grad@4x", "class_recall": [0.9] * 3,
+                       "validation_class_recall": [0.0, 0.9, 0.9]}  # fmt: skip
+    int8 = {"seed": 0, "target": "random@4x+int8", "class_recall": [0.9, 0.0, 0.9], "class_support": support}
+    add_collapse_flags([dense, test_only, validation_only, int8])
+    assert (test_only["collapsed_classes"], test_only["collapsed_classes_test"]) == ([], [1])
+    assert (validation_only["collapsed_classes"], validation_only["collapsed_classes_test"]) == ([0], [])
+    assert int8["collapsed_classes"] == int8["collapsed_classes_test"] == [1]  # no validation rows: test
+
+
 def test_the_collapse_flag_is_a_test_that_fires_for_a_deleted_class_not_for_shirt_noise():
     """Fashion-MNIST's shirt class (about 100 of 1,000 test examples) has a dense recall of 0.36
     to 0.66 across seeds: a model at 0.25 against a dense 0.55 is below half of it, yet within
@@ -100,7 +117,9 @@ def test_the_collapse_flag_is_a_test_that_fires_for_a_deleted_class_not_for_shir
                "class_support": support}  # fmt: skip
     add_collapse_flags([dense, noisy, deleted])
     assert noisy["collapsed_classes"] == [] and deleted["collapsed_classes"] == [8]
-    assert 0.25 < 0.5 * 0.55  # the bare threshold would have fired
+    bare = [{k: v for k, v in row.items() if k != "class_support"} for row in (dense, noisy)]
+    add_collapse_flags(bare)  # rows without class sizes: the bare "below half" threshold fires
+    assert bare[1]["collapsed_classes"] == [6]
     assert recall_collapsed(0.0, 36, 0.95, 0.001) and not recall_collapsed(0.4, 36, 0.95, 0.001)
     # the exact binomial tail against half of the dense recall, as scipy computes it
     p = stats.binom.cdf(25, 100, 0.275)

@@ -330,7 +330,6 @@ def test_the_bench_runs_hardened_and_iterative_methods_with_their_replicas(tmp_p
     assert not [r for r in results.rows if r.get("error")]
     assert {"magnitude+tat@4x", "gap-iter@4x", "art:ensemble-adv"} <= {t for t, _ in rows}
     tat = rows[("magnitude+tat@4x", "dense")]
-    assert tat["transfer_accuracy"] > rows[("magnitude@4x", "dense")]["transfer_accuracy"]
     assert ("magnitude+tat@4x", "replica") in rows and tat.get("validation_curve") is None
     assert ("art:ensemble-adv", "replica") in rows  # ART's training rerun on M by the attacker
     assert rows[("gap-iter@4x", "dense")]["gap_eps"] is not None

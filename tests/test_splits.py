@@ -100,7 +100,8 @@ def test_no_model_of_a_study_trains_on_a_validation_or_test_row(tmp_path, monkey
     and classifiers) is instrumented; across a study with every kind of model (dense parent,
     independent and robust attackers, replicas, pool, fine-tuning, hardenings, ART trainers),
     none receives a row of the validation or test split that is not also a train row (the
-    adversarial examples they also train on are rows of neither)."""
+    adversarial examples they also train on are rows of neither), and every early stopping
+    scores the study's validation split."""
     import art.estimators.classification as art_classifiers
 
     import gap_art.training as training
@@ -133,15 +134,25 @@ def test_no_model_of_a_study_trains_on_a_validation_or_test_row(tmp_path, monkey
         seen.append(x)
         return fit(self, x, *args, **kwargs)
 
+    stopping: list[bool] = []  # per early stopping: did it score the study's validation rows?
+    original_convergence = training.train_to_convergence
+
+    def train_to_convergence(model, x, y, spec, train, score, keep_start=True, validation=None):
+        if spec.patience is not None:
+            stopping.append(validation is not None)
+        return original_convergence(model, x, y, spec, train, score, keep_start, validation)
+
+    for module in ("gap_art.defences.finetune", "gap_art.defences.hardening", "gap_art.defences.art_builtin"):
+        monkeypatch.setattr(f"{module}.train_to_convergence", train_to_convergence)
     monkeypatch.setattr(TransferHardening, "__call__", harden_call)
     monkeypatch.setattr(TrainedDefence, "train", defend_train)
     monkeypatch.setattr(art_classifiers.PyTorchClassifier, "fit", classifier_fit)
 
     config = BenchConfig(
-        methods=["gap-grad", "magnitude+tat", "magnitude+gal", "magnitude+pool"], compression=[4.0],
-        attacks=["fgsm"], defences=["fbf", "distillation"], int8=False, n_train=400, n_test=60,
-        epochs=2, finetune_epochs=2, finetune_patience=1, defence_epochs=1, sanity_checks=False,
-        threat_models=["dense", "independent", "robust", "replica"],
+        methods=["gap-grad", "magnitude+tat", "magnitude+pool"], compression=[4.0], attacks=["fgsm"],
+        defences=["ensemble-adv"], int8=False, n_train=400, n_test=60, epochs=2,
+        finetune_epochs=2, finetune_patience=1, defence_epochs=2, sanity_checks=False,
+        threat_models=["dense", "independent", "robust"],
     )  # fmt: skip
     results = run(config, out=tmp_path, progress=False)
     assert not [r for r in results.rows if r.get("error")]
@@ -154,6 +165,7 @@ def test_no_model_of_a_study_trains_on_a_validation_or_test_row(tmp_path, monkey
     received = set().union(*(_fingerprints(x) for x in seen))
     assert train <= received  # the instruments saw the training (adversarial examples besides)
     assert not received & held
+    assert len(stopping) >= 5 and all(stopping)  # every early stopping read the validation split
     recorded = results.out / "results.json"
     splits = json.loads(recorded.read_text())["data_splits"]
     assert {s["name"] for s in splits.values()} == {TRAIN, VALIDATION, TEST}

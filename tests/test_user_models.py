@@ -30,7 +30,8 @@ def test_bench_studies_the_users_checkpoint_for_every_seed(tmp_path, state_dict_
     out = tmp_path / "study"
     args = ["bench", "--source-checkpoint", state_dict_file, "--arch", "small-cnn", "--methods", "magnitude"]
     args += ["--compression", "2", "--attacks", "fgsm", "--whitebox-attacks", "none", "--defences", "none"]
-    args += ["--seeds", "0,1", "--no-int8", "--no-sanity-checks"]  # what this test asserts on, no more
+    # what this test asserts on, no more (--epochs: the independent attackers' training)
+    args += ["--seeds", "0,1", "--no-int8", "--no-sanity-checks", "--epochs", "3"]
     result = invoke(*args, "--n-test", 100, "--threat-models", "dense,independent", "--out", out, "--quiet")
     assert result.exit_code == 0, result.output
     rows = [r for r in json.loads((out / "results.json").read_text())["rows"] if r["target"] == "dense"]

@@ -14,6 +14,7 @@ from gap_art.attacks.base import (
     AttackRecipe,
     AttackSettings,
     TorchattacksAttack,
+    is_linf,
     register,
 )
 from gap_art.attacks.factory import attack_names, build_attack, clip_range, make_attack
@@ -35,6 +36,7 @@ __all__ = [
     "build_attack",
     "clip_range",
     "default_eps_step",
+    "is_linf",
     "make_attack",
     "register",
 ]

@@ -27,6 +27,9 @@ from gap_art.registry import Registry
 from gap_art.runtime import seeded
 from gap_art.validation import check_int
 
+LINF, L2 = "linf", "l2"
+"""The norms an attack recipe declares (:attr:`AttackRecipe.norm`)."""
+
 
 class AttackAdapter(ABC):
     """One attack against one ART classifier, with numpy and torch entry points.
@@ -148,9 +151,13 @@ class AttackRecipe(ABC):
 
     :cvar extras: Attack-specific settings with their defaults (e.g. CW's ``c``); a caller's
         keyword arguments may override exactly these.
+    :cvar norm: The norm its budget bounds: ``linf`` (``eps`` is an L-inf radius) or ``l2``
+        (minimal-perturbation attacks such as CW, reported on their own, never in an L-inf
+        minimum).
     """
 
     name: ClassVar[str] = ""
+    norm: ClassVar[str] = LINF
     description: ClassVar[str] = ""
     iterative: ClassVar[bool] = True
     default_steps: ClassVar[int] = 10
@@ -177,3 +184,9 @@ def art_linf_iterative(
 
 ATTACKS: Registry[type[AttackRecipe]] = Registry("attack", "gap_art.attacks")
 register = ATTACKS.register
+
+
+def is_linf(attack: str) -> bool:
+    """Whether the registered attack ``attack`` is bounded in L-inf (a name no installed
+    recipe registers, e.g. from another install's results, counts as L-inf: the default)."""
+    return attack not in ATTACKS or ATTACKS.get(attack).norm == LINF

@@ -9,13 +9,14 @@ from art.attacks.attack import EvasionAttack
 from art.estimators.classification import PyTorchClassifier
 from torch import nn
 
-from gap_art.attacks.base import AttackRecipe, AttackSettings, register
+from gap_art.attacks.base import L2, AttackRecipe, AttackSettings, register
 from gap_art.errors import ParameterError
 
 
 @register("cw")
 class CW(AttackRecipe):
     description = "Carlini-Wagner L2 (c=10, kappa=0, lr=0.1, 50 steps)"
+    norm = L2
     default_steps = 50
     follows_study_steps = False
     extras = {"c": 10.0, "kappa": 0.0, "lr": 0.1}

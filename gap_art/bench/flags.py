@@ -10,39 +10,50 @@ from typing import Any, cast
 
 import numpy as np
 
+from gap_art.attacks import is_linf
 from gap_art.bench.rows import Row, metric, unpack_correct
 from gap_art.evaluation.metrics import recall_collapsed
 from gap_art.evaluation.sanity import SanityCheck, untrusted_attacks
 
 
+def _linf_groups(rows: Sequence[Row], eps: float, field: str) -> list[tuple[list[Row], list[Row]]]:
+    """Per (seed, target): its rows at the nominal ``eps``, and those of them whose L-inf
+    attack holds ``field``, which a worst case is taken over (an L2 attack such as CW, whose
+    examples ``eps`` does not bound in L-inf, keeps its own row and never enters an L-inf
+    minimum). Targets with no such row are left out."""
+    groups: dict[tuple[int, str], tuple[list[Row], list[Row]]] = defaultdict(lambda: ([], []))
+    for row in rows:
+        if row["eps"] != eps:
+            continue
+        every, members = groups[(row["seed"], row["target"])]
+        every.append(row)
+        if not row.get("error") and row.get(field) not in (None, "") and is_linf(row["attack"]):
+            members.append(row)
+    return [(every, members) for every, members in groups.values() if members]
+
+
 def add_worst_case(rows: Sequence[Row], eps: float) -> None:
     """``worst_case_transfer_accuracy``: the fraction of examples that a target classifies
-    correctly under every attack and every threat model (at the nominal eps), per seed."""
-    groups: dict[tuple[int, str], list[Row]] = defaultdict(list)
-    for row in rows:
-        if not row.get("error") and row.get("transfer_correct") and row["eps"] == eps:
-            groups[(row["seed"], row["target"])].append(row)
-    for members in groups.values():
+    correctly under every L-inf attack and every threat model (at the nominal eps), per seed;
+    written on every row of the target, its L2 rows included."""
+    for every, members in _linf_groups(rows, eps, "transfer_correct"):
         worst = np.logical_and.reduce([unpack_correct(m) for m in members])
-        for member in members:
-            member["worst_case_transfer_accuracy"] = float(worst.mean())
+        for row in every:
+            row["worst_case_transfer_accuracy"] = float(worst.mean())
 
 
 def add_worst_attacker(rows: Sequence[Row], eps: float) -> None:
     """``worst_attacker_transfer_accuracy``: per (seed, target), the lowest transfer accuracy
-    over every threat model and attack run at the nominal eps, and ``worst_attacker`` (which
-    threat model and attack). A defence is judged by the attacker it did not train on; a
-    minimum only falls as attackers are added, so a leaking cell never raises it."""
-    groups: dict[tuple[int, str], list[Row]] = defaultdict(list)
-    for row in rows:
-        if not row.get("error") and row.get("transfer_accuracy") is not None and row["eps"] == eps:
-            groups[(row["seed"], row["target"])].append(row)
-    for members in groups.values():
+    over every threat model and L-inf attack run at the nominal eps, and ``worst_attacker``
+    (which threat model and attack), on every row of the target. A defence is judged by the
+    attacker it did not train on; a minimum only falls as attackers are added, so a leaking
+    cell never raises it."""
+    for every, members in _linf_groups(rows, eps, "transfer_accuracy"):
         # a tie goes to the first attacker and attack by name, whatever order the rows came in
         worst = min(members, key=lambda m: (m["transfer_accuracy"] or 0.0, m["threat_model"], m["attack"]))
-        for member in members:
-            member["worst_attacker_transfer_accuracy"] = worst["transfer_accuracy"]
-            member["worst_attacker"] = f"{worst['threat_model']} {worst['attack']}"
+        for row in every:
+            row["worst_attacker_transfer_accuracy"] = worst["transfer_accuracy"]
+            row["worst_attacker"] = f"{worst['threat_model']} {worst['attack']}"
 
 
 def add_sanity_flags(rows: Sequence[Row], checks_by_seed: dict[int, list[SanityCheck]]) -> None:
@@ -104,22 +115,44 @@ def add_collapse_flags(rows: Sequence[Row]) -> None:
     dense model's (same seed): an exact one-sided binomial test over the class's examples
     (:func:`~gap_art.evaluation.metrics.recall_collapsed`), Bonferroni-corrected over the
     classes. Such a target "resists" transfer by being broken; it is flagged in every report
-    and never called best. Rows written before 0.2 lack the class sizes: for them, the bare
-    "below half" threshold."""
-    dense = {r["seed"]: r["class_recall"] for r in rows if r["target"] == "dense" and r.get("class_recall")}
+    and never called best. It is decided on the validation rows (``validation_class_recall``),
+    so the test sample chooses nothing; ``collapsed_classes_test`` reports the same test on the
+    test rows. Targets without validation recall (int8 targets, the user's files in ``gap-art
+    evaluate``, rows before 0.3) are decided on the test rows. Rows written before 0.2 lack the
+    class sizes: for them, the bare "below half" threshold."""
+    dense = {
+        on: {r["seed"]: _recall(r, on)[0] for r in rows if r["target"] == "dense"} for on in (False, True)
+    }
     for row in rows:
-        reference, recall = dense.get(row["seed"]), row.get("class_recall")
-        if reference is None or not recall:
-            continue
-        support = row.get("class_support")
-        level = COLLAPSE_LEVEL / len(recall)
-        row["collapsed_classes"] = [
-            k
-            for k, (ours, theirs) in enumerate(zip(recall, reference, strict=True))
-            if ours is not None
-            and theirs is not None
-            and (recall_collapsed(ours, support[k], theirs, level) if support else ours < 0.5 * theirs)
-        ]
+        verdicts: dict[bool, list[int]] = {}
+        for on_validation, references in dense.items():
+            reference, (recall, support) = references.get(row["seed"]), _recall(row, on_validation)
+            if reference and recall:
+                verdicts[on_validation] = _collapsed(recall, support, reference)
+        if False in verdicts:
+            row["collapsed_classes_test"] = verdicts[False]
+        if verdicts:
+            row["collapsed_classes"] = verdicts.get(True, verdicts.get(False))
+
+
+def _recall(row: Row, on_validation: bool) -> tuple[list[float | None] | None, list[int] | None]:
+    """A row's clean recall per class and class sizes, on its validation rows or its test rows."""
+    if on_validation:
+        return row.get("validation_class_recall"), row.get("validation_class_support")
+    return row.get("class_recall"), row.get("class_support")
+
+
+def _collapsed(
+    recall: list[float | None], support: list[int] | None, reference: list[float | None]
+) -> list[int]:
+    level = COLLAPSE_LEVEL / len(recall)
+    return [
+        k
+        for k, (ours, theirs) in enumerate(zip(recall, reference, strict=True))
+        if ours is not None
+        and theirs is not None
+        and (recall_collapsed(ours, support[k], theirs, level) if support else ours < 0.5 * theirs)
+    ]
 
 
 def add_leak_flags(rows: Sequence[Row]) -> None:
@@ -140,6 +173,7 @@ DERIVED = (
     "trustworthy",
     "sanity_failures",
     "collapsed_classes",
+    "collapsed_classes_test",
     "transfer_exceeds_clean",
 )
 """The columns :func:`annotate` derives across cells."""

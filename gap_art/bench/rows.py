@@ -41,6 +41,7 @@ class Row(TypedDict, total=False):
     both_correct: float | None
     n: int | None
     collapsed_classes: list[int] | None
+    collapsed_classes_test: list[int] | None
     transfer_exceeds_clean: bool | None
     trustworthy: bool | None
     sanity_failures: list[str] | None
@@ -67,6 +68,8 @@ class Row(TypedDict, total=False):
     validation_curve: list[list[float]]
     validation_clean_accuracy: float | None
     validation_transfer_accuracy: float | None
+    validation_class_recall: list[float | None]
+    validation_class_support: list[int]
     finetune_epochs_run: int
     finetune_best_epoch: int
     gap_eps: float | None
@@ -100,6 +103,7 @@ ROW_FIELDS = (
     "both_correct",
     "n",
     "collapsed_classes",
+    "collapsed_classes_test",
     "transfer_exceeds_clean",
     "trustworthy",
     "sanity_failures",
@@ -134,6 +138,8 @@ TARGET_FIELDS = (
     "validation_curve",
     "validation_clean_accuracy",
     "validation_transfer_accuracy",
+    "validation_class_recall",
+    "validation_class_support",
     "finetune_epochs_run",
     "finetune_best_epoch",
     "layer_sparsity",

@@ -23,6 +23,7 @@ from gap_art.defences import Int8Quantization
 from gap_art.defences.art_builtin import PreprocessorDefence, TrainedDefence, TrainingData
 from gap_art.defences.art_builtin import get as get_art_defence
 from gap_art.defences.methods import Compressed, apply_method, needs_attack
+from gap_art.evaluation.metrics import class_recall
 from gap_art.pruning import layer_sparsity, measure_compression, prunable_parameters
 from gap_art.quantization import model_size
 from gap_art.settings import FinetuneSpec, MethodSpec, from_dict
@@ -77,13 +78,17 @@ class TargetSpec(TaskSpec):
 
     def _validation_point(self, task_id: str, meta: Meta, craft: Meta, ctx: Context) -> Meta:
         """Clean and transfer accuracy of the model kept on the validation rows (the primary
-        attack crafted on the dense model): what selection within a clean-accuracy budget reads."""
+        attack crafted on the dense model), and its clean recall per class: what selection
+        within a clean-accuracy budget and the collapse flag read."""
         x, y = ctx.validation_set()
         both, labels = np.concatenate([x, ctx.examples(craft)]), np.concatenate([y, y])
         correct = load_target(task_id, meta, ctx).predict(both, batch_size=1024).argmax(1) == labels
+        clean, nb_classes = correct[: len(x)], ctx.data.info.nb_classes
         return {
-            "validation_clean_accuracy": float(correct[: len(x)].mean()),
+            "validation_clean_accuracy": float(clean.mean()),
             "validation_transfer_accuracy": float(correct[len(x) :].mean()),
+            "validation_class_recall": class_recall(clean, y, nb_classes),
+            "validation_class_support": np.bincount(y, minlength=nb_classes).tolist(),
         }
 
     @abstractmethod

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from gap_art.attacks import is_linf
 from gap_art.bench.config import BenchConfig, primary_attack, whitebox_only
 from gap_art.bench.flags import masked_targets
 from gap_art.bench.rows import Row
@@ -75,9 +76,10 @@ def whitebox_only_run(rows: Sequence[Row], config: BenchConfig) -> list[str]:
 
 
 def attacker_grid(rows: Sequence[Row], config: BenchConfig) -> str:
-    """What a worst-attacker figure is the lowest of: every attacker and attack, and each
-    white-box-only attack from the dense model."""
-    grid = f"{len(config.threat_models)} attacker(s) x {len(config.attacks)} attack(s)"
+    """What a worst-attacker figure is the lowest of: every attacker and L-inf attack, and each
+    white-box-only attack from the dense model (an L2 attack such as CW is not in it)."""
+    linf = [attack for attack in config.attacks if is_linf(attack)]
+    grid = f"{len(config.threat_models)} attacker(s) x {len(linf)} L-inf attack(s)"
     extra = [a.upper() for a in whitebox_only_run(rows, config)]
     return grid + (f", and {', '.join(extra)} from the dense model" if extra else "")
 

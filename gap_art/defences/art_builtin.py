@@ -278,6 +278,6 @@ class EnsembleAdversarialTraining(TrainedDefence):
             source, source, AttackSpec(eps=data.eps), training
         )
         hardener.set_params(self_attack="fgsm")
-        model = hardener(data.x, y=data.y).model
+        model = hardener(data.x, y=data.y, validation_data=data.validation).model
         self.record_ = hardener.finetune_record_ if training.patience is not None else None
         return model
