@@ -95,8 +95,7 @@ def main() -> None:
         ),
     }
     print("seeds where each claim holds, of", len(seeds), claims)
-    path = write_results("claims", {"seeds": seeds, "per_seed": per_seed, "seeds_holding": claims})
-    print(f"written {path}")
+    write_results("claims", {"seeds": seeds, "per_seed": per_seed, "seeds_holding": claims})
 
 
 if __name__ == "__main__":

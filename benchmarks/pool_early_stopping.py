@@ -21,6 +21,7 @@ from pathlib import Path
 
 from gap_art.bench import BenchConfig, build_graph
 from gap_art.bench.context import Context
+from gap_art.bench.graph import Dependencies
 from gap_art.bench.store import Store
 from gap_art.bench.targets import PrunedSpec
 
@@ -41,12 +42,12 @@ def main() -> None:
             isinstance(spec, PrunedSpec) and spec.settings.hardening == "pool" and spec.seed in config.seeds
         ):
             continue  # the study's own +pool targets, not the replicas' or the bootstraps'
-        deps = [store.read_meta(d) for d in task.deps]
+        metas = [store.read_meta(d) for d in task.deps]
         cached = store.read_meta(task.id)
-        if cached is None or any(meta is None for meta in deps):
+        if cached is None or any(meta is None for meta in metas):
             print(f"seed {spec.seed}: not in the cache of {args.results_dir}")
             continue
-        result = spec.compress(deps, ctx)
+        result = spec.compress(Dependencies(task.roles, metas), ctx)
         record = result.records[-1]
         same = (record.epochs_run, record.best_epoch) == (
             cached["finetune_epochs_run"],

@@ -3,8 +3,10 @@
 The classifier is trained by ART itself with one-hot labels, and the attacker uses ART's own PGD:
 gap-art only adds the compressed targets and the evaluation.
 
-Run: python examples/art_pipeline.py
+Run: python examples/art_pipeline.py [EPOCHS]   (the classifier's training epochs, default 20)
 """
+
+import sys
 
 import numpy as np
 import torch
@@ -31,7 +33,8 @@ source = PyTorchClassifier(
     optimizer=torch.optim.Adam(model.parameters(), lr=1e-3),
     clip_values=(0.0, 1.0),
 )
-source.fit(x_train, one_hot, batch_size=64, nb_epochs=20, verbose=False)
+epochs = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+source.fit(x_train, one_hot, batch_size=64, nb_epochs=epochs, verbose=False)
 
 gap = GreedyAdversarialPruning(source, compression=4, finetune_epochs=10, finetune_patience=2)
 pruned = gap(x_train, y=one_hot)

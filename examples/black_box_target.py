@@ -1,8 +1,10 @@
 """Evaluating a deployed model that only answers ``predict`` (a remote service, ONNX, TFLite):
 wrap it in ART's ``BlackBoxClassifier`` and give it to ``evaluate_transfer`` as a target.
 
-Run: python examples/black_box_target.py
+Run: python examples/black_box_target.py [EPOCHS]   (each model's training epochs, default 20)
 """
+
+import sys
 
 import numpy as np
 import torch
@@ -15,15 +17,16 @@ from gap_art.models import create_model
 from gap_art.training import train_model
 
 data = load_dataset("digits")
+epochs = int(sys.argv[1]) if len(sys.argv) > 1 else 20
 x_test, y_test = data.numpy("test")
 torch.manual_seed(0)
 source_model = create_model("small-cnn", (1, 8, 8), 10)
-train_model(source_model, data.train, epochs=20, progress=False)
+train_model(source_model, data.train, epochs=epochs, progress=False)
 source = to_art_classifier(source_model, data.info, device="cpu")  # the model the attacker holds
 
 torch.manual_seed(1)
 deployed = create_model("small-cnn", (1, 8, 8), 10)  # stands in for the model behind an API
-train_model(deployed, data.train, epochs=20, seed=1, progress=False)
+train_model(deployed, data.train, epochs=epochs, seed=1, progress=False)
 
 
 def ask_the_service(x: np.ndarray) -> np.ndarray:

@@ -174,7 +174,7 @@ def unseen(tmp_path_factory, small_study):
     shutil.copytree(small_study.out / "cache", out / "cache")  # its seed 0's models, where shared
     config = replace(
         preset("quick"), methods=["gap-grad", "magnitude"], compression=[4.0], attacks=["fgsm", "pgd"],
-        defences=["fbf"], int8=False, n_test=150, defence_epochs=1, threat_models=UNSEEN, replicas=2,
+        defences=["fbf"], int8=False, n_test=100, defence_epochs=1, threat_models=UNSEEN, replicas=2,
         sanity_checks=False,
     )  # fmt: skip
     return run(config, out=out, progress=False), config
@@ -381,7 +381,8 @@ def test_compare_lists_the_verdict_lines_that_flip(unseen, tmp_path):
     from gap_art.cli import main
 
     results, _ = unseen
-    assert flipped_conclusions(results.out, results.out) == []
+    same = flipped_conclusions(results.out, results.out)
+    assert same.flips == () and same.paired_tests > 0
     folder = tmp_path / "rerun"
     shutil.copytree(results.out, folder, ignore=shutil.ignore_patterns("cache"))
     document = json.loads((folder / "results.json").read_text())
@@ -389,7 +390,7 @@ def test_compare_lists_the_verdict_lines_that_flip(unseen, tmp_path):
         if r["target"] == "gap-grad@4x" and r["attack"] == "pgd" and r["threat_model"] == "dense":
             r["transfer_accuracy"], r["transfer_correct"] = 0.0, "00" * (len(r["transfer_correct"]) // 2)
     (folder / "results.json").write_text(json.dumps(document))
-    flips = {claim: (a, b) for claim, a, b in flipped_conclusions(results.out, folder)}
+    flips = {claim: (a, b) for claim, a, b in flipped_conclusions(results.out, folder).flips}
     before, after = flips["gap-grad against magnitude at 4x, pgd from dense"]  # whatever it was
     assert before != after and after.startswith("significantly better in 0 of 1 seeds")
     out = CliRunner().invoke(main, ["compare", str(results.out), str(folder), "--attack", "pgd"])
@@ -421,3 +422,24 @@ def test_the_worst_attacker_clause_and_its_reference_at_equal_clean_cost():
         clauses["worst attacker: no worse than art:jpeg at equal clean cost"].status == "open"
     )  # pays 19 points
     assert clauses["clean accuracy within 2 points of the dense model in every seed"].status == "met"
+
+
+def test_compare_says_when_two_studies_share_no_paired_test(small_study, tmp_path):
+    """An ablation holding only the dense model and one method has no paired test: "no verdict
+    line flipped" would say nothing, so compare says there was nothing to flip."""
+    from click.testing import CliRunner
+
+    from gap_art.bench import flipped_conclusions, format_flips
+    from gap_art.cli import main
+
+    folder = tmp_path / "ablation"
+    shutil.copytree(small_study.out, folder, ignore=shutil.ignore_patterns("cache"))
+    document = json.loads((folder / "results.json").read_text())
+    document["rows"] = [r for r in document["rows"] if not r["target"].startswith("gap-grad")]
+    (folder / "results.json").write_text(json.dumps(document))
+    comparison = flipped_conclusions(folder, folder)
+    assert comparison.paired_tests == 0 and comparison.flips == ()
+    assert format_flips(comparison).startswith("No paired tests to compare")
+    assert flipped_conclusions(small_study.out, small_study.out).paired_tests > 0
+    out = CliRunner().invoke(main, ["compare", str(folder), str(folder)])
+    assert out.exit_code == 0 and "No paired tests to compare" in out.output

@@ -309,3 +309,26 @@ def test_security_curve_rows_and_plot(tmp_path, warm):
     assert [e for e, _ in dense] == pytest.approx([0.1, 0.2, 0.4])
     assert dense[0][1] >= dense[1][1] >= dense[2][1]
     assert (tmp_path / "security_curve_pgd.png").is_file()
+
+
+def test_tasks_name_the_role_of_every_dependency():
+    """A task reads its dependencies by role, never by position: an int8 target's second
+    dependency is its float parent, a pruned target's is the validation craft."""
+    from gap_art.bench import BenchConfig, build_graph
+    from gap_art.bench.graph import Dependencies
+
+    graph = build_graph(
+        BenchConfig(methods=["magnitude"], compression=[4.0], attacks=["fgsm"], defences=["jpeg"])
+    )
+    roles = {t.spec.name: t.roles for t in graph.tasks.values() if t.kind == "target"}
+    assert roles["dense"] == roles["magnitude@4x"] == roles["art:jpeg"] == ("source", "validation")
+    assert roles["magnitude@4x+int8"] == ("source", "parent")
+    cell = graph.cells[0]
+    assert cell.roles == ("target", "craft") and graph.tasks[cell.dep("target")].kind == "target"
+    deps = Dependencies(["source", "pool", "pool"], [{"a": 1}, {"b": 2}, {"c": 3}])
+    assert deps.one("source") == {"a": 1} and deps.all("pool") == [{"b": 2}, {"c": 3}]
+    assert deps.get("validation") is None and list(deps) == [{"a": 1}, {"b": 2}, {"c": 3}]
+    with pytest.raises(KeyError, match="2 dependencies play 'pool'"):
+        deps.get("pool")
+    with pytest.raises(KeyError, match="no dependency plays 'validation'"):
+        deps.one("validation")

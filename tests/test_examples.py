@@ -14,9 +14,9 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 @pytest.mark.parametrize(
     ("script", "args", "expected"),
     [
-        ("art_pipeline.py", [], ["gap@4x+int8", "ProjectedGradientDescent"]),
+        ("art_pipeline.py", ["5"], ["gap@4x+int8", "ProjectedGradientDescent"]),
         ("torchvision_plain_pytorch.py", ["1"], ["after GAP at 4.00x", "after one fine-tuning epoch"]),
-        ("black_box_target.py", [], ["deployed", "pgd"]),
+        ("black_box_target.py", ["5"], ["deployed", "pgd"]),
     ],
 )
 def test_example_runs(script, args, expected, capsys, monkeypatch):

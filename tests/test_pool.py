@@ -117,15 +117,16 @@ def test_the_pool_is_the_defenders_own_and_the_attackers_replica_builds_its_own(
         if isinstance(t.spec, PrunedSpec) and t.spec.settings.hardening == "pool"
     ]
     target = next(t for t in pooled if t.spec.seed == 2)
-    assert target.spec.pool == 5 and len(target.deps) == 2 + 5  # source, validation, pool
-    pool = [graph.tasks[d].spec for d in target.deps[2:]]
+    assert target.roles == ("source", "validation", *["pool"] * 5)
+    pool = [graph.tasks[d].spec for d in target.deps_playing("pool")]
     kinds = [type(s).__name__ for s in pool]
     assert kinds == ["PrunedSpec", "PrunedSpec", "PrunedSpec", "SourceSpec", "ArtTrainerSpec"]
     assert [s.settings.hardening for s in pool[:2]] == ["tat", "tat"] and pool[2].settings.hardening == "pool"
     assert [s.seed for s in pool] == [pool_seed(2, k) for k in (0, 1, 4, 2, 3)]
     assert isinstance(pool[3], SourceSpec) and isinstance(pool[4], ArtTrainerSpec) and pool[4].method == "fbf"
     replica = next(t for t in pooled if t.spec.seed == attacker_seed(2))
-    theirs = {graph.tasks[d].spec.seed for d in replica.deps[1:]}
+    assert replica.roles == ("source", *["pool"] * 5)  # an attacker's replica: no validation craft
+    theirs = {graph.tasks[d].spec.seed for d in replica.deps_playing("pool")}
     assert theirs == {pool_seed(attacker_seed(2), k) for k in range(5)}
     assert not theirs & {s.seed for s in pool} and 2 not in theirs
     with pytest.raises(ConfigError, match="pool_replicas must be an integer >= 0"):
@@ -140,8 +141,8 @@ def _pool_of(config: BenchConfig) -> tuple[list, dict]:
         for t in graph.tasks.values()
         if isinstance(t.spec, PrunedSpec) and t.spec.settings.hardening == "pool" and t.spec.seed == 2
     )
-    assert len(target.deps) == 2 + target.spec.pool  # the source, the validation craft, the pool
-    return [graph.tasks[d] for d in target.deps[2:]], graph.tasks
+    assert target.roles[:2] == ("source", "validation")
+    return [graph.tasks[d] for d in target.deps_playing("pool")], graph.tasks
 
 
 def test_pool_sources_choose_the_pool_and_each_source_keeps_its_seed_in_any_pool():
@@ -155,7 +156,7 @@ def test_pool_sources_choose_the_pool_and_each_source_keeps_its_seed_in_any_pool
     assert [t.spec.settings.hardening for t in replicas_only] == ["tat", "tat", "pool"]
     assert [t.id for t in replicas_only[:2]] == [t.id for t in full[:2]]  # the same two replicas
     bootstrap = replicas_only[2]
-    assert bootstrap.spec.pool == 2 and [tasks[d] for d in bootstrap.deps[1:]] == replicas_only[:2]
+    assert [tasks[d] for d in bootstrap.deps_playing("pool")] == replicas_only[:2]
 
     public, _ = _pool_of(replace(base, pool_sources=["independent", "robust", "independent-arch"]))
     kinds = [(type(t.spec).__name__, getattr(t.spec, "arch", None)) for t in public]
@@ -170,14 +171,14 @@ def test_pool_sources_choose_the_pool_and_each_source_keeps_its_seed_in_any_pool
             replace(base, pool_sources=bad).validate(files=False)
 
 
-def test_pool_runs_in_the_bench(tmp_path, monkeypatch, capsys):
+def test_pool_runs_in_the_bench(tmp_path, monkeypatch, capsys, warm):
     from gap_art.bench import preset, run
 
     config = replace(preset("quick"), methods=["magnitude+pool"], compression=[4.0], attacks=["pgd"],
                      defences=[], int8=False, n_test=100, threat_models=["dense", "replica"],
                      pool_replicas=1, pool_sources=["replicas", "bootstrap"], finetune_epochs=2,
                      defence_epochs=1, sanity_checks=False)  # fmt: skip
-    results = run(config, out=tmp_path, progress=False)
+    results = run(config, out=warm(tmp_path), progress=False)  # the small study's dense model
     assert not results.failed
     rows = {(r["target"], r["threat_model"]): r for r in results.rows}
     assert {("magnitude+pool@4x", "dense"), ("magnitude+pool@4x", "replica")} <= set(rows)

@@ -13,12 +13,12 @@ from gap_art.cli import main
 def _config():
     return replace(
         preset("quick"),
-        methods=["gap-grad"],
+        methods=["magnitude"],
         compression=[4.0],
         attacks=["pgd"],
         defences=["feature-squeezing"],
         n_test=100,
-        epochs=5,
+        epochs=3,
         finetune_epochs=2,
         sanity_checks=False,
     )
@@ -37,7 +37,7 @@ def test_ray_rows_equal_local_rows_and_resume_across_executors(tmp_path):
     try:  # one local Ray for both runs on it (run() leaves a Ray it did not start running)
         on_ray = run(config, out=tmp_path / "ray", executor="ray", progress=False, cpus_per_task=1)
         assert _numbers(on_ray.rows) == _numbers(local.rows)
-        assert not on_ray.failed and len(on_ray.rows) == 5  # dense, gap-grad, each +int8, art:fs
+        assert not on_ray.failed and len(on_ray.rows) == 5  # dense, magnitude, each +int8, art:fs
         # cells finished by the local executor are not redone on Ray, and the other way round
         again = run(config, out=tmp_path / "local", executor="ray", progress=False, cpus_per_task=1)
         assert again.rows == local.rows

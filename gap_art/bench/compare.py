@@ -5,12 +5,13 @@ lines whose conclusion flips between them."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gap_art.bench.report import read_study
 from gap_art.bench.rows import Row, unpack_correct
-from gap_art.bench.verdict import conclusions
+from gap_art.bench.verdict import conclusions, paired_claim
 from gap_art.evaluation.export import fixed_width_table
 from gap_art.evaluation.metrics import mcnemar_exact
 
@@ -72,22 +73,45 @@ def compare(first: str | Path, second: str | Path) -> list[dict[str, Any]]:
     return compared
 
 
-def flipped_conclusions(first: str | Path, second: str | Path) -> list[tuple[str, str, str]]:
+@dataclass(frozen=True)
+class VerdictComparison:
+    """How two studies' verdicts compare.
+
+    :param flips: The claims both make but state differently, as ``(claim, in A, in B)``.
+    :param paired_tests: How many paired comparisons (method against method on the same
+        examples) both studies test: with none, no paired conclusion could have flipped.
+    """
+
+    flips: tuple[tuple[str, str, str], ...]
+    paired_tests: int
+
+
+def flipped_conclusions(first: str | Path, second: str | Path) -> VerdictComparison:
     """The verdict claims (:func:`~gap_art.bench.verdict.conclusions`) both studies make but
-    state differently, as ``(claim, in first, in second)``. Empty: every shared conclusion
-    survives (a claim only one study makes, about a method only it ran, is no flip)."""
-    claims = [conclusions(s.rows, s.analysis) for s in map(read_study, (first, second))]
-    return [
+    state differently (a claim only one study makes, about a method only it ran, is no flip),
+    and how many paired comparisons they share."""
+    studies = [read_study(folder) for folder in (first, second)]
+    claims = [conclusions(s.rows, s.analysis) for s in studies]
+    paired = [{paired_claim(c) for c in s.analysis.combined} for s in studies]
+    flips = tuple(
         (key, claim, claims[1][key]) for key, claim in claims[0].items() if claims[1].get(key, claim) != claim
-    ]
+    )
+    return VerdictComparison(flips, len(paired[0] & paired[1]))
 
 
-def format_flips(flips: list[tuple[str, str, str]]) -> str:
-    """The flipped verdict lines, A then B under each claim."""
-    if not flips:
-        return "No verdict line flips: every conclusion of A holds in B."
-    lines = [f"{len(flips)} verdict line(s) flip:"]
-    for claim, a, b in flips:
+def format_flips(comparison: VerdictComparison) -> str:
+    """The flipped verdict lines, A then B under each claim; says so when the studies share no
+    paired test (then "nothing flipped" would say nothing)."""
+    lines = []
+    if comparison.paired_tests == 0:
+        lines.append(
+            "No paired tests to compare: the studies share no method-against-method comparison "
+            "(same methods, ratio, attack and attacker), so no paired conclusion can flip."
+        )
+    if not comparison.flips:
+        return "\n".join([*lines, "No verdict line flips: every shared conclusion of A holds in B."])
+    lines.append(f"{len(comparison.flips)} verdict line(s) flip:")
+    for claim, a, b in comparison.flips:
         lines += [f"  {claim}", f"    A: {a}", f"    B: {b}"]
     return "\n".join(lines)
 

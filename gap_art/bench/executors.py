@@ -101,7 +101,7 @@ def compose_row(cell: Task, target: Task, target_meta: Meta, cell_meta: Meta) ->
 
 def _row(graph: Graph, cell: Task, metas: dict[str, Meta], ctx: Context) -> Row:
     cell_meta = run_task(cell, {d: metas[d] for d in cell.deps}, ctx)
-    target = graph.tasks[cell.deps[0]]
+    target = graph.tasks[cell.dep("target")]
     return compose_row(cell, target, metas[target.id], cell_meta)
 
 
@@ -224,7 +224,7 @@ def _run_on_ray(
 
 def _ray_row(ray: Any, graph: Graph, cell: Task, refs: dict[str, Any], store: Any) -> Row:
     """Collect a finished cell; record its dependencies' metadata as the local executor does."""
-    target = graph.tasks[cell.deps[0]]
+    target = graph.tasks[cell.dep("target")]
     try:
         for dep in graph.order(cell)[:-1]:
             if store.read_meta(dep.id) is None:

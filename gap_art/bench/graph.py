@@ -16,6 +16,7 @@ import hashlib
 import json
 import traceback
 from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
@@ -50,44 +51,101 @@ class TaskSpec(ABC):
         """One line naming the task for progress output."""
 
     @abstractmethod
-    def run(self, task: Task, deps: list[Meta], ctx: Context) -> Meta:
-        """Do the work; ``deps`` are the metadata of ``task.deps``, in order. Returns this
-        task's metadata (small, JSON-able), so any executor can run it in any process that
-        sees the results folder."""
+    def run(self, task: Task, deps: Dependencies, ctx: Context) -> Meta:
+        """Do the work; ``deps`` are the metadata of ``task``'s dependencies, by role. Returns
+        this task's metadata (small, JSON-able), so any executor can run it in any process
+        that sees the results folder."""
+
+
+class Dependencies:
+    """The metadata of a task's finished dependencies, by the role each plays (``source``,
+    ``validation``, ``pool``, ...): a task reads them by name, never by position."""
+
+    def __init__(self, roles: Sequence[str], metas: Sequence[Meta]) -> None:
+        self._items = list(zip(roles, metas, strict=True))
+
+    def all(self, role: str) -> list[Meta]:
+        """Every dependency playing ``role``, in the order given."""
+        return [meta for name, meta in self._items if name == role]
+
+    def get(self, role: str) -> Meta | None:
+        """The dependency playing ``role``, or ``None`` when the task has none."""
+        found = self.all(role)
+        if len(found) > 1:
+            raise KeyError(f"{len(found)} dependencies play {role!r}: read them with all()")
+        return found[0] if found else None
+
+    def one(self, role: str) -> Meta:
+        """The one dependency playing ``role``."""
+        meta = self.get(role)
+        if meta is None:
+            raise KeyError(f"no dependency plays {role!r}")
+        return meta
+
+    def __iter__(self) -> Iterator[Meta]:
+        return iter(meta for _, meta in self._items)
+
+
+DepTasks = Mapping[str, "Task | Sequence[Task]"]
+"""A task's dependencies when it is made: each role's task, or tasks in order."""
 
 
 @dataclass(frozen=True)
 class Task:
-    """One unit of work: its spec, the ids of the tasks it needs first, and its own id."""
+    """One unit of work: its spec, the ids of the tasks it needs first (with the role each
+    plays), and its own id."""
 
     spec: TaskSpec = field(hash=False)
     deps: tuple[str, ...] = ()
     id: str = ""
+    roles: tuple[str, ...] = ()
 
     @property
     def kind(self) -> str:
         return self.spec.kind
 
+    def deps_playing(self, role: str) -> tuple[str, ...]:
+        """The ids of the dependencies playing ``role``, in order."""
+        return tuple(d for d, r in zip(self.deps, self.roles, strict=True) if r == role)
+
+    def dep(self, role: str) -> str:
+        """The id of the one dependency playing ``role``."""
+        (found,) = self.deps_playing(role)
+        return found
+
     @classmethod
-    def make(cls, spec: TaskSpec, inputs: StudyInputs, deps: tuple[Task, ...] = ()) -> Task:
-        """The task of ``spec`` in a study of ``inputs``, after ``deps``."""
-        dep_ids = tuple(d.id for d in deps)
+    def make(cls, spec: TaskSpec, inputs: StudyInputs, deps: DepTasks | None = None) -> Task:
+        """The task of ``spec`` in a study of ``inputs``, after ``deps`` (by role)."""
+        named = [
+            (role, task)
+            for role, value in (deps or {}).items()
+            for task in ((value,) if isinstance(value, Task) else value)
+        ]
+        dep_ids, roles = tuple(t.id for _, t in named), tuple(role for role, _ in named)
         payload = json.dumps(
-            {"kind": spec.kind, "spec": spec.to_dict(), "deps": dep_ids, "inputs": inputs.key(spec.reads)},
+            {
+                "kind": spec.kind,
+                "spec": spec.to_dict(),
+                "deps": dep_ids,
+                "roles": roles,
+                "inputs": inputs.key(spec.reads),
+            },
             sort_keys=True,
         )
         digest = hashlib.sha256(payload.encode()).hexdigest()[:16]
-        return cls(spec=spec, deps=dep_ids, id=f"{spec.kind}-{digest}")
+        return cls(spec=spec, deps=dep_ids, id=f"{spec.kind}-{digest}", roles=roles)
 
 
 def run_task(task: Task, deps: dict[str, Meta], ctx: Context) -> Meta:
     """Run one task and return its metadata, with the numerical environment it ran in;
-    failures of kinds that record them are recorded."""
-    meta = _run(task, [deps[d] for d in task.deps], ctx.reading(task.spec.reads))
+    failures of kinds that record them are recorded. ``deps``: every dependency's metadata
+    by id."""
+    named = Dependencies(task.roles, [deps[d] for d in task.deps])
+    meta = _run(task, named, ctx.reading(task.spec.reads))
     return {**meta, "environment": numerical_environment(ctx.device)}
 
 
-def _run(task: Task, metas: list[Meta], ctx: Context) -> Meta:
+def _run(task: Task, metas: Dependencies, ctx: Context) -> Meta:
     if not task.spec.records_failures:
         return task.spec.run(task, metas, ctx)
     failed = next((m for m in metas if m.get("error")), None)

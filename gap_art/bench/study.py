@@ -17,7 +17,7 @@ import functools
 from dataclasses import replace
 
 from gap_art.bench.config import BenchConfig, primary_attack, whitebox_only
-from gap_art.bench.graph import Graph, Task, TaskSpec
+from gap_art.bench.graph import DepTasks, Graph, Task, TaskSpec
 from gap_art.bench.inputs import StudyInputs, file_digest
 from gap_art.bench.seeds import attacker_seed, pool_seed
 from gap_art.bench.targets import (
@@ -84,8 +84,8 @@ class _Builder:
         self.cells: list[Task] = []
         self.extras: list[Task] = []
 
-    def make(self, spec: TaskSpec, deps: tuple[Task, ...] = ()) -> Task:
-        """The task of ``spec`` after ``deps`` in this study, added once."""
+    def make(self, spec: TaskSpec, deps: DepTasks | None = None) -> Task:
+        """The task of ``spec`` after ``deps`` (by role) in this study, added once."""
         task = Task.make(spec, self.inputs, deps)
         return self.tasks.setdefault(task.id, task)
 
@@ -110,14 +110,14 @@ class _Builder:
 
     def craft(self, attack: AttackSpec, seed: int, threat: str, sources: tuple[Task, ...]) -> Task:
         spec = CraftSpec(seed, attack, threat, self.config.n_test, self.config.split)
-        return self.make(spec, sources)
+        return self.make(spec, {"model": sources})
 
     def validation_craft(self, attack: str, seed: int, source: Task) -> Task:
         """``attack`` crafted on the dense model over the study's validation rows: the
         defender's own measurement (its random starts drawn from the defender's seed)."""
         eps = self.config.attack_eps
         spec = AttackSpec(attack, self.config.attack_backend, eps, default_eps_step(eps), seed=seed)
-        return self.make(ValidationCraftSpec(seed, spec, "dense"), (source,))
+        return self.make(ValidationCraftSpec(seed, spec, "dense"), {"model": source})
 
     def pruned(self, method: str, ratio: float, seed: int, source: Task, validation: Task) -> list[Task]:
         """One pruned target per GAP budget (one for criteria without an attack)."""
@@ -133,11 +133,12 @@ class _Builder:
     def with_pool(self, spec: TargetSpec, source: Task, validation: Task | None = None) -> Task:
         """The target of ``spec`` built from ``source`` (scored on ``validation`` if given),
         with its pool of static sources when its method hardens with ``+pool``."""
-        deps = (source,) if validation is None else (source, validation)
-        if not (isinstance(spec, PrunedSpec) and spec.settings.hardening == "pool"):
-            return self.make(spec, deps)
-        pool = self.pool_sources(spec, source)
-        return self.make(replace(spec, pool=len(pool)), deps + pool)
+        deps: dict[str, Task | tuple[Task, ...]] = {"source": source}
+        if validation is not None:
+            deps["validation"] = validation
+        if isinstance(spec, PrunedSpec) and spec.settings.hardening == "pool":
+            deps["pool"] = self.pool_sources(spec, source)
+        return self.make(spec, deps)
 
     def pool_sources(self, spec: PrunedSpec, source: Task) -> tuple[Task, ...]:
         """The pool a ``+pool`` target trains against beside ``source`` (M): what
@@ -153,7 +154,9 @@ class _Builder:
         for own in (seed(m) for m in range(k) if "replicas" in chosen):
             settings = replace(spec.settings, hardening="tat", seed=own)
             name = f"{settings.name}@{_format_ratio(settings.compression)}"
-            replicas.append(self.make(replace(spec, seed=own, name=name, settings=settings), (source,)))
+            replicas.append(
+                self.make(replace(spec, seed=own, name=name, settings=settings), {"source": source})
+            )
         others = {
             "independent": lambda: self.source(seed(k), independent=True),
             "robust": lambda: self.robust(seed(k + 1), source, "pool robust model"),
@@ -164,8 +167,8 @@ class _Builder:
         first_round = (*replicas, *(build() for name, build in others.items() if name in chosen))
         if "bootstrap" not in chosen:
             return first_round
-        bootstrap = replace(spec.replica(seed(k + 2)), pool=len(first_round))
-        return (*replicas, self.make(bootstrap, (source, *first_round)), *first_round[len(replicas) :])
+        bootstrap = self.make(spec.replica(seed(k + 2)), {"source": source, "pool": first_round})
+        return (*replicas, bootstrap, *first_round[len(replicas) :])
 
     def replica(self, target: Task, source: Task, member: int = 0) -> Task:
         """The target's own method, ratio and settings run on ``source`` with the attacker's
@@ -195,14 +198,14 @@ class _Builder:
     def robust(self, seed: int, source: Task, label: str) -> Task:
         """``source`` adversarially trained by ART's ``robust_defence`` with ``seed``."""
         spec = _art_defence_spec(self.config, self.config.robust_defence, seed)
-        return self.make(replace(spec, name=f"{label} ({self.config.robust_defence})"), (source,))
+        return self.make(replace(spec, name=f"{label} ({self.config.robust_defence})"), {"source": source})
 
     def cell(self, target: Task, craft: Task, whitebox: bool) -> None:
         assert isinstance(target.spec, TargetSpec) and isinstance(craft.spec, CraftSpec)
         spec = CellSpec(
             craft.spec.seed, target.spec.name, craft.spec.attack, craft.spec.threat_model, whitebox
         )
-        self.cells.append(self.make(spec, (target, craft)))
+        self.cells.append(self.make(spec, {"target": target, "craft": craft}))
 
 
 def build_graph(config: BenchConfig) -> Graph:
@@ -218,7 +221,7 @@ def build_graph(config: BenchConfig) -> Graph:
             spec = SanitySpec(
                 eps, tuple(config.attacks), config.attack_backend, config.n_test, config.split, seed
             )
-            b.extras.append(b.make(spec, (source,)))
+            b.extras.append(b.make(spec, {"source": source}))
         attackers = b.attackers(seed, source)
         for target in targets:
             for attack in config.attacks:
@@ -278,7 +281,7 @@ def _targets(b: _Builder, seed: int, source: Task, validation: Task) -> tuple[li
     copies.
     """
     config = b.config
-    dense = b.make(DenseSpec(seed, "dense", "dense"), (source, validation))
+    dense = b.make(DenseSpec(seed, "dense", "dense"), {"source": source, "validation": validation})
     floats = [dense]
     parents: dict[str, Task] = {}
     for method in config.methods:
@@ -294,12 +297,14 @@ def _targets(b: _Builder, seed: int, source: Task, validation: Task) -> tuple[li
             prune_classifier = isinstance(float_spec, PrunedSpec) and float_spec.settings.prune_classifier
             name = float_spec.name
             spec = Int8Spec(seed, f"{name}+int8", f"{float_spec.method}+int8", name, prune_classifier)
-            quantized = b.make(spec, (source, parent))
+            quantized = b.make(spec, {"source": source, "parent": parent})
             if parent.id in parents:
                 parents[quantized.id] = parent
             targets.append(quantized)
     for defence in config.defences:
-        target = b.make(_art_defence_spec(config, defence, seed), (source, validation))
+        target = b.make(
+            _art_defence_spec(config, defence, seed), {"source": source, "validation": validation}
+        )
         if issubclass(ART_DEFENCES.get(defence), TrainedDefence):
             parents[target.id] = target  # an attacker can rerun ART's training on M too
         targets.append(target)

@@ -17,7 +17,7 @@ from art.estimators.classification import PyTorchClassifier
 from typing_extensions import dataclass_transform
 
 from gap_art.bench.context import Context, Meta
-from gap_art.bench.graph import Task, TaskSpec
+from gap_art.bench.graph import Dependencies, Task, TaskSpec
 from gap_art.data.splits import VALIDATION
 from gap_art.defences import Int8Quantization
 from gap_art.defences.art_builtin import PreprocessorDefence, TrainedDefence, TrainingData
@@ -41,8 +41,8 @@ class TargetSpec(TaskSpec):
     target_kind: ClassVar[str] = ""
     family: ClassVar[str] = ""
     selectable: ClassVar[bool] = True
-    """Scored on the validation rows (its second dependency, a validation craft): a candidate
-    of the clean-accuracy budgets."""
+    """Scored on the validation rows (its ``validation`` dependency, a validation craft): a
+    candidate of the clean-accuracy budgets."""
     seed: int
     name: str
     method: str
@@ -62,19 +62,15 @@ class TargetSpec(TaskSpec):
     def describe(self) -> str:
         return f"build {self.name} (seed {self.seed})"
 
-    def run(self, task: Task, deps: list[Meta], ctx: Context) -> Meta:
+    def run(self, task: Task, deps: Dependencies, ctx: Context) -> Meta:
         start = time.perf_counter()
         meta = self.build(task.id, deps, ctx)
         meta.setdefault("time_s", time.perf_counter() - start)
         meta["spec"] = self.to_dict()  # how to load it again, in any process
-        validation = self.validation_craft(deps)
+        validation = deps.get("validation")
         if self.selectable and validation is not None:  # the validation examples: the model kept, on them
             meta.update(self._validation_point(task.id, meta, validation, ctx))
         return meta
-
-    def validation_craft(self, deps: list[Meta]) -> Meta | None:
-        """The craft on the validation rows among ``deps`` (the second, when given)."""
-        return deps[1] if len(deps) > 1 else None
 
     def _validation_point(self, task_id: str, meta: Meta, craft: Meta, ctx: Context) -> Meta:
         """Clean and transfer accuracy of the model kept on the validation rows (the primary
@@ -92,9 +88,9 @@ class TargetSpec(TaskSpec):
         }
 
     @abstractmethod
-    def build(self, task_id: str, deps: list[Meta], ctx: Context) -> Meta:
-        """Make the target; ``deps`` are the metadata of the task's dependencies, in order
-        (the source first)."""
+    def build(self, task_id: str, deps: Dependencies, ctx: Context) -> Meta:
+        """Make the target from its dependencies' metadata (``source``: the dense model it
+        starts from)."""
 
     def load(self, meta: Meta, ctx: Context) -> PyTorchClassifier:
         """The target's classifier from its metadata."""
@@ -170,37 +166,33 @@ INHERITED = (
 class DenseSpec(TargetSpec):
     """The source model, unchanged: the reference every other target is compared with."""
 
-    def build(self, task_id: str, deps: list[Meta], ctx: Context) -> Meta:
-        return {key: value for key, value in deps[0].items() if key != "traceback"}
+    def build(self, task_id: str, deps: Dependencies, ctx: Context) -> Meta:
+        return {key: value for key, value in deps.one("source").items() if key != "traceback"}
 
 
 @target_kind("pruned", "pruning")
 class PrunedSpec(TargetSpec):
     """A method (see :mod:`gap_art.defences.methods`) applied to the source as ``settings``
     say: its criterion at one ratio, fine-tuned (to convergence with a patience), hardened
-    for ``+tat``/``+gal``/``+pool``. With a second dependency (a craft on the validation rows), the
-    fine-tuning curve is recorded on the validation rows, never on test examples:
-    ``[epoch, clean accuracy, transfer accuracy]`` before and after each epoch."""
+    for ``+tat``/``+gal``/``+pool``. With a ``validation`` dependency (a craft on the
+    validation rows), the fine-tuning curve is recorded on the validation rows, never on test
+    examples: ``[epoch, clean accuracy, transfer accuracy]`` before and after each epoch. Its
+    ``pool`` dependencies are the static sources a ``+pool`` hardening trains against beside
+    the parent (the defender's own replicas, independent and robust models)."""
 
     settings: MethodSpec = field(default_factory=MethodSpec)
-    pool: int = 0
-    """How many of the last dependencies are static sources the hardening trains against
-    beside the parent (``+pool``: the defender's own replicas, independent and robust models)."""
 
     @property
     def requested_compression(self) -> float:
         return float(self.settings.compression)
 
-    def validation_craft(self, deps: list[Meta]) -> Meta | None:
-        return deps[1] if len(deps) - self.pool > 1 else None
-
     def replica(self, seed: int) -> PrunedSpec:
         """The same method run with another seed (``settings`` follow)."""
         return replace(self, seed=seed, settings=replace(self.settings, seed=seed))
 
-    def build(self, task_id: str, deps: list[Meta], ctx: Context) -> Meta:
+    def build(self, task_id: str, deps: Dependencies, ctx: Context) -> Meta:
         curve: list[list[float]] = []
-        validation = self.validation_craft(deps)
+        validation = deps.get("validation")
         monitor = None if validation is None else _curve_recorder(ctx, ctx.examples(validation), curve)
         result = self.compress(deps, ctx, monitor)
         model = result.classifier.model
@@ -219,16 +211,19 @@ class PrunedSpec(TargetSpec):
         return meta
 
     def compress(
-        self, deps: list[Meta], ctx: Context, monitor: Callable[[int, PyTorchClassifier], None] | None = None
+        self,
+        deps: Dependencies,
+        ctx: Context,
+        monitor: Callable[[int, PyTorchClassifier], None] | None = None,
     ) -> Compressed:
-        """Run the method on the parent (``deps[0]``), against its pool (the last ``pool``
-        dependencies), with the seed's calibration rows: the target's model and what its
-        fine-tuning did (``benchmarks/pool_early_stopping.py`` reruns it from the cache)."""
-        pool = [ctx.classifier(meta["checkpoint"]) for meta in deps[len(deps) - self.pool :]]
+        """Run the method on the parent (``source``), against its ``pool``, with the seed's
+        calibration rows: the target's model and what its fine-tuning did
+        (``benchmarks/pool_early_stopping.py`` reruns it from the cache)."""
+        pool = [ctx.classifier(meta["checkpoint"]) for meta in deps.all("pool")]
         x_train, y_train = ctx.data.numpy("train")
         return apply_method(
             self.settings,
-            ctx.classifier(deps[0]["checkpoint"]),
+            ctx.classifier(deps.one("source")["checkpoint"]),
             *ctx.calibration_set(self.seed),
             x_train,
             y_train,
@@ -260,15 +255,15 @@ def quantize(classifier: PyTorchClassifier, seed: int, ctx: Context) -> PyTorchC
 @target_kind("int8", "quantization")
 class Int8Spec(TargetSpec):
     """The int8 version of another target (``parent``, a float target's name; the task's
-    second dependency). int8 models are rebuilt in each process from the parent's
+    ``parent`` dependency). int8 models are rebuilt in each process from the parent's
     checkpoint (quantizing is fast and deterministic)."""
 
     selectable = False
     parent: str = ""
     prune_classifier: bool = False
 
-    def build(self, task_id: str, deps: list[Meta], ctx: Context) -> Meta:
-        parent = deps[1]
+    def build(self, task_id: str, deps: Dependencies, ctx: Context) -> Meta:
+        parent = deps.one("parent")
         float_classifier = ctx.classifier(parent["checkpoint"])
         ctx.keep_target(task_id, quantize(float_classifier, self.seed, ctx))
         inherited = {key: parent[key] for key in INHERITED if key in parent}
@@ -286,8 +281,8 @@ class Int8Spec(TargetSpec):
 class ArtPreprocessorSpec(TargetSpec):
     """The source behind one of ART's input transformations (``method`` names it)."""
 
-    def build(self, task_id: str, deps: list[Meta], ctx: Context) -> Meta:
-        source = deps[0]
+    def build(self, task_id: str, deps: Dependencies, ctx: Context) -> Meta:
+        source = deps.one("source")
         meta = {"checkpoint": source["checkpoint"], "preprocessor": self.method}
         keys = ("compression", "sparsity", "size_bytes", "size_encoding", "layer_sparsity")
         meta.update({k: source[k] for k in keys})
@@ -312,14 +307,14 @@ class ArtTrainerSpec(TargetSpec):
         """ART's training rerun with another seed."""
         return replace(self, seed=seed, training=replace(self.training, seed=seed))
 
-    def build(self, task_id: str, deps: list[Meta], ctx: Context) -> Meta:
+    def build(self, task_id: str, deps: Dependencies, ctx: Context) -> Meta:
         defence = get_art_defence(self.method)
         assert isinstance(defence, TrainedDefence)
         torch.manual_seed(self.seed)
         student = ctx.new_model()
         x, y = ctx.data.numpy("train")
         data = TrainingData(x, y, student, self.training, self.eps or 0.0, ctx.validation_set())
-        model = defence.train(ctx.classifier(deps[0]["checkpoint"]), data)
+        model = defence.train(ctx.classifier(deps.one("source")["checkpoint"]), data)
         meta = {"checkpoint": ctx.save_model(task_id, model), **size_fields(model, False)}
         if defence.record_ is not None:
             meta.update(

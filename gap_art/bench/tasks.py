@@ -14,7 +14,7 @@ import torch
 from art.estimators.classification import PyTorchClassifier
 
 from gap_art.bench.context import Context, Meta
-from gap_art.bench.graph import Task, TaskSpec
+from gap_art.bench.graph import Dependencies, Task, TaskSpec
 from gap_art.bench.rows import ROW_FIELDS, TARGET_FIELDS, Row, as_row, pack_correct
 from gap_art.bench.targets import TargetSpec, craft_rows, load_target, size_fields
 from gap_art.checkpoint import load_model
@@ -50,7 +50,7 @@ class SourceSpec(TaskSpec):
             return f"load {self.arch} from {self.checkpoint}"
         return f"train {self.arch} (seed {self.seed})"
 
-    def run(self, task: Task, deps: list[Meta], ctx: Context) -> Meta:
+    def run(self, task: Task, deps: Dependencies, ctx: Context) -> Meta:
         info = ctx.data.info
         if self.checkpoint is not None:  # the user's trained model
             model, _ = load_model(self.checkpoint, info, self.arch, ctx.arch_kwargs(self.arch))
@@ -71,8 +71,8 @@ class SourceSpec(TaskSpec):
 
 @dataclass(frozen=True)
 class CraftSpec(TaskSpec):
-    """One attack crafted once on the attacker's model(s) (the task's dependencies; several
-    are attacked as their logit average) on the seed's test sample."""
+    """One attack crafted once on the attacker's model(s) (the task's ``model`` dependencies;
+    several are attacked as their logit average) on the seed's test sample."""
 
     kind = "craft"
     reads: ClassVar[tuple[str, ...]] = ("arch", "arch_kwargs", "n_test", "split", "data_seed")
@@ -86,8 +86,8 @@ class CraftSpec(TaskSpec):
         rows = " on validation rows" if self.split == VALIDATION else ""
         return f"craft {self.attack.attack} from {self.threat_model}{rows} (seed {self.seed})"
 
-    def run(self, task: Task, deps: list[Meta], ctx: Context) -> Meta:
-        checkpoints = [meta["checkpoint"] for meta in deps]
+    def run(self, task: Task, deps: Dependencies, ctx: Context) -> Meta:
+        checkpoints = [meta["checkpoint"] for meta in deps.all("model")]
         source = ctx.crafting_classifier(checkpoints)
         x, y = craft_rows(ctx, self.split, self.seed)
         start = time.perf_counter()
@@ -109,8 +109,8 @@ class ValidationCraftSpec(CraftSpec):
 
 @dataclass(frozen=True)
 class CellSpec(TaskSpec):
-    """One results row: the target (first dependency) on the examples of a craft task
-    (second), and, with ``whitebox``, the same attack run on the target itself."""
+    """One results row: the ``target`` dependency on the examples of the ``craft``
+    dependency, and, with ``whitebox``, the same attack run on the target itself."""
 
     kind = "cell"
     reads = ("arch", "arch_kwargs", "n_test", "split", "data_seed")
@@ -141,11 +141,11 @@ class CellSpec(TaskSpec):
         metrics = {k: v for k, v in cell_meta.items() if k not in ("target", "attack", "seed", "traceback")}
         return as_row({**dict.fromkeys(ROW_FIELDS), **identity, **cost, **metrics})
 
-    def run(self, task: Task, deps: list[Meta], ctx: Context) -> Meta:
+    def run(self, task: Task, deps: Dependencies, ctx: Context) -> Meta:
         start = time.perf_counter()
-        target_meta, craft_meta = deps
+        target_meta, craft_meta = deps.one("target"), deps.one("craft")
         source = ctx.crafting_classifier(craft_meta["sources"])
-        target = load_target(task.deps[0], target_meta, ctx)
+        target = load_target(task.dep("target"), target_meta, ctx)
         x, y = ctx.evaluation_set(self.seed)
         (result,) = evaluate_transfer(
             source,
@@ -200,7 +200,7 @@ class CellSpec(TaskSpec):
 
 @dataclass(frozen=True)
 class SanitySpec(TaskSpec):
-    """The attack sanity checks on one seed's source (the dependency)."""
+    """The attack sanity checks on one seed's ``source``."""
 
     kind = "sanity"
     reads = ("arch", "arch_kwargs", "n_test", "split", "data_seed")
@@ -215,8 +215,8 @@ class SanitySpec(TaskSpec):
     def describe(self) -> str:
         return f"sanity checks (seed {self.seed})"
 
-    def run(self, task: Task, deps: list[Meta], ctx: Context) -> Meta:
-        source = ctx.classifier(deps[0]["checkpoint"])
+    def run(self, task: Task, deps: Dependencies, ctx: Context) -> Meta:
+        source = ctx.classifier(deps.one("source")["checkpoint"])
         x, y = ctx.evaluation_set(self.seed)
         checks = run_sanity_checks(
             source, x, y, self.eps, list(self.attacks), backend=self.backend, seed=self.seed

@@ -279,6 +279,12 @@ def verdict(
     return lines
 
 
+def paired_claim(comparison: dict[str, Any]) -> str:
+    """The claim a paired comparison of the analysis (``Analysis.combined``) makes."""
+    c = comparison
+    return f"{c['first']} against {c['second']} at {c['ratio']:g}x, {c['attack']} from {c['threat_model']}"
+
+
 def conclusions(rows: Sequence[Row], analysis: Analysis) -> dict[str, str]:
     """The verdict's claims without their numbers: the best method within each budget (by the
     worst attacker), each paired comparison's significant wins and losses (Holm), and each
@@ -289,7 +295,7 @@ def conclusions(rows: Sequence[Row], analysis: Analysis) -> dict[str, str]:
         best = max(ranked, key=lambda e: e["mean"], default=None)
         claims[f"best within {budget * 100:g} points (worst attacker)"] = best["method"] if best else "none"
     for c in analysis.combined:
-        key = f"{c['first']} against {c['second']} at {c['ratio']:g}x, {c['attack']} from {c['threat_model']}"
+        key = paired_claim(c)
         wins, losses = c["significant_wins"], c["significant_losses"]  # an untested sign is no conclusion
         claims[key] = f"significantly better in {wins} of {len(c['seeds'])} seeds, worse in {losses}"
     masked = masked_targets(rows)
