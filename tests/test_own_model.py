@@ -203,6 +203,49 @@ def test_a_checkpoints_recorded_data_is_the_default(tmp_path, digits):
     assert checkpoint_info(tmp_path / "p.pt").path == spec.path
 
 
+def test_data_named_beside_a_checkpoint_keeps_the_models_normalisation(tmp_path, digits):
+    """The README's own-model line (``prune model.pt --data images/``) on a model trained with
+    normalisation: the data is read as the model was trained on it, so the model scores what it
+    scores on the data its checkpoint records; another normalisation, or data of another shape
+    or class count, is refused."""
+    from gap_art.classifiers import pixel_space
+    from gap_art.training import RECIPES, train_model
+
+    data = tmp_path / "mine.npz"
+    splits = {"train": digits.numpy("train"), "test": digits.numpy("test")}
+    np.savez(data, **{f"{k}_{s}": v for s, (x, y) in splits.items() for k, v in (("x", x), ("y", y))})
+    info = DataSpec(path=str(data), mean=(0.5,), std=(0.25,)).load().info
+    torch.manual_seed(0)
+    net = create_model("small-cnn", info.input_shape, info.nb_classes)
+    bundle = DataSpec(path=str(data), mean=(0.5,), std=(0.25,)).load()
+    train_model(
+        pixel_space(net, info), bundle.train, 8, RECIPES["adam"], seed=0, device="cpu", progress=False
+    )
+    model = save_checkpoint(tmp_path / "m.pt", net, "small-cnn", info)
+    prune = ("--method", "magnitude", "--compression", "2")
+    runs = {
+        name: invoke("prune", model, *args, *prune, "--out", tmp_path / f"{name}.pt")
+        for name, args in (("recorded", []), ("named", ["--data", data]))
+    }
+    assert all(run.exit_code == 0 for run in runs.values()), [run.output for run in runs.values()]
+    before = {name: run.output.split("test accuracy ")[1].split(" -> ")[0] for name, run in runs.items()}
+    assert before["named"] == before["recorded"] and float(before["named"]) > 0.5  # not chance
+    assert checkpoint_info(tmp_path / "named.pt").preprocessing == ((0.5,), (0.25,))
+    other = invoke(
+        "prune", model, "--data", data, "--mean", "0.1", "--std", "0.2", "--out", tmp_path / "x.pt"
+    )
+    assert other.exit_code == 2 and "(0.1,)" in other.output and "(0.5,)" in other.output
+    three = tmp_path / "three.npz"
+    np.savez(three, x_train=splits["train"][0], y_train=splits["train"][1] % 3, x_test=splits["test"][0],
+             y_test=splits["test"][1] % 3)  # fmt: skip
+    refused = invoke("prune", model, "--data", three, "--out", tmp_path / "y.pt")
+    assert (
+        refused.exit_code == 2
+        and "number of classes 3" in refused.output
+        and "Traceback" not in refused.output
+    )
+
+
 # Files you can ship ----------------------------------------------------------------------------
 
 

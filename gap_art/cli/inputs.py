@@ -68,11 +68,15 @@ def arch_option(help: str) -> Decorator:
 
 def model_data(data_spec: Any, model_path: str | None, n_train: int | None = None, n_test: int | None = None,
                seed: int = 0) -> Any:  # fmt: skip
-    """Load the data a command names, or else the data MODEL's checkpoint records."""
+    """Load the data a command names (with MODEL's normalisation and input size), or else the
+    data MODEL's checkpoint records; data MODEL cannot classify is a usage error."""
     from gap_art.checkpoint import checkpoint_info
 
     recorded = checkpoint_info(model_path) if model_path is not None else None
-    return data_spec.or_recorded(recorded).load(n_train, n_test, seed)
+    spec = data_spec.or_recorded(recorded)
+    data = spec.load(n_train, n_test, seed)
+    spec.check_fits(data.info, recorded)
+    return data
 
 
 def user_model(model_path: str, info: Any, arch: str | None, arch_kwargs: str | None) -> tuple[Any, str]:

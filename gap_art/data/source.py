@@ -86,9 +86,15 @@ class DataSpec:
         return self.dataset is not None or self.path is not None
 
     def or_recorded(self, info: DatasetInfo | None) -> DataSpec:
-        """This spec, or, when it names no data, the data ``info`` (a checkpoint's) records."""
-        if self.names_data or info is None:
+        """This spec completed by what ``info`` (a checkpoint's record) says the model was
+        trained on: with no data named, that data; with data named, the model's normalisation
+        (and, for the user's files, its input size) unless given. An explicit ``mean``/``std``
+        other than the recorded one is a ``ParameterError`` naming both: the model only works
+        on inputs normalised as it was trained."""
+        if info is None:
             return self
+        if self.names_data:
+            return self._with_normalisation_of(info)
         normalisation = (self.mean, self.std) if self.mean is not None else (info.mean, info.std)
         if info.path is not None:
             size = self.input_size or (int(info.input_shape[1]), int(info.input_shape[2]))
@@ -96,6 +102,42 @@ class DataSpec:
         if info.name in DATASETS:
             return replace(self, dataset=info.name, mean=normalisation[0], std=normalisation[1])
         return self
+
+    def _with_normalisation_of(self, info: DatasetInfo) -> DataSpec:
+        channels = info.input_shape[0]
+        given = (
+            None
+            if self.mean is None
+            else (_per_channel(self.mean, channels), _per_channel(self.std, channels))
+        )
+        recorded = None if info.mean is None else (info.mean, info.std)
+        if given is not None and given != recorded:
+            raise ParameterError(
+                f"mean/std {given[0]}/{given[1]} differ from the normalisation the model was trained "
+                f"with ({'none' if recorded is None else f'{recorded[0]}/{recorded[1]}'}): drop --mean/--std "
+                "to use the model's own"
+            )
+        size = self.input_size
+        if self.path is not None and size is None:
+            size = (int(info.input_shape[1]), int(info.input_shape[2]))
+        if recorded is None:
+            return replace(self, input_size=size)
+        return replace(self, mean=recorded[0], std=recorded[1], input_size=size)
+
+    def check_fits(self, loaded: DatasetInfo, model: DatasetInfo | None) -> None:
+        """Refuse data the model cannot classify: another channel count, input size or number
+        of classes than ``model`` (a checkpoint's record) says, naming both."""
+        if model is None:
+            return
+        for what, ours, theirs in (
+            ("input shape", tuple(loaded.input_shape), tuple(model.input_shape)),
+            ("number of classes", loaded.nb_classes, model.nb_classes),
+        ):
+            if ours != theirs:
+                raise ParameterError(
+                    f"data {self.describe()} has {what} {ours}, the model was trained on {theirs}: "
+                    "give the data it was trained on (or drop --data to use the data it records)"
+                )
 
     def load(
         self,
@@ -128,3 +170,10 @@ class DataSpec:
         """The data in a few words, for reports."""
         name = Path(self.path).name if self.path is not None else self.dataset or DEFAULT_DATASET
         return name if self.mean is None else f"{name} (normalised)"
+
+
+def _per_channel(values: tuple[float, ...] | None, channels: int) -> tuple[float, ...] | None:
+    """One value per channel (a single value stands for every channel)."""
+    if values is None:
+        return None
+    return tuple(float(v) for v in values) * (channels if len(values) == 1 else 1)
