@@ -8,6 +8,7 @@ from conftest import small_config
 from gap_art.bench import BenchConfig, ConfigError, build_graph, load_config_file, preset, run
 from gap_art.bench import executors as executors_module
 from gap_art.bench.rows import ROW_FIELDS, Row
+from gap_art.bench.store import Store
 
 
 @pytest.fixture(scope="module")
@@ -332,3 +333,22 @@ def test_tasks_name_the_role_of_every_dependency():
         deps.get("pool")
     with pytest.raises(KeyError, match="no dependency plays 'validation'"):
         deps.one("validation")
+
+
+def test_a_rerun_says_how_much_it_resumes(warm, tmp_path, caplog):
+    """Resuming is said, not silent: how many tasks and cells the folder already holds."""
+    import logging
+
+    from gap_art.bench import run
+    from gap_art.bench.resume import resumed
+
+    config = small_config()
+    folder = warm(tmp_path)  # every model and example of the small study, none of its cells
+    graph = build_graph(config)
+    already = resumed(graph, Store(folder))
+    tasks = len({t.id for root in graph.cells + graph.extras for t in graph.order(root)}) - len(graph.cells)
+    assert already.tasks_done == already.tasks == tasks and already.cells_done == 0
+    with caplog.at_level(logging.INFO, logger="gap_art"):
+        run(config, out=folder, progress=False)
+    assert f"resuming: {tasks} of {tasks} tasks and 0 of {len(graph.cells)} cells" in caplog.text
+    assert resumed(graph, Store(folder)).cells_done == len(graph.cells)

@@ -140,6 +140,38 @@ def test_failed_cells_exit_1_unless_allowed(tmp_path, break_cell):
     assert allowed.exit_code == 0
 
 
+def test_a_failed_sanity_check_is_named_at_exit(tmp_path, monkeypatch):
+    """Exit 1 says which check failed, what it measured and which attacks it marks."""
+    from gap_art.evaluation.sanity import SanityCheck
+
+    broken = SanityCheck(
+        "pgd converged (2x steps)", False, 0.05, "|success(2x steps) - success| < 0.02", ("pgd",)
+    )
+    monkeypatch.setattr("gap_art.bench.tasks.run_sanity_checks", lambda *args, **kwargs: [broken])
+    args = [*SMALL_BENCH, "--n-test", "60", "--epochs", "2", "--finetune-epochs", "0"]
+    failing = invoke(*args, "--out", str(tmp_path / "a"))
+    assert failing.exit_code == 1 and "1 sanity check(s) failed" in failing.output
+    assert (
+        "seed 0: pgd converged (2x steps) failed: measured 0.05, requires |success(2x steps)"
+        in failing.output
+    )
+    assert "marks pgd" in failing.output
+
+
+def test_prune_says_when_the_model_it_saved_does_not_classify(tmp_path, digits_model):
+    """1000x leaves a model at chance: the file is saved, the command says so and exits 1."""
+    from gap_art.checkpoint import save_checkpoint
+    from gap_art.data import dataset_info
+
+    checkpoint = save_checkpoint(tmp_path / "model.pt", digits_model, "small-cnn", dataset_info("digits"))
+    args = ["prune", str(checkpoint), "--method", "magnitude", "--out", str(tmp_path / "broken.pt")]
+    broken = invoke(*args, "--compression", "1000")
+    assert broken.exit_code == 1 and "is at chance" in broken.output and "Traceback" not in broken.output
+    assert "the model is saved at" in broken.output and (tmp_path / "broken.pt").is_file()
+    fine = invoke(*args, "--compression", "2")
+    assert fine.exit_code == 0 and "warning" not in fine.output
+
+
 def test_list_names_every_catalogue():
     result = invoke("list")
     assert result.exit_code == 0

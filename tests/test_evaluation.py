@@ -190,3 +190,39 @@ def test_a_studys_logits_memo_scores_each_model_once_and_changes_no_number(class
     assert np.array_equal(context.logits(classifier, x), predict(x, batch_size=256)) and len(calls) == 2
     context.logits(classifier, x[:10])
     assert len(calls) == 3  # other inputs: predicted again
+
+
+class _Answers:
+    """A classifier that answers fixed labels (``predict`` returns their one-hot rows)."""
+
+    nb_classes = 3
+
+    def __init__(self, labels):
+        self.labels = np.asarray(labels)
+
+    def predict(self, x):
+        return np.eye(3)[self.labels[: len(x)]]
+
+
+def test_model_health_names_collapsed_classes_and_chance_accuracy():
+    from gap_art.evaluation.health import model_health
+
+    y = np.repeat([0, 1, 2], 40)
+    x = np.zeros((len(y), 1))
+    parent = _Answers(y)
+    lost_class = _Answers(np.where(y == 0, 1, y))  # never answers class 0
+    constant = _Answers(np.ones_like(y))
+    healthy = model_health(parent, _Answers(y), x, y)
+    assert healthy.collapsed == {} and not healthy.at_chance and healthy.warnings() == []
+    broken = model_health(parent, lost_class, x, y)
+    assert broken.collapsed == {0: (0.0, 1.0)} and not broken.at_chance
+    assert broken.warnings() == ["class 0: recall 0.00 against the parent's 1.00 (below half of it)"]
+    chance = model_health(parent, constant, x, y)
+    assert chance.at_chance and chance.broken and chance.majority_rate == pytest.approx(1 / 3)
+    assert "at chance" in chance.warnings()[-1] and set(chance.collapsed) == {0, 2}
+    untrained = model_health(constant, constant, x, y)  # the parent was at chance already
+    assert (
+        untrained.at_chance
+        and not untrained.broken
+        and "the parent: at chance too" in untrained.warnings()[0]
+    )

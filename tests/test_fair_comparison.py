@@ -353,5 +353,50 @@ def test_a_target_whose_gradients_hide_what_transfer_finds_is_flagged():
     flagged = {r["target"] for r in rows if r["trustworthy"] is False}
     assert flagged == {"masked@4x"}
     assert all(
-        f.startswith(MASKING) and "above its best transfer 0.100" in f for f in rows[1]["sanity_failures"]
-    )
+        f.startswith(MASKING) and "(lowest 0.100)" in f for f in rows[1]["sanity_failures"]
+    )  # rows without per-example white-box correctness: the interval rule
+
+
+def test_the_masking_check_is_a_paired_test_on_the_same_images():
+    """With per-example correctness, white-box examples right on significantly more of the same
+    images than one attacker's transferred examples flag the target; a few images do not."""
+    from gap_art.bench.flags import add_masking_flags
+    from gap_art.bench.rows import pack_correct
+
+    def bits(right: int) -> str:
+        return pack_correct(np.arange(100) < right)
+
+    def rows(whitebox_right: int) -> list:
+        cell = {"seed": 0, "target": "t", "attack": "pgd", "eps": 0.2, "n": 100, "trustworthy": True,
+                "sanity_failures": []}  # fmt: skip
+        whitebox = {**cell, "threat_model": "dense", "transfer_accuracy": 0.3, "transfer_correct": bits(30),
+                    "whitebox_accuracy": whitebox_right / 100, "whitebox_correct": bits(whitebox_right),
+                    "whitebox_mode": "direct (torchattacks)"}  # fmt: skip
+        replica = {**cell, "threat_model": "replica", "transfer_accuracy": 0.1, "transfer_correct": bits(10)}
+        return [whitebox, replica]
+
+    masked, noisy = rows(60), rows(13)
+    add_masking_flags(masked, 0.2)
+    add_masking_flags(noisy, 0.2)
+    assert [r["trustworthy"] for r in masked] == [False, False]
+    assert [r["trustworthy"] for r in noisy] == [True, True]
+
+
+def test_a_leak_is_a_paired_difference_not_one_image():
+    """transfer_exceeds_clean needs the attacker's examples significantly more often right than
+    the same examples clean (exact McNemar); one image more is noise. Rows without per-example
+    clean correctness keep the bare comparison."""
+    from gap_art.bench.flags import add_leak_flags
+    from gap_art.bench.rows import pack_correct
+
+    clean = np.arange(100) < 50
+
+    def row(transfer_right: int, paired: bool = True):
+        transfer = np.arange(100) < transfer_right
+        cell = {"n": 100, "clean_accuracy": 0.5, "transfer_accuracy": transfer_right / 100,
+                "transfer_correct": pack_correct(transfer)}  # fmt: skip
+        return {**cell, "clean_correct": pack_correct(clean)} if paired else cell
+
+    rows = [row(51), row(70), row(51, paired=False), row(40)]
+    add_leak_flags(rows)
+    assert [r["transfer_exceeds_clean"] for r in rows] == [False, True, True, False]

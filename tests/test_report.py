@@ -217,3 +217,23 @@ def test_render_needs_a_finished_study(tmp_path: Path):
 
     with pytest.raises(FileNotFoundError, match="results.json"):
         render(tmp_path)
+
+
+def test_report_out_leaves_the_study_folder_untouched(small_study, tmp_path):
+    """gap-art report --out DIR redraws a committed study elsewhere: the folder keeps every byte."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from gap_art.cli import main
+
+    study = tmp_path / "committed"
+    shutil.copytree(small_study.out, study, ignore=shutil.ignore_patterns("cache"))
+    before = {p.name: p.read_bytes() for p in study.iterdir() if p.is_file()}
+    result = CliRunner().invoke(main, ["report", str(study), "--out", str(tmp_path / "redrawn")])
+    assert result.exit_code == 0, result.output
+    assert {p.name: p.read_bytes() for p in study.iterdir() if p.is_file()} == before
+    redrawn = tmp_path / "redrawn"
+    assert (redrawn / "results.json").read_bytes() == before["results.json"]
+    assert (redrawn / "report.md").read_bytes() == before["report.md"]  # the same study, drawn again
+    assert (redrawn / "report.html").is_file() and list(redrawn.glob("pareto_*.png"))

@@ -7,6 +7,7 @@ and write results.json, results.csv, report.md and plots into the results folder
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,11 +31,13 @@ from gap_art.bench.report import (
     render,
     write_outputs,
 )
-from gap_art.bench.resume import cached_environments, check_environments, check_same_config, distinct
+from gap_art.bench.resume import check_environments, check_same_config, distinct, resumed
 from gap_art.bench.rows import Row, as_row
 from gap_art.bench.store import Store
 from gap_art.bench.study import build_graph
 from gap_art.evaluation.sanity import SanityCheck
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -121,7 +124,12 @@ def run(
     graph = build_graph(config)
     threads = executor_options.get("cpus_per_task") or (1 if executor == "ray" else None)
     current = numerical_environment(ctx.device, threads)
-    found = cached_environments(graph, store) if resume else []
+    found: list[dict] = []
+    if resume:
+        already = resumed(graph, store)
+        found = already.environments
+        if already.tasks_done or already.cells_done:
+            logger.info("%s", already.describe())
     check_environments(found, current, allow_mixed_environment)
     store.write_config(config.to_dict())
     rows = EXECUTORS[executor](graph, ctx, resume=resume, progress=progress, **executor_options)

@@ -83,6 +83,7 @@ def evaluate_rows(
                 identity = targets[result.target].identity(result.target)
                 metrics = result.to_dict()
                 metrics["transfer_correct"] = pack_correct(result.per_example["transfer"])
+                metrics["clean_correct"] = pack_correct(result.per_example["clean"])
                 cell = {"seed": seed, "attack": spec.attack, "eps": spec.eps, "threat_model": threat}
                 rows.append(as_row({**dict.fromkeys(ROW_FIELDS), **metrics, **identity, **cell}))
     return rows

@@ -12,7 +12,7 @@ import numpy as np
 
 from gap_art.attacks import is_linf
 from gap_art.bench.rows import Row, metric, unpack_correct
-from gap_art.evaluation.metrics import recall_collapsed
+from gap_art.evaluation.metrics import collapsed_classes, mcnemar_exact
 from gap_art.evaluation.sanity import SanityCheck, untrusted_attacks
 
 
@@ -72,42 +72,63 @@ MASKING = "gradient masking"
 """How a row's ``sanity_failures`` names a target that white-box attacks do worse on than transfer."""
 
 
+MASKING_LEVEL = 0.05
+"""Family-wise level of the masking test over one white-box cell's transfer cells (Bonferroni)."""
+
+
 def add_masking_flags(rows: Sequence[Row], eps: float) -> None:
     """A gradient-masking check on every target attacked through its own gradients: a white-box
     attack must leave no more accuracy than the same attack transferred from any attacker (same
-    seed, ``eps``). Where even the lower end of the white-box interval is above the best transfer,
-    every row of that target is marked untrustworthy and its ``sanity_failures`` say why: its
-    gradients hide what transfer finds. (Attacks are compared with themselves: an unbounded L2
-    CW beating a bounded PGD is no masking.)"""
-    best: dict[tuple[int, str, str], float] = {}
+    seed, ``eps``). Where the white-box examples are right significantly more often than one
+    attacker's transferred examples, paired on the same test images (exact McNemar,
+    Bonferroni over the attackers at :data:`MASKING_LEVEL`), every row of that target is marked
+    untrustworthy and its ``sanity_failures`` say why: its gradients hide what transfer finds.
+    (Attacks are compared with themselves: an unbounded L2 CW beating a bounded PGD is no
+    masking.) Rows written before 0.3, without per-example white-box correctness, fall back to
+    the lower end of the white-box interval against the best transfer."""
+    transfers: dict[tuple[int, str, str], list[Row]] = defaultdict(list)
     for row in rows:
-        transfer = row.get("transfer_accuracy")
-        if not row.get("error") and row["eps"] == eps and transfer is not None:
-            key = (row["seed"], row["target"], row["attack"])
-            best[key] = min(best.get(key, transfer), transfer)
+        if not row.get("error") and row["eps"] == eps and row.get("transfer_accuracy") is not None:
+            transfers[(row["seed"], row["target"], row["attack"])].append(row)
     for row in rows:
-        low = metric(row, "whitebox_accuracy_ci_low")
         direct = str(row.get("whitebox_mode") or "").startswith("direct")
-        floor = best.get((row["seed"], row["target"], row["attack"]))
-        if not direct or low is None or floor is None or row["eps"] != eps or low <= floor:
+        others = transfers.get((row["seed"], row["target"], row["attack"]), [])
+        if not direct or row["eps"] != eps or not others or row.get("whitebox_accuracy") is None:
             continue
-        accuracy = row.get("whitebox_accuracy")
-        message = (
-            f"{MASKING}: white-box {row['attack']} leaves {accuracy:.3f}, above its best transfer {floor:.3f}"
-        )
-        for other in rows:
-            if (other["seed"], other["target"]) == (row["seed"], row["target"]):
-                other["trustworthy"] = False
-                other["sanity_failures"] = [*(other.get("sanity_failures") or []), message]
+        floor = min(o["transfer_accuracy"] or 0.0 for o in others)
+        if _masked(row, others, floor):
+            message = (
+                f"{MASKING}: white-box {row['attack']} leaves {row['whitebox_accuracy']:.3f}, "
+                f"above its transfer from another attacker (lowest {floor:.3f})"
+            )
+            _mark_target(rows, row, message)
+
+
+def _masked(row: Row, transfers: list[Row], floor: float) -> bool:
+    """Whether ``row``'s white-box examples are right significantly more often than some
+    transfer cell's, paired per example (or, without per-example data, by interval)."""
+    if not row.get("whitebox_correct"):
+        low = metric(row, "whitebox_accuracy_ci_low")
+        return low is not None and low > floor
+    whitebox = unpack_correct(row, "whitebox_correct")
+    paired = [o for o in transfers if o.get("transfer_correct") and o.get("n") == row.get("n")]
+    for other in paired:
+        test = mcnemar_exact(whitebox, unpack_correct(other))
+        if test.difference > 0 and test.p_value < MASKING_LEVEL / len(paired):
+            return True
+    return False
+
+
+def _mark_target(rows: Sequence[Row], flagged: Row, message: str) -> None:
+    for other in rows:
+        if (other["seed"], other["target"]) == (flagged["seed"], flagged["target"]):
+            other["trustworthy"] = False
+            other["sanity_failures"] = [*(other.get("sanity_failures") or []), message]
 
 
 def masked_targets(rows: Sequence[Row]) -> set[str]:
     """The targets :func:`add_masking_flags` marked."""
     return {r["target"] for r in rows if any(f.startswith(MASKING) for f in r.get("sanity_failures") or [])}
-
-
-COLLAPSE_LEVEL = 0.01
-"""Family-wise level of the collapse test over one target's classes (Bonferroni)."""
 
 
 def add_collapse_flags(rows: Sequence[Row]) -> None:
@@ -128,7 +149,7 @@ def add_collapse_flags(rows: Sequence[Row]) -> None:
         for on_validation, references in dense.items():
             reference, (recall, support) = references.get(row["seed"]), _recall(row, on_validation)
             if reference and recall:
-                verdicts[on_validation] = _collapsed(recall, support, reference)
+                verdicts[on_validation] = collapsed_classes(recall, support, reference)
         if False in verdicts:
             row["collapsed_classes_test"] = verdicts[False]
         if verdicts:
@@ -142,27 +163,26 @@ def _recall(row: Row, on_validation: bool) -> tuple[list[float | None] | None, l
     return row.get("class_recall"), row.get("class_support")
 
 
-def _collapsed(
-    recall: list[float | None], support: list[int] | None, reference: list[float | None]
-) -> list[int]:
-    level = COLLAPSE_LEVEL / len(recall)
-    return [
-        k
-        for k, (ours, theirs) in enumerate(zip(recall, reference, strict=True))
-        if ours is not None
-        and theirs is not None
-        and (recall_collapsed(ours, support[k], theirs, level) if support else ours < 0.5 * theirs)
-    ]
+LEAK_LEVEL = 0.05
+"""Level of the paired test that calls a cell leaking."""
 
 
 def add_leak_flags(rows: Sequence[Row]) -> None:
-    """``transfer_exceeds_clean``: the target classifies the attacker's examples more often
-    correctly than the clean ones, the label-leaking signature of training on that attacker's
-    examples (it may have learnt the perturbation pattern, not robustness). Flagged in every
-    report; judge such a target by attackers and attacks it was not trained on."""
+    """``transfer_exceeds_clean``: the target classifies the attacker's examples significantly
+    more often correctly than the same examples clean (exact McNemar over the cell's examples,
+    two-sided, at :data:`LEAK_LEVEL`), the label-leaking signature of training on that attacker's
+    examples (it may have learnt the perturbation pattern, not robustness): a difference of an
+    image or two is no leak. Flagged in every report; judge such a target by attackers and
+    attacks it was not trained on. Rows without per-example clean correctness (written before
+    0.3) fall back to ``transfer > clean``."""
     for row in rows:
         clean, transfer = row.get("clean_accuracy"), row.get("transfer_accuracy")
-        if clean is not None and transfer is not None and not row.get("error"):
+        if clean is None or transfer is None or row.get("error"):
+            continue
+        if row.get("clean_correct") and row.get("transfer_correct"):
+            test = mcnemar_exact(unpack_correct(row), unpack_correct(row, "clean_correct"))
+            row["transfer_exceeds_clean"] = test.difference > 0 and test.p_value < LEAK_LEVEL
+        else:
             row["transfer_exceeds_clean"] = transfer > clean
 
 

@@ -272,11 +272,19 @@ def read_study(folder: str | Path) -> FinishedStudy:
     return FinishedStudy(rows, config, env, checks, analyse(rows, primary_attack(config), config.attack_eps))
 
 
-def render(folder: str | Path, study: FinishedStudy | None = None) -> dict[str, Path]:
+def render(
+    folder: str | Path, study: FinishedStudy | None = None, out: str | Path | None = None
+) -> dict[str, Path]:
     """Redraw report.md, report.html and the plots of a finished study from its results.json
-    (``study``: the folder already read by :func:`read_study`)."""
+    (``study``: the folder already read by :func:`read_study`), in ``folder`` or, with ``out``,
+    in that folder beside a copy of results.json, leaving ``folder`` as it is."""
     s = study or read_study(folder)
-    return render_report(s.rows, s.config, s.env, s.checks, Store(folder), s.analysis)
+    store = Store(out if out is not None else folder)
+    paths: dict[str, Path] = {}
+    if out is not None:
+        store.root.mkdir(parents=True, exist_ok=True)
+        paths["results.json"] = store.write_text("results.json", (Path(folder) / "results.json").read_text())
+    return paths | render_report(s.rows, s.config, s.env, s.checks, store, s.analysis)
 
 
 def check_study_goal(study: str | Path | FinishedStudy, goal: Goal) -> list[Clause]:

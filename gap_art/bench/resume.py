@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from gap_art.bench.config import BenchConfig, ConfigError
@@ -40,12 +41,39 @@ def check_same_config(store: Store, config: BenchConfig) -> None:
         )
 
 
-def cached_environments(graph: Graph, store: Store) -> list[dict[str, Any]]:
-    """The numerical environments the folder's finished tasks and cells of ``graph`` ran in."""
-    metas = [store.read_meta(task_id) for task_id in graph.tasks]
-    rows = store.finished_rows()
-    found = [m.get("environment") for m in metas if m] + [r.get("environment") for r in rows.values()]
-    return distinct(env for env in found if env)
+@dataclass(frozen=True)
+class Resumed:
+    """What a results folder already holds of a study's graph.
+
+    :param tasks_done: Finished tasks (models, examples, checks) among those the graph's cells
+        and checks need.
+    :param cells_done: Finished cells (results rows) of its ``cells``.
+    :param environments: The numerical environments those ran in, each once.
+    """
+
+    tasks_done: int
+    tasks: int
+    cells_done: int
+    cells: int
+    environments: list[dict[str, Any]]
+
+    def describe(self) -> str:
+        return (
+            f"resuming: {self.tasks_done} of {self.tasks} tasks and {self.cells_done} of {self.cells} "
+            "cells already done"
+        )
+
+
+def resumed(graph: Graph, store: Store) -> Resumed:
+    """What ``store`` already holds of ``graph`` (failed tasks and cells are not done)."""
+    cells = {cell.id for cell in graph.cells}
+    needed = {task.id for root in graph.cells + graph.extras for task in graph.order(root)}
+    tasks = [task_id for task_id in graph.tasks if task_id in needed and task_id not in cells]
+    metas = [m for m in (store.read_meta(task_id) for task_id in tasks) if m]
+    rows = [row for cell, row in store.finished_rows().items() if cell in cells]
+    found = [m.get("environment") for m in metas] + [r.get("environment") for r in rows]
+    done = sum(not m.get("error") for m in metas)
+    return Resumed(done, len(tasks), len(rows), len(cells), distinct(env for env in found if env))
 
 
 def distinct(environments: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:

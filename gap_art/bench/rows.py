@@ -65,6 +65,8 @@ class Row(TypedDict, total=False):
     linf_median: float
     l2_median: float
     transfer_correct: str
+    clean_correct: str
+    whitebox_correct: str
     validation_curve: list[list[float]]
     validation_clean_accuracy: float | None
     validation_transfer_accuracy: float | None
@@ -125,7 +127,7 @@ def metric(row: Row, name: str) -> Any:
     return cast(Mapping[str, Any], row).get(name)
 
 
-JSON_ONLY = ("transfer_correct", "validation_curve", "environment")
+JSON_ONLY = ("transfer_correct", "clean_correct", "whitebox_correct", "validation_curve", "environment")
 """Per-example bits, fine-tuning curves (on the validation rows) and the numerical environment a
 cell ran in: in results.json, not in the CSV."""
 
@@ -152,13 +154,13 @@ TARGET_FIELDS = (
 
 
 def pack_correct(flags: np.ndarray) -> str:
-    """Per-example booleans as compact hex (``transfer_correct``)."""
+    """Per-example booleans as compact hex (``transfer_correct``, ``clean_correct``)."""
     return np.packbits(flags).tobytes().hex()
 
 
-def unpack_correct(row: Row) -> np.ndarray:
-    """The per-example booleans of a row's ``transfer_correct``."""
-    bits = np.frombuffer(bytes.fromhex(row["transfer_correct"]), dtype=np.uint8)
+def unpack_correct(row: Row, field: str = "transfer_correct") -> np.ndarray:
+    """The per-example booleans of a row's ``transfer_correct`` (or ``clean_correct``)."""
+    bits = np.frombuffer(bytes.fromhex(cast(dict[str, Any], row)[field]), dtype=np.uint8)
     return np.unpackbits(bits)[: row["n"]].astype(bool)
 
 

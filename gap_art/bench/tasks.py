@@ -161,6 +161,7 @@ class CellSpec(TaskSpec):
         )
         row = result.to_dict()
         row["transfer_correct"] = pack_correct(result.per_example["transfer"])  # worst case per example
+        row["clean_correct"] = pack_correct(result.per_example["clean"])  # the paired leak test
         row.update(self._whitebox(target, x, y, ctx))
         row["cell_time_s"] = time.perf_counter() - start  # the row's time_s is its target's build
         return row
@@ -184,17 +185,20 @@ class CellSpec(TaskSpec):
             )
             accuracy, mode = result.adversarial_accuracy, "direct"
             low, high = result.intervals["adversarial_accuracy"]
+            correct = result.per_example["adversarial"]
         else:
             (transfer,) = evaluate_transfer(
                 attacked, {"int8": target}, x, y, name, x_adv=x_adv, progress=False, logits=ctx.logits
             )
             accuracy, mode = transfer.transfer_accuracy, "surrogate"
             low, high = transfer.intervals["transfer_accuracy"]
+            correct = transfer.per_example["transfer"]
         return {
             "whitebox_accuracy": accuracy,
             "whitebox_accuracy_ci_low": low,
             "whitebox_accuracy_ci_high": high,
             "whitebox_mode": f"{mode} ({backend})",
+            "whitebox_correct": pack_correct(correct),  # the paired masking check
         }
 
 

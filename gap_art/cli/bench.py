@@ -140,6 +140,9 @@ def bench(
         f"\n{len(results.rows)} cells in {results.wall_time_s:.1f} s; {len(results.failed)} failed; "
         f"{failed_checks} sanity check(s) failed."
     )
+    for seed, checks in results.checks.items():
+        for check in (c for c in checks if not c.passed):
+            click.echo(f"  seed {seed}: {check.describe()}")
     for name, path in results.files.items():
         click.echo(f"  {name}: {path}")
     if (results.failed or failed_checks) and not allow_failures:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -18,6 +18,9 @@ from gap_art.cli.inputs import (
 )
 from gap_art.cli.options import RegistryOption, criteria, device_option, seed_option, user_errors
 from gap_art.errors import ParameterError
+
+if TYPE_CHECKING:
+    from gap_art.evaluation.health import ModelHealth
 
 DEFAULT_ARCH = {(8, 8): "small-cnn", (28, 28): "lenet", (32, 32): "resnet20"}
 """The architecture ``gap-art train`` picks by image size when ``--arch`` is not given."""
@@ -153,6 +156,7 @@ def prune(
     from gap_art.checkpoint import save_checkpoint
     from gap_art.classifiers import to_art_classifier
     from gap_art.defences.methods import apply_method, parse_method
+    from gap_art.evaluation.health import model_health
     from gap_art.models.registry import model_recipe
     from gap_art.pruning import make_permanent
     from gap_art.settings import FINETUNE_PARAMS, AttackSpec, FinetuneSpec
@@ -180,8 +184,8 @@ def prune(
         x, y = data.numpy("train")
         result = apply_method(spec, classifier, x, y, x, y)
     x_test, y_test = data.numpy("test")
-    before = float((classifier.predict(x_test).argmax(1) == y_test).mean())
-    after = float((result.classifier.predict(x_test).argmax(1) == y_test).mean())
+    health = model_health(classifier, result.classifier, x_test, y_test)
+    before, after = health.parent_accuracy, health.accuracy
     pruned = result.classifier.model if keep_masks else make_permanent(result.classifier.model)
     epochs_run = sum(record.epochs_run for record in result.records)
     extra = {
@@ -199,6 +203,7 @@ def prune(
         f"kept epoch {result.records[-1].best_epoch} of the last stage; test accuracy {before:.4f} -> "
         f"{after:.4f}; saved {path}"
     )
+    report_health(health, path)
 
 
 @click.command()
@@ -231,6 +236,7 @@ def quantize(
 
     from gap_art.classifiers import to_art_classifier
     from gap_art.defences import Int8Quantization
+    from gap_art.evaluation.health import model_health
     from gap_art.export import Standardize
     from gap_art.quantization import save_program
 
@@ -242,10 +248,21 @@ def quantize(
         )
         int8 = quantizer(data.numpy("train")[0])
     x, y = data.numpy("test")
-    before = float((quantizer.classifier.predict(x).argmax(1) == y).mean())
-    after = float((int8.predict(x).argmax(1) == y).mean())
+    health = model_health(quantizer.classifier, int8, x, y)
+    before, after = health.parent_accuracy, health.accuracy
     program = int8.quantized_model
     if data.info.preprocessing is not None:
         program = torch.nn.Sequential(Standardize(*data.info.preprocessing), program)
     path = save_program(program, torch.from_numpy(x[:2]), Path(out))
     click.echo(f"int8 ({backend}): test accuracy {before:.4f} -> {after:.4f}; saved {path}")
+    report_health(health, path)
+
+
+def report_health(health: ModelHealth, path: Path) -> None:
+    """Say what a new model lost (collapsed classes, chance accuracy) on stderr; a model that
+    fell to chance from a parent above it exits 1, saved but not reported as a success."""
+    for line in health.warnings():
+        click.echo(f"warning: {line}", err=True)
+    if health.broken:
+        click.echo(f"the model is saved at {path}, but it does not classify: exit 1", err=True)
+        raise SystemExit(1)

@@ -26,13 +26,20 @@ def _finished_study(folder: str) -> Any:
     help="Also check the study against a goal file (TOML; e.g. benchmarks/goals/harden.toml) and "
     "print the distance to each clause.",
 )
-def report(folder: str, goal_file: str | None) -> None:
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    help="Write the report, the plots and a copy of results.json into this folder instead, leaving "
+    "FOLDER untouched (e.g. a committed study).",
+)
+def report(folder: str, goal_file: str | None, out: str | None) -> None:
     """Redraw report.md, report.html and the plots of a finished study, rerunning no model.
 
     \b
     Examples:
       gap-art report gap-art-results/20261126-101500
       gap-art report runs/harden --goal benchmarks/goals/harden.toml
+      gap-art report benchmarks/results/harden --out /tmp/harden-report
     """
     from gap_art.bench import ConfigError, Goal, check_study_goal, format_goal, read_study, render
 
@@ -43,7 +50,7 @@ def report(folder: str, goal_file: str | None) -> None:
         raise click.BadParameter(str(error), param_hint="'--goal'") from None
     with user_errors():  # a results.json gap-art did not write; a bug keeps its traceback
         study = read_study(folder)
-    paths = render(folder, study)
+    paths = render(folder, study, out)
     clauses = check_study_goal(study, goal) if goal else []
     for name, path in paths.items():
         click.echo(f"  {name}: {path}")

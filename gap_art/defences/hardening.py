@@ -31,7 +31,7 @@ from gap_art.attacks import ATTACKS, build_attack, clip_range
 from gap_art.classifiers import check_pytorch_classifier, require_gradients, rewrap_classifier
 from gap_art.defences.params import ArtTransformer
 from gap_art.errors import ParameterError
-from gap_art.pruning import clone_module, load_masked_state
+from gap_art.pruning import clone_module
 from gap_art.runtime import seeded
 from gap_art.settings import ATTACK_PARAMS, FINETUNE_PARAMS, AttackSpec, FinetuneSpec, from_params
 from gap_art.training import EpochHook, FinetuneRecord, Recipe, make_optimizer, train_to_convergence
@@ -254,11 +254,7 @@ class TransferHardening(ArtTransformer):
         quiet = contextlib.nullcontext() if self.verbose else contextlib.redirect_stderr(io.StringIO())
         with seeded(self.seed), quiet:  # ART's trainers draw progress bars of their own
             self.finetune_record_ = self._train_to_convergence(trainee, x, labels, sources, validation)
-        if transformed_classifier is None:
-            return trainee
-        check_pytorch_classifier(transformed_classifier, "transformed_classifier")
-        load_masked_state(transformed_classifier.model, trainee.model.state_dict())
-        return transformed_classifier
+        return self._deliver(trainee, transformed_classifier)
 
     def _train_to_convergence(
         self,

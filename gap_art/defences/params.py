@@ -9,8 +9,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 from art.defences.transformer.transformer import Transformer
+from art.estimators.classification import PyTorchClassifier
 
+from gap_art.classifiers import check_pytorch_classifier
 from gap_art.errors import ParameterError, ParameterTypeError
+from gap_art.pruning import load_masked_state
 from gap_art.validation import check_known_params, check_labels
 
 
@@ -52,6 +55,18 @@ class ArtTransformer(Transformer):
 
     def _params_changed(self, changed: set[str]) -> None:
         """Called by :meth:`set_params` with the names whose values changed."""
+
+    @staticmethod
+    def _deliver(
+        result: PyTorchClassifier, transformed_classifier: PyTorchClassifier | None
+    ) -> PyTorchClassifier:
+        """``result``, or, when given (ART's ``transformed_classifier``), that classifier with
+        ``result``'s weights and masks loaded into its model (same architecture)."""
+        if transformed_classifier is None:
+            return result
+        check_pytorch_classifier(transformed_classifier, "transformed_classifier")
+        load_masked_state(transformed_classifier.model, result.model.state_dict())
+        return transformed_classifier
 
 
 def labels_of(

@@ -22,7 +22,6 @@ from gap_art.pruning import (
     Target,
     clone_module,
     excluded_layers,
-    load_masked_state,
     measure_compression,
     other_parameter_count,
     prunable_parameters,
@@ -190,11 +189,7 @@ class PruningTransformer(ArtTransformer):
         pruned = rewrap_classifier(self.classifier, clone_module(self.classifier.model))
         self.compression_report_ = self._prune_in_rounds(pruned, x, y, validation)
         self.finetune_record_ = self.finetune_records_[-1]
-        if transformed_classifier is None:
-            return pruned
-        check_pytorch_classifier(transformed_classifier, "transformed_classifier")
-        load_masked_state(transformed_classifier.model, pruned.model.state_dict())
-        return transformed_classifier
+        return self._deliver(pruned, transformed_classifier)
 
     def _prune_in_rounds(
         self,

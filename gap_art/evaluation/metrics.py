@@ -66,6 +66,29 @@ def recall_collapsed(recall: float, support: int, reference: float, alpha: float
     return bool(stats.binomtest(correct, support, reference / 2, alternative="less").pvalue < alpha)
 
 
+COLLAPSE_LEVEL = 0.01
+"""Family-wise level of the collapse test over one model's classes (Bonferroni)."""
+
+
+def collapsed_classes(
+    recall: Sequence[float | None],
+    support: Sequence[int] | None,
+    reference: Sequence[float | None],
+    level: float = COLLAPSE_LEVEL,
+) -> list[int]:
+    """The classes whose recall is significantly below half of ``reference`` (the parent's
+    recall on the same examples): :func:`recall_collapsed` for each class, Bonferroni-corrected
+    at family-wise ``level``. Without class sizes, the bare "below half" threshold."""
+    alpha = level / len(recall)
+    return [
+        k
+        for k, (ours, theirs) in enumerate(zip(recall, reference, strict=True))
+        if ours is not None
+        and theirs is not None
+        and (recall_collapsed(ours, support[k], theirs, alpha) if support else ours < 0.5 * theirs)
+    ]
+
+
 @dataclass(frozen=True)
 class PairedTest:
     """Exact McNemar test of two classifiers' per-example correctness on the same examples.

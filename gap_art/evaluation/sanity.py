@@ -34,6 +34,15 @@ class SanityCheck:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def describe(self) -> str:
+        """One line: the check, what it measured against what it requires, and the attacks
+        whose numbers it marks."""
+        verdict = "passed" if self.passed else "failed"
+        return (
+            f"{self.name} {verdict}: measured {self.value:.3g}, requires {self.requirement}"
+            f"{f' ({self.detail})' if self.detail else ''}; marks {', '.join(self.affects) or 'nothing'}"
+        )
+
 
 def _success(classifier: PyTorchClassifier, x_adv: np.ndarray, y: np.ndarray, clean: np.ndarray) -> float:
     """Fraction of the correctly classified examples that the attack fools."""
