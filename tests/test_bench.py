@@ -165,6 +165,9 @@ def test_rerun_without_out_resumes_the_unfinished_run_of_the_same_config(tmp_pat
     assert results.out.resolve() == first[0].resolve() and len(first) == 1
     other = run(replace(config, attacks=["pgd"]), progress=False)
     assert other.out.resolve() != results.out.resolve()  # another configuration, another folder
+    monkeypatch.setattr("time.strftime", lambda fmt: results.out.name)  # started within the same second
+    third = run(replace(config, attacks=["mifgsm"]), progress=False)
+    assert third.out.name == f"{results.out.name}-2" and not third.failed
     again = run(config, progress=False)
     assert again.out.resolve() != results.out.resolve()  # that run had finished: start afresh
 

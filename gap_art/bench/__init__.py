@@ -7,6 +7,7 @@ and write results.json, results.csv, report.md and plots into the results folder
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -77,15 +78,18 @@ RESULTS_ROOT = Path("gap-art-results")
 
 
 def default_out(config: BenchConfig, resume: bool = True) -> Path:
-    """``./gap-art-results/<timestamp>``; with ``resume``, the newest unfinished run of the
-    same configuration there instead, so that rerunning an interrupted command without
-    ``--out`` picks up where it stopped."""
+    """``./gap-art-results/<timestamp>`` (``-2``, ``-3``, ... when two runs start within the
+    same second); with ``resume``, the newest unfinished run of the same configuration there
+    instead, so that rerunning an interrupted command without ``--out`` picks up where it
+    stopped."""
     if resume and RESULTS_ROOT.is_dir():
         for folder in sorted(RESULTS_ROOT.iterdir(), reverse=True):
             store = Store(folder)
             if store.read_config() == config.to_dict() and not (folder / "results.json").exists():
                 return folder
-    return RESULTS_ROOT / time.strftime("%Y%m%d-%H%M%S")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    candidates = (RESULTS_ROOT / (stamp if k == 1 else f"{stamp}-{k}") for k in itertools.count(1))
+    return next(folder for folder in candidates if not folder.exists())
 
 
 def run(
