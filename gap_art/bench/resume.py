@@ -45,9 +45,11 @@ def check_same_config(store: Store, config: BenchConfig) -> None:
 class Resumed:
     """What a results folder already holds of a study's graph.
 
-    :param tasks_done: Finished tasks (models, examples, checks) among those the graph's cells
-        and checks need.
-    :param cells_done: Finished cells (results rows) of its ``cells``.
+    :param tasks_done: Finished tasks (models, examples, checks) among the ``tasks`` that the
+        graph's cells and checks need.
+    :param tasks: How many tasks the graph's cells and checks need (the cells aside).
+    :param cells_done: Finished cells (results rows) of the graph's ``cells``.
+    :param cells: How many cells the graph has.
     :param environments: The numerical environments those ran in, each once.
     """
 
