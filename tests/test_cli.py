@@ -359,3 +359,13 @@ def test_log_lines_follow_the_verbosity_and_a_folder_keeps_its_configuration(tmp
     other = CliRunner().invoke(main, [*tiny, "--n-test", "31", "--out", str(tmp_path / "a")])
     assert other.exit_code == 2 and "n_test: 30 -> 31" in other.output and "Traceback" not in other.output
     assert json.loads((tmp_path / "a" / "config.json").read_text())["n_test"] == 30  # left as it was
+
+
+def test_each_command_describes_its_own_data():
+    """An option's help says what that command does: train has no MODEL to take a default from,
+    and only prune fine-tunes."""
+    helps = {name: invoke(name, "--help").output for name in ("train", "prune", "quantize", "export")}
+    assert "default: digits" in helps["train"] and "MODEL" not in helps["train"].split("--dataset")[1][:200]
+    assert "fine-tunes" in helps["prune"]
+    assert all("fine-tunes" not in helps[name] for name in ("quantize", "export"))
+    assert "calibrates the int8 ranges" in helps["quantize"] and "--format pt2 --int8" in helps["export"]

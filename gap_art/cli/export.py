@@ -11,9 +11,15 @@ import click
 from gap_art.cli.inputs import calibration_options, model_data, model_input, user_model
 from gap_art.cli.options import user_errors
 
+DATA_USE = (
+    "read only for --format pt2 --int8, whose training split calibrates the int8 ranges, "
+    "or to load a plain state_dict"
+)
+"""What ``export`` does with the data it is given, for its help."""
+
 
 @click.command()
-@model_input
+@model_input(DATA_USE)
 @click.option(
     "--format",
     "file_format",

@@ -14,12 +14,15 @@ import click
 from gap_art.cli.options import CommaList, Decorator, data_dir_option, dataset_option, stack, user_errors
 
 
-def data_options(help: str) -> Decorator:
+def data_options(help: str, model: str | None = "MODEL") -> Decorator:
     """The options that name a command's data, passed on as one ``data_spec``
     (:class:`~gap_art.data.DataSpec`): a built-in ``--dataset``, or your own files with ``--data``,
-    resized by ``--input-size`` and normalised by ``--mean``/``--std`` as ART preprocessing."""
+    resized by ``--input-size`` and normalised by ``--mean``/``--std`` as ART preprocessing.
+    ``model``: the argument whose checkpoint records a default dataset (``None``: the command
+    takes no model)."""
+    default = f"the one {model} records, else digits" if model else "digits"
     options = stack(
-        dataset_option(None, f"{help} A built-in dataset (default: the one MODEL records, else digits)."),
+        dataset_option(None, f"{help} A built-in dataset (default: {default})."),
         click.option(
             "--data",
             "data_path",
@@ -116,11 +119,12 @@ ARCH_HELP = (
 )
 
 
-def model_input(command: Callable[..., Any]) -> Callable[..., Any]:
+def model_input(uses: str) -> Decorator:
     """The inputs every command on a user's model takes: MODEL (a gap-art checkpoint, or a plain
-    state_dict with --arch), its architecture, and the data it was trained on (``data_spec``)."""
+    state_dict with --arch), its architecture, and the data it was trained on (``data_spec``);
+    ``uses`` says what this command does with that data, for its help."""
     return stack(
         click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False)),
-        data_options("The data the model was trained on (its training split calibrates and fine-tunes)."),
+        data_options(f"The data the model was trained on ({uses})."),
         arch_option(ARCH_HELP),
-    )(command)
+    )

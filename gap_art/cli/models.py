@@ -35,7 +35,7 @@ def default_arch(input_shape: tuple[int, ...]) -> str:
 
 
 @click.command()
-@data_options("The data to train on.")
+@data_options("The data to train on.", model=None)
 @arch_option("Architecture (default: small-cnn for 8x8, lenet for 28x28, resnet20 for 32x32 images).")
 @click.option("--model", "model_alias", hidden=True, help="Deprecated: --arch.")
 @click.option(
@@ -87,7 +87,7 @@ def train(
 
 
 @click.command()
-@model_input
+@model_input("its training split calibrates and fine-tunes, its test split scores")
 @click.option(
     "--method",
     default="gap-grad",
@@ -207,7 +207,7 @@ def prune(
 
 
 @click.command()
-@model_input
+@model_input("its training split calibrates the int8 ranges, its test split scores")
 @click.option("--backend", type=click.Choice(["x86", "xnnpack"]), default="x86", show_default=True)
 @calibration_options("Calibration examples.")
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="The .pt2 program to write.")
