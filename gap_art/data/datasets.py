@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -171,6 +171,16 @@ def split_data(
         validation = _rows(train, held)
         splits[VALIDATION] = SplitRecord.of(VALIDATION, TRAIN, held, seed)
     return DataBundle(info, _rows(train, kept), _rows(test, test_rows), validation, splits)
+
+
+def per_channel(values: Sequence[float] | None, channels: int, param: str) -> tuple[float, ...] | None:
+    """``values`` (a normalisation's mean or std) with one value per channel: a single value
+    stands for every channel; any other count than 1 or ``channels`` is refused, naming ``param``."""
+    if values is None:
+        return None
+    if len(values) not in (1, channels):
+        raise ParameterError(f"{param} must give 1 or {channels} values (one per channel), got {len(values)}")
+    return tuple(float(v) for v in values) * (channels if len(values) == 1 else 1)
 
 
 def _rows(split: Split, indices: np.ndarray) -> TensorDataset:

@@ -14,7 +14,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gap_art.data.datasets import DataBundle, DatasetInfo, DataUnavailableError, Split, split_data
+from gap_art.data.datasets import (
+    DataBundle,
+    DatasetInfo,
+    DataUnavailableError,
+    Split,
+    per_channel,
+    split_data,
+)
 from gap_art.errors import ParameterError
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -62,19 +69,11 @@ def load_files(
         input_shape=tuple(int(v) for v in train[0].shape[1:]),
         nb_classes=classes,
         eps=DEFAULT_EPS,
-        mean=_per_channel(mean, channels, "mean"),
-        std=_per_channel(std, channels, "std"),
+        mean=per_channel(mean, channels, "mean"),
+        std=per_channel(std, channels, "std"),
         path=str(root.resolve()),
     )
     return split_data(info, train, test, n_train, n_test, seed, validation_fraction)
-
-
-def _per_channel(values: tuple[float, ...] | None, channels: int, param: str) -> tuple[float, ...] | None:
-    if values is None:
-        return None
-    if len(values) not in (1, channels):
-        raise ParameterError(f"{param} must give 1 or {channels} values (one per channel), got {len(values)}")
-    return tuple(float(v) for v in values) * (channels if len(values) == 1 else 1)
 
 
 def _image_folder(root: Path, input_size: tuple[int, int] | None) -> tuple[tuple[Split, Split], int]:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from gap_art.data.datasets import DATASETS, DataBundle, DatasetInfo, load_dataset
+from gap_art.data.datasets import DATASETS, DataBundle, DatasetInfo, load_dataset, per_channel
 from gap_art.data.files import load_files
 from gap_art.errors import ParameterError
 
@@ -108,7 +108,7 @@ class DataSpec:
         given = (
             None
             if self.mean is None
-            else (_per_channel(self.mean, channels), _per_channel(self.std, channels))
+            else (per_channel(self.mean, channels, "mean"), per_channel(self.std, channels, "std"))
         )
         recorded = None if info.mean is None else (info.mean, info.std)
         if given is not None and given != recorded:
@@ -160,9 +160,7 @@ class DataSpec:
         if self.mean is None:
             return bundle
         channels = bundle.info.input_shape[0]
-        mean, std = (tuple(v) * (channels if len(v) == 1 else 1) for v in (self.mean, self.std or ()))
-        if len(mean) != channels or len(std) != channels:
-            raise ParameterError(f"mean and std must give 1 or {channels} values (one per channel)")
+        mean, std = per_channel(self.mean, channels, "mean"), per_channel(self.std, channels, "std")
         bundle.info = replace(bundle.info, mean=mean, std=std)
         return bundle
 
@@ -170,10 +168,3 @@ class DataSpec:
         """The data in a few words, for reports."""
         name = Path(self.path).name if self.path is not None else self.dataset or DEFAULT_DATASET
         return name if self.mean is None else f"{name} (normalised)"
-
-
-def _per_channel(values: tuple[float, ...] | None, channels: int) -> tuple[float, ...] | None:
-    """One value per channel (a single value stands for every channel)."""
-    if values is None:
-        return None
-    return tuple(float(v) for v in values) * (channels if len(values) == 1 else 1)
