@@ -94,7 +94,8 @@ def test_the_collapse_flag_is_decided_on_validation_rows_and_reported_on_test_ro
     validation_only = {**test_only, "target": "gap-grad@4x", "class_recall": [0.9] * 3,
                        "validation_class_recall": [0.0, 0.9, 0.9]}  # fmt: skip
     int8 = {"seed": 0, "target": "random@4x+int8", "class_recall": [0.9, 0.0, 0.9], "class_support": support}
-    add_collapse_flags([dense, test_only, validation_only, int8])
+    failed_cell = {"seed": 0, "target": "dense", "error": "crash"}  # a dense cell without recall
+    add_collapse_flags([dense, failed_cell, test_only, validation_only, int8])
     assert (test_only["collapsed_classes"], test_only["collapsed_classes_test"]) == ([], [1])
     assert (validation_only["collapsed_classes"], validation_only["collapsed_classes_test"]) == ([0], [])
     assert int8["collapsed_classes"] == int8["collapsed_classes_test"] == [1]  # no validation rows: test

@@ -142,7 +142,8 @@ def add_collapse_flags(rows: Sequence[Row]) -> None:
     evaluate``, rows before 0.3) are decided on the test rows. Rows written before 0.2 lack the
     class sizes: for them, the bare "below half" threshold."""
     dense = {
-        on: {r["seed"]: _recall(r, on)[0] for r in rows if r["target"] == "dense"} for on in (False, True)
+        on: {r["seed"]: recall for r in rows if r["target"] == "dense" and (recall := _recall(r, on)[0])}
+        for on in (False, True)
     }
     for row in rows:
         verdicts: dict[bool, list[int]] = {}

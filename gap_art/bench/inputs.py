@@ -135,7 +135,7 @@ def _digest(spec: DataSpec, n_train: int | None, data_seed: int, validation_frac
 
 def data_digest(config: BenchConfig) -> str:
     """A hash of the data ``config``'s tasks read, as loaded: pixel values, labels and
-    metadata (classes, normalisation, input shape) of both splits."""
+    metadata (classes, normalisation, input shape) of its train, validation and test splits."""
     return _digest(*_data_key(config))
 
 
