@@ -38,15 +38,20 @@ def machine() -> dict[str, Any]:
     }
 
 
-def best_time(fn: Callable[[], Any], repeat: int = 5) -> float:
-    """The fastest of ``repeat`` runs, in seconds (after one warm-up run)."""
-    fn()
+def run_times(fn: Callable[[], Any], repeat: int) -> list[float]:
+    """The seconds each of ``repeat`` runs of ``fn`` took (no warm-up: the caller's)."""
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return min(times)
+    return times
+
+
+def best_time(fn: Callable[[], Any], repeat: int = 5) -> float:
+    """The fastest of ``repeat`` runs, in seconds (after one warm-up run)."""
+    fn()
+    return min(run_times(fn, repeat))
 
 
 def write_results(name: str, results: dict[str, Any]) -> Path:

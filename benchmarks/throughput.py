@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from common import machine, write_results
+from common import machine, run_times, write_results
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.data import TensorDataset
 from torch.utils.flop_counter import flop_registry
@@ -89,12 +89,7 @@ def measure(step: Callable[[], Any], images: int, repeat: int) -> dict[str, floa
     step()
     with FlopCount() as counter:
         step()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    seconds = float(np.median(times))
+    seconds = float(np.median(run_times(step, repeat)))
     return {"images_per_s": images / seconds, "flops_per_s": counter.total / seconds}
 
 
