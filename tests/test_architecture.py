@@ -79,15 +79,15 @@ def test_every_unit_has_a_layer():
 
 
 BENCH_LAYERS = [
-    ("config", "config_files", "seeds", "store", "rows", "document", "threats"),
+    ("config", "config_files", "comparisons", "seeds", "store", "rows", "document", "threats"),
     ("inputs", "context"),
     ("graph",),
     ("targets",),
     ("tasks",),
     ("study",),
     ("executors", "resume"),
-    ("flags", "summary", "catalogue"),
-    ("verdict", "sections", "plots", "goal"),
+    ("flags", "summary", "primary", "catalogue"),
+    ("verdict", "sections", "comparison_sections", "plots", "goal"),
     ("report",),
     ("compare", "evaluate"),
     ("__init__",),

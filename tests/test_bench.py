@@ -71,6 +71,7 @@ def test_rows_schema_and_files(finished):
         "evaluation_set",
         "sanity_checks",
         "clean_accuracy_budgets",
+        "primary_comparisons",
         "paired_tests",
         "rows",
     }
@@ -97,7 +98,11 @@ def test_rows_schema_and_files(finished):
         "## Sanity checks" in report
         and "## Within a clean-accuracy budget: worst-attacker transfer accuracy" in report
     )
-    assert "## Paired tests" in report and "## Inside the pruned models" in report
+    assert (
+        "## Primary comparisons" in report
+        and "## Exploratory paired tests" in report
+        and "## Inside the pruned models" in report
+    )
     assert set(document["sanity_checks"]) == {"0"} and document["evaluation_set"]["n"] == 200
     assert (finished.out / "pareto_pgd.png").read_bytes()[:4] == b"\x89PNG"
     assert "](pareto_pgd.png)" in report  # every plot drawn is in the report

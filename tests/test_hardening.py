@@ -340,6 +340,7 @@ def test_the_bench_runs_hardened_and_iterative_methods_with_their_replicas(tmp_p
 def test_a_leaking_cell_is_no_win_no_best_and_is_listed_with_its_attacker():
     from gap_art.bench.config import BenchConfig
     from gap_art.bench.flags import add_leak_flags
+    from gap_art.bench.primary import primary_results
     from gap_art.bench.rows import pack_correct
     from gap_art.bench.summary import analyse
     from gap_art.bench.verdict import verdict
@@ -362,14 +363,18 @@ def test_a_leaking_cell_is_no_win_no_best_and_is_listed_with_its_attacker():
         row(target="random@4x", method="random", clean_accuracy=0.9, transfer_accuracy=0.0,
             transfer_correct=pack_correct(baseline_correct), **common),
     ]  # fmt: skip
+    rows += [dict(r, seed=1) for r in rows]  # two seeds: the primary comparison is tested across them
     add_leak_flags(rows)
-    analysis = analyse(rows, "pgd", 0.3)
-    (test,) = [t for t in analysis.paired if t["first"] == "magnitude+tat"]
-    assert test["leaking"] and test["p_holm"] < 1e-30  # significant, and still no win
-    (combined,) = [c for c in analysis.combined if c["first"] == "magnitude+tat"]
-    assert combined["significant_wins"] == 0 and combined["leaking_seeds"] == 1
     config = BenchConfig(methods=["magnitude+tat", "random"], compression=[4.0], attacks=["pgd"], defences=[],
-                         eps=0.3)  # fmt: skip
+                         eps=0.3, primary=["magnitude+tat@4x vs random@4x: pgd from dense"])  # fmt: skip
+    analysis = replace(analyse(rows, "pgd", 0.3), primary=primary_results(rows, config))
+    tests = [t for t in analysis.paired if t["first"] == "magnitude+tat"]
+    assert all(t["leaking"] and t["p_holm"] < 1e-30 for t in tests)  # significant, and still no win
+    (combined,) = [c for c in analysis.combined if c["first"] == "magnitude+tat"]
+    assert combined["significant_wins"] == 0 and combined["leaking_seeds"] == 2
+    (primary,) = analysis.primary
+    assert primary.mean_difference == 1.0 and primary.p_value == 0.0  # the largest, steadiest "win"
+    assert primary.outcome == "flagged" and "label leaking in seed(s) 0, 1" in primary.reason
     lines = "\n".join(verdict(rows, analysis, config, {}))
     assert "never counted as robustness" in lines and "magnitude+tat@4x (dense pgd)" in lines
-    assert "label leaking, no win" in lines
+    assert "1 flagged" in lines and "better" not in lines

@@ -11,7 +11,7 @@ import pytest
 
 from gap_art.bench import BenchConfig
 from gap_art.bench.plots import BASELINE_COLOURS, DEFENCE_COLOURS, GAP_COLOURS, draw, plot_specs
-from gap_art.bench.report import report_document
+from gap_art.bench.report import analyse_study, report_document
 from gap_art.bench.rows import pack_correct
 from gap_art.bench.summary import analyse
 from gap_art.evaluation.sanity import SanityCheck
@@ -164,7 +164,7 @@ def test_the_report_opens_with_the_verdict_and_escapes_its_tables(tmp_path):
     checks = {0: [SanityCheck("pgd works white-box", False, 0.5, "> 0.90 | success", ("pgd",), "a|b")]}
     (tmp_path / "pareto_worst_attacker.png").write_bytes(b"\x89PNG fake")
     rows = _rows()
-    analysis = analyse(rows, "pgd", CONFIG.attack_eps)
+    analysis = analyse_study(rows, CONFIG)
     doc = report_document(rows, CONFIG, {"torch": "2.x", "device": "cpu"}, checks, tmp_path, analysis)
     markdown = doc.to_markdown()
     headings = [line for line in markdown.splitlines() if line.startswith("## ")]
@@ -172,10 +172,12 @@ def test_the_report_opens_with_the_verdict_and_escapes_its_tables(tmp_path):
     assert markdown.splitlines()[2].startswith("**Bottom line:")  # the first line answers the question
     verdict = markdown.split("## Verdict")[1].split("\n## ")[0]
     assert len([line for line in verdict.splitlines() if line.startswith("- ")]) <= 6
-    assert headings.index("## Paired tests (PGD): GAP against every other pruning method") > headings.index(
+    assert headings.index(
+        "## Exploratory paired tests (PGD): GAP against every other pruning method"
+    ) > headings.index(
         "## Pruning methods under PGD (from the dense model)"
     )  # the main tables come before the paired tests
-    assert "gap-grad" in verdict and "vs random" in verdict and "not against attacks in general" in verdict
+    assert "Primary comparisons: none of the" in verdict and "not against attacks in general" in verdict
     assert "random@4x" in verdict  # the collapsed target is named
     assert "1 sanity check(s) failed" in verdict
     assert "![clean against worst-attacker transfer accuracy](pareto_worst_attacker.png)" in markdown

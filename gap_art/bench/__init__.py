@@ -16,6 +16,7 @@ from typing import Any
 
 from gap_art.bench.catalogue import catalogue, format_catalogue
 from gap_art.bench.compare import compare, flipped_conclusions, format_comparison, format_flips
+from gap_art.bench.comparisons import primary_comparisons
 from gap_art.bench.config import BenchConfig, ConfigError
 from gap_art.bench.config_files import PRESETS, load_config_file, preset
 from gap_art.bench.context import Context
@@ -152,13 +153,20 @@ def run(
 
 def plan(config: BenchConfig | None = None) -> dict[str, Any]:
     """What :func:`run` would do, without doing it: the resolved configuration, the number of
-    tasks of each kind and the number of cells (result rows)."""
+    tasks of each kind, the number of cells (result rows) and the primary comparisons the
+    report will test (named now, before anything runs)."""
     config = (config or preset("quick")).validate()
     graph = build_graph(config)
     kinds: dict[str, int] = {}
     for task in graph.tasks.values():
         kinds[task.kind] = kinds.get(task.kind, 0) + 1
-    return {"config": config.to_dict(), "tasks": kinds, "cells": len(graph.cells)}
+    primary = [str(comparison) for comparison in primary_comparisons(config)]
+    return {
+        "config": config.to_dict(),
+        "tasks": kinds,
+        "cells": len(graph.cells),
+        "primary_comparisons": primary,
+    }
 
 
 __all__ = [

@@ -11,7 +11,7 @@ from typing import Any
 
 from gap_art.bench.report import read_study
 from gap_art.bench.rows import Row, unpack_correct
-from gap_art.bench.verdict import conclusions, paired_claim
+from gap_art.bench.verdict import conclusions
 from gap_art.evaluation.export import fixed_width_table
 from gap_art.evaluation.metrics import mcnemar_exact
 
@@ -78,8 +78,8 @@ class VerdictComparison:
     """How two studies' verdicts compare.
 
     :param flips: The claims both make but state differently, as ``(claim, in A, in B)``.
-    :param paired_tests: How many paired comparisons (method against method on the same
-        examples) both studies test: with none, no paired conclusion could have flipped.
+    :param paired_tests: How many primary comparisons (method against method, tested across
+        seeds) both studies test: with none, no paired conclusion could have flipped.
     """
 
     flips: tuple[tuple[str, str, str], ...]
@@ -89,10 +89,10 @@ class VerdictComparison:
 def flipped_conclusions(first: str | Path, second: str | Path) -> VerdictComparison:
     """The verdict claims (:func:`~gap_art.bench.verdict.conclusions`) both studies make but
     state differently (a claim only one study makes, about a method only it ran, is no flip),
-    and how many paired comparisons they share."""
+    and how many primary comparisons they share."""
     studies = [read_study(folder) for folder in (first, second)]
     claims = [conclusions(s.rows, s.analysis) for s in studies]
-    paired = [{paired_claim(c) for c in s.analysis.combined} for s in studies]
+    paired = [{str(r.comparison) for r in s.analysis.primary if r.p_value is not None} for s in studies]
     flips = tuple(
         (key, claim, claims[1][key]) for key, claim in claims[0].items() if claims[1].get(key, claim) != claim
     )
@@ -105,8 +105,8 @@ def format_flips(comparison: VerdictComparison) -> str:
     lines = []
     if comparison.paired_tests == 0:
         lines.append(
-            "No paired tests to compare: the studies share no method-against-method comparison "
-            "(same methods, ratio, attack and attacker), so no paired conclusion can flip."
+            "No paired tests to compare: the studies share no primary comparison (same targets, "
+            "attack and attacker), so no paired conclusion can flip."
         )
     if not comparison.flips:
         return "\n".join([*lines, "No verdict line flips: every shared conclusion of A holds in B."])

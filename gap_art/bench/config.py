@@ -110,6 +110,12 @@ class BenchConfig:
         plain ``state_dict`` of ``arch``) instead of training one: every seed shares it, so
         seeds vary calibration, fine-tuning and the attacker's own models only. A gap-art
         checkpoint's architecture must be ``arch``.
+    :param primary: The study's primary comparisons, named before it runs, each
+        ``FIRST vs SECOND: ATTACK from ATTACKER`` or ``FIRST vs SECOND: worst attacker`` with
+        target names (``gap-grad@4x vs random@4x: pgd from dense``): the verdict's "A beats B"
+        comes only from these, each tested across seeds and Holm-corrected over them alone.
+        ``None``: the default family of the methods (see
+        :func:`gap_art.bench.comparisons.default_comparisons`); empty: none.
     :param targets: Set by ``gap-art evaluate``: the names of the user's files it compared
         (then ``methods`` is unused).
     """
@@ -155,6 +161,7 @@ class BenchConfig:
     arch_kwargs: str | None = None
     data_seed: int = 0
     source_checkpoint: str | None = None
+    primary: list[str] | None = None
     targets: list[str] | None = field(default=None, metadata={"cli": False})
 
     def to_dict(self) -> dict[str, Any]:
@@ -255,6 +262,17 @@ class BenchConfig:
             check_int(getattr(self, name), name, 1)
         if self.source_checkpoint is not None and files:
             self._check_source_checkpoint()
+        if self.primary is not None:
+            self._check_primary()
+
+    def _check_primary(self) -> None:
+        """Each primary comparison is spelled right and names targets, an attack and an
+        attacker of this study."""
+        from gap_art.bench.comparisons import primary_comparisons  # it reads this module's config
+
+        if not isinstance(self.primary, list) or not all(isinstance(c, str) for c in self.primary):
+            raise ParameterError(f"primary must be a list of comparisons, got {self.primary!r}")
+        primary_comparisons(self)
 
     def _check_source_checkpoint(self) -> None:
         """The user's model must load, fit the dataset, and be of architecture ``model``."""

@@ -1,7 +1,8 @@
 """A study's goal as data (a TOML file), and the check of each of its clauses against a
-finished study: every attacker x attack, paired tests against the baselines per attacker
-(Holm-corrected), ART's references at equal clean cost, label leaking, and the clean budget
-per seed. A clause is met, missed, or open (not run, or not comparable): only met counts."""
+finished study: every attacker x attack, paired tests across seeds against the baselines per
+attacker (Holm-corrected over the goal's own), ART's references at equal clean cost, label
+leaking, and the clean budget per seed. A clause is met, missed, or open (not run, or not
+comparable): only met counts."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from gap_art.bench.comparisons import Comparison
 from gap_art.bench.config import ConfigError
+from gap_art.bench.primary import BETTER, UNTESTED, PrimaryResult, compare_across_seeds
 from gap_art.bench.rows import Row, metric
-from gap_art.bench.summary import Analysis, is_candidate, method_label
+from gap_art.bench.summary import is_candidate, method_label
 from gap_art.bench.threats import check_threat_model
 from gap_art.errors import ParameterError
 from gap_art.validation import check_range
@@ -37,11 +39,11 @@ class Goal:
     :param ratio: The compression ratio of their targets.
     :param clean_budget: How far below the dense model's clean accuracy each seed's target may
         be (a fraction: 0.02 is 2 points).
-    :param baselines: Methods each must beat in a paired test, per attacker and attack, in every
-        seed, at Holm-corrected ``alpha``.
+    :param baselines: Methods each must beat, per attacker and attack, in a paired t-test
+        across seeds at Holm-corrected ``alpha`` (Holm over the goal's paired clauses).
     :param references: ART defences (``art:fbf``, ...) it must be no worse than at equal clean
         cost, per attacker and attack.
-    :param alpha: Level of the paired tests (on the report's Holm-adjusted p-values).
+    :param alpha: Level of the paired tests (Holm-adjusted over the goal's paired clauses).
     :param worst_attacker: The least mean worst-attacker transfer accuracy (the lowest over
         every attacker and attack the study ran, per seed); with ``references``, also above
         each of theirs at equal clean cost. ``None``: no such clause.
@@ -108,13 +110,14 @@ class Clause:
     distance: str
 
 
-def check_goal(goal: Goal, rows: Sequence[Row], analysis: Analysis, eps: float) -> list[Clause]:
-    """Every clause of ``goal`` for every method it covers, from a study's rows (at ``eps``)
-    and its analysis (the Holm-adjusted paired tests). A leaking cell meets no clause."""
+def check_goal(goal: Goal, rows: Sequence[Row], eps: float) -> list[Clause]:
+    """Every clause of ``goal`` for every method it covers, from a study's rows (at ``eps``).
+    A leaking cell meets no clause."""
     usable = [r for r in rows if not r.get("error") and r["eps"] == eps]
     methods = goal.methods or tuple(
         dict.fromkeys(method_label(r) for r in usable if is_candidate(r) and _at(r, goal.ratio))
     )
+    tested = _paired_tests(goal, methods, rows, eps)
     clauses: list[Clause] = []
     for method in methods:
         cells = [r for r in usable if method_label(r) == method and _at(r, goal.ratio)]
@@ -130,7 +133,8 @@ def check_goal(goal: Goal, rows: Sequence[Row], analysis: Analysis, eps: float) 
                 chosen = [r for r in cells if r["threat_model"] == threat and r["attack"] == attack]
                 clauses.append(_transfer(method, threat, attack, least, chosen))
                 for baseline in goal.baselines:
-                    clauses.append(_paired(goal, method, baseline, threat, attack, analysis.paired))
+                    comparison = _against(goal, method, baseline, threat, attack)
+                    clauses.append(_paired(goal, method, comparison, tested.get(comparison)))
                 for reference in goal.references:
                     theirs = [r for r in usable if r["target"] == reference]
                     theirs = [r for r in theirs if r["threat_model"] == threat and r["attack"] == attack]
@@ -197,21 +201,35 @@ def _transfer(method: str, threat: str, attack: str, least: float, cells: list[R
     return Clause(method, name, MET if mean >= least else MISSED, f"{mean:.3f} ({mean - least:+.3f})")
 
 
-def _paired(
-    goal: Goal, method: str, baseline: str, threat: str, attack: str, tests: Sequence[dict[str, Any]]
-) -> Clause:
-    found = [
-        t for t in tests
-        if (t["first"], t["second"], t["threat_model"], t["attack"]) == (method, baseline, threat, attack)
-        and math.isclose(float(t["ratio"]), goal.ratio)
-    ]  # fmt: skip
-    name = f"{attack.upper()} from {threat}: better than {baseline} in every seed (Holm p < {goal.alpha:g})"
-    if not found:
-        return Clause(method, name, OPEN, "no paired test in this study")
-    wins = [t for t in found if t["difference"] > 0 and t["p_holm"] < goal.alpha and not t["leaking"]]
-    diffs = ", ".join(f"{t['difference']:+.3f} (p {t['p_holm']:.2g})" for t in found)
-    status = MET if len(wins) == len(found) else MISSED
-    return Clause(method, name, status, f"{len(wins)} of {len(found)} seeds: {diffs}")
+def _against(goal: Goal, method: str, baseline: str, threat: str, attack: str) -> Comparison:
+    at = f"@{goal.ratio:g}x"
+    return Comparison(method + at, baseline + at, attack, threat)
+
+
+def _paired_tests(
+    goal: Goal, methods: Sequence[str], rows: Sequence[Row], eps: float
+) -> dict[Comparison, PrimaryResult]:
+    """Every paired clause's comparison tested across seeds, Holm over the goal's paired
+    clauses alone (the goal's family, fixed by the goal file)."""
+    comparisons = [
+        _against(goal, method, baseline, threat, attack)
+        for method in methods
+        for threat in goal.attackers
+        for attack in goal.attacks
+        for baseline in goal.baselines
+    ]
+    return {r.comparison: r for r in compare_across_seeds(rows, comparisons, eps, goal.alpha)}
+
+
+def _paired(goal: Goal, method: str, comparison: Comparison, result: PrimaryResult | None) -> Clause:
+    name = (
+        f"{(comparison.attack or '').upper()} from {comparison.threat_model}: better than "
+        f"{comparison.second.rsplit('@', 1)[0]} across seeds (paired t, Holm p < {goal.alpha:g})"
+    )
+    if result is None or result.outcome == UNTESTED:
+        return Clause(method, name, OPEN, result.reason if result else "no paired test in this study")
+    status = MET if result.outcome == BETTER else MISSED
+    return Clause(method, name, status, result.said().split(": ", 2)[-1])
 
 
 def _per_seed(rows: Sequence[Row]) -> list[Row]:

@@ -42,6 +42,7 @@ files, or ``input_size`` of data already that size, changes no result and no id)
 UNKEYED_FIELDS: Mapping[str, str] = {
     "device": "numerical environment: recorded with each task, a resume that mixes it is refused",
     "targets": "names the user's files in gap-art evaluate, which builds no task graph",
+    "primary": "names the comparisons the report tests across seeds; no task reads it",
 }
 """The only fields that key no task, each with the reason."""
 

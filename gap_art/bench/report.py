@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import platform
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +15,14 @@ import numpy as np
 import torch
 
 from gap_art import __version__
+from gap_art.bench.comparison_sections import paired_section, primary_section
 from gap_art.bench.config import BenchConfig, primary_attack
 from gap_art.bench.context import evaluation_seed
 from gap_art.bench.document import Document, Strong
 from gap_art.bench.flags import annotate
 from gap_art.bench.goal import Clause, Goal, check_goal
 from gap_art.bench.plots import WORST_PARETO, plot_results, plot_specs
+from gap_art.bench.primary import primary_results
 from gap_art.bench.rows import Row, results_csv
 from gap_art.bench.sections import (
     art_defence_section,
@@ -28,7 +30,6 @@ from gap_art.bench.sections import (
     cw_section,
     fmt,
     inside_section,
-    paired_section,
     pruning_section,
     sanity_section,
     secret_section,
@@ -140,6 +141,7 @@ def report_document(
         doc.image(pareto, "clean against worst-attacker transfer accuracy")
     budget_section(doc, analysis.budgets, config)
     budget_section(doc, analysis.primary_budgets, config)
+    primary_section(doc, analysis.primary)
     drawn = {plot.name: plot.title for plot in plot_specs(rows, config)}
     for attack in [*config.attacks, *whitebox_only_run(rows, config)]:
         pruning_section(doc, summary, config, attack)
@@ -187,6 +189,13 @@ def render_report(
     return paths
 
 
+def analyse_study(rows: Sequence[Row], config: BenchConfig) -> Analysis:
+    """The study's statistics (:func:`~gap_art.bench.summary.analyse`) with its primary
+    comparisons tested across seeds."""
+    analysis = analyse(rows, primary_attack(config), config.attack_eps)
+    return replace(analysis, primary=primary_results(rows, config))
+
+
 def write_outputs(
     rows: Sequence[Row],
     config: BenchConfig,
@@ -197,7 +206,7 @@ def write_outputs(
 ) -> dict[str, Path]:
     """results.json, results.csv, then the report and plots, each written atomically;
     ``splits`` records how the study's data splits were drawn (results.json's ``data_splits``)."""
-    analysis = analyse(rows, primary_attack(config), config.attack_eps)
+    analysis = analyse_study(rows, config)
     document = {
         "gap_art_version": __version__,
         "config": config.to_dict(),
@@ -210,6 +219,7 @@ def write_outputs(
         },
         "sanity_checks": {str(seed): [c.to_dict() for c in cs] for seed, cs in checks.items()},
         "clean_accuracy_budgets": analysis.budgets,
+        "primary_comparisons": [result.to_dict() for result in analysis.primary],
         "paired_tests": analysis.paired,
         "rows": list(rows),
     }
@@ -269,7 +279,7 @@ def read_study(folder: str | Path) -> FinishedStudy:
     """The study in ``folder``, rerunning no model: flags and statistics derived from its cells."""
     rows, config, env, checks = load_results(folder)
     annotate(rows, checks, config.attack_eps)
-    return FinishedStudy(rows, config, env, checks, analyse(rows, primary_attack(config), config.attack_eps))
+    return FinishedStudy(rows, config, env, checks, analyse_study(rows, config))
 
 
 def render(
@@ -290,7 +300,7 @@ def render(
 def check_study_goal(study: str | Path | FinishedStudy, goal: Goal) -> list[Clause]:
     """Every clause of ``goal`` against a finished study (a folder, or one already read)."""
     s = study if isinstance(study, FinishedStudy) else read_study(study)
-    return check_goal(goal, s.rows, s.analysis, s.config.attack_eps)
+    return check_goal(goal, s.rows, s.config.attack_eps)
 
 
 def terminal_table(rows: Sequence[Row], config: BenchConfig) -> str:

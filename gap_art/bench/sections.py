@@ -235,50 +235,6 @@ def budget_section(doc: Document, entries: list[dict[str, Any]], config: BenchCo
     doc.table(["method", *[f"within {b * 100:g} pt" for b in budgets]], table)
 
 
-def paired_section(
-    doc: Document, combined_tests: list[dict[str, Any]], config: BenchConfig, family: int
-) -> None:
-    attack = primary_attack(config)
-    shown = [c for c in combined_tests if c["attack"] == attack]
-    if not shown:
-        return
-    table = []
-    for c in sorted(shown, key=lambda c: (c["threat_model"] != "dense", c["threat_model"], c["ratio"])):
-        n = len(c["seeds"])
-        table.append(
-            [
-                c["threat_model"],
-                f"{c['ratio']:g}x",
-                c["first"],
-                c["second"],
-                ", ".join(f"{d:+.3f}" for d in c["differences"]),
-                ", ".join(f"{p:.2g}" for p in c["p_holm"]),
-                f"{c['significant_wins']}/{n}",
-                f"{c['significant_losses']}/{n}",
-            ]
-        )
-    doc.heading(f"Paired tests ({attack.upper()}): GAP against every other pruning method")
-    doc.paragraph(
-        "Exact McNemar test on per-example transfer correctness (the same test examples for both targets), "
-        "per seed: the accuracy difference (GAP minus the other) and its two-sided p-value, Holm-adjusted "
-        f"over the report's whole family of {family} paired tests (every attack, attacker, ratio and seed); "
-        "wins and losses count the seeds where the difference is significant (adjusted p < 0.05)."
-    )
-    doc.table(
-        [
-            "threat model",
-            "ratio",
-            "GAP",
-            "against",
-            "difference per seed",
-            "Holm p per seed",
-            "wins",
-            "losses",
-        ],
-        table,
-    )
-
-
 def inside_section(doc: Document, rows: Sequence[Row], config: BenchConfig) -> None:
     """Per pruned target of the first seed: fine-tuning, the GAP budget, the weakest class,
     the layers left whole and the per-layer sparsity."""

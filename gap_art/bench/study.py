@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 from dataclasses import replace
 
+from gap_art.bench.comparisons import pruned_target_names
 from gap_art.bench.config import BenchConfig, primary_attack, whitebox_only
 from gap_art.bench.graph import DepTasks, Graph, Task, TaskSpec
 from gap_art.bench.inputs import StudyInputs, file_digest
@@ -122,13 +123,11 @@ class _Builder:
     def pruned(self, method: str, ratio: float, seed: int, source: Task, validation: Task) -> list[Task]:
         """One pruned target per GAP budget (one for criteria without an attack)."""
         specs = method_specs(self.config, method, ratio, seed)
-        tasks = []
-        for settings in specs:
-            eps = settings.calibration_attack.eps
-            label = method if len(specs) == 1 or not needs_attack(settings) else f"{method}[eps={eps:g}]"
-            name = f"{label}@{_format_ratio(ratio)}"
-            tasks.append(self.with_pool(PrunedSpec(seed, name, method, settings), source, validation))
-        return tasks
+        names = pruned_target_names(self.config, method, ratio)
+        return [
+            self.with_pool(PrunedSpec(seed, name, method, settings), source, validation)
+            for settings, name in zip(specs, names, strict=True)
+        ]
 
     def with_pool(self, spec: TargetSpec, source: Task, validation: Task | None = None) -> Task:
         """The target of ``spec`` built from ``source`` (scored on ``validation`` if given),

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from gap_art.bench.rows import Row, metric, unpack_correct
 from gap_art.evaluation.metrics import holm, mcnemar_exact, t_interval
 from gap_art.settings import PRETRAINING
+
+if TYPE_CHECKING:
+    from gap_art.bench.primary import PrimaryResult
 
 Cell = tuple[float, float, float] | None
 METRICS = (
@@ -251,6 +254,9 @@ class Analysis:
     """Per seed."""
     combined: list[dict[str, Any]]
     """Across seeds."""
+    primary: list[PrimaryResult] = field(default_factory=list)
+    """The pre-registered comparisons, tested across seeds (:mod:`gap_art.bench.primary`):
+    the only source of the verdict's "A beats B"; the McNemar tests above are exploratory."""
 
 
 def analyse(rows: Sequence[Row], attack: str, eps: float) -> Analysis:

@@ -13,11 +13,10 @@ import numpy as np
 from gap_art.attacks import is_linf
 from gap_art.bench.config import BenchConfig, primary_attack, whitebox_only
 from gap_art.bench.flags import masked_targets
+from gap_art.bench.primary import BETTER, WORSE, PrimaryResult, holm_family_note
 from gap_art.bench.rows import Row
 from gap_art.bench.summary import HEADLINE, Analysis, Key
 from gap_art.evaluation.sanity import SanityCheck
-
-BASELINES = ("random", "magnitude")
 
 
 def _interval(entry: dict[str, Any], seeds: int) -> str:
@@ -91,32 +90,24 @@ def _scored(entry: dict[str, Any], rows: Sequence[Row], config: BenchConfig) -> 
     return f"worst-attacker test transfer accuracy (lowest of {attacker_grid(rows, config)}"
 
 
-def paired_bullet(combined_tests: list[dict[str, Any]], config: BenchConfig, family: int) -> str | None:
-    """Per GAP method and ratio, against random and magnitude pruning, from the dense model."""
-    attack = primary_attack(config)
-    combined = [
-        c
-        for c in combined_tests
-        if c["attack"] == attack and c["threat_model"] == "dense" and c["second"] in BASELINES
-    ]
-    if not combined:
+def primary_bullet(results: Sequence[PrimaryResult]) -> str | None:
+    """The pre-registered comparisons: the only "A beats B" a verdict states. Significant
+    outcomes in full, the others counted by outcome."""
+    if not results:
         return None
-    lines = []
-    for first in dict.fromkeys(c["first"] for c in combined):
-        parts = []
-        for c in (c for c in combined if c["first"] == first):
-            n = len(c["seeds"])
-            if n == 1:
-                leak = "; label leaking, no win" if c["leaking_seeds"] else ""
-                p = f"Holm p = {c['p_holm'][0]:.2g}{leak}"
-            else:
-                p = f"better in {c['significant_wins']} of {n} seeds, worse in {c['significant_losses']}"
-            parts.append(f"{c['ratio']:g}x vs {c['second']} {c['mean_difference']:+.3f} ({p})")
-        lines.append(f"{first}: " + ", ".join(parts))
-    return (
-        f"Paired against random and magnitude pruning ({attack.upper()} from the dense model, exact McNemar, "
-        f"Holm over the report's {family} tests, significant at 0.05): " + "; ".join(lines) + "."
-    )
+    if all(r.p_value is None for r in results):
+        seeds = max((len(r.seeds) for r in results), default=0)
+        return (
+            f"Primary comparisons: none of the {len(results)} named could be tested: each needs scores "
+            f"in 2 or more seeds (at most {seeds} here), the seed being the unit of replication; run "
+            "more --seeds (table: Primary comparisons)."
+        )
+    decided = [r.said() for r in results if r.outcome in (BETTER, WORSE)]
+    rest = Counter(r.outcome for r in results if r.outcome not in (BETTER, WORSE))
+    others = ", ".join(f"{n} {outcome}" for outcome, n in rest.items())
+    text = f"Primary comparisons ({holm_family_note(results)}): "
+    text += "; ".join(decided) if decided else "none significant"
+    return text + (f"; the other(s): {others} (table: Primary comparisons)." if rest else ".")
 
 
 def _mean_by_threat(summary: dict[Key, dict[str, Any]], attack: str, eps: float) -> dict[str, float]:
@@ -252,7 +243,7 @@ def verdict(
         line
         for line in (
             budget_bullet(rows, analysis.budgets, config),
-            paired_bullet(analysis.combined, config, len(analysis.paired)),
+            primary_bullet(analysis.primary),
         )
         if line is not None
     ]
@@ -279,25 +270,17 @@ def verdict(
     return lines
 
 
-def paired_claim(comparison: dict[str, Any]) -> str:
-    """The claim a paired comparison of the analysis (``Analysis.combined``) makes."""
-    c = comparison
-    return f"{c['first']} against {c['second']} at {c['ratio']:g}x, {c['attack']} from {c['threat_model']}"
-
-
 def conclusions(rows: Sequence[Row], analysis: Analysis) -> dict[str, str]:
     """The verdict's claims without their numbers: the best method within each budget (by the
-    worst attacker), each paired comparison's significant wins and losses (Holm), and each
-    target's flags. Two studies that differ here disagree on a conclusion, not only on a figure."""
+    worst attacker), each primary comparison's outcome, and each target's flags. Two studies
+    that differ here disagree on a conclusion, not only on a figure."""
     claims: dict[str, str] = {}
     for budget in sorted({e["budget"] for e in analysis.budgets}):
         ranked = [e for e in analysis.budgets if e["budget"] == budget and e["mean"] is not None]
         best = max(ranked, key=lambda e: e["mean"], default=None)
         claims[f"best within {budget * 100:g} points (worst attacker)"] = best["method"] if best else "none"
-    for c in analysis.combined:
-        key = paired_claim(c)
-        wins, losses = c["significant_wins"], c["significant_losses"]  # an untested sign is no conclusion
-        claims[key] = f"significantly better in {wins} of {len(c['seeds'])} seeds, worse in {losses}"
+    for result in analysis.primary:
+        claims[str(result.comparison)] = result.outcome
     masked = masked_targets(rows)
     for target in dict.fromkeys(t for (_, t, _, _) in analysis.summary):
         entries = [e for (_, t, _, _), e in analysis.summary.items() if t == target]
