@@ -1,18 +1,32 @@
-"""Every figure quoted in the documentation comes from a committed results file.
+"""Every figure quoted in the documentation is bound to the results it comes from.
 
-A figure is a decimal number in prose or a table (``0.847``, ``+0.093``, ``4.2``), outside
-code. Each section (the text under a heading) that quotes figures must cite where they come
-from: a path under ``benchmarks/results/`` (a study folder, or a JSON file), written out or as
-a link (in the section or its heading). Each figure must then appear in one of the cited
-files (a folder's report.md, results.json and its other text files), as written or as a
-number that rounds to it at its precision, its sign aside. Prints each figure it cannot
-find and exits 1 if there is any.
+Two bindings are exact, and a one-digit change to a figure they bind, or to the results behind
+it, fails the check:
 
-Run: python benchmarks/check_figures.py [FILE.md ...]   (default: README.md, benchmarks/README.md, docs/)
+- **Generated blocks**, written from a committed study's results.json by gap-art's own report
+  code, between ``<!-- generated from benchmarks/results/FOLDER: WHAT -->`` and
+  ``<!-- end generated -->``. WHAT is ``verdict`` (the bottom line and the verdict, quoted) or
+  ``section "HEADING"`` (that section of the report, its plots left out). ``--write`` rewrites
+  every block from its results; the check renders each again and compares it character by
+  character.
+- **Bound figures** in prose: a number followed by ``<!-- bind FOLDER | TARGET | ATTACK from
+  ATTACKER | METRIC -->`` (the metric's mean over the study's seeds at its nominal eps; add
+  ``| seed N`` for one seed), or ``<!-- bind FOLDER | primary | COMPARISON | FIELD -->`` (a
+  field of a primary comparison, e.g. ``mean_difference`` or ``p_holm``). The check recomputes
+  the value from results.json and compares it at the quoted precision.
+
+Every other figure (a decimal number in prose or a table, outside code) is checked the old,
+weak way: its section must cite a results path under ``benchmarks/results/`` and one of the
+cited files must hold it, as written or rounded. The check prints every failure and exits 1
+if there is any.
+
+Run: python benchmarks/check_figures.py [--write] [FILE.md ...]
+(default: README.md, benchmarks/README.md, docs/)
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 from dataclasses import dataclass
@@ -24,6 +38,137 @@ FIGURE = re.compile(r"(?<![\w.\-/])[-+−]?(\d+\.\d+)(?![\d.]*\d)(?!\w)")
 NUMBER = re.compile(r"-?\d+\.\d+(?:[eE][-+]?\d+)?")
 CITATION = re.compile(r"(?:benchmarks/)?results/[\w.\-/]+")
 TEXT_SUFFIXES = (".md", ".json", ".txt", ".csv")
+
+
+GENERATED = re.compile(
+    r"<!-- generated from (?:benchmarks/)?results/(?P<folder>[\w.\-]+)/?: (?P<what>.+?) -->\n"
+    r"(?P<body>.*?)<!-- end generated -->",
+    re.S,
+)
+BOUND = re.compile(r"(?P<figure>[-+−]?\d+\.\d+)<!-- bind (?P<binding>[^>]*?) -->")
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """A bound figure or a generated block that its results no longer give."""
+
+    document: Path
+    where: str
+    problem: str
+
+    def __str__(self) -> str:
+        name = self.document.relative_to(ROOT) if self.document.is_relative_to(ROOT) else self.document
+        return f"{name} [{self.where}]: {self.problem}"
+
+
+@functools.cache
+def _study(folder: str):  # noqa: ANN202 (gap-art is imported only when a binding needs it)
+    from gap_art.bench.report import read_study
+
+    return read_study(RESULTS / folder)
+
+
+@functools.cache
+def render_block(folder: str, what: str) -> str:
+    """A generated block's text, rendered now from ``folder``'s results.json by gap-art."""
+    from gap_art.bench.report import report_document
+    from gap_art.bench.verdict import bottom_line, verdict
+
+    study = _study(folder)
+    if what == "verdict":
+        lines = [f"**{bottom_line(study.rows, study.analysis, study.config)}**", ""]
+        lines += [f"- {line}" for line in verdict(study.rows, study.analysis, study.config, study.checks)]
+        return "".join(f"> {line}\n" if line else ">\n" for line in lines)
+    heading = re.fullmatch(r'section "(.+)"', what)
+    if heading is None:
+        raise ValueError(f"unknown generated block {what!r}: 'verdict' or 'section \"HEADING\"'")
+    document = report_document(
+        study.rows, study.config, study.env, study.checks, RESULTS / folder, study.analysis
+    ).to_markdown()
+    marker = f"\n## {heading.group(1)}\n"
+    if marker not in document:
+        raise ValueError(f"the report of {folder} has no section {heading.group(1)!r}")
+    body = document.split(marker, 1)[1].split("\n## ", 1)[0]
+    kept = [line for line in body.splitlines() if not line.startswith("![")]
+    return "\n".join(kept).strip() + "\n"
+
+
+@functools.cache
+def bound_value(binding: str) -> float:
+    """The value a ``bind`` comment names, recomputed from its study's results.json."""
+    folder, *parts = [part.strip() for part in binding.split("|")]
+    study = _study(folder)
+    if parts and parts[0] == "primary":
+        _, comparison, field = parts
+        result = next((r for r in study.analysis.primary if str(r.comparison) == comparison), None)
+        if result is None:
+            raise ValueError(f"{folder} has no primary comparison {comparison!r}")
+        value = getattr(result, field)
+        if not isinstance(value, (int, float)):
+            raise ValueError(f"{comparison!r}: {field} is {value!r}, not a number")
+        return float(value)
+    target, cell, metric, *statistic = parts
+    attack, _, threat = cell.partition(" from ")
+    values = {
+        row["seed"]: row[metric]
+        for row in study.rows
+        if row["target"] == target and row["attack"] == attack and row["threat_model"] == threat
+        and row["eps"] == study.config.attack_eps and not row.get("error") and row.get(metric) is not None
+    }  # fmt: skip
+    if statistic:
+        seed = int(statistic[0].removeprefix("seed").strip())
+        values = {seed: values[seed]} if seed in values else {}
+    if not values:
+        raise ValueError(f"{folder} has no {metric} of {target} under {cell}")
+    return float(sum(values.values()) / len(values))
+
+
+def _agrees(figure: str, value: float) -> bool:
+    """Whether ``figure`` is ``value`` rounded to the figure's places (a typographic minus and a
+    plus sign read as signs)."""
+    places = len(figure.split(".")[1])
+    return float(f"{value:.{places}f}") == float(figure.replace("−", "-"))
+
+
+def check_bindings(document: Path, text: str, write: bool = False) -> tuple[str, list[Mismatch]]:
+    """The document's text with every generated block rendered again, and every generated
+    block or bound figure that disagrees with its results (none are reported when ``write``:
+    the blocks are rewritten instead)."""
+    problems: list[Mismatch] = []
+
+    def block(match: re.Match[str]) -> str:
+        folder, what, body = match["folder"], match["what"], match["body"]
+        try:
+            fresh = render_block(folder, what)
+        except (ValueError, FileNotFoundError) as error:
+            problems.append(Mismatch(document, f"generated from {folder}", str(error)))
+            return match.group(0)
+        if fresh != body and not write:
+            stale = "differs from its results: run python benchmarks/check_figures.py --write"
+            problems.append(Mismatch(document, f"generated from {folder}: {what}", stale))
+        if not write:
+            return match.group(0)
+        start, end = match.start("body") - match.start(), match.end("body") - match.start()
+        return match.group(0)[:start] + fresh + match.group(0)[end:]
+
+    text = GENERATED.sub(block, text)
+    for match in BOUND.finditer(text):
+        figure, binding = match["figure"], match["binding"]
+        try:
+            value = bound_value(binding)
+        except (ValueError, KeyError, FileNotFoundError) as error:
+            problems.append(Mismatch(document, f"bind {binding}", f"cannot recompute: {error}"))
+            continue
+        if not _agrees(figure, value):
+            problems.append(
+                Mismatch(document, f"bind {binding}", f"{figure} quoted, the results give {value:.6g}")
+            )
+    return text, problems
+
+
+def unbound(text: str) -> str:
+    """``text`` without its generated blocks and bound figures: what the weak check reads."""
+    return BOUND.sub("", GENERATED.sub("", text))
 
 
 @dataclass(frozen=True)
@@ -78,9 +223,9 @@ def cited_text(citation: str) -> str | None:
 
 
 def check_document(document: Path) -> list[Missing]:
-    """The figures of ``document`` that its sections' citations do not hold."""
+    """The unbound figures of ``document`` that its sections' citations do not hold."""
     missing = []
-    for heading, prose, cited in sections(document.read_text()):
+    for heading, prose, cited in sections(unbound(document.read_text())):
         texts = [t for c in cited if (t := cited_text(c)) is not None]
         for figure in dict.fromkeys(m.group(1) for m in FIGURE.finditer(prose)):
             if not any(holds(text, figure) for text in texts):
@@ -94,15 +239,32 @@ def default_documents() -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    documents = [
-        Path(a).resolve() for a in (argv if argv is not None else sys.argv[1:])
-    ] or default_documents()
-    missing = [m for document in documents for m in check_document(document)]
-    for m in missing:
-        print(m)
-    count = sum(len(FIGURE.findall(prose)) for d in documents for _, prose, _ in sections(d.read_text()))
-    print(f"{count} figures in {len(documents)} documents; {len(missing)} not found in a cited results file")
-    return 1 if missing else 0
+    args = list(argv if argv is not None else sys.argv[1:])
+    write = "--write" in args
+    documents = [Path(a).resolve() for a in args if a != "--write"] or default_documents()
+    failures: list[Missing | Mismatch] = []
+    bound = 0
+    for document in documents:
+        text = document.read_text()
+        fresh, problems = check_bindings(document, text, write)
+        if write and fresh != text:
+            document.write_text(fresh)
+            print(f"rewrote the generated blocks of {document}")
+        failures += problems
+        bound += len(BOUND.findall(fresh)) + sum(
+            len(FIGURE.findall(m["body"])) for m in GENERATED.finditer(fresh)
+        )
+        failures += check_document(document)
+    for failure in failures:
+        print(failure)
+    count = sum(
+        len(FIGURE.findall(prose)) for d in documents for _, prose, _ in sections(unbound(d.read_text()))
+    )
+    print(
+        f"{bound} bound figures and {count} unbound ones in {len(documents)} documents; "
+        f"{len(failures)} failing"
+    )
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,3 +35,51 @@ def test_a_figure_missing_from_its_citation_or_without_one_is_reported(tmp_path)
         ("Cited and false", "0.12345"),
         ("Not cited", "0.987"),
     ]
+
+
+def _one_unit_up(figure: str) -> str:
+    """``figure`` moved by one unit of its last digit, written the same way (sign, places)."""
+    places = len(figure.split(".")[1])
+    sign = figure[0] if figure[0] in "+-−" else ""
+    value = abs(Decimal(figure.lstrip("+-−"))) + Decimal(1).scaleb(-places)
+    return f"{sign}{value:.{places}f}"
+
+
+def _bound_figures(text: str) -> list[tuple[int, int]]:
+    """Spans of every figure a generated block or a ``bind`` comment binds."""
+    spans = [m.span("figure") for m in check_figures.BOUND.finditer(text)]
+    for block in check_figures.GENERATED.finditer(text):
+        start = block.start("body")
+        spans += [
+            (start + m.start(1), start + m.end(1)) for m in check_figures.FIGURE.finditer(block["body"])
+        ]
+    return spans
+
+
+def test_a_one_digit_change_to_any_bound_figure_fails():
+    """In a copy of each committed document, every figure a generated block or a binding holds,
+    moved by one unit of its last digit, is a failure the checker reports."""
+    checked = 0
+    for document in check_figures.default_documents():
+        text = document.read_text()
+        for start, end in _bound_figures(text):
+            changed = text[:start] + _one_unit_up(text[start:end]) + text[end:]
+            _, problems = check_figures.check_bindings(document, changed)
+            assert problems, f"{document.name}: {text[start:end]} -> {_one_unit_up(text[start:end])} passed"
+            checked += 1
+    assert checked > 300  # the quick preset's table, verdict and prose in docs/
+
+
+def test_a_binding_that_names_nothing_or_disagrees_fails(tmp_path):
+    quick = json.loads((ROOT / "benchmarks" / "results" / "quick" / "results.json").read_text())
+    clean = next(
+        r["clean_accuracy"] for r in quick["rows"] if r["target"] == "dense" and r["attack"] == "pgd"
+    )
+    bind = "<!-- bind quick | {} | pgd from dense | clean_accuracy -->"
+    document = tmp_path / "claims.md"
+    text = (
+        f"Right: {clean:.3f}{bind.format('dense')}. Rounded: {clean:.2f}{bind.format('dense')}. "
+        f"Wrong: {clean + 0.01:.3f}{bind.format('dense')}. Missing: 0.5{bind.format('no-such@4x')}.\n"
+    )
+    _, problems = check_figures.check_bindings(document, text)
+    assert [p.problem.split(" ")[0] for p in problems] == [f"{clean + 0.01:.3f}", "cannot"]

@@ -111,8 +111,9 @@ def _settings_section(doc: Document, config: BenchConfig, env: dict[str, Any]) -
             "Transfer: examples crafted on the attacker's model, evaluated on the target. White-box: "
             "crafted on the target itself (int8 targets: on their float parent, transferred). Worst case: "
             "correct under every attack and attacker at once.",
-            "Intervals: one seed, Wilson over examples; several seeds, Student t across seeds. Pairs of "
-            "methods: exact McNemar on per-example correctness.",
+            "Intervals: one seed, Wilson over examples; several seeds, Student t across seeds. Primary "
+            "comparisons: a paired t-test of per-seed differences, Holm over the primary family; "
+            "exploratory pairs: exact McNemar on per-example correctness.",
             "Size: the smaller of the dense and the bitmap-sparse encoding, float32 or int8.",
             "Environment: " + ", ".join(f"{k} {v}" for k, v in env.items() if v is not None) + ".",
         ]
