@@ -17,7 +17,7 @@
 #   the replica. Results in benchmarks/results/harden_gpu_lease/. Sized from the CPU's task
 #   times (about 6 minutes estimated on one H200); not yet run on a GPU.
 # --tiny: the preset's methods against the new attackers only (independent-arch, robust,
-#   one replica), with PGD only, on CPU.
+#   one replica), with PGD only (transfer and white-box), on CPU.
 #
 # Environment: OUT=<folder> puts the results there instead; WORK=<folder> keeps the study's
 # cache (default: a temporary folder), so a rerun with the same WORK resumes; METHODS=<list>
@@ -49,6 +49,7 @@ case "$mode" in
     methods="gap-grad,random,magnitude,gap-iter,gap-grad+tat,magnitude+tat,magnitude+tat-fgsm,gap-grad+gal,ensemble-adv>magnitude"
     settings=(--device cpu --seeds 0 --n-train 160 --n-test 16 --epochs 1
               --finetune-epochs 1 --defence-epochs 1 --no-sanity-checks --attacks pgd
+              --whitebox-attacks pgd
               --threat-models dense,independent-arch,robust,replica)
     ;;
   *)

@@ -183,6 +183,11 @@ class FinetuneSpec:
         check_int(self.seed, "seed", 0)
 
 
+CONVERGENCE = FinetuneSpec(epochs=30, patience=3)
+"""Fine-tuning to convergence, the default of the bench and of ``gap-art prune``: at most 30
+epochs, stopping after 3 without a better validation score, the best epoch kept."""
+
+
 def gap_calibration_attack(eps: float | None = None, eps_step: float | None = None) -> AttackSpec:
     """GAP's calibration attack: PGD for :data:`GAP_STEPS` steps, no fixed seed (the
     transformer's seed governs), budget ``eps`` (``None``: the reference's 2/255 of the range

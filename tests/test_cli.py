@@ -369,3 +369,26 @@ def test_each_command_describes_its_own_data():
     assert "fine-tunes" in helps["prune"]
     assert all("fine-tunes" not in helps[name] for name in ("quantize", "export"))
     assert "calibrates the int8 ranges" in helps["quantize"] and "--format pt2 --int8" in helps["export"]
+
+
+def test_prune_fine_tunes_to_convergence_by_default(tmp_path, digits_model, digits):
+    """Like the bench: at most 30 epochs, stopping after 3 without a better held-out accuracy;
+    --finetune-epochs 0 skips it and --finetune-patience 0 trains every epoch."""
+    import re
+
+    from gap_art.checkpoint import save_checkpoint
+
+    source = str(save_checkpoint(tmp_path / "model.pt", digits_model, "small-cnn", digits.info))
+
+    def epochs(*options):
+        out = str(tmp_path / "p.pt")
+        args = ("prune", source, "--method", "magnitude", "--compression", "2", *options, "--out", out)
+        result = invoke(*args)
+        assert result.exit_code == 0, result.output
+        return int(re.search(r"fine-tuned (\d+) epoch", result.output).group(1))
+
+    assert 1 <= epochs() <= 30
+    assert epochs("--finetune-epochs", "0") == 0
+    assert epochs("--finetune-epochs", "2", "--finetune-patience", "0") == 2
+    bad = invoke("prune", source, "--finetune-patience", "-1", "--out", str(tmp_path / "x.pt"))
+    assert bad.exit_code == 2 and "--finetune-patience" in bad.output and "Traceback" not in bad.output

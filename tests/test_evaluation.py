@@ -226,3 +226,38 @@ def test_model_health_names_collapsed_classes_and_chance_accuracy():
         and not untrained.broken
         and "the parent: at chance too" in untrained.warnings()[0]
     )
+
+
+@pytest.mark.parametrize("name", ["difgsm", "tifgsm", "vmifgsm", "apgd-dlr"])
+def test_the_transfer_and_margin_attacks_stay_in_budget_and_fool_the_source(classifier, digits, name):
+    """DI-, TI- and VMI-FGSM (torchattacks) and Auto-PGD on the DLR margin loss: within eps,
+    inside the clip range, the same examples for the same seed, and white-box on the source
+    they leave far fewer correct than clean (TI-FGSM on these grey images: three identical
+    channels, which stay identical)."""
+    from gap_art.attacks import make_attack
+
+    x, y = digits.numpy("test")
+    x, y = x[:64], y[:64]
+    eps = digits.info.eps
+    adv = make_attack(name, classifier, eps=eps, seed=3).generate(x, y)
+    again = make_attack(name, classifier, eps=eps, seed=3).generate(x, y)
+    low, high = classifier.clip_values
+    assert np.abs(adv - x).max() <= eps + 1e-6 and adv.min() >= low - 1e-6 and adv.max() <= high + 1e-6
+    np.testing.assert_array_equal(adv, again)
+    clean = (classifier.predict(x).argmax(1) == y).mean()
+    assert (classifier.predict(adv).argmax(1) == y).mean() < clean / 2
+
+
+def test_an_attack_art_lacks_is_a_usage_error_naming_the_backend(classifier):
+    from gap_art.attacks import make_attack
+    from gap_art.bench import BenchConfig
+    from gap_art.bench.config import ConfigError
+    from gap_art.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="backend: attack 'vmifgsm' exists only in torchattacks"):
+        make_attack("vmifgsm", classifier, backend="art")
+    with pytest.raises(ConfigError, match="attack_backend: attack 'tifgsm'"):
+        BenchConfig(attacks=["pgd", "tifgsm"], attack_backend="art").validate(files=False)
+    assert make_attack("apgd-dlr", classifier, backend="art").attack.__class__.__name__ == (
+        "AutoProjectedGradientDescent"
+    )

@@ -401,3 +401,31 @@ def test_a_leak_is_a_paired_difference_not_one_image():
     rows = [row(51), row(70), row(51, paired=False), row(40)]
     add_leak_flags(rows)
     assert [r["transfer_exceeds_clean"] for r in rows] == [False, True, True, False]
+
+
+def test_a_white_box_attack_that_leaves_more_than_one_percent_of_the_dense_model_fails_its_check():
+    """Attacks at full strength: each L-inf attack run white-box on the undefended dense model
+    must leave at most 1% of the test images correct; where it leaves more, its rows are marked,
+    and reading the study back twice adds the check once."""
+    from gap_art.bench.flags import annotate
+
+    def dense(seed, attack, whitebox):
+        return {"target": "dense", "threat_model": "dense", "attack": attack, "eps": 0.1, "seed": seed,
+                "family": "baseline", "method": "dense", "transfer_accuracy": whitebox,
+                "clean_accuracy": 0.9, "whitebox_accuracy": whitebox, "error": None}  # fmt: skip
+
+    rows = [dense(0, "pgd", 0.12), dense(0, "apgd-dlr", 0.004), dense(1, "pgd", 0.01), dense(1, "cw", 0.3)]
+    rows[3]["whitebox_accuracy"] = 0.3  # CW is L2: no L-inf budget to be at full strength within
+    checks: dict = {}
+    for _ in range(2):
+        annotate(rows, checks, 0.1)
+    outcome = {(seed, c.name): c.passed for seed, cs in checks.items() for c in cs}
+    assert outcome == {
+        (0, "pgd at full strength white-box"): False,
+        (0, "apgd-dlr at full strength white-box"): True,
+        (1, "pgd at full strength white-box"): True,
+    }
+    assert rows[0]["trustworthy"] is False and rows[0]["sanity_failures"] == [
+        "pgd at full strength white-box"
+    ]
+    assert rows[1]["trustworthy"] and rows[2]["trustworthy"]

@@ -15,8 +15,8 @@ gap-art export pruned.pt "${arch[@]}" --format sparse --out pruned.safetensors
 gap-art export pruned.pt "${arch[@]}" --format sparse --int8 --out pruned-int8.safetensors
 gap-art export pruned.pt "${arch[@]}" --format pt2 --int8 --out pruned-int8.pt2
 gap-art evaluate --source model.pt "${arch[@]}" --target pruned=pruned.pt --target int8=pruned-int8.pt2 \
-    --attacks fgsm,pgd --eps 0.2 --quiet --out evaluation
+    --attacks fgsm,pgd --eps 0.3 --quiet --out evaluation
 gap-art bench --source-checkpoint model.pt "${arch[@]}" --data images --mean 0.5 --std 0.25 \
-    --methods random,magnitude --compression 4 --attacks fgsm,pgd --eps 0.2 --defences none --no-int8 \
+    --methods random,magnitude --compression 4 --attacks fgsm,pgd --eps 0.3 --defences none --no-int8 \
     --seeds 0 --finetune-epochs 2 --threat-models dense,independent --epochs 30 --quiet --out study
 gap-art report study

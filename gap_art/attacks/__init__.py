@@ -14,6 +14,7 @@ from gap_art.attacks.base import (
     AttackRecipe,
     AttackSettings,
     TorchattacksAttack,
+    check_backend,
     is_linf,
     register,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "TorchattacksAttack",
     "attack_names",
     "build_attack",
+    "check_backend",
     "clip_range",
     "default_eps_step",
     "is_linf",

@@ -23,6 +23,7 @@ from art.estimators.classification import PyTorchClassifier
 from torch import nn
 from tqdm.auto import tqdm
 
+from gap_art.errors import ParameterError
 from gap_art.registry import Registry
 from gap_art.runtime import seeded
 from gap_art.validation import check_int
@@ -164,6 +165,9 @@ class AttackRecipe(ABC):
     follows_study_steps: ClassVar[bool] = True
     """A study's step count applies to it (CW keeps its own optimiser steps)."""
     extras: ClassVar[dict[str, Any]] = {}
+    in_art: ClassVar[bool] = True
+    """ART has this attack too (``backend='art'`` builds it); DI-, TI- and VMI-FGSM are
+    torchattacks' alone."""
 
     @abstractmethod
     def torchattacks(self, module: nn.Module, s: AttackSettings) -> torchattacks.attack.Attack:
@@ -180,6 +184,20 @@ def art_linf_iterative(
     """An ART L-inf iterative attack (PGD, MI-FGSM, ...) with the settings they share."""
     common = {"eps": s.eps, "eps_step": s.eps_step, "max_iter": s.steps, "batch_size": s.batch_size}
     return attack_class(classifier, norm=np.inf, verbose=False, **{**common, **settings})
+
+
+def check_backend(attack: str, backend: str, param: str = "backend") -> None:
+    """A :class:`ParameterError` naming ``param`` when ``backend`` cannot build ``attack``."""
+    if backend == "art" and not ATTACKS.get(attack, "attack").in_art:
+        raise ParameterError(
+            f"{param}: attack {attack!r} exists only in torchattacks, not in ART: use backend "
+            "'torchattacks' (which needs a PyTorchClassifier)"
+        )
+
+
+def torchattacks_only(name: str) -> ParameterError:
+    """What an attack ART lacks raises if its ART version is asked for anyway."""
+    return ParameterError(f"attack {name!r} exists only in torchattacks: use backend 'torchattacks'")
 
 
 ATTACKS: Registry[type[AttackRecipe]] = Registry("attack", "gap_art.attacks")

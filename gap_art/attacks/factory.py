@@ -22,6 +22,7 @@ from gap_art.attacks.base import (
     AttackSettings,
     TorchattacksAttack,
     UnitRangeModule,
+    check_backend,
 )
 from gap_art.classifiers import ClassifierModule, check_differentiable_classifier, require_gradients
 from gap_art.errors import ParameterError, ParameterTypeError
@@ -134,6 +135,7 @@ def _backend(classifier: Any, backend: str | None, attack: object = None) -> str
 def build_attack(spec: AttackSpec, classifier: Any) -> AttackAdapter:
     """The attack ``spec`` describes, on ``classifier`` (the one place a named attack is built)."""
     backend = _backend(classifier, spec.backend)
+    check_backend(spec.attack, backend)
     recipe = ATTACKS.get(spec.attack, "attack")()
     low, high = clip_range(classifier)
     span = high - low

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from gap_art.attacks import ATTACKS, BACKENDS
+from gap_art.attacks import ATTACKS, BACKENDS, check_backend
 from gap_art.bench.threats import check_threat_model
 from gap_art.data import DATASETS, DatasetInfo, DataSpec
 from gap_art.data.files import DEFAULT_EPS
@@ -16,7 +16,14 @@ from gap_art.defences.methods import parse_method
 from gap_art.errors import ParameterError
 from gap_art.models import MODELS, check_arch, parse_arch_kwargs
 from gap_art.runtime import check_device
-from gap_art.settings import FINETUNE_PARAMS, GAP_EPS, GAP_EPS_STEP, FinetuneSpec, default_eps_step
+from gap_art.settings import (
+    CONVERGENCE,
+    FINETUNE_PARAMS,
+    GAP_EPS,
+    GAP_EPS_STEP,
+    FinetuneSpec,
+    default_eps_step,
+)
 from gap_art.validation import check_choice, check_choices, check_int, check_range, params_named
 
 DEFAULT_DEFENCES = ["feature-squeezing", "spatial-smoothing", "jpeg", "distillation", "madry-pgd", "fbf"]
@@ -131,8 +138,8 @@ class BenchConfig:
     int8: bool = True
     seeds: list[int] = field(default_factory=lambda: [0])
     epochs: int = 30
-    finetune_epochs: int = 30
-    finetune_patience: int | None = 3
+    finetune_epochs: int = CONVERGENCE.epochs
+    finetune_patience: int | None = CONVERGENCE.patience
     validation_fraction: float = 0.1
     prune_classifier: bool = False
     rounds: int = 3
@@ -232,6 +239,8 @@ class BenchConfig:
                 f"curve_eps must be a list of positive multiples of eps, got {self.curve_eps!r}"
             )
         check_choice(self.attack_backend, "attack_backend", list(BACKENDS))
+        for attack in dict.fromkeys([*self.attacks, *self.whitebox_attacks]):
+            check_backend(attack, self.attack_backend, "attack_backend")
         check_range(self.cw_kappa, "cw_kappa", 0.0, 1e6)
         check_choice(self.split, "split", ["test", "train"])
         check_device(self.device, "device", present=files)

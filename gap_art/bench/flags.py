@@ -68,6 +68,34 @@ def add_sanity_flags(rows: Sequence[Row], checks_by_seed: dict[int, list[SanityC
         row["sanity_failures"] = failures
 
 
+FULL_STRENGTH = 0.01
+"""The most a white-box L-inf attack may leave correct on the undefended dense model (issue 36:
+at least 99% of the test images fooled at the study's eps)."""
+FULL_STRENGTH_CHECK = "{} at full strength white-box"
+
+
+def add_full_strength_checks(
+    rows: Sequence[Row], checks_by_seed: dict[int, list[SanityCheck]], eps: float
+) -> None:
+    """Add to each seed's sanity checks (in place, replacing earlier ones of the kind) one per
+    L-inf attack run white-box on the undefended dense model: it passes when that attack leaves at
+    most :data:`FULL_STRENGTH` of the test images correct. A weaker attack makes every figure it
+    gives an upper bound of unknown slack: strengthen the attack, never the threshold."""
+    for row in rows:
+        accuracy = row.get("whitebox_accuracy")
+        own = row["target"] == "dense" and row["threat_model"] == "dense" and row["eps"] == eps
+        if not own or row.get("error") or accuracy is None or not is_linf(row["attack"]):
+            continue
+        name = FULL_STRENGTH_CHECK.format(row["attack"])
+        check = SanityCheck(
+            name, accuracy <= FULL_STRENGTH, accuracy,
+            f"white-box accuracy <= {FULL_STRENGTH:g} on the undefended dense model at the study's eps",
+            (row["attack"],), "a weaker attack only bounds the robustness it reports from above",
+        )  # fmt: skip
+        kept = [c for c in checks_by_seed.get(row["seed"], []) if c.name != name]
+        checks_by_seed[row["seed"]] = [*kept, check]
+
+
 MASKING = "gradient masking"
 """How a row's ``sanity_failures`` names a target that white-box attacks do worse on than transfer."""
 
@@ -202,12 +230,14 @@ DERIVED = (
 
 def annotate(rows: Sequence[Row], checks_by_seed: dict[int, list[SanityCheck]], eps: float) -> None:
     """Every cross-cell column of a study's rows (:data:`DERIVED`), derived afresh from the
-    cells: the same whether the study just ran or its results.json is read back."""
+    cells: the same whether the study just ran or its results.json is read back; each seed's
+    sanity checks gain the full-strength checks the dense rows decide."""
     for row in rows:
         for name in DERIVED:
             cast(dict[str, Any], row).pop(name, None)
     add_worst_case(rows, eps)
     add_worst_attacker(rows, eps)
+    add_full_strength_checks(rows, checks_by_seed, eps)
     add_sanity_flags(rows, checks_by_seed)
     add_masking_flags(rows, eps)
     add_collapse_flags(rows)

@@ -18,6 +18,7 @@ from gap_art.cli.inputs import (
 )
 from gap_art.cli.options import RegistryOption, criteria, device_option, seed_option, user_errors
 from gap_art.errors import ParameterError
+from gap_art.settings import CONVERGENCE
 
 if TYPE_CHECKING:
     from gap_art.evaluation.health import ModelHealth
@@ -102,13 +103,19 @@ def train(
 )
 @click.option(
     "--finetune-epochs",
-    type=int,
-    default=0,
+    type=click.IntRange(min=0),
+    default=CONVERGENCE.epochs,
     show_default=True,
-    help="Fine-tuning epochs (the maximum); the hardening's epochs for +tat/+gal.",
+    help="Fine-tuning epochs after pruning, the most with --finetune-patience (0: none); the "
+    "hardening's epochs for +tat/+gal.",
 )
 @click.option(
-    "--finetune-patience", type=int, help="Stop fine-tuning after this many epochs without progress."
+    "--finetune-patience",
+    type=click.IntRange(min=0),
+    default=CONVERGENCE.patience,
+    show_default=True,
+    help="Stop fine-tuning after this many epochs without a better accuracy on a held-out tenth of "
+    "the training data and keep the best epoch (0: train every epoch).",
 )
 @click.option("--prune-classifier", is_flag=True, help="Also prune the layer producing the logits.")
 @click.option("--rounds", type=int, default=3, show_default=True, help="Rounds of +iter methods.")
@@ -141,14 +148,15 @@ def prune(
     device: str,
     out: str,
 ) -> None:
-    """Prune (and optionally harden) a trained model and save it as a gap-art checkpoint, masks
-    folded into the weights (or kept, with --keep-masks); gap-art export ships it.
+    """Prune (and optionally harden) a trained model, fine-tune it to convergence (as the bench
+    does; --finetune-epochs 0 to skip) and save it as a gap-art checkpoint, masks folded into
+    the weights (or kept, with --keep-masks); gap-art export ships it.
 
     MODEL is a gap-art checkpoint (gap-art train), or a plain state_dict file with --arch.
 
     \b
     Examples:
-      gap-art prune model.pt --method gap-grad --compression 4 --finetune-epochs 10 --out pruned.pt
+      gap-art prune model.pt --method gap-grad --compression 4 --out pruned.pt
       gap-art prune weights.pt --arch lenet --dataset fashion-mnist --method magnitude --out pruned.pt
       gap-art prune model.pt --arch mymodels:Net --method magnitude --out pruned.pt
       gap-art prune model.pt --method magnitude+tat --finetune-epochs 5 --finetune-patience 1 --out hard.pt
@@ -168,9 +176,8 @@ def prune(
         kwargs = model_kwargs(model_path, arch_kwargs)
         classifier = to_art_classifier(model, data.info, device=device)
         with params_named(FINETUNE_PARAMS):
-            finetune = FinetuneSpec(
-                finetune_epochs, finetune_patience, optimizer=model_recipe(name), seed=seed
-            )
+            patience = finetune_patience or None  # 0: every epoch
+            finetune = FinetuneSpec(finetune_epochs, patience, optimizer=model_recipe(name), seed=seed)
         spec = parse_method(
             method,
             compression=compression,
