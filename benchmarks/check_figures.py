@@ -5,10 +5,10 @@ it, fails the check:
 
 - **Generated blocks**, written from a committed study's results.json by gap-art's own report
   code, between ``<!-- generated from benchmarks/results/FOLDER: WHAT -->`` and
-  ``<!-- end generated -->``. WHAT is ``verdict`` (the bottom line and the verdict, quoted) or
-  ``section "HEADING"`` (that section of the report, its plots left out). ``--write`` rewrites
-  every block from its results; the check renders each again and compares it character by
-  character.
+  ``<!-- end generated -->``. WHAT is ``bottom line``, ``verdict`` (the bottom line and the
+  verdict, quoted) or ``section "HEADING"`` (that section of the report, its plots left out).
+  ``--write`` rewrites every block from its results; the check renders each again and compares
+  it character by character.
 - **Bound figures** in prose: a number followed by ``<!-- bind FOLDER | TARGET | ATTACK from
   ATTACKER | METRIC -->`` (the metric's mean over the study's seeds at its nominal eps; add
   ``| seed N`` for one seed), or ``<!-- bind FOLDER | primary | COMPARISON | FIELD -->`` (a
@@ -75,13 +75,19 @@ def render_block(folder: str, what: str) -> str:
     from gap_art.bench.verdict import bottom_line, verdict
 
     study = _study(folder)
-    if what == "verdict":
-        lines = [f"**{bottom_line(study.rows, study.analysis, study.config)}**", ""]
-        lines += [f"- {line}" for line in verdict(study.rows, study.analysis, study.config, study.checks)]
+    if what in ("verdict", "bottom line"):
+        lines = [f"**{bottom_line(study.rows, study.analysis, study.config)}**"]
+        if what == "verdict":
+            lines += [
+                "",
+                *(f"- {line}" for line in verdict(study.rows, study.analysis, study.config, study.checks)),
+            ]
         return "".join(f"> {line}\n" if line else ">\n" for line in lines)
     heading = re.fullmatch(r'section "(.+)"', what)
     if heading is None:
-        raise ValueError(f"unknown generated block {what!r}: 'verdict' or 'section \"HEADING\"'")
+        raise ValueError(
+            f"unknown generated block {what!r}: 'bottom line', 'verdict' or 'section \"HEADING\"'"
+        )
     document = report_document(
         study.rows, study.config, study.env, study.checks, RESULTS / folder, study.analysis
     ).to_markdown()

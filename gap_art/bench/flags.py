@@ -185,6 +185,25 @@ def add_collapse_flags(rows: Sequence[Row]) -> None:
             row["collapsed_classes"] = verdicts.get(True, verdicts.get(False))
 
 
+def weak_source_classes(rows: Sequence[Row]) -> dict[int, list[int]]:
+    """The dense source's own collapsed classes, class by class with the seeds they show in: a
+    class whose recall is significantly below half of the source's accuracy (the collapse test,
+    on the validation rows where they were scored). Every target inherits such a class, so no
+    relative flag can show it."""
+    weak: dict[int, set[int]] = defaultdict(set)
+    for row in rows:
+        if row["target"] != "dense" or row.get("error"):
+            continue
+        recall, support = _recall(row, True) if _recall(row, True)[0] else _recall(row, False)
+        scored = [r for r in recall or [] if r is not None]
+        if not scored:
+            continue
+        accuracy = float(np.mean(scored))
+        for k in collapsed_classes(recall or [], support, [accuracy] * len(recall or [])):
+            weak[k].add(row["seed"])
+    return {k: sorted(seeds) for k, seeds in sorted(weak.items())}
+
+
 def _recall(row: Row, on_validation: bool) -> tuple[list[float | None] | None, list[int] | None]:
     """A row's clean recall per class and class sizes, on its validation rows or its test rows."""
     if on_validation:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -101,19 +101,30 @@ def upper_envelope(points: Sequence[tuple[float, float]]) -> list[tuple[float, f
     return frontier[::-1]
 
 
-BudgetPoint = tuple[float, float, float]
-"""A kept model: (validation clean, validation transfer, test score) accuracy."""
+class BudgetPoint(NamedTuple):
+    """A kept model as the budgets see it: chosen on validation, scored on test."""
+
+    validation_clean: float
+    validation_transfer: float
+    score: float
+    """Its test score (transfer or worst-attacker accuracy)."""
+    clean: float | None = None
+    """Its test clean accuracy."""
+    target: str = ""
+
+
+def chosen_within_budget(points: Sequence[BudgetPoint], level: float) -> BudgetPoint | None:
+    """The kept model validation picks: among those whose validation clean accuracy is at
+    least ``level``, the one with the highest validation transfer accuracy (``None``: none
+    qualifies; never a substitute, never interpolated, and the test split chooses nothing)."""
+    eligible = [p for p in points if p[0] >= level]
+    return max(eligible, key=lambda p: (p[1], p[0])) if eligible else None
 
 
 def select_within_budget(points: Sequence[BudgetPoint], level: float) -> float | None:
-    """The test transfer accuracy of the model validation picks: among the kept models whose
-    validation clean accuracy is at least ``level``, the one with the highest validation
-    transfer accuracy. ``None`` when none qualifies: never a substitute, never interpolated,
-    and the test split chooses nothing."""
-    eligible = [p for p in points if p[0] >= level]
-    if not eligible:
-        return None
-    return max(eligible, key=lambda p: (p[1], p[0]))[2]
+    """The test score of the model :func:`chosen_within_budget` picks (``None``: none)."""
+    chosen = chosen_within_budget(points, level)
+    return None if chosen is None else chosen[2]  # a plain (clean, transfer, score) tuple too
 
 
 def _budget_points(
@@ -132,7 +143,9 @@ def _budget_points(
         if not usable or flagged or clean is None or transfer is None or test is None:
             continue
         if row["family"] in ("pruning", "art_defence"):
-            points[(row["seed"], method_label(row))].append((clean, transfer, test))
+            test_clean = metric(row, "clean_accuracy")
+            point = BudgetPoint(clean, transfer, test, test_clean, row["target"])
+            points[(row["seed"], method_label(row))].append(point)
     return points
 
 
@@ -150,7 +163,8 @@ def budget_table(
     :func:`select_within_budget`.
 
     :return: One entry per (method, budget): ``values`` per seed (``None``: no point within
-        the budget), ``mean``/``low``/``high`` (``None`` unless every seed has a point) and
+        the budget), the chosen ``targets`` and their test ``clean`` accuracy per seed,
+        ``mean``/``low``/``high`` (``None`` unless every seed has a point) and
         ``best`` (the highest mean of that budget).
     """
     dense: dict[int, float] = {}
@@ -163,7 +177,8 @@ def budget_table(
     entries: list[dict[str, Any]] = []
     for method in dict.fromkeys(m for _, m in points):
         for budget in budgets:
-            values = [select_within_budget(points.get((s, method), []), dense[s] - budget) for s in seeds]
+            chosen = [chosen_within_budget(points.get((s, method), []), dense[s] - budget) for s in seeds]
+            values = [None if c is None else c[2] for c in chosen]
             complete = [v for v in values if v is not None]
             mean, low, high = t_interval(complete) if len(complete) == len(seeds) else (None, None, None)
             if low is not None and high is not None:  # accuracies: the interval stays in [0, 1]
@@ -171,6 +186,8 @@ def budget_table(
             entries.append({
                 "method": method, "budget": budget, "score": score, "values": values,
                 "mean": mean, "low": low, "high": high,
+                "targets": [None if c is None else c.target for c in chosen],
+                "clean": [None if c is None else c.clean for c in chosen],
             })  # fmt: skip
     for budget in budgets:
         ranked = [e for e in entries if e["budget"] == budget and e["mean"] is not None]

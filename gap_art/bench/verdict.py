@@ -12,7 +12,7 @@ import numpy as np
 
 from gap_art.attacks import is_linf
 from gap_art.bench.config import BenchConfig, primary_attack, whitebox_only
-from gap_art.bench.flags import masked_targets
+from gap_art.bench.flags import masked_targets, weak_source_classes
 from gap_art.bench.primary import BETTER, WORSE, PrimaryResult, holm_family_note
 from gap_art.bench.rows import Row
 from gap_art.bench.summary import HEADLINE, Analysis, Key
@@ -140,50 +140,62 @@ def _hardened_replica_lines(summary: dict[Key, dict[str, Any]], attack: str, eps
     ]
 
 
-def _target_facts(rows: Sequence[Row], method: str, attack: str) -> tuple[float | None, str | None]:
-    """Mean clean accuracy of ``method``'s one target (``None`` for several ratios) and its most
-    frequent worst attacker, from the primary attack's rows."""
-    mine = [
-        r
-        for r in rows
-        if method in (r.get("method"), r["target"]) and r["attack"] == attack and r["threat_model"] == "dense"
-        and r.get("family") != "quantization"
-    ]  # fmt: skip
-    clean = [float(c) for r in mine if (c := r.get("clean_accuracy")) is not None]
-    attackers = [str(r["worst_attacker"]) for r in mine if r.get("worst_attacker")]
-    single = len({r["target"] for r in mine}) == 1
-    counts = Counter(attackers)
-    most = max(counts.values(), default=0)
-    worst = " or ".join(sorted(a for a, n in counts.items() if n == most)) or None  # ties: each, by name
-    return (float(np.mean(clean)) if clean and single else None), worst
+def _attacker_words(worst: str) -> str:
+    """``dense pgd`` (a row's ``worst_attacker``) as a reader says it: ``PGD from dense``."""
+    threat, _, attack = worst.rpartition(" ")
+    return f"{attack.upper()} from {threat}" if threat else worst
+
+
+def _claim(rows: Sequence[Row], entry: dict[str, Any], seeds: int) -> str:
+    """One budget winner in the field's words: the model validation chose, its worst-attacker
+    transfer accuracy (t interval over seeds), its test clean accuracy and what that costs
+    against the dense model, its most frequent worst attacker, and † where a failed sanity check
+    covers one of its cells."""
+    chosen = [(seed, t) for seed, t in zip(_seeds(rows), entry.get("targets") or [], strict=False) if t]
+    targets = sorted({t for _, t in chosen})
+    name = targets[0] if len(targets) == 1 else f"{entry['method']} ({', '.join(targets)} across seeds)"
+    mine = [r for r in rows if (r["seed"], r["target"]) in set(chosen) and not r.get("error")]
+    marked = "†" if any(r.get("trustworthy") is False for r in mine) else ""
+    interval = _interval(entry, seeds)
+    text = f"{name}{marked}: worst-attacker transfer accuracy {entry['mean']:.3f}{interval}"
+    clean = [c for c in entry.get("clean") or [] if c is not None]
+    dense = [c for r in rows if r["target"] == "dense" and (c := r.get("clean_accuracy")) is not None]
+    if clean and dense:
+        ours, theirs = float(np.mean(clean)), float(np.mean(dense))
+        text += (
+            f", test clean accuracy {ours:.3f} ({100 * (theirs - ours):.1f} points below dense {theirs:.3f})"
+        )
+    worst = Counter(str(r["worst_attacker"]) for r in mine if r.get("worst_attacker"))
+    if worst:
+        most = max(worst.values())
+        text += ", worst attacker " + " or ".join(
+            sorted(_attacker_words(w) for w, n in worst.items() if n == most)
+        )
+    return text
+
+
+def _seeds(rows: Sequence[Row]) -> list[int]:
+    """The seeds of the dense model's rows, in the budget table's order."""
+    return sorted({r["seed"] for r in rows if r["target"] == "dense"})
 
 
 def bottom_line(rows: Sequence[Row], analysis: Analysis, config: BenchConfig) -> str:
-    """One sentence that answers the question: which method, against which attacker, at what
-    clean cost (the widest budget's worst-attacker winner, and the best compressed model)."""
-    attack = primary_attack(config)
+    """The answer in one short line per claim: within the widest clean-accuracy budget (chosen
+    on validation) and judged by the worst attacker, the best model, and the best compressed
+    one when ART's uncompressed defence wins; each with its interval, test clean cost and marks."""
     scored = [e for e in analysis.budgets if e["mean"] is not None]
     if not scored:
         return "Bottom line: no method has a model within any clean-accuracy budget in every seed."
     widest = max(e["budget"] for e in scored)
     ranked = sorted((e for e in scored if e["budget"] == widest), key=lambda e: -e["mean"])
-    dense_clean, _ = _target_facts(rows, "dense", attack)
-    attackers = attacker_grid(rows, config)
-
-    def said(entry: dict[str, Any]) -> str:
-        clean, worst = _target_facts(rows, entry["method"], attack)
-        cost = f" at {clean:.3f} test clean accuracy" if clean is not None else ""
-        worst_said = f", its worst attacker {worst}" if worst else ""
-        return f"{entry['method']} keeps {entry['mean']:.3f} of the test images{cost}{worst_said}"
-
-    dense = f" (dense: {dense_clean:.3f})" if dense_clean is not None else ""
+    seeds = len(config.seeds)
     text = (
-        f"Bottom line: giving up at most {widest * 100:g} points of clean accuracy (chosen on validation) "
-        f"and judged by the worst of {attackers}, {said(ranked[0])}{dense}"
+        f"Bottom line (at most {widest * 100:g} points of validation clean accuracy given up; the worst of "
+        f"{attacker_grid(rows, config)}; {seeds} seed(s)): {_claim(rows, ranked[0], seeds)}"
     )
     compressed = next((e for e in ranked if not e["method"].startswith("art:")), None)
     if ranked[0]["method"].startswith("art:") and compressed is not None:
-        text += f"; the best compressed model, {said(compressed)}"
+        text += f". Best compressed: {_claim(rows, compressed, seeds)}"
     return text + "."
 
 
@@ -215,6 +227,10 @@ def _flag_bullet(rows: Sequence[Row], summary: dict[Key, dict[str, Any]]) -> str
             leaking.setdefault(target, []).append(f"{threat} {a}")
     masked = sorted(masked_targets(rows))
     parts = []
+    weak = weak_source_classes(rows)
+    if weak:
+        listed = "; ".join(f"class {k} in seed(s) {', '.join(map(str, seeds))}" for k, seeds in weak.items())
+        parts.append(f"a class the dense source itself has lost (every target inherits it): {listed}")
     if collapsed:
         parts.append(f"a collapsed class (left out of every 'best'): {', '.join(collapsed)}")
     if leaking:
