@@ -69,6 +69,18 @@ def _study(folder: str):  # noqa: ANN202 (gap-art is imported only when a bindin
 
 
 @functools.cache
+def _rows(folder: str):  # noqa: ANN202
+    """A study's rows with their derived columns and its config, without the statistics a
+    bound row figure does not need."""
+    from gap_art.bench.flags import annotate
+    from gap_art.bench.report import load_results
+
+    rows, config, _, checks = load_results(RESULTS / folder)
+    annotate(rows, checks, config.attack_eps)
+    return rows, config
+
+
+@functools.cache
 def render_block(folder: str, what: str) -> str:
     """A generated block's text, rendered now from ``folder``'s results.json by gap-art."""
     from gap_art.bench.report import report_document
@@ -102,11 +114,13 @@ def render_block(folder: str, what: str) -> str:
 @functools.cache
 def bound_value(binding: str) -> float:
     """The value a ``bind`` comment names, recomputed from its study's results.json."""
+    from gap_art.bench.primary import primary_results
+
     folder, *parts = [part.strip() for part in binding.split("|")]
-    study = _study(folder)
+    rows, config = _rows(folder)
     if parts and parts[0] == "primary":
         _, comparison, field = parts
-        result = next((r for r in study.analysis.primary if str(r.comparison) == comparison), None)
+        result = next((r for r in primary_results(rows, config) if str(r.comparison) == comparison), None)
         if result is None:
             raise ValueError(f"{folder} has no primary comparison {comparison!r}")
         value = getattr(result, field)
@@ -117,9 +131,9 @@ def bound_value(binding: str) -> float:
     attack, _, threat = cell.partition(" from ")
     values = {
         row["seed"]: row[metric]
-        for row in study.rows
+        for row in rows
         if row["target"] == target and row["attack"] == attack and row["threat_model"] == threat
-        and row["eps"] == study.config.attack_eps and not row.get("error") and row.get(metric) is not None
+        and row["eps"] == config.attack_eps and not row.get("error") and row.get(metric) is not None
     }  # fmt: skip
     if statistic:
         seed = int(statistic[0].removeprefix("seed").strip())

@@ -239,3 +239,41 @@ def test_report_out_leaves_the_study_folder_untouched(small_study, tmp_path):
     assert (redrawn / "results.json").read_bytes() == before["results.json"]
     assert (redrawn / "report.md").read_bytes() == before["report.md"]  # the same study, drawn again
     assert (redrawn / "report.html").is_file() and list(redrawn.glob("pareto_*.png"))
+
+
+def test_plot_labels_name_the_real_ratio_and_never_overprint():
+    """An int8 point says its parent's ratio ("4x int8"), each ART defence has its own marker,
+    the caption says what the error bars are, and on a crowded plot (many targets at one point,
+    as collapsed models pile up) no two label boxes overlap and none leaves the axes: a label
+    with no free place is left out and counted in the caption."""
+    import matplotlib.pyplot as plt
+
+    from gap_art.bench.plots import Plot, Series, render
+
+    rows = _rows() + [_row("art:jpeg", "art_defence", "jpeg", 0.94, 0.05)]
+    pareto = {s.label: s for s in plot_specs(rows, CONFIG)[0].series}
+    assert pareto["gap-grad+int8"].notes == ["4x int8"]
+    assert pareto["fbf (ART)"].marker != pareto["jpeg (ART)"].marker
+    assert plot_specs(rows, CONFIG)[0].caption.startswith("Error bars: 95% Wilson intervals")
+    crowded = [
+        Series(f"m{i}", "black", "o", [0.5, 0.5 + 0.001 * i], [0.5, 0.5], notes=[f"{i}x collapsed", "8x"])
+        for i in range(12)
+    ]
+    plot = Plot("crowded.png", "a title long enough to need wrapping " * 4, "clean", "transfer", crowded,
+                caption="Error bars: none.")  # fmt: skip
+    fig, texts = render(plot)
+    try:
+        renderer = fig.canvas.get_renderer()
+        boxes = [t.get_window_extent(renderer) for t in texts]
+        assert 4 <= len(boxes) < 24  # some placed, the rest left out
+        assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+        inside = fig.axes[0].get_window_extent(renderer)
+        assert all(inside.x0 <= b.x0 and b.x1 <= inside.x1 for b in boxes)
+        caption = fig.texts[-1].get_text()
+        assert (
+            caption.startswith("Error bars: none.")
+            and "label(s) left out where they would overprint" in caption
+        )
+        assert "\n" in fig.axes[0].get_title()  # the long title wraps instead of running off
+    finally:
+        plt.close(fig)

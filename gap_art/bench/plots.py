@@ -5,12 +5,15 @@ Colours: fixed per method name, so a method looks the same in every study (the w
 by name, any other by a hash of its name into its family's palette: GAP variants in reds and
 oranges, the other pruning methods in blues and greys, ART's defences in greens); the dense model
 is a black star. Markers: circle for a float model, hollow square for its int8 version (so both
-show where they coincide), triangle for an ART defence. Each compressed point is labelled with
-its ratio, and a target with a collapsed class ("collapsed") or label leaking ("‡") says so
-beside its point. Legends sit outside the axes."""
+show where they coincide), one marker per ART defence (triangles, diamonds, crosses). Each
+compressed point is labelled with its ratio (an int8 target with its parent's: ``4x int8``), and
+a target with a collapsed class ("collapsed") or label leaking ("‡") says so beside its point;
+a label that would overprint another is moved, or left out and counted in the caption, which
+also says what the error bars are. Legends sit outside the axes."""
 
 from __future__ import annotations
 
+import textwrap
 import zlib
 from collections import defaultdict
 from collections.abc import Sequence
@@ -29,6 +32,12 @@ GAP_COLOURS = ("#d62728", "#ff7f0e", "#e377c2", "#8c564b", "#bcbd22")
 BASELINE_COLOURS = ("#1f77b4", "#7f7f7f", "#17becf", "#393b79", "#6baed6", "#525252")
 DEFENCE_COLOURS = ("#2ca02c", "#006d2c", "#74c476", "#31a354", "#a1d99b", "#00441b")
 MARKERS = {"baseline": "*", "pruning": "o", "quantization": "s", "art_defence": "^"}
+DEFENCE_MARKERS = ("^", "v", "<", ">", "D", "P", "X", "h")
+"""One marker per ART defence (its colour alone tells six greens apart badly)."""
+KNOWN_DEFENCE_MARKERS = {
+    "art:feature-squeezing": "v", "art:spatial-smoothing": "<", "art:jpeg": ">", "art:distillation": "D",
+    "art:madry-pgd": "P", "art:fbf": "^", "art:ensemble-adv": "X",
+}  # fmt: skip
 KNOWN_COLOURS = {
     "dense": "black",
     "gap-grad": "#d62728",
@@ -80,6 +89,8 @@ class Plot:
     series: list[Series]
     frontier: list[tuple[float, float]] = field(default_factory=list)
     log_x: bool = False
+    caption: str = ""
+    """Below the axes: what the error bars are."""
 
 
 def _base(method: str) -> str:
@@ -97,11 +108,31 @@ def colour(method: str, family: str, adversarial: bool = False) -> str:
     return palette[zlib.crc32(base.encode()) % len(palette)]
 
 
+def _ratio_label(entry: dict[str, Any]) -> str:
+    """A compressed target's label: its requested ratio (``4x``), an int8 target's parent's
+    (``4x int8``, ``int8`` for the dense model's), none for the others."""
+    if entry["family"] == "quantization":
+        parent = str(entry.get("target", "")).removesuffix("+int8")
+        ratio = parent.rsplit("@", 1)[1] if "@" in parent else ""
+        return f"{ratio} int8".strip()
+    if entry["family"] == "pruning" and entry.get("requested_compression"):
+        return f"{entry['requested_compression']:g}x"
+    return ""
+
+
+def marker(method: str, family: str) -> str:
+    """The marker of ``method`` in every plot: by family, and one per ART defence."""
+    if family != "art_defence":
+        return "s" if family == "quantization" else MARKERS[family]
+    name = method if method.startswith("art:") else f"art:{method}"
+    return (
+        KNOWN_DEFENCE_MARKERS.get(name) or DEFENCE_MARKERS[zlib.crc32(name.encode()) % len(DEFENCE_MARKERS)]
+    )
+
+
 def _note(entry: dict[str, Any]) -> str:
     """A point's label: the ratio of a compressed target, and its flags."""
-    parts = []
-    if entry["family"] in ("pruning", "quantization") and entry.get("requested_compression"):
-        parts.append(f"{entry['requested_compression']:g}x")
+    parts = [ratio] if (ratio := _ratio_label(entry)) else []
     if entry.get("collapsed_classes"):
         parts.append("collapsed")
     if entry.get("transfer_exceeds_clean"):
@@ -125,7 +156,7 @@ def _series_by_method(entries: list[dict[str, Any]], x_of: Any, y_metric: str, l
             Series(
                 label=label,
                 colour=colour(method, family, bool(members[0].get("adversarial"))),
-                marker="s" if family == "quantization" else MARKERS[family],
+                marker=marker(method, family),
                 x=[x_of(e) for e in members],
                 y=[e[y_metric][0] for e in members],
                 x_err=[_interval(e["clean_accuracy"]) for e in members] if not line else [],
@@ -179,7 +210,16 @@ def _pareto(
         y_label=y_metric.replace("_", " "),
         series=_series_by_method(entries, lambda e: e["clean_accuracy"][0], y_metric, line=False),
         frontier=upper_envelope(sound),
+        caption=_error_bars(config),
     )
+
+
+def _error_bars(config: BenchConfig) -> str:
+    """What a plot's error bars are, for its caption."""
+    seeds = len(config.seeds)
+    if seeds == 1:
+        return "Error bars: 95% Wilson intervals over the test examples (one seed)."
+    return f"Error bars: 95% Student t intervals of the mean over {seeds} seeds."
 
 
 def compression_plot(summary: dict[Key, dict[str, Any]], config: BenchConfig, attack: str) -> Plot | None:
@@ -195,6 +235,7 @@ def compression_plot(summary: dict[Key, dict[str, Any]], config: BenchConfig, at
         y_label="transfer accuracy",
         series=_series_by_method(entries, lambda e: e["compression"], "transfer_accuracy", line=True),
         log_x=True,
+        caption=_error_bars(config),
     )
 
 
@@ -248,14 +289,47 @@ def plot_specs(rows: Sequence[Row], config: BenchConfig) -> list[Plot]:
     return plots
 
 
-def draw(plot: Plot, path: Path) -> Path:
-    """Render one plot to a PNG (written atomically)."""
+LABEL_OFFSETS = (
+    (5, 4, "left"), (5, -11, "left"), (-5, 4, "right"), (-5, -11, "right"),
+    (5, 14, "left"), (5, -21, "left"), (-5, 14, "right"), (-5, -21, "right"),
+)  # fmt: skip
+"""Where a point's label may go, in points from it, tried in turn."""
+
+
+def _place_labels(fig: Any, ax: Any, labels: list[tuple[float, float, str, str]]) -> tuple[list[Any], int]:
+    """Each label beside its point at the first offset where it stays inside the axes and
+    overlaps no label placed before it; one with no such place is left out. Returns the texts
+    placed and how many were left out."""
+    renderer = fig.canvas.get_renderer()
+    inside = ax.get_window_extent(renderer)
+    placed: list[Any] = []
+    dropped = 0
+    for x, y, note, colour in labels:
+        for dx, dy, align in LABEL_OFFSETS:
+            text = ax.annotate(note, (x, y), textcoords="offset points", xytext=(dx, dy), ha=align,
+                               fontsize=7, color=colour)  # fmt: skip
+            box = text.get_window_extent(renderer)
+            within = (
+                inside.x0 <= box.x0 and box.x1 <= inside.x1 and inside.y0 <= box.y0 and box.y1 <= inside.y1
+            )
+            if within and not any(box.overlaps(other.get_window_extent(renderer)) for other in placed):
+                placed.append(text)
+                break
+            text.remove()
+        else:
+            dropped += 1
+    return placed, dropped
+
+
+def render(plot: Plot) -> tuple[Any, list[Any]]:
+    """The figure of ``plot`` and its point labels (none overprints another)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(9, 5.5))
+    labels = []
     for s in plot.series:
         x_err = np.array(s.x_err).T if s.x_err else None
         y_err = np.array(s.y_err).T if s.y_err else None
@@ -276,20 +350,32 @@ def draw(plot: Plot, path: Path) -> Path:
             alpha=0.9,
             label=s.label,
         )
-        for x, y, note in zip(s.x, s.y, s.notes, strict=False):
-            if note:
-                ax.annotate(
-                    note, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7, color=s.colour
-                )
+        labels += [(x, y, note, s.colour) for x, y, note in zip(s.x, s.y, s.notes, strict=False) if note]
     if plot.frontier:
         xs, ys = zip(*plot.frontier, strict=True)
         ax.plot(xs, ys, color="black", linestyle=":", linewidth=1, label="frontier (no collapsed class)")
     if plot.log_x:
         ax.set_xscale("log", base=2)
-    ax.set(title=plot.title, xlabel=plot.x_label, ylabel=plot.y_label)
+    ax.set_title("\n".join(textwrap.wrap(plot.title, 75)), fontsize=10)
+    ax.set(xlabel=plot.x_label, ylabel=plot.y_label)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    fig.canvas.draw()
+    texts, dropped = _place_labels(fig, ax, labels)
+    caption = plot.caption + (
+        f" {dropped} point label(s) left out where they would overprint." if dropped else ""
+    )
+    if caption:
+        fig.text(0.01, 0.01, caption, fontsize=7, ha="left", va="bottom")
+    return fig, texts
+
+
+def draw(plot: Plot, path: Path) -> Path:
+    """Render one plot to a PNG (written atomically)."""
+    import matplotlib.pyplot as plt
+
+    fig, _ = render(plot)
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110))
     plt.close(fig)
     return path

@@ -50,6 +50,7 @@ def summarize(rows: Sequence[Row]) -> dict[Key, dict[str, Any]]:
     summary = {}
     for key, members in groups.items():
         entry: dict[str, Any] = {
+            "target": key[1],
             "family": members[0]["family"],
             "method": members[0]["method"],
             "requested_compression": members[0]["requested_compression"],
