@@ -87,7 +87,7 @@ BENCH_LAYERS = [
     ("study",),
     ("executors", "resume"),
     ("flags", "summary", "primary", "catalogue"),
-    ("verdict", "sections", "comparison_sections", "plots", "goal"),
+    ("verdict", "sections", "comparison_sections", "plots", "drawing", "goal", "evaluation_report"),
     ("report",),
     ("compare", "evaluate"),
     ("__init__",),

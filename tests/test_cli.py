@@ -308,7 +308,15 @@ def test_evaluate_a_users_models_end_to_end(tmp_path, digits_model, digits):
     assert pruned_row["compression"] == pytest.approx(4.0, rel=0.01) and pruned_row["layer_sparsity"]
     report = invoke("report", str(tmp_path / "run"))  # the bench's reader takes evaluate's folder
     assert report.exit_code == 0, report.output
-    assert "pruned" in (tmp_path / "run" / "report.md").read_text()
+    text = (tmp_path / "run" / "report.md").read_text()
+    # the report describes what evaluate did: every target (the .pt2 program too), its own
+    # settings, no bench default, no None, nothing evaluate cannot run
+    assert text.startswith("# gap-art evaluate report") and "pruned: worst-attacker transfer accuracy" in text
+    for target, kind in (("dense", "source"), ("pruned", "float model"), ("int8", "int8 program")):
+        assert any(line.startswith(f"| {target} ") and kind in line for line in text.splitlines()), target
+    for absent in ("None", "patience", "GAP's calibration", "--threat-models all", "no method has a model"):
+        assert absent not in text, absent
+    assert "scored as given: gap-art evaluate prunes, fine-tunes and selects nothing" in text
     compared = invoke("compare", str(tmp_path / "run"), str(tmp_path / "run"))
     assert compared.exit_code == 0, compared.output
     bad = invoke("evaluate", "--source", source, "--target", "no-equals-sign")

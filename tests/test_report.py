@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from gap_art.bench import BenchConfig
-from gap_art.bench.plots import BASELINE_COLOURS, DEFENCE_COLOURS, GAP_COLOURS, draw, plot_specs
+from gap_art.bench.drawing import draw
+from gap_art.bench.plots import BASELINE_COLOURS, DEFENCE_COLOURS, GAP_COLOURS, plot_specs
 from gap_art.bench.report import analyse_study, report_document
 from gap_art.bench.rows import pack_correct
 from gap_art.bench.summary import analyse
@@ -248,7 +249,8 @@ def test_plot_labels_name_the_real_ratio_and_never_overprint():
     with no free place is left out and counted in the caption."""
     import matplotlib.pyplot as plt
 
-    from gap_art.bench.plots import Plot, Series, render
+    from gap_art.bench.drawing import render
+    from gap_art.bench.plots import Plot, Series
 
     rows = _rows() + [_row("art:jpeg", "art_defence", "jpeg", 0.94, 0.05)]
     pareto = {s.label: s for s in plot_specs(rows, CONFIG)[0].series}

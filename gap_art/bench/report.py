@@ -19,9 +19,11 @@ from gap_art.bench.comparison_sections import paired_section, primary_section
 from gap_art.bench.config import BenchConfig, primary_attack
 from gap_art.bench.context import evaluation_seed
 from gap_art.bench.document import Document, Strong
+from gap_art.bench.drawing import plot_results
+from gap_art.bench.evaluation_report import evaluation_document
 from gap_art.bench.flags import annotate
 from gap_art.bench.goal import Clause, Goal, check_goal
-from gap_art.bench.plots import WORST_PARETO, plot_results, plot_specs
+from gap_art.bench.plots import WORST_PARETO, plot_specs
 from gap_art.bench.primary import primary_results
 from gap_art.bench.rows import Row, results_csv
 from gap_art.bench.sections import (
@@ -130,6 +132,8 @@ def report_document(
 ) -> Document:
     """The report, top down: the bottom line, setup, verdict (at most six lines), the
     worst-attacker Pareto plot, the budget and main tables, then the paired tests."""
+    if config.targets is not None:  # gap-art evaluate's run: its own report
+        return evaluation_document(rows, config, env, root)
     summary = analysis.summary
     doc = Document("gap-art bench report")
     doc.paragraph(Strong(bottom_line(rows, analysis, config)))

@@ -218,7 +218,7 @@ def _attacker_bullet(summary: dict[Key, dict[str, Any]], config: BenchConfig, at
     return " ".join([text, *_hardened_replica_lines(summary, attack, eps)])
 
 
-def _flag_bullet(rows: Sequence[Row], summary: dict[Key, dict[str, Any]]) -> str:
+def flag_bullet(rows: Sequence[Row], summary: dict[Key, dict[str, Any]]) -> str:
     """Every flagged target in one line: collapsed classes, label leaking, gradient masking."""
     collapsed = sorted({t for (_, t, _, _), e in summary.items() if e["collapsed_classes"]})
     leaking: dict[str, list[str]] = {}
@@ -275,7 +275,7 @@ def verdict(
             "accuracy: GAP hardens against transfer from the dense model, not against attacks in general."
         )
     lines.append(_attacker_bullet(summary, config, attack, eps))
-    lines.append(_flag_bullet(rows, summary))
+    lines.append(flag_bullet(rows, summary))
     failed = [c for checks in checks_by_seed.values() for c in checks if not c.passed]
     if failed:
         lines.append(
