@@ -195,9 +195,14 @@ def check_backend(attack: str, backend: str, param: str = "backend") -> None:
         )
 
 
-def torchattacks_only(name: str) -> ParameterError:
-    """What an attack ART lacks raises if its ART version is asked for anyway."""
-    return ParameterError(f"attack {name!r} exists only in torchattacks: use backend 'torchattacks'")
+class TorchattacksOnlyRecipe(AttackRecipe):
+    """An attack ART lacks (DI-, TI-, VMI-FGSM): ``backend='art'`` is refused by
+    :func:`check_backend` before it gets here."""
+
+    in_art: ClassVar[bool] = False
+
+    def art(self, classifier: PyTorchClassifier, s: AttackSettings) -> EvasionAttack:
+        raise ParameterError(f"attack {self.name!r} exists only in torchattacks: use backend 'torchattacks'")
 
 
 ATTACKS: Registry[type[AttackRecipe]] = Registry("attack", "gap_art.attacks")

@@ -4,23 +4,17 @@ transfer: the input diversity keeps the examples from fitting the source's quirk
 from __future__ import annotations
 
 import torchattacks
-from art.attacks.attack import EvasionAttack
-from art.estimators.classification import PyTorchClassifier
 from torch import nn
 
-from gap_art.attacks.base import AttackRecipe, AttackSettings, register, torchattacks_only
+from gap_art.attacks.base import AttackSettings, TorchattacksOnlyRecipe, register
 
 
 @register("difgsm")
-class DIFGSM(AttackRecipe):
+class DIFGSM(TorchattacksOnlyRecipe):
     description = "DI-FGSM: iterative FGSM on randomly resized inputs, a transfer attack (torchattacks)"
-    in_art = False
     extras = {"decay": 0.0}
 
     def torchattacks(self, module: nn.Module, s: AttackSettings) -> torchattacks.attack.Attack:
         return torchattacks.DIFGSM(
             module, eps=s.eps, alpha=s.eps_step, steps=s.steps, decay=s.extras["decay"]
         )
-
-    def art(self, classifier: PyTorchClassifier, s: AttackSettings) -> EvasionAttack:
-        raise torchattacks_only("difgsm")

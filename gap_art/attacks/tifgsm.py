@@ -7,11 +7,9 @@ from collections.abc import Callable
 
 import torch
 import torchattacks
-from art.attacks.attack import EvasionAttack
-from art.estimators.classification import PyTorchClassifier
 from torch import nn
 
-from gap_art.attacks.base import AttackRecipe, AttackSettings, register, torchattacks_only
+from gap_art.attacks.base import AttackSettings, TorchattacksOnlyRecipe, register
 from gap_art.errors import ParameterError
 
 KERNEL = 5
@@ -49,11 +47,10 @@ class _TIFGSM(torchattacks.attack.Attack):
 
 
 @register("tifgsm")
-class TIFGSM(AttackRecipe):
+class TIFGSM(TorchattacksOnlyRecipe):
     description = (
         "TI-FGSM: translation-invariant iterative FGSM (smoothed gradients), a transfer attack (torchattacks)"
     )
-    in_art = False
     extras = {"decay": 0.0}
 
     def torchattacks(self, module: nn.Module, s: AttackSettings) -> torchattacks.attack.Attack:
@@ -63,6 +60,3 @@ class TIFGSM(AttackRecipe):
             )
 
         return _TIFGSM(module, build)
-
-    def art(self, classifier: PyTorchClassifier, s: AttackSettings) -> EvasionAttack:
-        raise torchattacks_only("tifgsm")
