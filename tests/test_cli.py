@@ -400,3 +400,35 @@ def test_prune_fine_tunes_to_convergence_by_default(tmp_path, digits_model, digi
     assert epochs("--finetune-epochs", "2", "--finetune-patience", "0") == 2
     bad = invoke("prune", source, "--finetune-patience", "-1", "--out", str(tmp_path / "x.pt"))
     assert bad.exit_code == 2 and "--finetune-patience" in bad.output and "Traceback" not in bad.output
+
+
+def test_no_option_help_names_an_argument_its_command_does_not_take():
+    """Help texts are written per command: a shared option's help that names MODEL (or FOLDER,
+    FIRST, ...) on a command without that argument sends the reader looking for it."""
+    import re
+
+    import click
+
+    from gap_art.cli import main
+
+    root = click.Context(main)
+
+    def params(name):
+        command = main.commands[name]
+        return command.get_params(click.Context(command, info_name=name, parent=root))
+
+    arguments = {
+        name: {p.human_readable_name.upper() for p in params(name) if isinstance(p, click.Argument)}
+        for name in main.commands
+    }
+    everyone = set().union(*arguments.values())
+    assert {"MODEL", "FOLDER"} <= everyone
+    wrong = [
+        (name, option.name, other)
+        for name in main.commands
+        for option in params(name)
+        if isinstance(option, click.Option) and option.help
+        for other in everyone - arguments[name]
+        if re.search(rf"\b{other}\b", option.help)
+    ]
+    assert not wrong

@@ -2,8 +2,8 @@
 builds, the spelling of a comparison (:class:`Comparison`), and the default family of a study's
 methods. :mod:`gap_art.bench.primary` tests them across seeds once the study has run.
 
-A comparison is spelled ``FIRST vs SECOND: ATTACK from ATTACKER`` (transfer accuracy under one
-attack from one attacker) or ``FIRST vs SECOND: worst attacker`` (the lowest transfer accuracy
+A comparison is spelled ``<target> vs <target>: <attack> from <attacker>`` (transfer accuracy
+under one attack from one attacker) or ``<target> vs <target>: worst attacker`` (the lowest transfer accuracy
 over every attacker and L-inf attack run), with target names as the report shows them
 (``gap-grad@4x``, ``art:fbf``)."""
 
@@ -49,8 +49,11 @@ class Comparison:
 
     @classmethod
     def parse(cls, text: str) -> Comparison:
-        """``FIRST vs SECOND: ATTACK from ATTACKER`` or ``FIRST vs SECOND: worst attacker``."""
-        spelling = "'FIRST vs SECOND: ATTACK from ATTACKER' or 'FIRST vs SECOND: worst attacker'"
+        """``<target> vs <target>: <attack> from <attacker>`` or ``<target> vs <target>: worst
+        attacker``."""
+        spelling = (
+            "'<target> vs <target>: <attack> from <attacker>' or '<target> vs <target>: worst attacker'"
+        )
         pair, colon, scored = str(text).rpartition(":")  # a target (art:fbf) may hold a colon
         names = [name.strip() for name in pair.split(" vs ")]
         if not colon or len(names) != 2:

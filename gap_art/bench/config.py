@@ -118,8 +118,8 @@ class BenchConfig:
         seeds vary calibration, fine-tuning and the attacker's own models only. A gap-art
         checkpoint's architecture must be ``arch``.
     :param primary: The study's primary comparisons, named before it runs, each
-        ``FIRST vs SECOND: ATTACK from ATTACKER`` or ``FIRST vs SECOND: worst attacker`` with
-        target names (``gap-grad@4x vs random@4x: pgd from dense``): the verdict's "A beats B"
+        ``<target> vs <target>: <attack> from <attacker>`` or ``<target> vs <target>: worst
+        attacker`` (``gap-grad@4x vs random@4x: pgd from dense``): the verdict's "A beats B"
         comes only from these, each tested across seeds and Holm-corrected over them alone.
         ``None``: the default family of the methods (see
         :func:`gap_art.bench.comparisons.default_comparisons`); empty: none.

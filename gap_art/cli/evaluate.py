@@ -62,7 +62,7 @@ def _target(spec: str, info: Any, arch: str | None, arch_kwargs: str | None, dev
     required=True,
     help="NAME=PATH of a target: a checkpoint, a state_dict (--arch) or a .pt2 program; repeatable.",
 )
-@data_options("The data to attack (its test split).")
+@data_options("The data to attack (its test split).", model="the --source checkpoint")
 @arch_option(ARCH_HELP)
 @click.option(
     "--attacks",
