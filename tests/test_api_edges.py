@@ -122,3 +122,26 @@ def test_settings_errors_name_the_transformers_own_parameters(classifier):
     ).method_spec()
     assert (spec.compression, spec.finetune.epochs, spec.finetune.patience, spec.seed) == (4.0, 2, 1, 3)
     assert spec.calibration_attack.steps == 10 and spec.calibration_attack.seed is None
+
+
+def test_every_transformer_constructor_lists_every_keyword_it_takes():
+    """As ART's and torchattacks' classes do: each of a transformer's ``params`` is a named
+    keyword of its constructor, and none hides behind ``**kwargs`` (only ``**renamed``, the
+    deprecated spellings, which warn)."""
+    import inspect
+
+    from art.defences.transformer import Transformer
+
+    import gap_art.defences as defences
+
+    checked = 0
+    for name in dir(defences):
+        cls = getattr(defences, name)
+        if not (inspect.isclass(cls) and issubclass(cls, Transformer)):
+            continue
+        signature = inspect.signature(cls.__init__).parameters
+        named = {k for k, p in signature.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+        hidden = [k for k, p in signature.items() if p.kind == p.VAR_KEYWORD and k != "renamed"]
+        assert not hidden and set(cls.params) <= named, (name, hidden, set(cls.params) - named)
+        checked += 1
+    assert checked >= 8

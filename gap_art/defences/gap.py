@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -14,12 +15,14 @@ from gap_art.defences.pruning import PruningTransformer
 from gap_art.errors import ParameterError, ParameterTypeError
 from gap_art.pruning.importance import IMPORTANCE, Importance, adversarial_criterion
 from gap_art.pruning.importance.base import Craft
+from gap_art.pruning.targets import Target
 from gap_art.settings import (
     ATTACK_PARAMS,
     GAP_EPS,
     GAP_EPS_STEP,
     GAP_STEPS,
     AttackSpec,
+    FinetuneSpec,
     MethodSpec,
     from_params,
 )
@@ -50,11 +53,27 @@ class GreedyAdversarialPruning(PruningTransformer):
     :param max_iter: Attack iterations.
     :param attack_backend: ``torchattacks`` or ``art`` for attacks given by name.
     :param train_mode: Take the loss in training mode, as the reference implementation does.
-    :param kwargs: The pruning and fine-tuning settings every pruning transformer takes
-        (``parameters``, ``compression_basis``, ``batch_size``, ``nb_calibration``,
-        ``finetune_epochs``, ``finetune_lr``, ``finetune_optimizer``, ``finetune_patience``,
-        ``validation_fraction``, ``prune_classifier``, ``iterative``, ``rounds``, ``seed``,
-        ``verbose``), documented on :class:`~gap_art.defences.pruning.PruningTransformer`.
+    :param parameters: ``(module, name)`` pairs to prune; by default every Conv and Linear
+        weight except the classifier layer's.
+    :param compression_basis: ``prunable`` or ``model`` (the reference's ratio definition).
+    :param batch_size: Calibration and fine-tuning batch size.
+    :param nb_calibration: Use a seeded subset of this many calibration examples.
+    :param finetune_epochs: Epochs of fine-tuning with the masks held (0: none; the maximum
+        with ``finetune_patience``).
+    :param finetune_lr: Fine-tuning learning rate.
+    :param finetune_optimizer: ``adam`` or ``sgd``.
+    :param finetune_patience: Stop after this many epochs without a better clean accuracy on the
+        validation rows, keeping the best epoch; ``None``: every epoch.
+    :param validation_fraction: Share of the fine-tuning data held out for early stopping when
+        ``__call__`` gets no ``validation_data``.
+    :param prune_classifier: Also prune the layer producing the logits (off, as in the reference).
+    :param iterative: Reach ``compression`` in ``rounds``, scoring the current model again
+        before each round and fine-tuning after each.
+    :param rounds: Rounds of iterative pruning.
+    :param seed: Seeds the attack's random start, the calibration subset and tie-breaking.
+    :param verbose: Show progress bars.
+    :param renamed: Deprecated parameter names, accepted with a warning (see
+        :class:`~gap_art.defences.pruning.PruningTransformer`).
     """
 
     params = PruningTransformer.params + [
@@ -81,7 +100,21 @@ class GreedyAdversarialPruning(PruningTransformer):
         max_iter: int = GAP_STEPS,
         attack_backend: str = "torchattacks",
         train_mode: bool = False,
-        **kwargs: Any,
+        parameters: Sequence[Target] | None = None,
+        compression_basis: str = "prunable",
+        batch_size: int = FinetuneSpec.batch_size,
+        nb_calibration: int | None = MethodSpec.n_calibration,
+        finetune_epochs: int = FinetuneSpec.epochs,
+        finetune_lr: float = FinetuneSpec.lr,
+        finetune_optimizer: str = FinetuneSpec.optimizer,
+        finetune_patience: int | None = FinetuneSpec.patience,
+        validation_fraction: float = FinetuneSpec.validation_fraction,
+        prune_classifier: bool = MethodSpec.prune_classifier,
+        iterative: bool = MethodSpec.iterative,
+        rounds: int = MethodSpec.rounds,
+        seed: int = MethodSpec.seed,
+        verbose: bool = False,
+        **renamed: Any,
     ) -> None:
         self.attack = attack
         self.eps = eps
@@ -89,7 +122,14 @@ class GreedyAdversarialPruning(PruningTransformer):
         self.max_iter = max_iter
         self.attack_backend = attack_backend
         self.train_mode = train_mode
-        super().__init__(classifier, compression=compression, criterion=criterion, scope=scope, **kwargs)
+        super().__init__(
+            classifier, compression=compression, criterion=criterion, scope=scope, parameters=parameters,
+            compression_basis=compression_basis, batch_size=batch_size, nb_calibration=nb_calibration,
+            finetune_epochs=finetune_epochs, finetune_lr=finetune_lr, finetune_optimizer=finetune_optimizer,
+            finetune_patience=finetune_patience, validation_fraction=validation_fraction,
+            prune_classifier=prune_classifier, iterative=iterative, rounds=rounds, seed=seed, verbose=verbose,
+            **renamed,
+        )  # fmt: skip
 
     def _criterion_name(self, name: str) -> str:
         return adversarial_criterion(name)

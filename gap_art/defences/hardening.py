@@ -94,6 +94,12 @@ class HardeningRun:
     after_epoch: EpochHook
 
 
+HARDENING_STEPS = 10
+"""Iterations of the attack a hardening trains against, by default."""
+HARDENING_EPOCHS = 5
+"""A hardening's fine-tuning epochs, by default (the most, with patience)."""
+
+
 class TransferHardening(ArtTransformer):
     """Fine-tune a copy of a classifier against examples crafted on static models.
 
@@ -152,9 +158,9 @@ class TransferHardening(ArtTransformer):
         attack: str | AttackSpec = "pgd",
         eps: float | None = None,
         eps_step: float | None = None,
-        max_iter: int = 10,
+        max_iter: int = HARDENING_STEPS,
         attack_backend: str = "torchattacks",
-        epochs: int = 5,
+        epochs: int = HARDENING_EPOCHS,
         patience: int | None = None,
         validation_fraction: float = FinetuneSpec.validation_fraction,
         lr: float = FinetuneSpec.lr,

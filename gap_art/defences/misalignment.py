@@ -5,7 +5,6 @@ fine-tune the compressed model until its input gradients are orthogonal to its p
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 from art.estimators.classification import PyTorchClassifier
@@ -15,7 +14,8 @@ from torch.utils.data import TensorDataset
 
 from gap_art.attacks import clip_range
 from gap_art.classifiers import ClassifierModule
-from gap_art.defences.hardening import HardeningRun, TransferHardening
+from gap_art.defences.hardening import HARDENING_EPOCHS, HARDENING_STEPS, HardeningRun, TransferHardening
+from gap_art.settings import AttackSpec, FinetuneSpec
 from gap_art.training import Objective, Recipe, train_model
 from gap_art.validation import check_range
 
@@ -83,11 +83,41 @@ class GradientMisalignmentFinetuning(TransferHardening):
         parent: PyTorchClassifier,
         misalignment: float = 1.0,
         smoothness: float = 1.0,
-        **kwargs: Any,
+        extra_sources: Sequence[PyTorchClassifier] = (),
+        attack: str | AttackSpec = "pgd",
+        eps: float | None = None,
+        eps_step: float | None = None,
+        max_iter: int = HARDENING_STEPS,
+        attack_backend: str = "torchattacks",
+        epochs: int = HARDENING_EPOCHS,
+        patience: int | None = None,
+        validation_fraction: float = FinetuneSpec.validation_fraction,
+        lr: float = FinetuneSpec.lr,
+        optimizer: str = FinetuneSpec.optimizer,
+        batch_size: int = FinetuneSpec.batch_size,
+        seed: int = FinetuneSpec.seed,
+        verbose: bool = False,
     ) -> None:
         self.misalignment = misalignment
         self.smoothness = smoothness
-        super().__init__(classifier, parent, **kwargs)
+        super().__init__(
+            classifier,
+            parent,
+            extra_sources=extra_sources,
+            attack=attack,
+            eps=eps,
+            eps_step=eps_step,
+            max_iter=max_iter,
+            attack_backend=attack_backend,
+            epochs=epochs,
+            patience=patience,
+            validation_fraction=validation_fraction,
+            lr=lr,
+            optimizer=optimizer,
+            batch_size=batch_size,
+            seed=seed,
+            verbose=verbose,
+        )
 
     def _check_params(self) -> None:
         super()._check_params()

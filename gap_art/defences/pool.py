@@ -10,7 +10,6 @@ clean-accuracy budget of the parent's."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
 import torch
@@ -21,9 +20,16 @@ from torch.utils.data import TensorDataset
 
 from gap_art.attacks import build_attack
 from gap_art.classifiers import ClassifierModule
-from gap_art.defences.hardening import HardeningRun, StaticSourceAttack, TransferHardening, accuracy
+from gap_art.defences.hardening import (
+    HARDENING_EPOCHS,
+    HARDENING_STEPS,
+    HardeningRun,
+    StaticSourceAttack,
+    TransferHardening,
+    accuracy,
+)
 from gap_art.errors import ParameterError
-from gap_art.settings import AttackSpec
+from gap_art.settings import AttackSpec, FinetuneSpec
 from gap_art.training import Objective, Recipe, train_model
 from gap_art.validation import check_choice, check_range
 
@@ -88,13 +94,43 @@ class PoolAdversarialFinetuning(TransferHardening):
         weights: Sequence[float] | None = None,
         self_attack: str | None = None,
         clean_budget: float = 0.02,
-        **kwargs: Any,
+        extra_sources: Sequence[PyTorchClassifier] = (),
+        attack: str | AttackSpec = "pgd",
+        eps: float | None = None,
+        eps_step: float | None = None,
+        max_iter: int = HARDENING_STEPS,
+        attack_backend: str = "torchattacks",
+        epochs: int = HARDENING_EPOCHS,
+        patience: int | None = None,
+        validation_fraction: float = FinetuneSpec.validation_fraction,
+        lr: float = FinetuneSpec.lr,
+        optimizer: str = FinetuneSpec.optimizer,
+        batch_size: int = FinetuneSpec.batch_size,
+        seed: int = FinetuneSpec.seed,
+        verbose: bool = False,
     ) -> None:
         self.sampling = sampling
         self.weights = None if weights is None else list(weights)
         self.self_attack = self_attack
         self.clean_budget = clean_budget
-        super().__init__(classifier, parent, **kwargs)
+        super().__init__(
+            classifier,
+            parent,
+            extra_sources=extra_sources,
+            attack=attack,
+            eps=eps,
+            eps_step=eps_step,
+            max_iter=max_iter,
+            attack_backend=attack_backend,
+            epochs=epochs,
+            patience=patience,
+            validation_fraction=validation_fraction,
+            lr=lr,
+            optimizer=optimizer,
+            batch_size=batch_size,
+            seed=seed,
+            verbose=verbose,
+        )
 
     def _check_params(self) -> None:
         super()._check_params()

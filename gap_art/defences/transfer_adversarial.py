@@ -3,14 +3,15 @@ examples precomputed on static models (the frozen parent M and any extra sources
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
 from art.attacks.attack import EvasionAttack
 from art.attacks.evasion import FastGradientMethod
 from art.defences.trainer import AdversarialTrainer
 from art.estimators.classification import PyTorchClassifier
 
-from gap_art.defences.hardening import HardeningRun, TransferHardening
+from gap_art.defences.hardening import HARDENING_EPOCHS, HARDENING_STEPS, HardeningRun, TransferHardening
+from gap_art.settings import AttackSpec, FinetuneSpec
 from gap_art.validation import check_choice, check_range
 
 
@@ -38,11 +39,41 @@ class TransferAdversarialFinetuning(TransferHardening):
         parent: PyTorchClassifier,
         ratio: float = 0.5,
         self_attack: str | None = None,
-        **kwargs: Any,
+        extra_sources: Sequence[PyTorchClassifier] = (),
+        attack: str | AttackSpec = "pgd",
+        eps: float | None = None,
+        eps_step: float | None = None,
+        max_iter: int = HARDENING_STEPS,
+        attack_backend: str = "torchattacks",
+        epochs: int = HARDENING_EPOCHS,
+        patience: int | None = None,
+        validation_fraction: float = FinetuneSpec.validation_fraction,
+        lr: float = FinetuneSpec.lr,
+        optimizer: str = FinetuneSpec.optimizer,
+        batch_size: int = FinetuneSpec.batch_size,
+        seed: int = FinetuneSpec.seed,
+        verbose: bool = False,
     ) -> None:
         self.ratio = ratio
         self.self_attack = self_attack
-        super().__init__(classifier, parent, **kwargs)
+        super().__init__(
+            classifier,
+            parent,
+            extra_sources=extra_sources,
+            attack=attack,
+            eps=eps,
+            eps_step=eps_step,
+            max_iter=max_iter,
+            attack_backend=attack_backend,
+            epochs=epochs,
+            patience=patience,
+            validation_fraction=validation_fraction,
+            lr=lr,
+            optimizer=optimizer,
+            batch_size=batch_size,
+            seed=seed,
+            verbose=verbose,
+        )
 
     def _check_params(self) -> None:
         super()._check_params()
@@ -75,6 +106,38 @@ class SelfFGSMTransferAdversarialFinetuning(TransferAdversarialFinetuning):
         parent: PyTorchClassifier,
         ratio: float = 0.5,
         self_attack: str | None = "fgsm",
-        **kwargs: Any,
+        extra_sources: Sequence[PyTorchClassifier] = (),
+        attack: str | AttackSpec = "pgd",
+        eps: float | None = None,
+        eps_step: float | None = None,
+        max_iter: int = HARDENING_STEPS,
+        attack_backend: str = "torchattacks",
+        epochs: int = HARDENING_EPOCHS,
+        patience: int | None = None,
+        validation_fraction: float = FinetuneSpec.validation_fraction,
+        lr: float = FinetuneSpec.lr,
+        optimizer: str = FinetuneSpec.optimizer,
+        batch_size: int = FinetuneSpec.batch_size,
+        seed: int = FinetuneSpec.seed,
+        verbose: bool = False,
     ) -> None:
-        super().__init__(classifier, parent, ratio=ratio, self_attack=self_attack, **kwargs)
+        super().__init__(
+            classifier,
+            parent,
+            ratio=ratio,
+            self_attack=self_attack,
+            extra_sources=extra_sources,
+            attack=attack,
+            eps=eps,
+            eps_step=eps_step,
+            max_iter=max_iter,
+            attack_backend=attack_backend,
+            epochs=epochs,
+            patience=patience,
+            validation_fraction=validation_fraction,
+            lr=lr,
+            optimizer=optimizer,
+            batch_size=batch_size,
+            seed=seed,
+            verbose=verbose,
+        )
