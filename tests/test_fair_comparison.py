@@ -429,3 +429,32 @@ def test_a_white_box_attack_that_leaves_more_than_one_percent_of_the_dense_model
         "pgd at full strength white-box"
     ]
     assert rows[1]["trustworthy"] and rows[2]["trustworthy"]
+
+
+def test_the_leak_flag_of_the_validation_cell_is_decided_on_the_validation_rows():
+    """The cell whose attack was also crafted on the validation rows (the primary attack from
+    the dense model) is called leaking by those rows alone; the test rows' answer is reported
+    beside it, and a cell with no validation examples is decided on its test rows."""
+    from gap_art.bench.flags import add_leak_flags
+    from gap_art.bench.rows import pack_correct
+
+    n, v = 100, 60
+    leak_clean, leak_transfer = np.zeros(n, bool), np.ones(n, bool)  # right only under attack
+    fair = np.zeros(v, bool)
+    fair[:30] = True  # validation: the same examples right clean and transferred
+
+    def row(attack, threat="dense"):
+        return {"target": "m@4x", "seed": 0, "attack": attack, "threat_model": threat, "eps": 0.1, "n": n,
+                "clean_accuracy": 0.0, "transfer_accuracy": 1.0, "error": None,
+                "clean_correct": pack_correct(leak_clean), "transfer_correct": pack_correct(leak_transfer),
+                "validation_attack": "pgd", "validation_class_support": [v // 2, v // 2],
+                "validation_clean_correct": pack_correct(fair),
+                "validation_transfer_correct": pack_correct(fair)}  # fmt: skip
+
+    rows = [row("pgd"), row("fgsm"), row("pgd", "replica")]
+    add_leak_flags(rows)
+    assert [r["transfer_exceeds_clean"] for r in rows] == [False, True, True]
+    assert all(r["transfer_exceeds_clean_test"] for r in rows)
+    rows[0]["validation_transfer_correct"] = pack_correct(np.ones(v, bool))  # leaks on validation too
+    add_leak_flags(rows)
+    assert rows[0]["transfer_exceeds_clean"]

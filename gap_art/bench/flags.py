@@ -221,17 +221,35 @@ def add_leak_flags(rows: Sequence[Row]) -> None:
     two-sided, at :data:`LEAK_LEVEL`), the label-leaking signature of training on that attacker's
     examples (it may have learnt the perturbation pattern, not robustness): a difference of an
     image or two is no leak. Flagged in every report; judge such a target by attackers and
-    attacks it was not trained on. Rows without per-example clean correctness (written before
-    0.3) fall back to ``transfer > clean``."""
+    attacks it was not trained on. The cell of the attack crafted on the validation rows (the
+    primary attack from the dense model) is decided there, so the test sample chooses nothing,
+    and ``transfer_exceeds_clean_test`` says what the test rows show; every other cell, which
+    has no validation examples, is decided on its test rows. Rows without per-example clean
+    correctness (written before 0.3) fall back to ``transfer > clean``."""
     for row in rows:
         clean, transfer = row.get("clean_accuracy"), row.get("transfer_accuracy")
         if clean is None or transfer is None or row.get("error"):
             continue
         if row.get("clean_correct") and row.get("transfer_correct"):
-            test = mcnemar_exact(unpack_correct(row), unpack_correct(row, "clean_correct"))
-            row["transfer_exceeds_clean"] = test.difference > 0 and test.p_value < LEAK_LEVEL
+            test = _leaks(row, "transfer_correct", "clean_correct")
         else:
-            row["transfer_exceeds_clean"] = transfer > clean
+            test = transfer > clean
+        row["transfer_exceeds_clean_test"] = test
+        on_validation = row.get("threat_model") == "dense" and row.get("attack") == row.get(
+            "validation_attack"
+        )
+        if on_validation and row.get("validation_clean_correct") and row.get("validation_transfer_correct"):
+            row["transfer_exceeds_clean"] = _leaks(
+                row, "validation_transfer_correct", "validation_clean_correct"
+            )
+        else:
+            row["transfer_exceeds_clean"] = test
+
+
+def _leaks(row: Row, transfer: str, clean: str) -> bool:
+    """Whether the row's examples are right significantly more often transferred than clean."""
+    test = mcnemar_exact(unpack_correct(row, transfer), unpack_correct(row, clean))
+    return test.difference > 0 and test.p_value < LEAK_LEVEL
 
 
 DERIVED = (
@@ -243,6 +261,7 @@ DERIVED = (
     "collapsed_classes",
     "collapsed_classes_test",
     "transfer_exceeds_clean",
+    "transfer_exceeds_clean_test",
 )
 """The columns :func:`annotate` derives across cells."""
 

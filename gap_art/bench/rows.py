@@ -43,6 +43,7 @@ class Row(TypedDict, total=False):
     collapsed_classes: list[int] | None
     collapsed_classes_test: list[int] | None
     transfer_exceeds_clean: bool | None
+    transfer_exceeds_clean_test: bool | None
     trustworthy: bool | None
     sanity_failures: list[str] | None
     time_s: float | None
@@ -72,6 +73,9 @@ class Row(TypedDict, total=False):
     validation_transfer_accuracy: float | None
     validation_class_recall: list[float | None]
     validation_class_support: list[int]
+    validation_attack: str | None
+    validation_clean_correct: str
+    validation_transfer_correct: str
     finetune_epochs_run: int
     finetune_best_epoch: int
     gap_eps: float | None
@@ -107,6 +111,7 @@ ROW_FIELDS = (
     "collapsed_classes",
     "collapsed_classes_test",
     "transfer_exceeds_clean",
+    "transfer_exceeds_clean_test",
     "trustworthy",
     "sanity_failures",
     "time_s",
@@ -127,7 +132,10 @@ def metric(row: Row, name: str) -> Any:
     return cast(Mapping[str, Any], row).get(name)
 
 
-JSON_ONLY = ("transfer_correct", "clean_correct", "whitebox_correct", "validation_curve", "environment")
+JSON_ONLY = (
+    "transfer_correct", "clean_correct", "whitebox_correct", "validation_clean_correct",
+    "validation_transfer_correct", "validation_curve", "environment",
+)  # fmt: skip
 """Per-example bits, fine-tuning curves (on the validation rows) and the numerical environment a
 cell ran in: in results.json, not in the CSV."""
 
@@ -142,6 +150,9 @@ TARGET_FIELDS = (
     "validation_transfer_accuracy",
     "validation_class_recall",
     "validation_class_support",
+    "validation_attack",
+    "validation_clean_correct",
+    "validation_transfer_correct",
     "finetune_epochs_run",
     "finetune_best_epoch",
     "layer_sparsity",
@@ -159,9 +170,11 @@ def pack_correct(flags: np.ndarray) -> str:
 
 
 def unpack_correct(row: Row, field: str = "transfer_correct") -> np.ndarray:
-    """The per-example booleans of a row's ``transfer_correct`` (or ``clean_correct``)."""
+    """The per-example booleans of a row's ``transfer_correct`` (or ``clean_correct``, or the
+    validation rows' ``validation_clean_correct`` and ``validation_transfer_correct``)."""
     bits = np.frombuffer(bytes.fromhex(cast(dict[str, Any], row)[field]), dtype=np.uint8)
-    return np.unpackbits(bits)[: row["n"]].astype(bool)
+    n = sum(row["validation_class_support"]) if field.startswith("validation_") else row["n"]
+    return np.unpackbits(bits)[:n].astype(bool)
 
 
 def results_csv(rows: Sequence[Row]) -> str:

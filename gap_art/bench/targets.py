@@ -18,6 +18,7 @@ from typing_extensions import dataclass_transform
 
 from gap_art.bench.context import Context, Meta
 from gap_art.bench.graph import Dependencies, Task, TaskSpec
+from gap_art.bench.rows import pack_correct
 from gap_art.data.splits import VALIDATION
 from gap_art.defences import Int8Quantization
 from gap_art.defences.art_builtin import PreprocessorDefence, TrainedDefence, TrainingData
@@ -74,17 +75,20 @@ class TargetSpec(TaskSpec):
 
     def _validation_point(self, task_id: str, meta: Meta, craft: Meta, ctx: Context) -> Meta:
         """Clean and transfer accuracy of the model kept on the validation rows (the primary
-        attack crafted on the dense model), and its clean recall per class: what selection
-        within a clean-accuracy budget and the collapse flag read."""
+        attack crafted on the dense model), per example too, and its clean recall per class:
+        what selection within a clean-accuracy budget and the collapse and leak flags read."""
         x, y = ctx.validation_set()
         both, labels = np.concatenate([x, ctx.examples(craft)]), np.concatenate([y, y])
         correct = load_target(task_id, meta, ctx).predict(both, batch_size=1024).argmax(1) == labels
-        clean, nb_classes = correct[: len(x)], ctx.data.info.nb_classes
+        clean, transfer, nb_classes = correct[: len(x)], correct[len(x) :], ctx.data.info.nb_classes
         return {
             "validation_clean_accuracy": float(clean.mean()),
-            "validation_transfer_accuracy": float(correct[len(x) :].mean()),
+            "validation_transfer_accuracy": float(transfer.mean()),
             "validation_class_recall": class_recall(clean, y, nb_classes),
             "validation_class_support": np.bincount(y, minlength=nb_classes).tolist(),
+            "validation_attack": craft.get("attack"),
+            "validation_clean_correct": pack_correct(clean),
+            "validation_transfer_correct": pack_correct(transfer),
         }
 
     @abstractmethod

@@ -94,7 +94,13 @@ class CraftSpec(TaskSpec):
         x_adv = craft_examples(source, x, y, self.attack)
         name = f"{task.id}.npz"
         atomic_write(ctx.store.cache / name, lambda tmp: np.savez_compressed(tmp, x_adv=x_adv))
-        return {"examples": name, "sources": checkpoints, "time_s": time.perf_counter() - start, "n": len(x)}
+        return {
+            "examples": name,
+            "sources": checkpoints,
+            "attack": self.attack.attack,
+            "time_s": time.perf_counter() - start,
+            "n": len(x),
+        }
 
 
 @dataclass(frozen=True)
