@@ -197,7 +197,9 @@ def test_a_checkpoints_recorded_data_is_the_default(tmp_path, digits):
     path = save_checkpoint(tmp_path / "m.pt", net, "small-cnn", info)
     recorded = DataSpec().or_recorded(checkpoint_info(path))
     assert recorded.path == spec.path and recorded.mean == (0.5,) and recorded.input_size == (8, 8)
-    pruned = invoke("prune", path, "--method", "magnitude", "--out", tmp_path / "p.pt")  # no --data
+    pruned = invoke(
+        "prune", path, "--method", "magnitude", "--finetune-epochs", "0", "--out", tmp_path / "p.pt"
+    )  # no --data
     assert pruned.exit_code == 0, pruned.output
     assert checkpoint_info(tmp_path / "p.pt").preprocessing == ((0.5,), (0.25,))
     assert checkpoint_info(tmp_path / "p.pt").path == spec.path
@@ -222,7 +224,7 @@ def test_data_named_beside_a_checkpoint_keeps_the_models_normalisation(tmp_path,
         pixel_space(net, info), bundle.train, 8, RECIPES["adam"], seed=0, device="cpu", progress=False
     )
     model = save_checkpoint(tmp_path / "m.pt", net, "small-cnn", info)
-    prune = ("--method", "magnitude", "--compression", "2")
+    prune = ("--method", "magnitude", "--compression", "2", "--finetune-epochs", "0")
     runs = {
         name: invoke("prune", model, *args, *prune, "--out", tmp_path / f"{name}.pt")
         for name, args in (("recorded", []), ("named", ["--data", data]))
@@ -308,8 +310,9 @@ def test_exported_files_are_small_and_reload_to_the_same_predictions(tmp_path, p
 
 def test_export_and_prune_on_the_command_line(tmp_path, digits_model, digits):
     dense = save_checkpoint(tmp_path / "dense.pt", digits_model, "small-cnn", digits.info)
-    pruned = invoke("prune", dense, "--method", "magnitude", "--out", tmp_path / "p.pt")
-    kept = invoke("prune", dense, "--method", "magnitude", "--keep-masks", "--out", tmp_path / "k.pt")
+    once = ("--method", "magnitude", "--finetune-epochs", "0")  # what is saved, not fine-tuning
+    pruned = invoke("prune", dense, *once, "--out", tmp_path / "p.pt")
+    kept = invoke("prune", dense, *once, "--keep-masks", "--out", tmp_path / "k.pt")
     assert pruned.exit_code == 0 and kept.exit_code == 0, pruned.output + kept.output
     folded = torch.load(tmp_path / "p.pt", weights_only=True)["state_dict"]
     assert not any(key.endswith("_mask") for key in folded)

@@ -164,7 +164,7 @@ def budget_table(
     :func:`select_within_budget`.
 
     :return: One entry per (method, budget): ``values`` per seed (``None``: no point within
-        the budget), the chosen ``targets`` and their test ``clean`` accuracy per seed,
+        the budget), the chosen ``targets`` and their test ``clean`` accuracy per seed (of ``seeds``),
         ``mean``/``low``/``high`` (``None`` unless every seed has a point) and
         ``best`` (the highest mean of that budget).
     """
@@ -187,6 +187,7 @@ def budget_table(
             entries.append({
                 "method": method, "budget": budget, "score": score, "values": values,
                 "mean": mean, "low": low, "high": high,
+                "seeds": seeds,
                 "targets": [None if c is None else c.target for c in chosen],
                 "clean": [None if c is None else c.clean for c in chosen],
             })  # fmt: skip

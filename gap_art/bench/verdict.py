@@ -151,7 +151,8 @@ def _claim(rows: Sequence[Row], entry: dict[str, Any], seeds: int) -> str:
     transfer accuracy (t interval over seeds), its test clean accuracy and what that costs
     against the dense model, its most frequent worst attacker, and † where a failed sanity check
     covers one of its cells."""
-    chosen = [(seed, t) for seed, t in zip(_seeds(rows), entry.get("targets") or [], strict=False) if t]
+    seeds_of = entry.get("seeds") or _seeds(rows)  # an entry built by hand may name none
+    chosen = [(seed, t) for seed, t in zip(seeds_of, entry.get("targets") or [], strict=False) if t]
     targets = sorted({t for _, t in chosen})
     name = targets[0] if len(targets) == 1 else f"{entry['method']} ({', '.join(targets)} across seeds)"
     mine = [r for r in rows if (r["seed"], r["target"]) in set(chosen) and not r.get("error")]
