@@ -326,6 +326,7 @@ def test_export_and_prune_on_the_command_line(tmp_path, digits_model, digits):
             "export", tmp_path / "p.pt", "--format", fmt, *extra, "--n-calibration", 64, "--out", out
         )
         assert done.exit_code == 0, done.output
+        assert ("int8: test accuracy" in done.output) == bool(extra)  # a new int8 model is checked
         sizes[fmt + "".join(extra)] = out.stat().st_size
     assert (
         sizes["sparse"] <= 0.35 * sizes["state_dict"] and sizes["sparse--int8"] <= 0.15 * sizes["state_dict"]
@@ -440,3 +441,22 @@ def test_the_own_model_example_runs_every_command_and_the_docs_show_it_verbatim(
         document = json.loads((tmp_path / folder / "results.json").read_text())
         assert document["config"]["arch"] == "mymodels:TinyNet" and document["rows"]
     assert "gap-art bench report" in (tmp_path / "study" / "report.md").read_text()
+
+
+def test_an_int8_export_that_lost_the_task_says_so_and_exits_1(tmp_path, digits_model, digits, monkeypatch):
+    """export --int8 makes a new model: like prune and quantize, it compares it with the float
+    one on the test split, and a file at chance is saved but not reported as a success."""
+    import gap_art.quantization as quantization
+
+    class Constant:  # an int8 program that lost the task: always the same class
+        def predict(self, x):
+            logits = np.zeros((len(x), digits.info.nb_classes), dtype=np.float32)
+            logits[:, 0] = 1.0
+            return logits
+
+    monkeypatch.setattr(quantization, "program_classifier", lambda path, info: Constant())
+    dense = save_checkpoint(tmp_path / "dense.pt", digits_model, "small-cnn", digits.info)
+    out = tmp_path / "q.pt2"
+    done = invoke("export", dense, "--format", "pt2", "--int8", "--n-calibration", 64, "--out", out)
+    assert done.exit_code == 1 and out.is_file() and "Traceback" not in done.output
+    assert "is at chance" in done.output and f"saved at {out}" in done.output

@@ -19,13 +19,9 @@ EVALUATE_THREATS = ("dense", "independent", "ensemble")
 def _target(spec: str, info: Any, arch: str | None, arch_kwargs: str | None, device: str) -> tuple[str, Any]:
     """``NAME=PATH`` as a :class:`~gap_art.bench.evaluate.UserTarget`: a checkpoint or state dict
     (differentiable), or a ``.pt2`` program (int8 or not), queried through ``predict`` alone."""
-    import numpy as np
-    import torch
-    from art.estimators.classification import BlackBoxClassifier
-
     from gap_art.bench.evaluate import UserTarget
     from gap_art.classifiers import to_art_classifier
-    from gap_art.quantization import load_program
+    from gap_art.quantization import program_classifier
 
     name, sep, path = spec.partition("=")
     if not sep or not name or not path:
@@ -33,16 +29,7 @@ def _target(spec: str, info: Any, arch: str | None, arch_kwargs: str | None, dev
     if name == "dense":
         raise click.BadParameter("'dense' names the source itself: pick another NAME", param_hint="--target")
     if path.endswith(".pt2"):
-        program = load_program(path)
-
-        def predict(x: np.ndarray) -> np.ndarray:
-            with torch.no_grad():
-                return program(torch.from_numpy(np.asarray(x, dtype=np.float32))).numpy()
-
-        blackbox = BlackBoxClassifier(
-            predict, tuple(info.input_shape), info.nb_classes, clip_values=info.clip_values
-        )
-        return name, UserTarget(blackbox, None, "quantization")
+        return name, UserTarget(program_classifier(path, info), None, "quantization")
     model, _ = user_model(path, info, arch, arch_kwargs)
     return name, UserTarget(to_art_classifier(model, info, device=device), model)
 

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from gap_art.cli.inputs import calibration_options, model_data, model_input, user_model
-from gap_art.cli.options import user_errors
+from gap_art.cli.options import report_health, user_errors
 
 DATA_USE = (
     "read only for --format pt2 --int8, whose training split calibrates the int8 ranges, "
@@ -97,3 +97,27 @@ def export(
         f"{kind}: {size:,} bytes, {size / dense.getbuffer().nbytes:.3f} of the float32 state_dict "
         f"({dense.getbuffer().nbytes:,} bytes); saved {path}"
     )
+    if int8:  # a new model: say what it lost against the float one, as prune and quantize do
+        with user_errors():
+            health = _int8_health(
+                model, model_data(data_spec, model_path, seed=seed), Path(path), file_format
+            )
+        click.echo(f"int8: test accuracy {health.parent_accuracy:.4f} -> {health.accuracy:.4f}")
+        report_health(health, path)
+
+
+def _int8_health(model: Any, data: Any, path: Path, file_format: str) -> Any:
+    """The int8 file's model against the float one on the test split: the program itself
+    (pt2), or the weights rounded to int8 as the sparse file reloads them."""
+    from gap_art import export as files
+    from gap_art.classifiers import to_art_classifier
+    from gap_art.evaluation.health import model_health
+    from gap_art.quantization import program_classifier
+
+    parent = to_art_classifier(files.folded(model), data.info, device="cpu")
+    if file_format == "pt2":
+        int8 = program_classifier(path, data.info)
+    else:
+        int8 = to_art_classifier(files.quantize_weights(model), data.info, device="cpu")
+    x, y = data.numpy("test")
+    return model_health(parent, int8, x, y)

@@ -16,12 +16,19 @@ from gap_art.cli.inputs import (
     model_kwargs,
     user_model,
 )
-from gap_art.cli.options import RegistryOption, criteria, device_option, seed_option, user_errors
+from gap_art.cli.options import (
+    RegistryOption,
+    criteria,
+    device_option,
+    report_health,
+    seed_option,
+    user_errors,
+)
 from gap_art.errors import ParameterError
 from gap_art.settings import CONVERGENCE
 
 if TYPE_CHECKING:
-    from gap_art.evaluation.health import ModelHealth
+    pass
 
 DEFAULT_ARCH = {(8, 8): "small-cnn", (28, 28): "lenet", (32, 32): "resnet20"}
 """The architecture ``gap-art train`` picks by image size when ``--arch`` is not given."""
@@ -263,13 +270,3 @@ def quantize(
     path = save_program(program, torch.from_numpy(x[:2]), Path(out))
     click.echo(f"int8 ({backend}): test accuracy {before:.4f} -> {after:.4f}; saved {path}")
     report_health(health, path)
-
-
-def report_health(health: ModelHealth, path: Path) -> None:
-    """Say what a new model lost (collapsed classes, chance accuracy) on stderr; a model that
-    fell to chance from a parent above it exits 1, saved but not reported as a success."""
-    for line in health.warnings():
-        click.echo(f"warning: {line}", err=True)
-    if health.broken:
-        click.echo(f"the model is saved at {path}, but it does not classify: exit 1", err=True)
-        raise SystemExit(1)

@@ -12,11 +12,15 @@ import types
 import typing
 from collections.abc import Callable, Iterator
 from dataclasses import fields
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from gap_art.settings import DEVICES
+
+if TYPE_CHECKING:
+    from gap_art.evaluation.health import ModelHealth
 
 LIST_HELP = "comma-separated"
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
@@ -305,3 +309,13 @@ def _unwrap_optional(annotation: Any) -> Any:
         if len(args) == 1:
             return args[0]
     return annotation
+
+
+def report_health(health: ModelHealth, path: Path) -> None:
+    """Say what a new model lost (collapsed classes, chance accuracy) on stderr; a model that
+    fell to chance from a parent above it exits 1, saved but not reported as a success."""
+    for line in health.warnings():
+        click.echo(f"warning: {line}", err=True)
+    if health.broken:
+        click.echo(f"the model is saved at {path}, but it does not classify: exit 1", err=True)
+        raise SystemExit(1)
