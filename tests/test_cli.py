@@ -191,6 +191,16 @@ def test_train_writes_a_checkpoint(tmp_path):
     assert bad.exit_code == 2 and "'--dataset': 'svhn' is not one of" in bad.output
 
 
+def test_train_says_so_when_the_model_learnt_nothing(tmp_path, monkeypatch):
+    """A model at chance is saved but no success: exit 1 with the chance level named."""
+    import gap_art.training
+
+    monkeypatch.setattr(gap_art.training, "evaluate_accuracy", lambda *args, **kwargs: 0.05)
+    result = invoke("train", "--epochs", "1", "--out", str(tmp_path / "m.pt"), "--device", "cpu")
+    assert result.exit_code == 1 and (tmp_path / "m.pt").is_file() and "Traceback" not in result.output
+    assert "is at chance (always answering the most frequent class scores" in result.output
+
+
 def test_prune_a_users_checkpoint_or_state_dict(tmp_path, digits_model):
     import torch
 

@@ -73,6 +73,7 @@ def train(
 
     from gap_art.checkpoint import save_checkpoint
     from gap_art.classifiers import pixel_space
+    from gap_art.evaluation.health import majority_rate
     from gap_art.models import create_model, parse_arch_kwargs
     from gap_art.models.registry import model_recipe
     from gap_art.training import RECIPES, evaluate_accuracy, train_model
@@ -92,6 +93,15 @@ def train(
     extra = {"epochs": n_epochs, "seed": seed, "test_accuracy": accuracy}
     path = save_checkpoint(Path(out), net, name, data.info, extra, kwargs)
     click.echo(f"{name} on {data_spec.describe()}: test accuracy {accuracy:.4f}; saved {path}")
+    chance = majority_rate(data.numpy("test")[1])
+    if accuracy <= chance:  # a model that learnt nothing is no success
+        click.echo(
+            f"warning: test accuracy {accuracy:.4f} is at chance (always answering the most frequent "
+            f"class scores {chance:.4f}): try other --epochs, or check the data",
+            err=True,
+        )
+        click.echo(f"the model is saved at {path}, but it does not classify: exit 1", err=True)
+        raise SystemExit(1)
 
 
 @click.command()

@@ -54,6 +54,11 @@ class ModelHealth:
         return lines
 
 
+def majority_rate(y: np.ndarray) -> float:
+    """The accuracy of always answering the most frequent class of ``y``: chance level."""
+    return float(np.bincount(np.asarray(y)).max() / len(y))
+
+
 def model_health(parent: Any, model: Any, x: np.ndarray, y: np.ndarray) -> ModelHealth:
     """Compare ``model`` with ``parent`` (ART classifiers, or anything with ``predict``) on
     ``(x, y)`` (class indices)."""
@@ -65,6 +70,6 @@ def model_health(parent: Any, model: Any, x: np.ndarray, y: np.ndarray) -> Model
     return ModelHealth(
         accuracy=float(correct[1].mean()),
         parent_accuracy=float(correct[0].mean()),
-        majority_rate=float(max(support) / len(y)),
+        majority_rate=majority_rate(y),
         collapsed={k: (float(recall[1][k] or 0.0), float(recall[0][k] or 0.0)) for k in collapsed},
     )
