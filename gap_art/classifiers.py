@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from art.estimators.classification import PyTorchClassifier
 from torch import nn
@@ -131,3 +133,22 @@ class ClassifierModule(nn.Module):
             return self.model(x)
         processed, _ = self.classifier._apply_preprocessing(x, None, fit=False, no_grad=False)
         return self.model(processed)
+
+
+def program_classifier(path: str | Path, info: DatasetInfo) -> Any:
+    """A ``.pt2`` program as an ART ``BlackBoxClassifier`` for data of ``info``: queried
+    through ``predict`` alone, since an int8 program's operators have no gradients.
+
+    :raises QuantizationError: Missing file, or not a ``torch.export`` program.
+    """
+    from art.estimators.classification import BlackBoxClassifier
+
+    from gap_art.quantization import load_program
+
+    program = load_program(path)
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return program(torch.from_numpy(np.asarray(x, dtype=np.float32))).numpy()
+
+    return BlackBoxClassifier(predict, tuple(info.input_shape), info.nb_classes, clip_values=info.clip_values)

@@ -446,7 +446,7 @@ def test_the_own_model_example_runs_every_command_and_the_docs_show_it_verbatim(
 def test_an_int8_export_that_lost_the_task_says_so_and_exits_1(tmp_path, digits_model, digits, monkeypatch):
     """export --int8 makes a new model: like prune and quantize, it compares it with the float
     one on the test split, and a file at chance is saved but not reported as a success."""
-    import gap_art.quantization as quantization
+    import gap_art.classifiers as classifiers
 
     class Constant:  # an int8 program that lost the task: always the same class
         def predict(self, x):
@@ -454,7 +454,7 @@ def test_an_int8_export_that_lost_the_task_says_so_and_exits_1(tmp_path, digits_
             logits[:, 0] = 1.0
             return logits
 
-    monkeypatch.setattr(quantization, "program_classifier", lambda path, info: Constant())
+    monkeypatch.setattr(classifiers, "program_classifier", lambda path, info: Constant())
     dense = save_checkpoint(tmp_path / "dense.pt", digits_model, "small-cnn", digits.info)
     out = tmp_path / "q.pt2"
     done = invoke("export", dense, "--format", "pt2", "--int8", "--n-calibration", 64, "--out", out)

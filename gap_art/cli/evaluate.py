@@ -20,8 +20,7 @@ def _target(spec: str, info: Any, arch: str | None, arch_kwargs: str | None, dev
     """``NAME=PATH`` as a :class:`~gap_art.bench.evaluate.UserTarget`: a checkpoint or state dict
     (differentiable), or a ``.pt2`` program (int8 or not), queried through ``predict`` alone."""
     from gap_art.bench.evaluate import UserTarget
-    from gap_art.classifiers import to_art_classifier
-    from gap_art.quantization import program_classifier
+    from gap_art.classifiers import program_classifier, to_art_classifier
 
     name, sep, path = spec.partition("=")
     if not sep or not name or not path:

@@ -110,9 +110,8 @@ def _int8_health(model: Any, data: Any, path: Path, file_format: str) -> Any:
     """The int8 file's model against the float one on the test split: the program itself
     (pt2), or the weights rounded to int8 as the sparse file reloads them."""
     from gap_art import export as files
-    from gap_art.classifiers import to_art_classifier
+    from gap_art.classifiers import program_classifier, to_art_classifier
     from gap_art.evaluation.health import model_health
-    from gap_art.quantization import program_classifier
 
     parent = to_art_classifier(files.folded(model), data.info, device="cpu")
     if file_format == "pt2":

@@ -9,7 +9,7 @@ from gap_art.quantization.int8 import (
     int8_weights,
     quantize_int8,
 )
-from gap_art.quantization.program import load_program, program_classifier, save_program
+from gap_art.quantization.program import load_program, save_program
 from gap_art.quantization.size import SizeReport, model_size
 
 __all__ = [
@@ -21,7 +21,6 @@ __all__ = [
     "export_model",
     "int8_weights",
     "load_program",
-    "program_classifier",
     "model_size",
     "quantize_int8",
     "save_program",

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -34,21 +32,3 @@ def load_program(path: str | Path) -> nn.Module:
         return torch.export.load(str(path)).module()
     except (OSError, RuntimeError, ValueError, KeyError, zipfile.BadZipFile) as error:
         raise QuantizationError(f"{path} is not a readable torch.export program (.pt2): {error}") from error
-
-
-def program_classifier(path: str | Path, info: Any) -> Any:
-    """A ``.pt2`` program as an ART ``BlackBoxClassifier`` for data of ``info`` (a
-    :class:`~gap_art.data.DatasetInfo`): queried through ``predict`` alone, since an int8
-    program's operators have no gradients.
-
-    :raises QuantizationError: Missing file, or not a ``torch.export`` program.
-    """
-    from art.estimators.classification import BlackBoxClassifier
-
-    program = load_program(path)
-
-    def predict(x: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return program(torch.from_numpy(np.asarray(x, dtype=np.float32))).numpy()
-
-    return BlackBoxClassifier(predict, tuple(info.input_shape), info.nb_classes, clip_values=info.clip_values)
