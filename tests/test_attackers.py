@@ -169,6 +169,7 @@ def test_a_tied_worst_attacker_does_not_depend_on_row_order_or_hash_seed():
     rows, shuffled = rows + dense, shuffled + dense
     entry = {
         "method": "m",
+        "seeds": [0, 1],
         "targets": ["m@4x", "m@4x"],
         "clean": [0.8, 0.8],
         "mean": 0.25,

@@ -16,8 +16,8 @@ from gap_art.bench.config import BenchConfig, attack_label
 from gap_art.bench.document import Document, Strong
 from gap_art.bench.plots import WORST_PARETO
 from gap_art.bench.rows import Row, metric
-from gap_art.bench.sections import fmt
-from gap_art.bench.summary import HEADLINE, summarize
+from gap_art.bench.sections import fmt, lowest_recall, sparsity_by_layer
+from gap_art.bench.summary import HEADLINE, Key, summarize
 from gap_art.bench.verdict import flag_bullet
 
 SOURCE = "dense"
@@ -68,10 +68,9 @@ def _setup(rows: Sequence[Row], config: BenchConfig, env: dict[str, Any]) -> str
 
 
 def _targets_section(
-    doc: Document, rows: Sequence[Row], config: BenchConfig, attack: str, root: Path
+    doc: Document, summary: dict[Key, dict[str, Any]], config: BenchConfig, attack: str, root: Path
 ) -> None:
     """Every target evaluate scored, the source first, under one attack from each attacker."""
-    summary = summarize(rows)
     table = []
     for (a, target, threat, eps), e in summary.items():
         if a != attack or eps != config.attack_eps:
@@ -110,14 +109,7 @@ def _inside_section(doc: Document, rows: Sequence[Row]) -> None:
         row = next((r for r in rows if r["target"] == target and not r.get("error")), None)
         if row is None or row["family"] == "quantization":
             continue
-        recall = [v if v is not None else 1.0 for v in row.get("class_recall") or []]
-        weakest = min(range(len(recall)), key=recall.__getitem__) if recall else None
-        low = "-" if weakest is None else f"class {weakest}: {recall[weakest]:.2f}"
-        if weakest is not None and source:
-            low += f" (source {source[weakest]:.2f})"
-        sparsity = row.get("layer_sparsity") or {}
-        layers = ", ".join(f"{k.removesuffix('.weight')} {v:.2f}" for k, v in sparsity.items()) or "-"
-        table.append([target, low, layers])
+        table.append([target, lowest_recall(row, source, "source"), sparsity_by_layer(row) or "-"])
     if table:
         doc.heading("Inside your models")
         doc.paragraph(
@@ -154,12 +146,13 @@ def evaluation_document(
     doc = Document("gap-art evaluate report")
     doc.paragraph(Strong(evaluation_bottom_line(rows, config)))
     doc.paragraph(_setup(rows, config, env))
+    summary = summarize(rows)
     doc.heading("Verdict")
-    doc.bullets([f"Attackers run: {', '.join(config.threat_models)}.", flag_bullet(rows, summarize(rows))])
+    doc.bullets([f"Attackers run: {', '.join(config.threat_models)}.", flag_bullet(rows, summary)])
     if (root / WORST_PARETO).is_file():
         doc.image(root / WORST_PARETO, "clean against worst-attacker transfer accuracy")
     for attack in config.attacks:
-        _targets_section(doc, rows, config, attack, root)
+        _targets_section(doc, summary, config, attack, root)
     _inside_section(doc, rows)
     failed = [r for r in rows if r.get("error")]
     if failed:

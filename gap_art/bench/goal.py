@@ -229,7 +229,7 @@ def _paired(goal: Goal, method: str, comparison: Comparison, result: PrimaryResu
     if result is None or result.outcome == UNTESTED:
         return Clause(method, name, OPEN, result.reason if result else "no paired test in this study")
     status = MET if result.outcome == BETTER else MISSED
-    return Clause(method, name, status, result.said().split(": ", 2)[-1])
+    return Clause(method, name, status, result.found())
 
 
 def _per_seed(rows: Sequence[Row]) -> list[Row]:

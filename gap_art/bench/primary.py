@@ -58,14 +58,16 @@ class PrimaryResult:
         return {**asdict(self), "comparison": str(self.comparison)}
 
     def said(self) -> str:
-        """The comparison, its mean difference with interval and adjusted p, and the outcome."""
+        """The comparison and what its test found (:meth:`found`)."""
+        return f"{self.comparison}: {self.found()}"
+
+    def found(self) -> str:
+        """Its mean difference with interval, adjusted p and outcome (or why it is untested)."""
         if self.mean_difference is None or self.p_holm is None:
-            return f"{self.comparison}: {self.outcome} ({self.reason})"
+            return f"{self.outcome} ({self.reason})"
         interval = f" [{self.low:+.3f}, {self.high:+.3f}]" if self.low is not None else ""
         outcome = self.outcome + (f" ({self.reason})" if self.reason else "")
-        return (
-            f"{self.comparison}: {self.mean_difference:+.3f}{interval}, Holm p = {self.p_holm:.2g}, {outcome}"
-        )
+        return f"{self.mean_difference:+.3f}{interval}, Holm p = {self.p_holm:.2g}, {outcome}"
 
 
 def _cells(rows: Sequence[Row], target: str, comparison: Comparison, eps: float) -> dict[int, list[Row]]:

@@ -151,8 +151,7 @@ def _claim(rows: Sequence[Row], entry: dict[str, Any], seeds: int) -> str:
     transfer accuracy (t interval over seeds), its test clean accuracy and what that costs
     against the dense model, its most frequent worst attacker, and † where a failed sanity check
     covers one of its cells."""
-    seeds_of = entry.get("seeds") or _seeds(rows)  # an entry built by hand may name none
-    chosen = [(seed, t) for seed, t in zip(seeds_of, entry.get("targets") or [], strict=False) if t]
+    chosen = [(seed, t) for seed, t in zip(entry["seeds"], entry["targets"], strict=True) if t]
     targets = sorted({t for _, t in chosen})
     name = targets[0] if len(targets) == 1 else f"{entry['method']} ({', '.join(targets)} across seeds)"
     mine = [r for r in rows if (r["seed"], r["target"]) in set(chosen) and not r.get("error")]
@@ -173,11 +172,6 @@ def _claim(rows: Sequence[Row], entry: dict[str, Any], seeds: int) -> str:
             sorted(_attacker_words(w) for w, n in worst.items() if n == most)
         )
     return text
-
-
-def _seeds(rows: Sequence[Row]) -> list[int]:
-    """The seeds of the dense model's rows, in the budget table's order."""
-    return sorted({r["seed"] for r in rows if r["target"] == "dense"})
 
 
 def bottom_line(rows: Sequence[Row], analysis: Analysis, config: BenchConfig) -> str:
