@@ -23,6 +23,7 @@ from gap_art.bench import BenchConfig, build_graph
 from gap_art.bench.context import Context
 from gap_art.bench.graph import Dependencies
 from gap_art.bench.store import Store
+from gap_art.bench.target_spec import TargetResult
 from gap_art.bench.targets import PrunedSpec
 
 
@@ -42,16 +43,16 @@ def main() -> None:
             isinstance(spec, PrunedSpec) and spec.settings.hardening == "pool" and spec.seed in config.seeds
         ):
             continue  # the study's own +pool targets, not the replicas' or the bootstraps'
-        metas = [store.read_meta(d) for d in task.deps]
-        cached = store.read_meta(task.id)
-        if cached is None or any(meta is None for meta in metas):
+        deps = [store.read_result(d) for d in task.deps]
+        cached = store.read_result(task.id)
+        if not isinstance(cached, TargetResult) or any(dep is None or dep.failed for dep in deps):
             print(f"seed {spec.seed}: not in the cache of {args.results_dir}")
             continue
-        result = spec.compress(Dependencies(task.roles, metas), ctx)
+        result = spec.compress(Dependencies(task.roles, [dep for dep in deps if dep is not None]), ctx)
         record = result.records[-1]
         same = (record.epochs_run, record.best_epoch) == (
-            cached["finetune_epochs_run"],
-            cached["finetune_best_epoch"],
+            cached.finetune_epochs_run,
+            cached.finetune_best_epoch,
         )
         scores = ", ".join(f"{score:+.3f}" for score in record.validation_accuracy)
         inside = sum(score >= 0 for score in record.validation_accuracy)

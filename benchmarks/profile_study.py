@@ -27,7 +27,7 @@ from common import write_results
 from gap_art.bench import build_graph, preset, run
 from gap_art.bench.seeds import attacker_seed
 from gap_art.bench.store import Store
-from gap_art.bench.targets import TargetSpec
+from gap_art.bench.target_spec import TargetSpec
 
 FUNCTIONS = {
     "training (train_model)": ("training.py", "train_model"),
@@ -68,9 +68,9 @@ def by_kind(config: Any, store: Store, seed: int) -> dict[str, float]:
     """Seconds per task kind, from the cache's task timings and the cells' rows."""
     seconds: Counter[str] = Counter()
     for task in build_graph(config).tasks.values():
-        meta = store.read_meta(task.id)
-        if meta is not None:
-            seconds[task_kind(task, seed)] += float(meta.get("time_s") or 0.0)
+        result = store.read_result(task.id)
+        if result is not None:
+            seconds[task_kind(task, seed)] += result.time_s or 0.0
     seconds["scoring (cells)"] = sum(
         float(r.get("cell_time_s") or 0.0) for r in store.finished_rows().values()
     )

@@ -79,9 +79,20 @@ def test_every_unit_has_a_layer():
 
 
 BENCH_LAYERS = [
-    ("config", "config_files", "comparisons", "seeds", "store", "rows", "document", "threats"),
+    (
+        "config",
+        "config_files",
+        "comparisons",
+        "seeds",
+        "rows",
+        "task_results",
+        "store",
+        "document",
+        "threats",
+    ),
     ("inputs", "context"),
     ("graph",),
+    ("target_spec",),
     ("targets",),
     ("tasks",),
     ("study",),
@@ -92,7 +103,8 @@ BENCH_LAYERS = [
     ("compare", "evaluate"),
     ("__init__",),
 ]
-"""Inside ``bench/``, bottom-up: the schema and files; what tasks share; the task machinery;
+"""Inside ``bench/``, bottom-up: the configuration and files; the rows, the typed task results
+and the cache that stores them; what tasks share; the task machinery; what a target is, then
 the task kinds (targets, then the others); the study's graph; the executors; then reading
 the rows (statistics, verdict, sections, plots, the report)."""
 

@@ -172,7 +172,8 @@ def test_rerun_without_out_resumes_the_unfinished_run_of_the_same_config(tmp_pat
     assert other.out.resolve() != results.out.resolve()  # another configuration, another folder
     monkeypatch.setattr("time.strftime", lambda fmt: results.out.name)  # started within the same second
     third = run(replace(config, attacks=["mifgsm"]), progress=False)
-    assert third.out.name == f"{results.out.name}-2" and not third.failed
+    assert third.out.name.startswith(f"{results.out.name}-") and not third.failed
+    assert third.out.resolve() != other.out.resolve()  # "other" may have started in that second too
     again = run(config, progress=False)
     assert again.out.resolve() != results.out.resolve()  # that run had finished: start afresh
 
@@ -328,6 +329,8 @@ def test_tasks_name_the_role_of_every_dependency():
     dependency is its float parent, a pruned target's is the validation craft."""
     from gap_art.bench import BenchConfig, build_graph
     from gap_art.bench.graph import Dependencies
+    from gap_art.bench.target_spec import TargetResult
+    from gap_art.bench.task_results import CraftResult, ModelResult, SourceResult
 
     graph = build_graph(
         BenchConfig(methods=["magnitude"], compression=[4.0], attacks=["fgsm"], defences=["jpeg"])
@@ -337,13 +340,16 @@ def test_tasks_name_the_role_of_every_dependency():
     assert roles["magnitude@4x+int8"] == ("source", "parent")
     cell = graph.cells[0]
     assert cell.roles == ("target", "craft") and graph.tasks[cell.dep("target")].kind == "target"
-    deps = Dependencies(["source", "pool", "pool"], [{"a": 1}, {"b": 2}, {"c": 3}])
-    assert deps.one("source") == {"a": 1} and deps.all("pool") == [{"b": 2}, {"c": 3}]
-    assert deps.get("validation") is None and list(deps) == [{"a": 1}, {"b": 2}, {"c": 3}]
+    source, pool = SourceResult(checkpoint="a.pt"), [SourceResult(checkpoint="b.pt"), TargetResult()]
+    deps = Dependencies(["source", "pool", "pool"], [source, *pool])
+    assert deps.one("source", SourceResult) is source and deps.all("pool", ModelResult) == pool
+    assert deps.get("validation", CraftResult) is None and list(deps) == [source, *pool]
     with pytest.raises(KeyError, match="2 dependencies play 'pool'"):
-        deps.get("pool")
+        deps.get("pool", ModelResult)
     with pytest.raises(KeyError, match="no dependency plays 'validation'"):
-        deps.one("validation")
+        deps.one("validation", CraftResult)
+    with pytest.raises(TypeError, match="the 'source' dependency is a SourceResult, not a CraftResult"):
+        deps.one("source", CraftResult)
 
 
 def test_a_rerun_says_how_much_it_resumes(warm, tmp_path, caplog):

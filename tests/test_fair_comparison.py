@@ -15,7 +15,8 @@ from torch import nn
 from gap_art.bench import BenchConfig, ConfigError, build_graph
 from gap_art.bench.flags import add_collapse_flags
 from gap_art.bench.summary import budget_table, select_within_budget, upper_envelope
-from gap_art.bench.targets import PrunedSpec, size_fields
+from gap_art.bench.target_spec import size_fields
+from gap_art.bench.targets import PrunedSpec
 from gap_art.defences import pruning_defence
 from gap_art.evaluation import class_recall, mcnemar_exact, t_interval
 from gap_art.pruning import classifier_layer, excluded_layers, prunable_parameters, prune_by_scores
@@ -65,9 +66,9 @@ def test_recall_and_layer_sparsity_on_a_hand_made_model():
     with torch.no_grad():
         model[0].weight.copy_(torch.tensor([[1.0, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]))
         model[1].weight.fill_(1.0)
-    fields = size_fields(model, False)
-    assert fields["layer_sparsity"] == {"0.weight": 0.875, "1.weight": 0.0}
-    assert fields["compression"] == pytest.approx(8.0)  # 16 weights, 2 left: the head is not prunable
+    size = size_fields(model, False)
+    assert size.layer_sparsity == {"0.weight": 0.875, "1.weight": 0.0}
+    assert size.compression == pytest.approx(8.0)  # 16 weights, 2 left: the head is not prunable
     correct = np.array([True, False, True, True, False, False])
     labels = np.array([0, 0, 1, 1, 1, 2])
     assert class_recall(correct, labels, 4) == [0.5, pytest.approx(2 / 3), 0.0, None]
@@ -249,7 +250,7 @@ def test_no_model_selection_reads_the_test_examples(tmp_path, monkeypatch):
     (``tests/test_splits.py`` instruments the training itself)."""
     from gap_art.bench import run
     from gap_art.bench.context import Context
-    from gap_art.bench.targets import TargetSpec
+    from gap_art.bench.target_spec import TargetSpec
 
     config = BenchConfig(
         methods=["gap-grad", "magnitude+tat"], compression=[4.0], attacks=["pgd"], defences=["fbf"],
@@ -288,8 +289,8 @@ def test_no_model_selection_reads_the_test_examples(tmp_path, monkeypatch):
 def test_each_seed_draws_its_own_test_sample_and_the_attacker_its_own_seeds():
     from gap_art.bench.context import Context
     from gap_art.bench.seeds import attacker_seed
-    from gap_art.bench.targets import VALIDATION
     from gap_art.bench.tasks import CellSpec, CraftSpec
+    from gap_art.data.splits import VALIDATION
 
     config = BenchConfig(methods=["gap-grad"], compression=[4.0], attacks=["pgd"], defences=[], int8=False,
                          seeds=[0, 1], n_test=100, threat_models=["dense", "replica"])  # fmt: skip

@@ -37,6 +37,7 @@ from gap_art.bench.resume import check_environments, check_same_config, distinct
 from gap_art.bench.rows import Row, as_row
 from gap_art.bench.store import Store
 from gap_art.bench.study import build_graph
+from gap_art.bench.task_results import SanityResult
 from gap_art.evaluation.sanity import SanityCheck
 
 logger = logging.getLogger(__name__)
@@ -67,11 +68,9 @@ def _sanity_checks(graph: Graph, store: Store) -> dict[int, list[SanityCheck]]:
     """The sanity checks of each seed, as the sanity tasks recorded them."""
     checks = {}
     for task in graph.extras:
-        meta = store.read_meta(task.id) or {}
-        if "checks" in meta:
-            checks[int(meta["seed"])] = [
-                SanityCheck(**{**c, "affects": tuple(c["affects"])}) for c in meta["checks"]
-            ]
+        result = store.read_result(task.id)
+        if isinstance(result, SanityResult):
+            checks[result.seed] = list(result.checks)
     return checks
 
 

@@ -16,6 +16,7 @@ from art.estimators.classification import PyTorchClassifier
 from gap_art.bench.config import BenchConfig
 from gap_art.bench.inputs import DATA_FIELDS, UNKEYED_FIELDS, study_data
 from gap_art.bench.store import Store
+from gap_art.bench.task_results import CraftResult
 from gap_art.checkpoint import load_checkpoint, save_checkpoint
 from gap_art.classifiers import to_art_classifier
 from gap_art.data import DataBundle
@@ -23,9 +24,6 @@ from gap_art.data.splits import VALIDATION
 from gap_art.evaluation.transfer import PREDICT_BATCH_SIZE
 from gap_art.models import EnsembleModule, create_model, parse_arch_kwargs
 from gap_art.runtime import resolve_device, seeded_subset
-
-Meta = dict[str, Any]
-"""A finished task's metadata: small and JSON-able, what the cache stores."""
 
 CONFIG_FIELDS = frozenset(f.name for f in fields(BenchConfig))
 
@@ -144,9 +142,9 @@ class Context:
             self._whitebox[key] = craft()
         return self._whitebox[key]
 
-    def examples(self, craft_meta: Meta) -> np.ndarray:
+    def examples(self, craft: CraftResult) -> np.ndarray:
         """The adversarial examples a craft task stored."""
-        with np.load(self.store.cache / craft_meta["examples"]) as stored:
+        with np.load(self.store.cache / craft.examples) as stored:
             return stored["x_adv"]
 
     def save_model(self, task_id: str, model: torch.nn.Module, arch: str | None = None) -> str:

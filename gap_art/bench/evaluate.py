@@ -5,7 +5,7 @@ and ``gap-art compare`` read it like any bench study."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from gap_art.bench.flags import annotate
 from gap_art.bench.report import environment, write_outputs
 from gap_art.bench.rows import ROW_FIELDS, Row, as_row, pack_correct
 from gap_art.bench.store import Store
-from gap_art.bench.targets import size_fields
+from gap_art.bench.target_spec import size_fields
 from gap_art.evaluation import evaluate_transfer
 from gap_art.evaluation.export import fixed_width_table
 from gap_art.settings import AttackSpec
@@ -42,7 +42,7 @@ class UserTarget:
 
     def identity(self, name: str) -> dict[str, Any]:
         """The row fields that describe the target: name, family, compression and size."""
-        cost = size_fields(self.model, False) if self.model is not None else {}
+        cost = asdict(size_fields(self.model, False)) if self.model is not None else {}
         ratio = cost.get("compression")
         return {
             "target": name,

@@ -4,23 +4,28 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from tqdm.auto import tqdm
 
 from gap_art.bench.config import BenchConfig
-from gap_art.bench.context import Context, Meta
+from gap_art.bench.context import Context
 from gap_art.bench.graph import Graph, Task, run_task
 from gap_art.bench.rows import Row, as_row
-from gap_art.bench.targets import TargetSpec
+from gap_art.bench.target_spec import TargetSpec
+from gap_art.bench.task_results import Failure, TaskResult
 from gap_art.bench.tasks import CellSpec
 
 logger = logging.getLogger(__name__)
 
 
-def _finished(row: Meta | None) -> bool:
+def _finished(row: Mapping[str, Any] | None) -> bool:
     return row is not None and not row.get("error")
+
+
+def _done(result: TaskResult | None) -> bool:
+    return result is not None and not result.failed
 
 
 @contextlib.contextmanager
@@ -53,25 +58,24 @@ def run_local(
 def _run_local(graph: Graph, ctx: Context, resume: bool, progress: bool) -> list[Row]:
     store = ctx.store
     logged = store.finished_rows() if resume else {}
-    metas: dict[str, Meta] = {}
+    results: dict[str, TaskResult] = {}
     todo = [c for c in graph.cells if not _finished(logged.get(c.id))]
     needed = {t.id for c in todo + graph.extras for t in graph.order(c)}
     total = len(needed) + len(graph.cells) - len(todo)
     bar = tqdm(total=total, desc="gap-art bench", disable=not progress, unit="task")
 
-    def ensure(task: Task) -> Meta:
-        if task.id not in metas:
-            cached = store.read_meta(task.id) if resume else None
-            if cached is None or cached.get("error"):
+    def ensure(task: Task) -> TaskResult:
+        if task.id not in results:
+            cached = store.read_result(task.id) if resume else None
+            if cached is None or cached.failed:
                 bar.set_postfix_str(task.spec.describe())
-                cached = run_task(task, {d: metas[d] for d in task.deps}, ctx)
-                store.write_meta(task.id, cached)
+                cached = run_task(task, {d: results[d] for d in task.deps}, ctx)
+                store.write_result(task.id, cached)
                 if task.spec.announced:
-                    outcome = cached.get("error") or f"{cached.get('time_s', 0.0):.1f} s"
-                    logger.info("%s: %s", task.spec.describe(), outcome)
-            metas[task.id] = cached
+                    logger.info("%s: %s", task.spec.describe(), _outcome(cached))
+            results[task.id] = cached
             bar.update(1)
-        return metas[task.id]
+        return results[task.id]
 
     rows: list[Row] = []
     for cell in graph.cells:
@@ -82,7 +86,7 @@ def _run_local(graph: Graph, ctx: Context, resume: bool, progress: bool) -> list
         for task in graph.order(cell)[:-1]:
             ensure(task)
         bar.set_postfix_str(cell.spec.describe())
-        row = _row(graph, cell, metas, ctx)
+        row = _row(graph, cell, results, ctx)
         store.append_row(row)
         rows.append(row)
         bar.update(1)
@@ -93,16 +97,20 @@ def _run_local(graph: Graph, ctx: Context, resume: bool, progress: bool) -> list
     return rows
 
 
-def compose_row(cell: Task, target: Task, target_meta: Meta, cell_meta: Meta) -> Row:
+def _outcome(result: TaskResult) -> str:
+    return result.error if isinstance(result, Failure) else f"{result.time_s or 0.0:.1f} s"
+
+
+def compose_row(cell: Task, target: Task, target_result: TaskResult, cell_result: TaskResult) -> Row:
     """A cell task's results row (see :meth:`CellSpec.row <gap_art.bench.tasks.CellSpec.row>`)."""
     assert isinstance(cell.spec, CellSpec) and isinstance(target.spec, TargetSpec)
-    return cell.spec.row(cell.id, target.spec, target_meta, cell_meta)
+    return cell.spec.row(cell.id, target.spec, target_result, cell_result)
 
 
-def _row(graph: Graph, cell: Task, metas: dict[str, Meta], ctx: Context) -> Row:
-    cell_meta = run_task(cell, {d: metas[d] for d in cell.deps}, ctx)
+def _row(graph: Graph, cell: Task, results: dict[str, TaskResult], ctx: Context) -> Row:
+    cell_result = run_task(cell, {d: results[d] for d in cell.deps}, ctx)
     target = graph.tasks[cell.dep("target")]
-    return compose_row(cell, target, metas[target.id], cell_meta)
+    return compose_row(cell, target, results[target.id], cell_result)
 
 
 class RayUnavailableError(ImportError):
@@ -119,7 +127,9 @@ def _import_ray() -> Any:
     return ray
 
 
-def _ray_task(task: Task, config: BenchConfig, out: str, threads: int, *dep_metas: Meta) -> Meta:
+def _ray_task(
+    task: Task, config: BenchConfig, out: str, threads: int, *dep_results: TaskResult
+) -> TaskResult:
     """Body of one Ray task: the same :func:`run_task` the local executor calls."""
     import torch
 
@@ -127,7 +137,7 @@ def _ray_task(task: Task, config: BenchConfig, out: str, threads: int, *dep_meta
 
     torch.set_num_threads(threads)
     ctx = _worker_context(config, Store(out))
-    return run_task(task, dict(zip(task.deps, dep_metas, strict=True)), ctx)
+    return run_task(task, dict(zip(task.deps, dep_results, strict=True)), ctx)
 
 
 _WORKER_CONTEXTS: dict[str, Context] = {}
@@ -197,8 +207,8 @@ def _run_on_ray(
 
     def submit(task: Task) -> Any:
         if task.id not in refs:
-            cached = store.read_meta(task.id) if resume else None
-            if cached is not None and not cached.get("error"):
+            cached = store.read_result(task.id) if resume else None
+            if _done(cached):
                 refs[task.id] = ray.put(cached)
             else:
                 deps = [submit(graph.tasks[d]) for d in task.deps]
@@ -218,22 +228,22 @@ def _run_on_ray(
         bar.update(1)
     bar.close()
     for extra, ref in extras.items():
-        store.write_meta(extra, ray.get(ref))
+        store.write_result(extra, ray.get(ref))
     return [rows[cell.id] for cell in graph.cells]
 
 
 def _ray_row(ray: Any, graph: Graph, cell: Task, refs: dict[str, Any], store: Any) -> Row:
-    """Collect a finished cell; record its dependencies' metadata as the local executor does."""
+    """Collect a finished cell; record its dependencies' results as the local executor does."""
     target = graph.tasks[cell.dep("target")]
     try:
         for dep in graph.order(cell)[:-1]:
-            if store.read_meta(dep.id) is None:
-                store.write_meta(dep.id, ray.get(refs[dep.id]))
-        target_meta = ray.get(refs[target.id])
-        cell_meta = ray.get(refs[cell.id])
+            if store.read_result(dep.id) is None:
+                store.write_result(dep.id, ray.get(refs[dep.id]))
+        target_result: TaskResult = ray.get(refs[target.id])
+        cell_result: TaskResult = ray.get(refs[cell.id])
     except Exception as error:  # a task that failed for good: record it in the row
-        target_meta, cell_meta = {}, {"error": f"{type(error).__name__}: {error}"}
-    return compose_row(cell, target, target_meta, cell_meta)
+        target_result = cell_result = Failure(error=f"{type(error).__name__}: {error}")
+    return compose_row(cell, target, target_result, cell_result)
 
 
 EXECUTORS: dict[str, Callable[..., list[Row]]] = {"local": run_local, "ray": run_ray}

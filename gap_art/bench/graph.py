@@ -17,11 +17,14 @@ import json
 import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, ClassVar, TypeVar
 
-from gap_art.bench.context import Context, Meta, UndeclaredReadError
+from gap_art.bench.context import Context, UndeclaredReadError
 from gap_art.bench.inputs import StudyInputs, numerical_environment
+from gap_art.bench.task_results import Failure, TaskResult
+
+R = TypeVar("R", bound=TaskResult)
 
 
 class TaskSpec(ABC):
@@ -51,39 +54,45 @@ class TaskSpec(ABC):
         """One line naming the task for progress output."""
 
     @abstractmethod
-    def run(self, task: Task, deps: Dependencies, ctx: Context) -> Meta:
-        """Do the work; ``deps`` are the metadata of ``task``'s dependencies, by role. Returns
-        this task's metadata (small, JSON-able), so any executor can run it in any process
-        that sees the results folder."""
+    def run(self, task: Task, deps: Dependencies, ctx: Context) -> TaskResult:
+        """Do the work; ``deps`` are the results of ``task``'s dependencies, by role. Returns
+        this task's result (small, JSON-able), so any executor can run it in any process that
+        sees the results folder."""
 
 
 class Dependencies:
-    """The metadata of a task's finished dependencies, by the role each plays (``source``,
-    ``validation``, ``pool``, ...): a task reads them by name, never by position."""
+    """The results of a task's finished dependencies, by the role each plays (``source``,
+    ``validation``, ``pool``, ...): a task reads them by name and type, never by position."""
 
-    def __init__(self, roles: Sequence[str], metas: Sequence[Meta]) -> None:
-        self._items = list(zip(roles, metas, strict=True))
+    def __init__(self, roles: Sequence[str], results: Sequence[TaskResult]) -> None:
+        self._items = list(zip(roles, results, strict=True))
 
-    def all(self, role: str) -> list[Meta]:
-        """Every dependency playing ``role``, in the order given."""
-        return [meta for name, meta in self._items if name == role]
+    def all(self, role: str, kind: type[R]) -> list[R]:
+        """Every dependency playing ``role``, in the order given, each a ``kind``."""
+        return [_checked(result, role, kind) for name, result in self._items if name == role]
 
-    def get(self, role: str) -> Meta | None:
-        """The dependency playing ``role``, or ``None`` when the task has none."""
-        found = self.all(role)
+    def get(self, role: str, kind: type[R]) -> R | None:
+        """The dependency playing ``role`` (a ``kind``), or ``None`` when the task has none."""
+        found = self.all(role, kind)
         if len(found) > 1:
             raise KeyError(f"{len(found)} dependencies play {role!r}: read them with all()")
         return found[0] if found else None
 
-    def one(self, role: str) -> Meta:
-        """The one dependency playing ``role``."""
-        meta = self.get(role)
-        if meta is None:
+    def one(self, role: str, kind: type[R]) -> R:
+        """The one dependency playing ``role``, a ``kind``."""
+        result = self.get(role, kind)
+        if result is None:
             raise KeyError(f"no dependency plays {role!r}")
-        return meta
+        return result
 
-    def __iter__(self) -> Iterator[Meta]:
-        return iter(meta for _, meta in self._items)
+    def __iter__(self) -> Iterator[TaskResult]:
+        return iter(result for _, result in self._items)
+
+
+def _checked(result: TaskResult, role: str, kind: type[R]) -> R:
+    if not isinstance(result, kind):
+        raise TypeError(f"the {role!r} dependency is a {type(result).__name__}, not a {kind.__name__}")
+    return result
 
 
 DepTasks = Mapping[str, "Task | Sequence[Task]"]
@@ -136,27 +145,26 @@ class Task:
         return cls(spec=spec, deps=dep_ids, id=f"{spec.kind}-{digest}", roles=roles)
 
 
-def run_task(task: Task, deps: dict[str, Meta], ctx: Context) -> Meta:
-    """Run one task and return its metadata, with the numerical environment it ran in;
-    failures of kinds that record them are recorded. ``deps``: every dependency's metadata
-    by id."""
+def run_task(task: Task, deps: Mapping[str, TaskResult], ctx: Context) -> TaskResult:
+    """Run one task and return its result, with the numerical environment it ran in; failures
+    of kinds that record them are recorded. ``deps``: every dependency's result by id."""
     named = Dependencies(task.roles, [deps[d] for d in task.deps])
-    meta = _run(task, named, ctx.reading(task.spec.reads))
-    return {**meta, "environment": numerical_environment(ctx.device)}
+    result = _run(task, named, ctx.reading(task.spec.reads))
+    return replace(result, environment=numerical_environment(ctx.device))
 
 
-def _run(task: Task, metas: Dependencies, ctx: Context) -> Meta:
+def _run(task: Task, results: Dependencies, ctx: Context) -> TaskResult:
     if not task.spec.records_failures:
-        return task.spec.run(task, metas, ctx)
-    failed = next((m for m in metas if m.get("error")), None)
+        return task.spec.run(task, results, ctx)
+    failed = next((r for r in results if isinstance(r, Failure)), None)
     if failed is not None:  # a dependency failed: nothing to build on, the row says why
-        return {"error": failed["error"]}
+        return Failure(error=failed.error)
     try:
-        return task.spec.run(task, metas, ctx)
+        return task.spec.run(task, results, ctx)
     except UndeclaredReadError:  # a bug in gap-art's task kind, never a result
         raise
     except Exception as error:  # a crash in one target or cell must not stop the study
-        return {"error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()}
+        return Failure(error=f"{type(error).__name__}: {error}", traceback=traceback.format_exc())
 
 
 @dataclass

@@ -71,10 +71,10 @@ def resumed(graph: Graph, store: Store) -> Resumed:
     cells = {cell.id for cell in graph.cells}
     needed = {task.id for root in graph.cells + graph.extras for task in graph.order(root)}
     tasks = [task_id for task_id in graph.tasks if task_id in needed and task_id not in cells]
-    metas = [m for m in (store.read_meta(task_id) for task_id in tasks) if m]
+    results = [r for r in (store.read_result(task_id) for task_id in tasks) if r is not None]
     rows = [row for cell, row in store.finished_rows().items() if cell in cells]
-    found = [m.get("environment") for m in metas] + [r.get("environment") for r in rows]
-    done = sum(not m.get("error") for m in metas)
+    found = [r.environment for r in results] + [r.get("environment") for r in rows]
+    done = sum(not r.failed for r in results)
     return Resumed(done, len(tasks), len(rows), len(cells), distinct(env for env in found if env))
 
 

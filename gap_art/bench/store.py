@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from gap_art.bench.task_results import TaskResult, result_from_dict
 from gap_art.runtime import write_text
 
 
@@ -37,19 +38,20 @@ class Store:
         """Where a task keeps an artifact (``.pt``, ``.npz``) or its metadata (``.json``)."""
         return self.cache / f"{task_id}{suffix}"
 
-    def read_meta(self, task_id: str) -> dict[str, Any] | None:
-        """The finished task's metadata, or ``None`` if it has not finished."""
+    def read_result(self, task_id: str) -> TaskResult | None:
+        """The finished task's result, or ``None`` if it has not finished (or its record is
+        torn, or of another version of gap-art: then it is redone)."""
         path = self.path(task_id, ".json")
         if not path.is_file():
             return None
         try:
-            return json.loads(path.read_text())
+            return result_from_dict(json.loads(path.read_text()))
         except ValueError:
             return None
 
-    def write_meta(self, task_id: str, meta: dict[str, Any]) -> None:
+    def write_result(self, task_id: str, result: TaskResult) -> None:
         """Mark a task finished; written last, after its artifacts."""
-        text = json.dumps(meta, indent=1, sort_keys=True)
+        text = json.dumps(result.to_dict(), indent=1, sort_keys=True)
         write_text(self.path(task_id, ".json"), text)
 
     def write_config(self, config: dict[str, Any]) -> None:

@@ -21,14 +21,8 @@ from gap_art.bench.config import BenchConfig, primary_attack, whitebox_only
 from gap_art.bench.graph import DepTasks, Graph, Task, TaskSpec
 from gap_art.bench.inputs import StudyInputs, file_digest
 from gap_art.bench.seeds import attacker_seed, pool_seed
-from gap_art.bench.targets import (
-    ArtPreprocessorSpec,
-    ArtTrainerSpec,
-    DenseSpec,
-    Int8Spec,
-    PrunedSpec,
-    TargetSpec,
-)
+from gap_art.bench.target_spec import TargetSpec
+from gap_art.bench.targets import ArtPreprocessorSpec, ArtTrainerSpec, DenseSpec, Int8Spec, PrunedSpec
 from gap_art.bench.tasks import CellSpec, CraftSpec, SanitySpec, SourceSpec, ValidationCraftSpec
 from gap_art.bench.threats import replica_count
 from gap_art.defences.art_builtin import ART_DEFENCES, TrainedDefence

@@ -7,16 +7,25 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from art.estimators.classification import PyTorchClassifier
 
-from gap_art.bench.context import Context, Meta
+from gap_art.bench.context import Context
 from gap_art.bench.graph import Dependencies, Task, TaskSpec
-from gap_art.bench.rows import ROW_FIELDS, TARGET_FIELDS, Row, as_row, pack_correct
-from gap_art.bench.targets import TargetSpec, craft_rows, load_target, size_fields
+from gap_art.bench.rows import ROW_FIELDS, Row, as_row, pack_correct
+from gap_art.bench.target_spec import TargetResult, TargetSpec, craft_rows, load_target, size_fields
+from gap_art.bench.task_results import (
+    CellResult,
+    CraftResult,
+    Failure,
+    ModelResult,
+    SanityResult,
+    SourceResult,
+    TaskResult,
+)
 from gap_art.checkpoint import load_model
 from gap_art.classifiers import is_gradient_free, pixel_space
 from gap_art.data.splits import VALIDATION
@@ -50,12 +59,12 @@ class SourceSpec(TaskSpec):
             return f"load {self.arch} from {self.checkpoint}"
         return f"train {self.arch} (seed {self.seed})"
 
-    def run(self, task: Task, deps: Dependencies, ctx: Context) -> Meta:
+    def run(self, task: Task, deps: Dependencies, ctx: Context) -> SourceResult:
         info = ctx.data.info
         if self.checkpoint is not None:  # the user's trained model
             model, _ = load_model(self.checkpoint, info, self.arch, ctx.arch_kwargs(self.arch))
             saved = ctx.save_model(task.id, model, self.arch)
-            return {"checkpoint": saved, "time_s": 0.0, **size_fields(model, False)}
+            return SourceResult(checkpoint=saved, time_s=0.0, size=size_fields(model, False))
         assert self.seed is not None and self.epochs is not None
         torch.manual_seed(self.seed)
         model = ctx.new_model(self.arch)
@@ -66,7 +75,7 @@ class SourceSpec(TaskSpec):
         )
         elapsed = time.perf_counter() - start
         saved = ctx.save_model(task.id, model, self.arch)
-        return {"checkpoint": saved, "time_s": elapsed, **size_fields(model, False)}
+        return SourceResult(checkpoint=saved, time_s=elapsed, size=size_fields(model, False))
 
 
 @dataclass(frozen=True)
@@ -86,21 +95,21 @@ class CraftSpec(TaskSpec):
         rows = " on validation rows" if self.split == VALIDATION else ""
         return f"craft {self.attack.attack} from {self.threat_model}{rows} (seed {self.seed})"
 
-    def run(self, task: Task, deps: Dependencies, ctx: Context) -> Meta:
-        checkpoints = [meta["checkpoint"] for meta in deps.all("model")]
+    def run(self, task: Task, deps: Dependencies, ctx: Context) -> CraftResult:
+        checkpoints = [model.checkpoint for model in deps.all("model", ModelResult)]
         source = ctx.crafting_classifier(checkpoints)
         x, y = craft_rows(ctx, self.split, self.seed)
         start = time.perf_counter()
         x_adv = craft_examples(source, x, y, self.attack)
         name = f"{task.id}.npz"
         atomic_write(ctx.store.cache / name, lambda tmp: np.savez_compressed(tmp, x_adv=x_adv))
-        return {
-            "examples": name,
-            "sources": checkpoints,
-            "attack": self.attack.attack,
-            "time_s": time.perf_counter() - start,
-            "n": len(x),
-        }
+        return CraftResult(
+            examples=name,
+            sources=tuple(checkpoints),
+            attack=self.attack.attack,
+            time_s=time.perf_counter() - start,
+            n=len(x),
+        )
 
 
 @dataclass(frozen=True)
@@ -130,8 +139,11 @@ class CellSpec(TaskSpec):
     def describe(self) -> str:
         return f"evaluate {self.target} / {self.attack.attack} / {self.threat_model}"
 
-    def row(self, cell_id: str, target: TargetSpec, target_meta: Meta, cell_meta: Meta) -> Row:
-        """The results row: the target's identity and cost, then this cell's metrics."""
+    def row(
+        self, cell_id: str, target: TargetSpec, target_result: TaskResult, cell_result: TaskResult
+    ) -> Row:
+        """The results row: the target's identity and cost, then this cell's metrics (or the
+        error that left it without them)."""
         identity = {
             "cell_id": cell_id,
             "target": target.name,
@@ -143,15 +155,19 @@ class CellSpec(TaskSpec):
             "eps": self.attack.eps,
             "threat_model": self.threat_model,
         }
-        cost = {key: target_meta[key] for key in TARGET_FIELDS if key in target_meta}
-        metrics = {k: v for k, v in cell_meta.items() if k not in ("target", "attack", "seed", "traceback")}
+        cost = target_result.row_columns() if isinstance(target_result, TargetResult) else {}
+        if isinstance(cell_result, CellResult) and cell_result.columns is not None:
+            metrics = {k: v for k, v in cell_result.columns.items() if k not in ("target", "attack", "seed")}
+        else:
+            metrics = {"error": cell_result.error if isinstance(cell_result, Failure) else None}
+        metrics["environment"] = cell_result.environment
         return as_row({**dict.fromkeys(ROW_FIELDS), **identity, **cost, **metrics})
 
-    def run(self, task: Task, deps: Dependencies, ctx: Context) -> Meta:
+    def run(self, task: Task, deps: Dependencies, ctx: Context) -> CellResult:
         start = time.perf_counter()
-        target_meta, craft_meta = deps.one("target"), deps.one("craft")
-        source = ctx.crafting_classifier(craft_meta["sources"])
-        target = load_target(task.dep("target"), target_meta, ctx)
+        target_result, craft = deps.one("target", TargetResult), deps.one("craft", CraftResult)
+        source = ctx.crafting_classifier(list(craft.sources))
+        target = load_target(task.dep("target"), target_result, ctx)
         x, y = ctx.evaluation_set(self.seed)
         (result,) = evaluate_transfer(
             source,
@@ -159,7 +175,7 @@ class CellSpec(TaskSpec):
             x,
             y,
             self.attack.attack,
-            x_adv=ctx.examples(craft_meta),
+            x_adv=ctx.examples(craft),
             progress=False,
             seed=self.attack.seed,
             source_name=self.threat_model,
@@ -169,10 +185,13 @@ class CellSpec(TaskSpec):
         row["transfer_correct"] = pack_correct(result.per_example["transfer"])  # worst case per example
         row["clean_correct"] = pack_correct(result.per_example["clean"])  # the paired leak test
         row.update(self._whitebox(target, x, y, ctx))
-        row["cell_time_s"] = time.perf_counter() - start  # the row's time_s is its target's build
-        return row
+        elapsed = time.perf_counter() - start
+        row["cell_time_s"] = elapsed  # the row's time_s is its target's build
+        return CellResult(columns=as_row(row), time_s=elapsed)
 
-    def _whitebox(self, target: PyTorchClassifier, x: np.ndarray, y: np.ndarray, ctx: Context) -> Meta:
+    def _whitebox(
+        self, target: PyTorchClassifier, x: np.ndarray, y: np.ndarray, ctx: Context
+    ) -> dict[str, Any]:
         """White-box accuracy: attacked through its own gradients, or, for an int8 target,
         through its float parent (``surrogate``) and transferred; ``None`` where not asked."""
         if not self.whitebox:
@@ -225,10 +244,10 @@ class SanitySpec(TaskSpec):
     def describe(self) -> str:
         return f"sanity checks (seed {self.seed})"
 
-    def run(self, task: Task, deps: Dependencies, ctx: Context) -> Meta:
-        source = ctx.classifier(deps.one("source")["checkpoint"])
+    def run(self, task: Task, deps: Dependencies, ctx: Context) -> SanityResult:
+        source = ctx.classifier(deps.one("source", SourceResult).checkpoint)
         x, y = ctx.evaluation_set(self.seed)
         checks = run_sanity_checks(
             source, x, y, self.eps, list(self.attacks), backend=self.backend, seed=self.seed
         )
-        return {"seed": self.seed, "checks": [c.to_dict() for c in checks]}
+        return SanityResult(seed=self.seed, checks=tuple(checks))
