@@ -40,6 +40,23 @@ class PlainFGSM(AttackRecipe):
         return evasion.FastGradientMethod(classifier, eps=s.eps)
 
 
+class MarginL2(AttackRecipe):
+    description = "throwaway: CW under another name"
+    norm = "l2"
+    follows_study_steps = False
+    extras = {"c": 10.0, "kappa": 0.0, "lr": 0.1}
+    margin, margin_backend = "kappa", "art"
+
+    def torchattacks(self, module, s):
+        return torchattacks.CW(module, c=s.extras["c"], steps=s.steps, lr=s.extras["lr"])
+
+    def art(self, classifier, s):
+        e = s.extras
+        return evasion.CarliniL2Method(
+            classifier, confidence=e["kappa"], learning_rate=e["lr"], max_iter=s.steps, initial_const=e["c"]
+        )
+
+
 class WideSmoothing(PreprocessorDefence):
     description = "throwaway: 5x5 median filter"
 
@@ -121,6 +138,29 @@ def test_registered_plugins_run_everywhere(tmp_path, classifier, digits):
         importance.IMPORTANCE.unregister(names[0])
         ATTACKS.unregister(names[1])
         ART_DEFENCES.unregister(names[2])
+
+
+def test_an_attacks_norm_and_margin_come_from_its_recipe():
+    """No module tests for "cw": an L2 attack with a margin, registered under any name, gets the
+    study's margin on the backend that honours it, its norm in its label, and no place in an
+    L-inf minimum."""
+    from gap_art.attacks import is_linf
+    from gap_art.bench import build_graph
+    from gap_art.bench.config import attack_label
+
+    name = _registered(ATTACKS, "margin-l2", MarginL2)
+    try:
+        config = replace(preset("quick"), attacks=["pgd", name], cw_kappa=5.0, whitebox_attacks=[], seeds=[0])
+        specs = [t.spec.attack for t in build_graph(config).tasks.values() if t.kind == "craft"]
+        margined = [spec for spec in specs if spec.attack == name]
+        assert margined and all(spec.backend == "art" and spec.kappa == 5.0 for spec in margined)
+        assert all(spec.kappa is None for spec in specs if spec.attack == "pgd")
+        assert (
+            attack_label(name, config) == "MARGIN-L2 (L2, kappa 5)" and attack_label("pgd", config) == "PGD"
+        )
+        assert not is_linf(name) and is_linf("pgd")
+    finally:
+        ATTACKS.unregister(name)
 
 
 def test_an_entry_point_adds_a_criterion(monkeypatch):

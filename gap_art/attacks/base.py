@@ -168,6 +168,20 @@ class AttackRecipe(ABC):
     in_art: ClassVar[bool] = True
     """ART has this attack too (``backend='art'`` builds it); DI-, TI- and VMI-FGSM are
     torchattacks' alone."""
+    margin: ClassVar[str | None] = None
+    """The own setting (one of :attr:`extras`) that sets a confidence margin the examples must
+    clear (CW's ``kappa``): a study's ``cw_kappa`` sets it; ``None``: the attack takes none."""
+    margin_backend: ClassVar[str | None] = None
+    """The backend that honours a margin above 0, where only one does (ART's CW)."""
+
+    @classmethod
+    def label(cls, margin: float | None = None) -> str:
+        """How reports name the attack: an L-inf attack by its name; another with its norm, and
+        with its ``margin`` where it takes one (``CW (L2, kappa 0)``)."""
+        if cls.norm == LINF:
+            return cls.name.upper()
+        kept = f", {cls.margin} {margin or 0.0:g}" if cls.margin is not None else ""
+        return f"{cls.name.upper()} ({cls.norm.upper()}{kept})"
 
     @abstractmethod
     def torchattacks(self, module: nn.Module, s: AttackSettings) -> torchattacks.attack.Attack:

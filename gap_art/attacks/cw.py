@@ -20,6 +20,8 @@ class CW(AttackRecipe):
     default_steps = 50
     follows_study_steps = False
     extras = {"c": 10.0, "kappa": 0.0, "lr": 0.1}
+    margin = "kappa"
+    margin_backend = "art"
 
     def torchattacks(self, module: nn.Module, s: AttackSettings) -> torchattacks.attack.Attack:
         e = s.extras

@@ -101,7 +101,8 @@ class BenchConfig:
     :param sanity_checks: Run the attack sanity checks on each seed's source.
     :param cw_kappa: CW's confidence margin (transfer and white-box). At 0 its examples sit on
         the boundary; Carlini and Wagner's 20 is often not reached in 50 steps. CW is L2: eps does
-        not bound it. A margin runs on ART's CW (torchattacks' ignores it).
+        not bound it. A margin runs on ART's CW (torchattacks' ignores it). It sets the margin of
+        every attack whose recipe declares one (:attr:`~gap_art.attacks.AttackRecipe.margin`).
     :param attack_backend: ``torchattacks`` or ``art``.
     :param split: Evaluate on the ``test`` split (default) or ``train``.
     :param device: ``auto``, ``cpu`` or ``cuda``.
@@ -335,8 +336,9 @@ def whitebox_only(config: BenchConfig) -> list[str]:
 
 
 def attack_label(attack: str, config: BenchConfig) -> str:
-    """How reports name an attack: CW as the L2 attack it is, with its margin."""
-    return f"CW (L2, kappa {config.cw_kappa:g})" if attack == "cw" else attack.upper()
+    """How reports name an attack: as its recipe says (an L2 attack with its norm and the
+    study's margin, ``CW (L2, kappa 0)``); a name no installed recipe registers, upper-cased."""
+    return ATTACKS.get(attack).label(config.cw_kappa) if attack in ATTACKS else attack.upper()
 
 
 def primary_attack(config: BenchConfig) -> str:

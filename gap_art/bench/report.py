@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from gap_art import __version__
+from gap_art.attacks import is_linf
 from gap_art.bench.comparison_sections import paired_section, primary_section
 from gap_art.bench.config import BenchConfig, primary_attack
 from gap_art.bench.context import evaluation_seed
@@ -29,13 +30,13 @@ from gap_art.bench.rows import Row, results_csv
 from gap_art.bench.sections import (
     art_defence_section,
     budget_section,
-    cw_section,
     fmt,
     inside_section,
     pruning_section,
     sanity_section,
     secret_section,
     threat_section,
+    unbounded_section,
 )
 from gap_art.bench.store import Store
 from gap_art.bench.summary import Analysis, analyse, summarize
@@ -150,8 +151,8 @@ def report_document(
     drawn = {plot.name: plot.title for plot in plot_specs(rows, config)}
     for attack in [*config.attacks, *whitebox_only_run(rows, config)]:
         pruning_section(doc, summary, config, attack)
-        if attack == "cw":
-            cw_section(doc, rows, config)
+        if not is_linf(attack):
+            unbounded_section(doc, rows, config, attack)
         for name in (
             f"pareto_{attack}.png",
             f"transfer_vs_compression_{attack}.png",

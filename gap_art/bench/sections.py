@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from gap_art.attacks import ATTACKS
 from gap_art.bench.config import BenchConfig, attack_label, primary_attack
 from gap_art.bench.document import Document, Strong
 from gap_art.bench.rows import Row
@@ -103,17 +104,20 @@ def pruning_section(doc: Document, summary: Summary, config: BenchConfig, attack
         )
 
 
-def cw_section(doc: Document, rows: Sequence[Row], config: BenchConfig) -> None:
-    """What CW's examples are: an L2 attack that eps does not bound, with their sizes."""
-    crafted = [r for r in rows if r["attack"] == "cw" and r.get("l2_median") is not None]
+def unbounded_section(doc: Document, rows: Sequence[Row], config: BenchConfig, attack: str) -> None:
+    """What the examples of an attack the L-inf budget does not bound are (CW, an L2 attack),
+    with their sizes."""
+    crafted = [r for r in rows if r["attack"] == attack and r.get("l2_median") is not None]
     if not crafted:
         return
+    recipe, name = ATTACKS.get(attack), attack.upper()
+    margin = f" run at confidence margin {config.cw_kappa:g}" if recipe.margin is not None else ""
     l2 = float(np.median([r["l2_median"] for r in crafted]))
     linf = float(np.median([r["linf_median"] for r in crafted]))
     doc.paragraph(
-        f"CW is an L2 attack run at confidence margin {config.cw_kappa:g}: the L-inf budget "
+        f"{name} is an {recipe.norm.upper()} attack{margin}: the L-inf budget "
         f"{config.attack_eps:g} does not bound it. Its examples' median size: L2 {l2:.3f}, L-inf {linf:.3f} "
-        "(median over the study's CW cells of each cell's median)."
+        f"(median over the study's {name} cells of each cell's median)."
     )
 
 

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import functools
 from dataclasses import replace
+from typing import Any
 
+from gap_art.attacks import ATTACKS
 from gap_art.bench.comparisons import pruned_target_names
 from gap_art.bench.config import BenchConfig, primary_attack, whitebox_only
 from gap_art.bench.graph import DepTasks, Graph, Task, TaskSpec
@@ -97,11 +99,14 @@ class _Builder:
 
     def attack(self, attack: str, eps: float, seed: int) -> AttackSpec:
         """An attack of study seed ``seed``, its random starts drawn from the attacker's seed
-        (CW with the study's confidence margin)."""
-        backend, kappa = self.config.attack_backend, None
-        if attack == "cw" and self.config.cw_kappa > 0:  # only ART's CW keeps a margin (attacks/cw.py)
-            backend, kappa = "art", self.config.cw_kappa
-        return AttackSpec(attack, backend, eps, default_eps_step(eps), seed=attacker_seed(seed), kappa=kappa)
+        (an attack that takes a confidence margin, as CW does, with the study's, on the backend
+        that honours it)."""
+        backend, margin = self.config.attack_backend, dict[str, Any]()
+        recipe = ATTACKS.get(attack)
+        if recipe.margin is not None and self.config.cw_kappa > 0:
+            backend, margin = recipe.margin_backend or backend, {recipe.margin: self.config.cw_kappa}
+        step = default_eps_step(eps)
+        return AttackSpec(attack, backend, eps, step, seed=attacker_seed(seed), **margin)
 
     def craft(self, attack: AttackSpec, seed: int, threat: str, sources: tuple[Task, ...]) -> Task:
         spec = CraftSpec(seed, attack, threat, self.config.n_test, self.config.split)
