@@ -330,6 +330,7 @@ def test_tasks_name_the_role_of_every_dependency():
     from gap_art.bench import BenchConfig, build_graph
     from gap_art.bench.graph import Dependencies
     from gap_art.bench.target_spec import TargetResult
+    from gap_art.bench.targets import DenseSpec
     from gap_art.bench.task_results import CraftResult, ModelResult, SourceResult
 
     graph = build_graph(
@@ -340,7 +341,8 @@ def test_tasks_name_the_role_of_every_dependency():
     assert roles["magnitude@4x+int8"] == ("source", "parent")
     cell = graph.cells[0]
     assert cell.roles == ("target", "craft") and graph.tasks[cell.dep("target")].kind == "target"
-    source, pool = SourceResult(checkpoint="a.pt"), [SourceResult(checkpoint="b.pt"), TargetResult()]
+    dense = TargetResult(spec=DenseSpec(0, "dense", "dense"), checkpoint="c.pt")
+    source, pool = SourceResult(checkpoint="a.pt"), [SourceResult(checkpoint="b.pt"), dense]
     deps = Dependencies(["source", "pool", "pool"], [source, *pool])
     assert deps.one("source", SourceResult) is source and deps.all("pool", ModelResult) == pool
     assert deps.get("validation", CraftResult) is None and list(deps) == [source, *pool]

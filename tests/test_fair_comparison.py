@@ -384,6 +384,42 @@ def test_the_masking_check_is_a_paired_test_on_the_same_images():
     assert [r["trustworthy"] for r in noisy] == [True, True]
 
 
+def test_the_validation_rows_decide_masking_and_the_test_rows_report_it():
+    """A target with white-box examples on the validation rows is judged there (white-box
+    against the same attack transferred from the dense model, paired on those images);
+    ``gradient_masking_test`` still says what the test rows show, and decides nothing."""
+    from gap_art.bench.flags import MASKING, add_masking_flags
+    from gap_art.bench.rows import pack_correct
+
+    def bits(right: int, n: int = 100) -> str:
+        return pack_correct(np.arange(n) < right)
+
+    def target(name: str, validation_whitebox: int, test_whitebox: int) -> list:
+        cell = {"seed": 0, "target": name, "attack": "pgd", "eps": 0.2, "n": 100, "trustworthy": True,
+                "sanity_failures": [], "validation_attack": "pgd", "validation_class_support": [60, 60],
+                "validation_transfer_correct": bits(30, 120),
+                "validation_whitebox_correct": bits(validation_whitebox, 120)}  # fmt: skip
+        whitebox = {**cell, "threat_model": "dense", "transfer_accuracy": 0.3, "transfer_correct": bits(30),
+                    "whitebox_accuracy": test_whitebox / 100, "whitebox_correct": bits(test_whitebox),
+                    "whitebox_mode": "direct (torchattacks)"}  # fmt: skip
+        return [
+            whitebox,
+            {**cell, "threat_model": "replica", "transfer_accuracy": 0.1, "transfer_correct": bits(10)},
+        ]
+
+    masked_on_validation = target("a", validation_whitebox=70, test_whitebox=5)
+    masked_on_test_only = target("b", validation_whitebox=20, test_whitebox=60)
+    add_masking_flags(masked_on_validation + masked_on_test_only, 0.2)
+    assert [r["gradient_masking"] for r in masked_on_validation] == [True, True]
+    assert [r["trustworthy"] for r in masked_on_validation] == [False, False]
+    assert "validation rows" in masked_on_validation[0]["sanity_failures"][0]
+    assert masked_on_validation[0]["sanity_failures"][0].startswith(MASKING)
+    assert masked_on_validation[0]["gradient_masking_test"] is False
+    assert [r["gradient_masking"] for r in masked_on_test_only] == [False, False]
+    assert masked_on_test_only[0]["gradient_masking_test"] is True  # reported, not deciding
+    assert [r["trustworthy"] for r in masked_on_test_only] == [True, True]
+
+
 def test_a_leak_is_a_paired_difference_not_one_image():
     """transfer_exceeds_clean needs the attacker's examples significantly more often right than
     the same examples clean (exact McNemar); one image more is noise. Rows without per-example

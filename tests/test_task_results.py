@@ -19,7 +19,7 @@ from gap_art.bench.task_results import (
     result_from_dict,
 )
 from gap_art.evaluation.sanity import SanityCheck
-from gap_art.settings import MethodSpec
+from gap_art.settings import AttackSpec, MethodSpec
 
 SIZE = ModelSize(4.0, 0.75, 1200, "float32+bitmap", 4800, {"0.weight": 0.75})
 ENV = {"device": "cpu", "torch_threads": 2, "cpu_capability": "avx2", "precision": "float32"}
@@ -34,13 +34,15 @@ PRUNED = TargetResult(
     gap_eps_step=0.01,
     gap_steps=10,
     validation_curve=((0, 0.8, 0.1), (1, 0.85, 0.2)),
-    validation=ValidationPoint(0.85, 0.2, (0.9, None), (3, 0), "pgd", "e0", "40"),
+    validation=ValidationPoint(0.85, 0.2, (0.9, None), (3, 0), "pgd", "e0", "40", "00"),
     time_s=1.5,
     environment=ENV,
 )
 RESULTS = [
     SourceResult(checkpoint="source-1.pt", size=SIZE, time_s=2.0, environment=ENV),
-    CraftResult(examples="craft-1.npz", sources=("a.pt", "b.pt"), attack="pgd", n=200, time_s=3.0),
+    CraftResult(
+        examples="c.npz", sources=("a.pt", "b.pt"), attack=AttackSpec("pgd", eps=0.1), n=200, time_s=3.0
+    ),
     PRUNED,
     TargetResult(
         spec=Int8Spec(0, "gap-grad@4x+int8", "gap-grad", parent="gap-grad@4x"), parent_checkpoint="x.pt"

@@ -76,6 +76,9 @@ class Row(TypedDict, total=False):
     validation_attack: str | None
     validation_clean_correct: str
     validation_transfer_correct: str
+    validation_whitebox_correct: str
+    gradient_masking: bool | None
+    gradient_masking_test: bool | None
     finetune_epochs_run: int
     finetune_best_epoch: int
     gap_eps: float | None
@@ -134,7 +137,7 @@ def metric(row: Row, name: str) -> Any:
 
 JSON_ONLY = (
     "transfer_correct", "clean_correct", "whitebox_correct", "validation_clean_correct",
-    "validation_transfer_correct", "validation_curve", "environment",
+    "validation_transfer_correct", "validation_whitebox_correct", "validation_curve", "environment",
 )  # fmt: skip
 """Per-example bits, fine-tuning curves (on the validation rows) and the numerical environment a
 cell ran in: in results.json, not in the CSV."""
@@ -153,6 +156,7 @@ TARGET_FIELDS = (
     "validation_attack",
     "validation_clean_correct",
     "validation_transfer_correct",
+    "validation_whitebox_correct",
     "finetune_epochs_run",
     "finetune_best_epoch",
     "layer_sparsity",

@@ -20,11 +20,13 @@ from gap_art.bench.context import Context
 from gap_art.bench.graph import Dependencies, Task, TaskSpec
 from gap_art.bench.rows import TARGET_FIELDS, Row, as_row, pack_correct
 from gap_art.bench.task_results import CraftResult, ModelResult, ModelSize
+from gap_art.classifiers import is_gradient_free
 from gap_art.data.splits import VALIDATION
+from gap_art.evaluation import craft_examples
 from gap_art.evaluation.metrics import class_recall
 from gap_art.pruning import layer_sparsity, measure_compression, prunable_parameters
 from gap_art.quantization import model_size
-from gap_art.settings import from_dict
+from gap_art.settings import AttackSpec, from_dict
 
 S = TypeVar("S", bound="TargetSpec")
 
@@ -32,9 +34,10 @@ S = TypeVar("S", bound="TargetSpec")
 @dataclass(frozen=True)
 class ValidationPoint:
     """The model a target kept, scored on the study's validation rows under the primary attack
-    crafted on the dense model: clean and transfer accuracy, per example too, and its clean
-    recall per class. What selection within a clean-accuracy budget and the collapse and leak
-    flags read."""
+    crafted on the dense model: clean and transfer accuracy, per example too, its clean recall
+    per class, and which examples the same attack run white-box on it leaves correct. What
+    selection within a clean-accuracy budget and the collapse, leak and gradient-masking flags
+    read."""
 
     clean_accuracy: float
     transfer_accuracy: float
@@ -43,9 +46,10 @@ class ValidationPoint:
     attack: str
     clean_correct: str
     transfer_correct: str
+    whitebox_correct: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TargetResult(ModelResult):
     """A finished target: the ``spec`` that rebuilds it in any process, how to load it
     (``checkpoint``, or ``parent_checkpoint`` for an int8 model), what its method recorded, and
@@ -53,7 +57,7 @@ class TargetResult(ModelResult):
     validation rows before and after each fine-tuning epoch."""
 
     result_kind = "target"
-    spec: TargetSpec | None = None
+    spec: TargetSpec
     parent_checkpoint: str | None = None
     excluded_layers: tuple[str, ...] | None = None
     finetune_epochs_run: int | None = None
@@ -65,17 +69,11 @@ class TargetResult(ModelResult):
     validation: ValidationPoint | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {**super().to_dict(), "spec": self.target_spec.to_dict()}
+        return {**super().to_dict(), "spec": self.spec.to_dict()}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TargetResult:
-        result = from_dict(cls, {k: v for k, v in data.items() if k != "spec"})
-        return replace(result, spec=target_from_dict(data["spec"]))
-
-    @property
-    def target_spec(self) -> TargetSpec:
-        assert self.spec is not None, "a target's result names its spec"
-        return self.spec
+        return from_dict(cls, {**data, "spec": target_from_dict(data["spec"])})
 
     def row_columns(self) -> Row:
         """What a results row takes from its target (:data:`~gap_art.bench.rows.TARGET_FIELDS`;
@@ -141,17 +139,22 @@ class TargetSpec(TaskSpec):
     ) -> ValidationPoint:
         """The :class:`ValidationPoint` of the model kept."""
         x, y = ctx.validation_set()
-        both, labels = np.concatenate([x, ctx.examples(craft)]), np.concatenate([y, y])
-        correct = load_target(task_id, result, ctx).predict(both, batch_size=1024).argmax(1) == labels
-        clean, transfer, nb_classes = correct[: len(x)], correct[len(x) :], ctx.data.info.nb_classes
+        target = load_target(task_id, result, ctx)
+        attacked, attack = whitebox_attack(target, craft.attack)
+        x_whitebox = craft_examples(attacked, x, y, attack)
+        rows, labels = np.concatenate([x, ctx.examples(craft), x_whitebox]), np.concatenate([y, y, y])
+        correct = target.predict(rows, batch_size=1024).argmax(1) == labels
+        clean, transfer, whitebox = np.split(correct, 3)
+        nb_classes = ctx.data.info.nb_classes
         return ValidationPoint(
             clean_accuracy=float(clean.mean()),
             transfer_accuracy=float(transfer.mean()),
             class_recall=tuple(class_recall(clean, y, nb_classes)),
             class_support=tuple(np.bincount(y, minlength=nb_classes).tolist()),
-            attack=craft.attack,
+            attack=craft.attack.attack,
             clean_correct=pack_correct(clean),
             transfer_correct=pack_correct(transfer),
+            whitebox_correct=pack_correct(whitebox),
         )
 
     @abstractmethod
@@ -162,6 +165,16 @@ class TargetSpec(TaskSpec):
     def load(self, result: TargetResult, ctx: Context) -> PyTorchClassifier:
         """The target's classifier from its result."""
         return ctx.classifier(result.checkpoint)
+
+
+def whitebox_attack(target: PyTorchClassifier, attack: AttackSpec) -> tuple[PyTorchClassifier, AttackSpec]:
+    """What a white-box ``attack`` on ``target`` crafts on: the target itself, or, for an int8
+    target, its float parent (``surrogate``), whose examples then transfer; on ART's backend
+    where the target's preprocessing is ART's numpy code, differentiable only through ART's own
+    estimates (BPDA)."""
+    attacked = target.surrogate if is_gradient_free(target) else target
+    backend = attack.backend if attacked.all_framework_preprocessing else "art"
+    return attacked, replace(attack, backend=backend)
 
 
 def craft_rows(ctx: Context, split: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -194,7 +207,7 @@ def load_target(task_id: str, result: TargetResult, ctx: Context) -> PyTorchClas
     """The classifier of a finished target task, built once per process."""
     cached = ctx.cached_target(task_id)
     if cached is None:  # rebuilt as its own task would, reading what that task's kind reads
-        spec = result.target_spec
+        spec = result.spec
         cached = spec.load(result, ctx.reading(spec.reads))
         ctx.keep_target(task_id, cached)
     return cached

@@ -12,7 +12,7 @@ from typing import Any, ClassVar, TypeVar
 
 from gap_art.bench.rows import Row
 from gap_art.evaluation.sanity import SanityCheck
-from gap_art.settings import from_dict
+from gap_art.settings import AttackSpec, from_dict
 
 R = TypeVar("R", bound="TaskResult")
 
@@ -23,7 +23,7 @@ precision): :func:`gap_art.bench.inputs.numerical_environment`."""
 RESULT_KINDS: dict[str, type[TaskResult]] = {}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TaskResult:
     """What every finished task records: its time and the numerical environment it ran in
     (set by :func:`gap_art.bench.graph.run_task`)."""
@@ -58,13 +58,13 @@ def result_from_dict(data: Mapping[str, Any]) -> TaskResult:
     return RESULT_KINDS[kind].from_dict(data)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Failure(TaskResult):
     """A task that raised (its ``traceback``), or whose dependency failed (its ``error``):
     recorded, so the rows built on it say why and a resume retries it."""
 
     result_kind = "failure"
-    error: str = ""
+    error: str
     traceback: str | None = None
 
     @property
@@ -85,7 +85,7 @@ class ModelSize:
     layer_sparsity: Mapping[str, float]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ModelResult(TaskResult):
     """A task that made a model: its ``checkpoint`` in the cache (``""`` where the model is
     rebuilt from another, as an int8 model from its float parent) and its size."""
@@ -94,38 +94,38 @@ class ModelResult(TaskResult):
     size: ModelSize | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SourceResult(ModelResult):
     """A dense model trained (or the user's, loaded): the parent, an attacker or a pool member."""
 
     result_kind = "source"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CraftResult(TaskResult):
     """Adversarial examples crafted once: the cache's ``examples`` file, the checkpoints of
-    the models they were crafted on, the attack and how many examples."""
+    the models they were crafted on, the attack with its settings and how many examples."""
 
     result_kind = "craft"
-    examples: str = ""
-    sources: tuple[str, ...] = ()
-    attack: str = ""
-    n: int = 0
+    examples: str
+    sources: tuple[str, ...]
+    attack: AttackSpec
+    n: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CellResult(TaskResult):
     """One cell's own columns of its results row (the transfer and white-box metrics, per
     example too); the row adds its target's identity and cost."""
 
     result_kind = "cell"
-    columns: Row | None = None
+    columns: Row
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SanityResult(TaskResult):
     """The attack sanity checks of one seed's dense model."""
 
     result_kind = "sanity"
-    seed: int = 0
-    checks: tuple[SanityCheck, ...] = ()
+    seed: int
+    checks: tuple[SanityCheck, ...]

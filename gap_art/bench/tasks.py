@@ -6,7 +6,7 @@ names itself."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -16,7 +16,14 @@ from art.estimators.classification import PyTorchClassifier
 from gap_art.bench.context import Context
 from gap_art.bench.graph import Dependencies, Task, TaskSpec
 from gap_art.bench.rows import ROW_FIELDS, Row, as_row, pack_correct
-from gap_art.bench.target_spec import TargetResult, TargetSpec, craft_rows, load_target, size_fields
+from gap_art.bench.target_spec import (
+    TargetResult,
+    TargetSpec,
+    craft_rows,
+    load_target,
+    size_fields,
+    whitebox_attack,
+)
 from gap_art.bench.task_results import (
     CellResult,
     CraftResult,
@@ -27,7 +34,7 @@ from gap_art.bench.task_results import (
     TaskResult,
 )
 from gap_art.checkpoint import load_model
-from gap_art.classifiers import is_gradient_free, pixel_space
+from gap_art.classifiers import pixel_space
 from gap_art.data.splits import VALIDATION
 from gap_art.evaluation import craft_examples, evaluate_transfer, evaluate_whitebox
 from gap_art.evaluation.sanity import run_sanity_checks
@@ -106,7 +113,7 @@ class CraftSpec(TaskSpec):
         return CraftResult(
             examples=name,
             sources=tuple(checkpoints),
-            attack=self.attack.attack,
+            attack=self.attack,
             time_s=time.perf_counter() - start,
             n=len(x),
         )
@@ -196,10 +203,7 @@ class CellSpec(TaskSpec):
         through its float parent (``surrogate``) and transferred; ``None`` where not asked."""
         if not self.whitebox:
             return {"whitebox_accuracy": None, "whitebox_mode": None}
-        attacked = target.surrogate if is_gradient_free(target) else target
-        # ART's numpy preprocessors are only differentiable through ART's own estimates (BPDA)
-        backend = self.attack.backend if attacked.all_framework_preprocessing else "art"
-        attack = replace(self.attack, backend=backend)
+        attacked, attack = whitebox_attack(target, self.attack)
         x_adv = ctx.whitebox_examples(  # an int8 target reuses the examples crafted on its float parent
             (id(attacked), attack), lambda: craft_examples(attacked, x, y, attack)
         )
@@ -222,7 +226,7 @@ class CellSpec(TaskSpec):
             "whitebox_accuracy": accuracy,
             "whitebox_accuracy_ci_low": low,
             "whitebox_accuracy_ci_high": high,
-            "whitebox_mode": f"{mode} ({backend})",
+            "whitebox_mode": f"{mode} ({attack.backend})",
             "whitebox_correct": pack_correct(correct),  # the paired masking check
         }
 
