@@ -163,6 +163,36 @@ def test_an_attacks_norm_and_margin_come_from_its_recipe():
         ATTACKS.unregister(name)
 
 
+def test_a_registered_threat_model_is_one_class():
+    """An attacker kind is one registered class: the config accepts it, the CLI lists it, and
+    the study crafts on the models it picks (here M and the replica, for every target whose
+    method an attacker can rerun)."""
+    from gap_art.bench import BenchConfig, build_graph
+    from gap_art.bench.threats import DENSE, THREATS, ThreatModel
+
+    class DenseAndReplica(ThreatModel):
+        description = "throwaway: M and the replica"
+
+        def sources(self, models):
+            replica = models.replica(models.own(DENSE))
+            return () if replica is None else (models.own(DENSE), replica)
+
+    name = _registered(THREATS, "dense-and-replica", DenseAndReplica)
+    try:
+        config = BenchConfig(methods=["random"], compression=[4.0], attacks=["fgsm"], defences=["jpeg"],
+                             threat_models=["dense", name], int8=False, sanity_checks=False)  # fmt: skip
+        graph = build_graph(config)
+        crafts = {
+            c.spec.target: graph.tasks[c.dep("craft")] for c in graph.cells if c.spec.threat_model == name
+        }
+        assert set(crafts) == {"random@4x"}  # the dense model and a preprocessor have no method to rerun
+        assert len(crafts["random@4x"].deps_playing("model")) == 2
+        wide = {"terminal_width": 400, "max_content_width": 400}
+        assert name in CliRunner().invoke(main, ["bench", "--help"], **wide).output
+    finally:
+        THREATS.unregister(name)
+
+
 def test_an_entry_point_adds_a_criterion(monkeypatch):
     registry: Registry = Registry("pruning criterion", "gap_art.importance")
     point = EntryPoint("squared-magnitude", f"{__name__}:SquaredMagnitude", "gap_art.importance")

@@ -82,7 +82,7 @@ class BenchConfig:
     :param whitebox_attacks: Attacks also run white-box on each differentiable target (int8
         targets: white-box on their float parent, transferred, labelled ``surrogate``); one
         not among ``attacks`` also transfers from the dense model only (``whitebox_only``).
-    :param threat_models: Who crafts the examples (see :data:`gap_art.bench.threats.THREAT_MODELS`;
+    :param threat_models: Who crafts the examples (see :data:`gap_art.bench.threats.THREATS`;
         ``replicas-K`` averages K replicas; ``all`` on the command line runs every named one).
     :param independent_arch: Architecture of the ``independent-arch`` attacker's model;
         ``None`` picks one unlike ``arch`` for the input size (``mlp`` up to 28x28, a VGG

@@ -26,7 +26,7 @@ from gap_art.bench.seeds import attacker_seed, pool_seed
 from gap_art.bench.target_spec import TargetSpec
 from gap_art.bench.targets import ArtPreprocessorSpec, ArtTrainerSpec, DenseSpec, Int8Spec, PrunedSpec
 from gap_art.bench.tasks import CellSpec, CraftSpec, SanitySpec, SourceSpec, ValidationCraftSpec
-from gap_art.bench.threats import replica_count
+from gap_art.bench.threats import threat_model
 from gap_art.defences.art_builtin import ART_DEFENCES, TrainedDefence
 from gap_art.defences.methods import needs_attack, parse_method
 from gap_art.models import independent_arch
@@ -227,7 +227,8 @@ def build_graph(config: BenchConfig) -> Graph:
                 for threat in config.threat_models:
                     if threat == "dense":
                         continue
-                    sources = _attacker_sources(b, threat, parents.get(target.id), attackers)
+                    against = _TargetAttackers(b, parents.get(target.id), attackers)
+                    sources = threat_model(threat).sources(against)
                     if sources:
                         b.cell(target, b.craft(b.attack(attack, eps, seed), seed, threat, sources), False)
             for attack in whitebox_only(config):
@@ -239,35 +240,20 @@ def build_graph(config: BenchConfig) -> Graph:
     return Graph(b.tasks, b.cells, b.extras)
 
 
-def _attacker_sources(
-    b: _Builder, threat: str, pruned: Task | None, attackers: dict[str, Task]
-) -> tuple[Task, ...]:
-    """The models an attacker crafts on, for one target (``()``: not applicable to it).
+class _TargetAttackers:
+    """The :class:`~gap_art.bench.threats.AttackerModels` against one target: the seed's dense
+    models, and replicas of ``pruned`` (the target's own model where its method can be rerun;
+    for an int8 target its float parent) built on the model an attacker holds."""
 
-    ``independent``, ``independent-arch``, ``robust``: the attacker's own dense model (see
-    :meth:`_Builder.attackers`). ``replica``: the target's method (a pruning method at its
-    ratio, or ART's training for an ART trained defence) run on *our* dense model (the attacker
-    holds it) with the attacker's seed and calibration subset; ``replicas``: the logit average
-    of ``config.replicas`` of them (``replicas-K``: of K), each with its own attacker seed, so
-    that a smaller ensemble's members are a larger one's first. ``replica-independent``:
-    the method run on the attacker's own dense model. ``ensemble``: the logit average of our
-    dense model, the independent one and the replica, the same recipe for every target that
-    has a replica.
-    """
-    if threat in ("independent", "independent-arch", "robust"):
-        return (attackers[threat],)
-    if pruned is None:  # replicas rerun a method on M; this target (dense, a preprocessor) has none
-        return ()
-    source, independent = attackers["dense"], attackers["independent"]
-    if threat == "replica-independent":
-        return (b.replica(pruned, independent),)
-    count = replica_count(threat, b.config.replicas)
-    if count is not None:
-        return tuple(b.replica(pruned, source, k) for k in range(count))
-    replica = b.replica(pruned, source)
-    if threat == "replica":
-        return (replica,)
-    return (source, independent, replica)
+    def __init__(self, b: _Builder, pruned: Task | None, attackers: dict[str, Task]) -> None:
+        self._builder, self._pruned, self._attackers = b, pruned, attackers
+        self.replicas = b.config.replicas
+
+    def own(self, kind: str) -> Task:
+        return self._attackers[kind]
+
+    def replica(self, on: Task, member: int = 0) -> Task | None:
+        return None if self._pruned is None else self._builder.replica(self._pruned, on, member)
 
 
 def _targets(b: _Builder, seed: int, source: Task, validation: Task) -> tuple[list[Task], dict[str, Task]]:

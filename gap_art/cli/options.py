@@ -69,9 +69,9 @@ def pool_sources() -> list[str]:
 
 
 def threat_models() -> list[str]:
-    from gap_art.bench.threats import THREAT_MODELS
+    from gap_art.bench.threats import threat_model_names
 
-    return list(THREAT_MODELS)
+    return threat_model_names()
 
 
 class LazyChoice(click.Choice):
