@@ -79,17 +79,8 @@ def test_every_unit_has_a_layer():
 
 
 BENCH_LAYERS = [
-    (
-        "config",
-        "config_files",
-        "comparisons",
-        "seeds",
-        "rows",
-        "task_results",
-        "store",
-        "document",
-        "threats",
-    ),
+    ("config", "config_files", "comparisons", "seeds", "document", "threats", "pool_sources"),
+    ("rows", "task_results", "store"),
     ("inputs", "context"),
     ("graph",),
     ("target_spec",),

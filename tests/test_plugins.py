@@ -193,6 +193,30 @@ def test_a_registered_threat_model_is_one_class():
         THREATS.unregister(name)
 
 
+def test_a_registered_pool_source_is_one_class():
+    """A kind of pool source is one registered class: `pool_sources` accepts it and every
+    `+pool` target trains against its members, after the built-in first-round sources."""
+    from gap_art.bench import BenchConfig, build_graph
+    from gap_art.bench.pool_sources import POOL_SOURCES, PoolSource
+
+    class SecondIndependent(PoolSource):
+        description = "throwaway: another independent dense model"
+
+        def members(self, models, first_round):
+            return (models.dense(models.seed(models.replicas + 4)),)
+
+    name = _registered(POOL_SOURCES, "second-independent", SecondIndependent)
+    try:
+        config = BenchConfig(methods=["magnitude+pool"], compression=[4.0], attacks=["fgsm"], defences=[],
+                             pool_sources=["independent", name], int8=False, sanity_checks=False)  # fmt: skip
+        graph = build_graph(config)
+        (pooled,) = [t for t in graph.tasks.values() if t.kind == "target" and t.deps_playing("pool")]
+        pool = [graph.tasks[d].spec for d in pooled.deps_playing("pool")]
+        assert [spec.kind for spec in pool] == ["source", "source"] and pool[0].seed != pool[1].seed
+    finally:
+        POOL_SOURCES.unregister(name)
+
+
 def test_an_entry_point_adds_a_criterion(monkeypatch):
     registry: Registry = Registry("pruning criterion", "gap_art.importance")
     point = EntryPoint("squared-magnitude", f"{__name__}:SquaredMagnitude", "gap_art.importance")

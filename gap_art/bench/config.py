@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from gap_art.attacks import ATTACKS, BACKENDS, check_backend
+from gap_art.bench.pool_sources import POOL_SOURCES
 from gap_art.bench.threats import check_threat_model
 from gap_art.data import DATASETS, DatasetInfo, DataSpec
 from gap_art.data.files import DEFAULT_EPS
@@ -32,8 +33,6 @@ DEFAULT_DEFENCES = ["feature-squeezing", "spatial-smoothing", "jpeg", "distillat
 ROBUST_DEFENCES = ("fbf", "madry-pgd")
 """ART's adversarial trainers the ``robust`` attacker may train with."""
 
-POOL_SOURCES = ("replicas", "bootstrap", "independent", "independent-arch", "robust")
-"""What a ``+pool`` target may train against beside M (``pool_sources`` says what each is)."""
 DEFAULT_POOL_SOURCES = ["replicas", "bootstrap", "independent", "robust"]
 
 DEFAULT_METHODS = ["gap-grad", "gap-taylor", "random", "magnitude", "taylor", "activation"]
@@ -231,7 +230,7 @@ class BenchConfig:
             check_arch(self.independent_arch, sorted(MODELS), "independent_arch")
         check_choice(self.robust_defence, "robust_defence", list(ROBUST_DEFENCES))
         check_int(self.replicas, "replicas", 2)
-        check_choices(self.pool_sources, "pool_sources", POOL_SOURCES, allow_empty=True)
+        check_choices(self.pool_sources, "pool_sources", POOL_SOURCES.names(), allow_empty=True)
         check_int(self.pool_replicas, "pool_replicas", 0)
         if not isinstance(self.curve_eps, list) or any(
             not isinstance(m, (int, float)) or m <= 0 for m in self.curve_eps

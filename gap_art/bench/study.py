@@ -13,7 +13,6 @@ targets record their fine-tuning curve and the kept model's point there, and eve
 
 from __future__ import annotations
 
-import functools
 from dataclasses import replace
 from typing import Any
 
@@ -22,6 +21,7 @@ from gap_art.bench.comparisons import pruned_target_names
 from gap_art.bench.config import BenchConfig, primary_attack, whitebox_only
 from gap_art.bench.graph import DepTasks, Graph, Task, TaskSpec
 from gap_art.bench.inputs import StudyInputs, file_digest
+from gap_art.bench.pool_sources import build_pool
 from gap_art.bench.seeds import attacker_seed, pool_seed
 from gap_art.bench.target_spec import TargetSpec
 from gap_art.bench.targets import ArtPreprocessorSpec, ArtTrainerSpec, DenseSpec, Int8Spec, PrunedSpec
@@ -139,34 +139,11 @@ class _Builder:
         return self.make(spec, deps)
 
     def pool_sources(self, spec: PrunedSpec, source: Task) -> tuple[Task, ...]:
-        """The pool a ``+pool`` target trains against beside ``source`` (M): what
-        ``pool_sources`` names, each with a pool seed of the target's seed, in this order:
-        ``pool_replicas`` of its method hardened with ``+tat`` instead; one bootstrap replica
-        of the ``+pool`` pipeline itself, trained against the other sources (the attacker's
-        replica reruns the whole pipeline); an independently trained dense model; a robust
-        model of M (``robust_defence``); a dense model of ``independent_arch``. The dense and
-        robust models are shared by every ``+pool`` target of the seed."""
-        chosen, k = set(self.config.pool_sources), self.config.pool_replicas
-        seed = functools.partial(pool_seed, spec.seed)  # a source's seed: the same in any pool
-        replicas = []
-        for own in (seed(m) for m in range(k) if "replicas" in chosen):
-            settings = replace(spec.settings, hardening="tat", seed=own)
-            name = f"{settings.name}@{_format_ratio(settings.compression)}"
-            replicas.append(
-                self.make(replace(spec, seed=own, name=name, settings=settings), {"source": source})
-            )
-        others = {
-            "independent": lambda: self.source(seed(k), independent=True),
-            "robust": lambda: self.robust(seed(k + 1), source, "pool robust model"),
-            "independent-arch": lambda: self.source(
-                seed(k + 3), independent=True, arch=self.independent_arch()
-            ),
-        }
-        first_round = (*replicas, *(build() for name, build in others.items() if name in chosen))
-        if "bootstrap" not in chosen:
-            return first_round
-        bootstrap = self.make(spec.replica(seed(k + 2)), {"source": source, "pool": first_round})
-        return (*replicas, bootstrap, *first_round[len(replicas) :])
+        """The pool a ``+pool`` target trains against beside ``source`` (M): the sources
+        ``pool_sources`` names (:mod:`gap_art.bench.pool_sources`), each with a pool seed of the
+        target's seed. The dense and robust models are shared by every ``+pool`` target of the
+        seed."""
+        return build_pool(_PoolModels(self, spec, source), self.config.pool_sources)
 
     def replica(self, target: Task, source: Task, member: int = 0) -> Task:
         """The target's own method, ratio and settings run on ``source`` with the attacker's
@@ -238,6 +215,34 @@ def build_graph(config: BenchConfig) -> Graph:
                     curve = b.craft(b.attack(attack, multiplier * eps, seed), seed, "dense", (source,))
                     b.cell(target, curve, attack in config.whitebox_attacks)
     return Graph(b.tasks, b.cells, b.extras)
+
+
+class _PoolModels:
+    """The :class:`~gap_art.bench.pool_sources.PoolModels` of one ``+pool`` target ``spec``."""
+
+    def __init__(self, b: _Builder, spec: PrunedSpec, source: Task) -> None:
+        self._builder, self._spec, self._source = b, spec, source
+        self.replicas = b.config.pool_replicas
+
+    def seed(self, offset: int) -> int:
+        return pool_seed(self._spec.seed, offset)
+
+    def hardened_replica(self, seed: int) -> Task:
+        settings = replace(self._spec.settings, hardening="tat", seed=seed)
+        name = f"{settings.name}@{_format_ratio(settings.compression)}"
+        return self._builder.make(
+            replace(self._spec, seed=seed, name=name, settings=settings), {"source": self._source}
+        )
+
+    def dense(self, seed: int, other_arch: bool = False) -> Task:
+        arch = self._builder.independent_arch() if other_arch else None
+        return self._builder.source(seed, independent=True, arch=arch)
+
+    def robust(self, seed: int) -> Task:
+        return self._builder.robust(seed, self._source, "pool robust model")
+
+    def pipeline_replica(self, seed: int, pool: tuple[Task, ...]) -> Task:
+        return self._builder.make(self._spec.replica(seed), {"source": self._source, "pool": pool})
 
 
 class _TargetAttackers:

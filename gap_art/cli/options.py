@@ -63,9 +63,9 @@ def robust_defences() -> list[str]:
 
 
 def pool_sources() -> list[str]:
-    from gap_art.bench.config import POOL_SOURCES
+    from gap_art.bench.pool_sources import POOL_SOURCES
 
-    return list(POOL_SOURCES)
+    return POOL_SOURCES.names()
 
 
 def threat_models() -> list[str]:
