@@ -305,6 +305,12 @@ def test_threat_models_on_digits(tmp_path, warm):
     attackers = report.split("## Who attacks")[1].splitlines()
     header = next(line for line in attackers if line.startswith("| target"))
     assert all(name in header for name in ("dense", "independent", "replica", "ensemble"))
+    own = next(line for line in attackers if line.startswith("| (on the attacker's own model)"))
+    dense_own = [cell.strip() for cell in own.split("|")][3]  # the dense attacker's column
+    assert dense_own == f"{cells[('dense', 'dense')]['source_whitebox_accuracy']:.3f}"
+    from gap_art.bench.threats import THREATS
+
+    assert f"replica: {THREATS.get('replica').description}" in report  # the registry describes each
     assert "## Pruning methods under FGSM (from the dense model)" in report
 
 

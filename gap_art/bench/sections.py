@@ -13,6 +13,7 @@ from gap_art.bench.config import BenchConfig, attack_label, primary_attack
 from gap_art.bench.document import Document, Strong
 from gap_art.bench.rows import Row
 from gap_art.bench.summary import HEADLINE, Cell, Key
+from gap_art.bench.threats import threat_model
 from gap_art.evaluation.sanity import SanityCheck
 
 Summary = dict[Key, dict[str, Any]]
@@ -162,18 +163,29 @@ def threat_section(doc: Document, summary: Summary, config: BenchConfig) -> None
         own = _entry(summary, attack, name, "dense", eps)
         by_threat = [fmt(_entry(summary, attack, name, th, eps).get("transfer_accuracy")) for th in threats]
         rows.append([name, fmt(own.get("clean_accuracy")), *by_threat, fmt(own.get(HEADLINE))])
+    rows.append(
+        ["(on the attacker's own model)", "", *[_own_success(summary, attack, th, eps) for th in threats], ""]
+    )
     doc.heading(f"Who attacks: transfer accuracy under {attack.upper()} by attacker")
+    described = "; ".join(f"{th}: {threat_model(th).description}" for th in threats)
     doc.paragraph(
-        "dense: examples from our dense model M (the paper's threat model); independent: from a dense "
-        "model the attacker trained; independent-arch: from the attacker's model of another architecture;"
-        " robust: from the attacker's adversarially trained model; replica: from the target's method "
-        "rerun on M with the attacker's seed and data; replicas (replicas-K): the logit average of "
-        "several (K) such replicas; replica-independent: rerun on the attacker's model; ensemble: M, the "
-        "independent model and the replica averaged (for ART's trained defences, a replica reruns ART's "
-        "training on M). The dense model and ART's preprocessors have no replica. Worst attacker: the "
-        "lowest transfer accuracy over every attacker and attack, per seed, then the mean (the headline)."
+        f"{described}. For ART's trained defences a replica reruns ART's training on M; the dense model "
+        "and ART's preprocessors have no replica. Worst attacker: the lowest transfer accuracy over every "
+        "attacker and attack, per seed, then the mean (the headline). The last row is each attacker's "
+        "examples scored on the model(s) they were crafted on (white-box accuracy, mean over the targets): "
+        "an attacker whose examples do not fool its own model transfers from a weak attack."
     )
     doc.table(["target", "clean", *threats, "worst attacker"], rows)
+
+
+def _own_success(summary: Summary, attack: str, threat: str, eps: float) -> str:
+    """The mean over targets of an attacker's white-box accuracy on its own model(s)."""
+    found = [
+        e["source_whitebox_accuracy"][0]
+        for (a, _, th, e_eps), e in summary.items()
+        if (a, th, e_eps) == (attack, threat, eps) and e.get("source_whitebox_accuracy") is not None
+    ]
+    return f"{np.mean(found):.3f}" if found else "-"
 
 
 def secret_section(doc: Document, summary: Summary, config: BenchConfig) -> None:

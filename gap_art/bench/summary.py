@@ -26,6 +26,7 @@ METRICS = (
     "worst_case_transfer_accuracy",
     "worst_attacker_transfer_accuracy",
     "transfer_success_rate",
+    "source_whitebox_accuracy",
 )
 HEADLINE = "worst_attacker_transfer_accuracy"
 """Each target's headline: its transfer accuracy under the strongest attacker and attack run."""
