@@ -115,9 +115,10 @@ def test_the_presets_default_families_are_the_issues():
     worst attacker (and GAP against the baselines)."""
     fashion = [str(c) for c in primary_comparisons(preset("fashion"))]
     assert fashion == [
-        f"{gap}@{r}x vs {b}@{r}x: pgd from dense"
+        f"{gap}[eps={eps}]@{r}x vs {b}@{r}x: pgd from dense"
         for gap in ("gap-grad", "gap-taylor")
         for r in (2, 4, 8)
+        for eps in ("0.00784", "0.15")  # GAP at the reference's 2/255 and at the attack's eps
         for b in ("random", "magnitude")
     ]
     harden = [str(c) for c in primary_comparisons(preset("harden"))]
@@ -165,4 +166,4 @@ def test_the_dry_run_names_the_family_before_anything_runs():
     out = CliRunner().invoke(main, ["bench", "--preset", "fashion", "--dry-run"])
     assert out.exit_code == 0, out.output
     planned = json.loads(out.output)["primary_comparisons"]
-    assert planned == [str(c) for c in primary_comparisons(preset("fashion"))] and len(planned) == 12
+    assert planned == [str(c) for c in primary_comparisons(preset("fashion"))] and len(planned) == 24
