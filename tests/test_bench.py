@@ -377,3 +377,19 @@ def test_a_rerun_says_how_much_it_resumes(warm, tmp_path, caplog):
         run(config, out=folder, progress=False)
     assert f"resuming: {tasks} of {tasks} tasks and 0 of {len(graph.cells)} cells" in caplog.text
     assert resumed(graph, Store(folder)).cells_done == len(graph.cells)
+
+
+def test_autoattack_checks_every_white_box_target_on_a_seeded_subsample(tmp_path, warm):
+    """``autoattack_n``: ART's AutoAttack runs white-box on that many of each seed's test images,
+    on every target attacked white-box under the primary attack; the report shows it and the
+    dense model's row gets its own "at full strength" check."""
+    config = small_config(methods=["magnitude"], defences=[], int8=False, attacks=["pgd"], autoattack_n=12,
+                          sanity_checks=False)  # fmt: skip
+    results = run(config, out=warm(tmp_path), progress=False)
+    checked = {r["target"]: r for r in results.rows if r.get("autoattack_n") is not None}
+    assert set(checked) == {"dense", "magnitude@4x"} and not results.failed
+    assert all(r["autoattack_n"] == 12 and 0 <= r["autoattack_accuracy"] <= 1 for r in checked.values())
+    report = (tmp_path / "report.md").read_text()
+    assert "AutoAttack (subsample, white-box)" in report and "autoattack at full strength white-box" in report
+    with pytest.raises(ValueError, match="autoattack_n"):
+        small_config(autoattack_n=-1).validate(files=False)

@@ -24,5 +24,30 @@ class AutoAttack(AttackRecipe):
 
     def art(self, classifier: PyTorchClassifier, s: AttackSettings) -> EvasionAttack:
         return evasion.AutoAttack(
-            classifier, norm=np.inf, eps=s.eps, eps_step=s.eps_step, batch_size=s.batch_size
+            classifier,
+            norm=np.inf,
+            eps=s.eps,
+            eps_step=s.eps_step,
+            attacks=_art_default_attacks(classifier, s),
+            batch_size=s.batch_size,
         )
+
+
+def _art_default_attacks(classifier: PyTorchClassifier, s: AttackSettings) -> list[EvasionAttack]:
+    """ART's own AutoAttack ensemble (its defaults in ART 1.17 to 1.20: APGD on cross-entropy and
+    on the DLR loss, 100 steps and 5 restarts each, DeepFool, and the Square attack), built
+    without their progress bars, which would tear a study's."""
+    apgd = {"norm": np.inf, "eps": s.eps, "eps_step": s.eps_step, "max_iter": 100, "targeted": False}
+    quiet = {"batch_size": s.batch_size, "verbose": False}
+    return [
+        evasion.AutoProjectedGradientDescent(
+            classifier, **apgd, nb_random_init=5, loss_type="cross_entropy", **quiet
+        ),
+        evasion.AutoProjectedGradientDescent(
+            classifier, **apgd, nb_random_init=5, loss_type="difference_logits_ratio", **quiet
+        ),
+        evasion.DeepFool(classifier, max_iter=100, epsilon=1e-3, nb_grads=10, **quiet),
+        evasion.SquareAttack(
+            classifier, norm=np.inf, max_iter=5000, eps=s.eps, p_init=0.8, nb_restarts=5, verbose=False
+        ),
+    ]

@@ -34,6 +34,8 @@ class Row(TypedDict, total=False):
     transfer_accuracy: float | None
     whitebox_accuracy: float | None
     whitebox_mode: str | None
+    autoattack_accuracy: float | None
+    autoattack_n: int | None
     worst_case_transfer_accuracy: float | None
     worst_attacker_transfer_accuracy: float | None
     worst_attacker: str | None

@@ -76,6 +76,8 @@ def pruning_section(doc: Document, summary: Summary, config: BenchConfig, attack
         ("worst case", "worst_case_transfer_accuracy"),
         ("transfer success", "transfer_success_rate"),
     ]
+    if any(_entry(summary, attack, name, "dense", eps).get("autoattack_accuracy") for name in names):
+        metrics.append(("AutoAttack (subsample, white-box)", "autoattack_accuracy"))
     header = ["target", "compression", *[m[0] for m in metrics], "int8: transfer delta", "size (KiB)"]
     rows, cells, sound = [], [], []
     for name in names:

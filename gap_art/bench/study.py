@@ -175,11 +175,10 @@ class _Builder:
         spec = _art_defence_spec(self.config, self.config.robust_defence, seed)
         return self.make(replace(spec, name=f"{label} ({self.config.robust_defence})"), {"source": source})
 
-    def cell(self, target: Task, craft: Task, whitebox: bool) -> None:
+    def cell(self, target: Task, craft: Task, whitebox: bool, autoattack_n: int = 0) -> None:
         assert isinstance(target.spec, TargetSpec) and isinstance(craft.spec, CraftSpec)
-        spec = CellSpec(
-            craft.spec.seed, target.spec.name, craft.spec.attack, craft.spec.threat_model, whitebox
-        )
+        c = craft.spec
+        spec = CellSpec(c.seed, target.spec.name, c.attack, c.threat_model, whitebox, autoattack_n)
         self.cells.append(self.make(spec, {"target": target, "craft": craft}))
 
 
@@ -200,7 +199,9 @@ def build_graph(config: BenchConfig) -> Graph:
         attackers = b.attackers(seed, source)
         for target in targets:
             for attack in config.attacks:
-                b.cell(target, dense[attack], attack in config.whitebox_attacks)
+                whitebox = attack in config.whitebox_attacks
+                checked = config.autoattack_n if whitebox and attack == primary else 0
+                b.cell(target, dense[attack], whitebox, checked)
                 for threat in config.threat_models:
                     if threat == "dense":
                         continue

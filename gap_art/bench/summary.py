@@ -27,6 +27,7 @@ METRICS = (
     "worst_attacker_transfer_accuracy",
     "transfer_success_rate",
     "source_whitebox_accuracy",
+    "autoattack_accuracy",
 )
 HEADLINE = "worst_attacker_transfer_accuracy"
 """Each target's headline: its transfer accuracy under the strongest attacker and attack run."""

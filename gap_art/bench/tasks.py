@@ -37,9 +37,10 @@ from gap_art.checkpoint import load_model
 from gap_art.classifiers import pixel_space
 from gap_art.data.splits import VALIDATION
 from gap_art.evaluation import craft_examples, evaluate_transfer, evaluate_whitebox
+from gap_art.evaluation.metrics import wilson_interval
 from gap_art.evaluation.sanity import run_sanity_checks
 from gap_art.models.registry import model_recipe
-from gap_art.runtime import atomic_write
+from gap_art.runtime import atomic_write, seeded_subset
 from gap_art.settings import AttackSpec
 from gap_art.training import RECIPES, train_model
 
@@ -132,7 +133,9 @@ class ValidationCraftSpec(CraftSpec):
 @dataclass(frozen=True)
 class CellSpec(TaskSpec):
     """One results row: the ``target`` dependency on the examples of the ``craft``
-    dependency, and, with ``whitebox``, the same attack run on the target itself."""
+    dependency, and, with ``whitebox``, the same attack run on the target itself; with
+    ``autoattack_n``, ART's AutoAttack too, white-box on a seeded subsample of that many of the
+    examples."""
 
     kind = "cell"
     reads = ("arch", "arch_kwargs", "n_test", "split", "data_seed")
@@ -142,6 +145,7 @@ class CellSpec(TaskSpec):
     attack: AttackSpec
     threat_model: str
     whitebox: bool
+    autoattack_n: int = 0
 
     def describe(self) -> str:
         return f"evaluate {self.target} / {self.attack.attack} / {self.threat_model}"
@@ -192,9 +196,29 @@ class CellSpec(TaskSpec):
         row["transfer_correct"] = pack_correct(result.per_example["transfer"])  # worst case per example
         row["clean_correct"] = pack_correct(result.per_example["clean"])  # the paired leak test
         row.update(self._whitebox(target, x, y, ctx))
+        row.update(self._autoattack(target, x, y))
         elapsed = time.perf_counter() - start
         row["cell_time_s"] = elapsed  # the row's time_s is its target's build
         return CellResult(columns=as_row(row), time_s=elapsed)
+
+    def _autoattack(self, target: PyTorchClassifier, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+        """ART's AutoAttack run white-box (as :meth:`_whitebox` attacks) on a seeded subsample of
+        ``autoattack_n`` examples: its accuracy with a Wilson interval; nothing where not asked."""
+        if not self.autoattack_n:
+            return {}
+        keep = seeded_subset(len(x), self.autoattack_n, self.seed)
+        attacked, _ = whitebox_attack(target, self.attack)
+        a = self.attack
+        autoattack = AttackSpec("autoattack", "art", a.eps, a.eps_step, batch_size=a.batch_size, seed=a.seed)
+        x_adv = craft_examples(attacked, x[keep], y[keep], autoattack)
+        correct = target.predict(x_adv, batch_size=1024).argmax(1) == y[keep]
+        low, high = wilson_interval(int(correct.sum()), len(correct))
+        return {
+            "autoattack_accuracy": float(correct.mean()),
+            "autoattack_accuracy_ci_low": low,
+            "autoattack_accuracy_ci_high": high,
+            "autoattack_n": len(correct),
+        }
 
     def _whitebox(
         self, target: PyTorchClassifier, x: np.ndarray, y: np.ndarray, ctx: Context
