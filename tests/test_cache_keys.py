@@ -79,6 +79,7 @@ ALTERNATIVES = {
     "n_test": 50,
     "n_calibration": 64,
     "whitebox_attacks": [],
+    "autoattack_n": 8,
     "threat_models": ["dense"],
     "independent_arch": "lenet",
     "robust_defence": "madry-pgd",
