@@ -83,9 +83,7 @@ class BenchConfig:
         not among ``attacks`` also transfers from the dense model only (``whitebox_only``).
     :param autoattack_n: Also run ART's AutoAttack (L-inf, at ``eps``) white-box on a seeded
         subsample of this many of each seed's test images, on every target attacked white-box
-        under the primary attack (``autoattack_accuracy``); 0: not run. It checks the white-box
-        figures against an attack ensemble built not to stall, where the full test sample
-        would cost too much.
+        under the primary attack (``autoattack_accuracy``; 0: not run).
     :param threat_models: Who crafts the examples (see :data:`gap_art.bench.threats.THREATS`;
         ``replicas-K`` averages K replicas; ``all`` on the command line runs every named one).
     :param independent_arch: Architecture of the ``independent-arch`` attacker's model;
@@ -272,8 +270,8 @@ class BenchConfig:
         for name in ("epochs", "defence_epochs"):
             check_int(getattr(self, name), name, 0)
         check_int(self.n_calibration, "n_calibration", 1)
-        check_int(self.autoattack_n, "autoattack_n", 0)
-        check_int(self.data_seed, "data_seed", 0)
+        for name in ("autoattack_n", "data_seed"):
+            check_int(getattr(self, name), name, 0)
         for name in [n for n in ("n_train", "n_test") if getattr(self, n) is not None]:
             check_int(getattr(self, name), name, 1)
         if self.source_checkpoint is not None and files:

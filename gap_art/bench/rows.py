@@ -34,8 +34,6 @@ class Row(TypedDict, total=False):
     transfer_accuracy: float | None
     whitebox_accuracy: float | None
     whitebox_mode: str | None
-    autoattack_accuracy: float | None
-    autoattack_n: int | None
     worst_case_transfer_accuracy: float | None
     worst_attacker_transfer_accuracy: float | None
     worst_attacker: str | None
@@ -88,6 +86,8 @@ class Row(TypedDict, total=False):
     gap_steps: int | None
     environment: dict[str, Any]
     cell_time_s: float
+    autoattack_accuracy: float | None
+    autoattack_n: int | None
 
 
 ROW_FIELDS = (
