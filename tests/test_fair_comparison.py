@@ -318,7 +318,8 @@ def test_cw_with_a_confidence_margin_runs_on_art_and_is_labelled_as_l2():
     )
     crafts = [t.spec for t in build_graph(config).tasks.values() if isinstance(t.spec, CraftSpec)]
     kappas = {c.attack.attack: (c.attack.kappa, c.attack.backend) for c in crafts}
-    assert kappas == {"pgd": (None, "torchattacks"), "cw": (20.0, "art")}  # torchattacks' CW ignores kappa
+    # torchattacks' CW ignores kappa; the default white-box Auto-PGD takes no margin
+    assert kappas == {"pgd": (None, "torchattacks"), "cw": (20.0, "art"), "apgd-dlr": (None, "torchattacks")}
     assert attack_label("cw", config) == "CW (L2, kappa 20)" and attack_label("pgd", config) == "PGD"
     with pytest.raises(ConfigError, match=r"cw_kappa must be in \[0.0"):
         BenchConfig.from_dict({"cw_kappa": -1.0})

@@ -34,7 +34,6 @@ ROBUST_DEFENCES = ("fbf", "madry-pgd")
 """ART's adversarial trainers the ``robust`` attacker may train with."""
 
 DEFAULT_POOL_SOURCES = ["replicas", "bootstrap", "independent", "robust"]
-
 DEFAULT_METHODS = ["gap-grad", "gap-taylor", "random", "magnitude", "taylor", "activation"]
 
 
@@ -80,7 +79,8 @@ class BenchConfig:
     :param n_calibration: Calibration examples for GAP and the data-driven baselines.
     :param whitebox_attacks: Attacks also run white-box on each differentiable target (int8
         targets: white-box on their float parent, transferred, labelled ``surrogate``); one
-        not among ``attacks`` also transfers from the dense model only (``whitebox_only``).
+        not among ``attacks`` also transfers from the dense model only (``whitebox_only``);
+        by default PGD and Auto-PGD on the DLR margin loss (it does not stall where PGD does).
     :param autoattack_n: Also run ART's AutoAttack (L-inf, at ``eps``) white-box on a seeded
         subsample of this many of each seed's test images, on every target attacked white-box
         under the primary attack (``autoattack_accuracy``; 0: not run).
@@ -150,7 +150,7 @@ class BenchConfig:
     n_train: int | None = None
     n_test: int | None = None
     n_calibration: int = 512
-    whitebox_attacks: list[str] = field(default_factory=lambda: ["pgd"])
+    whitebox_attacks: list[str] = field(default_factory=lambda: ["pgd", "apgd-dlr"])
     autoattack_n: int = 0
     threat_models: list[str] = field(default_factory=lambda: ["dense"])
     independent_arch: str | None = None
