@@ -178,7 +178,8 @@ def test_prune_says_when_the_model_it_saved_does_not_classify(tmp_path, digits_m
 def test_list_names_every_catalogue():
     result = invoke("list")
     assert result.exit_code == 0
-    for section in ("presets:", "methods", "attacks", "ART defences", "models", "datasets"):
+    sections = ("presets:", "methods", "attacks", "ART defences", "threat models", "pool sources", "models")
+    for section in (*sections, "datasets"):
         assert section in result.output
     assert "gap-grad" in result.output and "fbf" in result.output and "fashion-mnist" in result.output
 

@@ -189,6 +189,7 @@ def test_a_registered_threat_model_is_one_class():
         assert len(crafts["random@4x"].deps_playing("model")) == 2
         wide = {"terminal_width": 400, "max_content_width": 400}
         assert name in CliRunner().invoke(main, ["bench", "--help"], **wide).output
+        assert "throwaway: M and the replica" in CliRunner().invoke(main, ["list"]).output
     finally:
         THREATS.unregister(name)
 

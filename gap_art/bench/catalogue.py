@@ -7,6 +7,8 @@ from typing import Any
 
 from gap_art.attacks import ATTACKS
 from gap_art.bench.config_files import PRESETS
+from gap_art.bench.pool_sources import POOL_SOURCES
+from gap_art.bench.threats import THREATS
 from gap_art.data import DATASETS
 from gap_art.defences.art_builtin import ART_DEFENCES
 from gap_art.defences.methods import method_catalogue
@@ -19,12 +21,15 @@ def _described(registry: Any) -> dict[str, str]:
 
 def catalogue() -> dict[str, dict[str, str]]:
     """``{section: {name: one line}}`` for presets, pruning criteria, attacks, ART defences,
-    models and datasets (plugins registered through entry points included)."""
+    threat models, pool sources, models and datasets (plugins registered through entry points
+    included)."""
     return {
         "presets": {name: f"{c.dataset}, {c.arch}, seeds {c.seeds}" for name, c in PRESETS.items()},
         "methods (--methods): criteria, modifiers, aliases": method_catalogue(),
         "attacks (--attacks)": _described(ATTACKS),
         "ART defences (--defences)": _described(ART_DEFENCES),
+        "threat models (--threat-models; replicas-K: K replicas)": _described(THREATS),
+        "pool sources (--pool-sources)": _described(POOL_SOURCES),
         "models (--arch; or any torchvision classifier)": {
             name: f"{spec.input_hw[0]}x{spec.input_hw[1]} inputs" if spec.input_hw else "any input size"
             for name, spec in MODELS.items()
