@@ -27,3 +27,15 @@ def test_throughput_measures_every_step_against_the_peak(monkeypatch, capsys):
     rows = [line for line in printed.splitlines() if line.startswith("lenet-wide")]
     assert [next(s for s in reversed(steps) if s in line) for line in rows] == list(steps)
     assert all(line.rstrip().endswith("%") for line in rows)
+
+
+def test_memory_format_times_each_step_in_both_layouts(monkeypatch, capsys):
+    """benchmarks/memory_format.py (its --quick mode, in this process) times every step the bench
+    runs in both layouts and says how far their outputs differ."""
+    script = SCRIPT.parent / "memory_format.py"
+    monkeypatch.setattr(sys, "argv", [str(script), "--quick"])
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))
+    runpy.run_path(str(script), run_name="__main__")
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("small-cnn")]
+    assert [line.split("  ")[1].strip() for line in rows] == ["train (1 epoch)", "craft pgd", "predict"]
+    assert all(line.split()[-2].endswith("x") for line in rows)  # the speed-up column
