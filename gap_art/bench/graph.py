@@ -89,9 +89,16 @@ class Dependencies:
         return iter(result for _, result in self._items)
 
 
+class DependencyTypeError(TypeError):
+    """A task read a dependency as a kind of result it is not: a bug in gap-art's task kinds,
+    never a result (it stops the study with its traceback)."""
+
+
 def _checked(result: TaskResult, role: str, kind: type[R]) -> R:
     if not isinstance(result, kind):
-        raise TypeError(f"the {role!r} dependency is a {type(result).__name__}, not a {kind.__name__}")
+        raise DependencyTypeError(
+            f"the {role!r} dependency is a {type(result).__name__}, not a {kind.__name__}"
+        )
     return result
 
 
@@ -161,7 +168,7 @@ def _run(task: Task, results: Dependencies, ctx: Context) -> TaskResult:
         return Failure(error=failed.error)
     try:
         return task.spec.run(task, results, ctx)
-    except UndeclaredReadError:  # a bug in gap-art's task kind, never a result
+    except (UndeclaredReadError, DependencyTypeError):  # a bug in gap-art's task kind, never a result
         raise
     except Exception as error:  # a crash in one target or cell must not stop the study
         return Failure(error=f"{type(error).__name__}: {error}", traceback=traceback.format_exc())

@@ -167,7 +167,7 @@ class CellSpec(TaskSpec):
             "threat_model": self.threat_model,
         }
         cost = target_result.row_columns() if isinstance(target_result, TargetResult) else {}
-        if isinstance(cell_result, CellResult) and cell_result.columns is not None:
+        if isinstance(cell_result, CellResult):
             metrics = {k: v for k, v in cell_result.columns.items() if k not in ("target", "attack", "seed")}
         else:
             metrics = {"error": cell_result.error if isinstance(cell_result, Failure) else None}
