@@ -55,36 +55,31 @@ THREATS: Registry[type[ThreatModel]] = Registry("threat model", "gap_art.threat_
 
 
 class _OwnModel(ThreatModel):
-    """An attacker crafting on one dense model, the same for every target."""
-
-    kind: ClassVar[str] = ""
+    """An attacker crafting on one dense model, the same for every target: the one
+    :meth:`AttackerModels.own` holds under the name this kind is registered as."""
 
     def sources(self, models: AttackerModels[T]) -> tuple[T, ...]:
-        return (models.own(self.kind),)
+        return (models.own(self.name),)
 
 
 @THREATS.register(DENSE)
 class Dense(_OwnModel):
     description = "M itself, the parent every target is built from (the paper's threat model)"
-    kind = DENSE
 
 
 @THREATS.register(INDEPENDENT)
 class Independent(_OwnModel):
     description = "the attacker's own dense model (our architecture and recipe, their seed)"
-    kind = INDEPENDENT
 
 
 @THREATS.register(INDEPENDENT_ARCH)
 class IndependentArch(_OwnModel):
     description = "the attacker's own dense model of another architecture"
-    kind = INDEPENDENT_ARCH
 
 
 @THREATS.register(ROBUST)
 class Robust(_OwnModel):
     description = "the attacker's own dense model adversarially trained by ART (robust_defence)"
-    kind = ROBUST
 
 
 @THREATS.register("replica")
@@ -152,19 +147,7 @@ def threat_model(name: str, param: str = "threat_models") -> ThreatModel:
     return THREATS.get(name)()
 
 
-def replica_count(threat: str, default: int) -> int | None:
-    """How many replicas the threat model ``threat`` averages: ``default`` (the study's
-    ``replicas``) for ``replicas``, K for ``replicas-K``, ``None`` for any other."""
-    model = threat_model(threat) if threat in THREATS or _SIZED_REPLICAS.fullmatch(threat) else None
-    return (model.count or default) if isinstance(model, Replicas) else None
-
-
 def check_threat_model(threat: object, param: str) -> str:
     """``threat`` if it names a threat model (``replicas-K`` with K >= 2 included)."""
     threat_model(threat, param)  # type: ignore[arg-type]
     return str(threat)
-
-
-def threat_model_names() -> list[str]:
-    """Every registered threat model's name (``replicas-K`` aside)."""
-    return THREATS.names()

@@ -69,9 +69,9 @@ def pool_sources() -> list[str]:
 
 
 def threat_models() -> list[str]:
-    from gap_art.bench.threats import threat_model_names
+    from gap_art.bench.threats import THREATS
 
-    return threat_model_names()
+    return THREATS.names()
 
 
 class LazyChoice(click.Choice):
