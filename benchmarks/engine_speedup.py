@@ -33,7 +33,8 @@ CLI = "from gap_art.cli import main; main()"
 def run_study(code: Path, bench_args: list[str], out: Path) -> float:
     """Wall seconds of ``gap-art bench`` run from the sources in ``code`` into ``out``."""
     env = {**os.environ, "PYTHONPATH": str(code)}
-    command = [sys.executable, "-c", CLI, "bench", *bench_args, "--out", str(out), "--quiet", "--allow-failures"]
+    options = ["--out", str(out), "--quiet", "--allow-failures"]
+    command = [sys.executable, "-c", CLI, "bench", *bench_args, *options]
     start = time.perf_counter()
     subprocess.run(command, cwd=code, env=env, check=True)
     return time.perf_counter() - start
