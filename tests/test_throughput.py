@@ -39,3 +39,22 @@ def test_memory_format_times_each_step_in_both_layouts(monkeypatch, capsys):
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("small-cnn")]
     assert [line.split("  ")[1].strip() for line in rows] == ["train (1 epoch)", "craft pgd", "predict"]
     assert all(line.split()[-2].endswith("x") for line in rows)  # the speed-up column
+
+
+def test_engine_speedup_splits_a_run_by_task_kind(monkeypatch, tmp_path):
+    """benchmarks/engine_speedup.py reads each run's seconds by task kind from its cache (the
+    kind is the id's prefix, ``target-...``) and counts what no task accounts for as the cells
+    and report, so the kinds add up to the wall time."""
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))
+    by_task_kind = runpy.run_path(str(SCRIPT.parent / "engine_speedup.py"))["by_task_kind"]
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for name, seconds in [("source-aa", 2.0), ("craft-bb", 3.0), ("craft-cc", 4.5), ("target-dd", 1.0)]:
+        (cache / f"{name}.json").write_text(f'{{"time_s": {seconds}}}')
+    (cache / "target-ee.json").write_text('{"error": "failed before timing"}')
+    assert by_task_kind(tmp_path, wall=20.0) == {
+        "cells and report": 9.5,
+        "craft": 7.5,
+        "source": 2.0,
+        "target": 1.0,
+    }
