@@ -261,3 +261,18 @@ def test_an_attack_art_lacks_is_a_usage_error_naming_the_backend(classifier):
     assert make_attack("apgd-dlr", classifier, backend="art").attack.__class__.__name__ == (
         "AutoProjectedGradientDescent"
     )
+
+
+def test_a_model_is_broken_only_where_its_parent_beat_chance_beyond_noise():
+    """An untrained parent a little above the majority rate by sampling noise (0.113 against
+    0.102 over 360 examples) did not have the task, so a pruned copy at chance lost nothing;
+    a parent at 0.9 did."""
+    from gap_art.evaluation.health import ModelHealth
+
+    noise = ModelHealth(accuracy=0.098, parent_accuracy=0.113, majority_rate=0.102, collapsed={}, n=360)
+    assert noise.at_chance and not noise.parent_above_chance and not noise.broken
+    assert "at chance too" in noise.warnings()[0]
+    trained = ModelHealth(accuracy=0.098, parent_accuracy=0.9, majority_rate=0.102, collapsed={}, n=360)
+    assert trained.broken and "0.9000" in trained.warnings()[0]
+    few = ModelHealth(accuracy=0.098, parent_accuracy=0.113, majority_rate=0.102, collapsed={}, n=0)
+    assert few.broken  # without a count, any lead counts, as before

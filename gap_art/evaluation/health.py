@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from gap_art.evaluation.metrics import class_recall, collapsed_classes
+from gap_art.evaluation.metrics import class_recall, collapsed_classes, wilson_interval
 
 
 @dataclass(frozen=True)
@@ -22,12 +22,14 @@ class ModelHealth:
         or below it is at chance.
     :param collapsed: Each class whose recall fell significantly below half of the parent's,
         with ``(recall, parent's recall)``.
+    :param n: How many examples the accuracies were measured on (0: unknown).
     """
 
     accuracy: float
     parent_accuracy: float
     majority_rate: float
     collapsed: dict[int, tuple[float, float]]
+    n: int = 0
 
     @property
     def at_chance(self) -> bool:
@@ -35,9 +37,18 @@ class ModelHealth:
         return self.accuracy <= self.majority_rate
 
     @property
+    def parent_above_chance(self) -> bool:
+        """The parent beats always answering the most frequent class by more than sampling
+        noise: its accuracy's 95% Wilson interval lies above that rate (an untrained parent's
+        0.11 on ten classes does not)."""
+        if self.n == 0:
+            return self.parent_accuracy > self.majority_rate
+        return wilson_interval(round(self.parent_accuracy * self.n), self.n)[0] > self.majority_rate
+
+    @property
     def broken(self) -> bool:
         """At chance where the parent was not: compressing it lost the task."""
-        return self.at_chance and self.parent_accuracy > self.majority_rate
+        return self.at_chance and self.parent_above_chance
 
     def warnings(self) -> list[str]:
         """One line per problem (none for a healthy model)."""
@@ -72,4 +83,5 @@ def model_health(parent: Any, model: Any, x: np.ndarray, y: np.ndarray) -> Model
         parent_accuracy=float(correct[0].mean()),
         majority_rate=majority_rate(y),
         collapsed={k: (float(recall[1][k] or 0.0), float(recall[0][k] or 0.0)) for k in collapsed},
+        n=len(y),
     )
