@@ -54,12 +54,20 @@ def seeded(seed: int | None) -> Iterator[None]:
     if seed is None:
         yield
         return
-    np_state, py_state = np.random.get_state(), random.getstate()
-    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
-    with torch.random.fork_rng(devices=devices):
+    with kept_random_state():
         torch.manual_seed(seed)
         np.random.seed(seed % 2**32)
         random.seed(seed)
+        yield
+
+
+@contextlib.contextmanager
+def kept_random_state() -> Iterator[None]:
+    """Restore torch's, numpy's and random's generators after the block, so that what runs
+    inside (a training curve's monitor between epochs) never moves the caller's later draws."""
+    np_state, py_state = np.random.get_state(), random.getstate()
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=devices):
         try:
             yield
         finally:

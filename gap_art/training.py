@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -12,7 +13,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from gap_art.errors import ParameterError
-from gap_art.runtime import resolve_device, seeded, seeded_subset
+from gap_art.runtime import kept_random_state, resolve_device, seeded, seeded_subset
 from gap_art.settings import FinetuneSpec
 
 
@@ -209,6 +210,17 @@ def validation_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np
     held = np.zeros(n, dtype=bool)
     held[seeded_subset(n, max(1, round(n * fraction)), seed)] = True
     return np.flatnonzero(~held), np.flatnonzero(held)
+
+
+Watched = TypeVar("Watched")
+
+
+def watch(monitor: Callable[[int, Watched], None] | None, epoch: int, model: Watched) -> None:
+    """Call a training curve's ``monitor`` with the epoch and the model in training, its
+    random draws kept apart from the training's: watching a run never changes it."""
+    if monitor is not None:
+        with kept_random_state():
+            monitor(epoch, model)
 
 
 EpochHook = Callable[[int], bool]

@@ -88,6 +88,14 @@ def check_int(value: object, param: str, minimum: int) -> int:
     return int(value)
 
 
+def check_bool(value: object, param: str) -> bool:
+    """``value`` if it is ``True`` or ``False`` (a TOML or JSON boolean), else an error naming
+    ``param``."""
+    if not isinstance(value, bool):
+        raise ParameterError(f"{param} must be true or false, got {value!r}")
+    return value
+
+
 def check_choice(value: object, param: str, allowed: Sequence[str]) -> str:
     """``value`` must be one of ``allowed``; the error lists them (and the closest, if any)."""
     if value not in allowed:

@@ -87,6 +87,7 @@ ALTERNATIVES = {
     "pool_sources": ["replicas"],
     "pool_replicas": 1,
     "curve_eps": [2.0],
+    "training_curves": True,
     "sanity_checks": False,
     "cw_kappa": 5.0,
     "attack_backend": "art",

@@ -119,6 +119,21 @@ def test_bench_runs_a_small_study_and_prints_the_table(tmp_path):
     assert compared.exit_code == 0 and "magnitude@2x" in compared.output and "+0.000" in compared.output
 
 
+def test_none_sets_a_number_whose_none_means_something(tmp_path):
+    """``--finetune-patience none`` trains every epoch (no early stopping) and ``--n-test none``
+    attacks every test image, as ``"none"`` does in a config file (TOML has no null); anything
+    else that is not a number is a usage error naming the option."""
+    config_file = tmp_path / "study.toml"
+    config_file.write_text('finetune_patience = "none"\nn_train = "none"\n')
+    result = invoke("bench", "--dry-run", "--config", str(config_file), "--n-test", "none", "--eps", "None")
+    assert result.exit_code == 0, result.output
+    config = json.loads(result.output)["config"]
+    assert [config[k] for k in ("finetune_patience", "n_train", "n_test", "eps")] == [None] * 4
+    bad = invoke("bench", "--dry-run", "--finetune-patience", "lots")
+    assert bad.exit_code == 2 and "--finetune-patience" in bad.output and "Traceback" not in bad.output
+    assert "int or none" in bad.output
+
+
 def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path):
     from gap_art.bench import plan, preset
 

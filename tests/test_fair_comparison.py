@@ -310,7 +310,7 @@ def test_each_seed_draws_its_own_test_sample_and_the_attacker_its_own_seeds():
 
 
 def test_cw_with_a_confidence_margin_runs_on_art_and_is_labelled_as_l2():
-    from gap_art.bench.config import attack_label
+    from gap_art.bench.attack_roles import attack_label
     from gap_art.bench.tasks import CraftSpec
 
     config = BenchConfig(

@@ -3,6 +3,7 @@ method names, and their place in the bench (issue 15)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -72,6 +73,38 @@ def test_tat_is_seeded_and_stops_early_on_a_validation_split(classifier, pruned,
     first, again, other = weights(0), weights(0), weights(1)
     assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
     assert not all(torch.equal(a, b) for a, b in zip(first, other, strict=True))
+
+
+@pytest.mark.parametrize("hardening", [TransferAdversarialFinetuning, GradientMisalignmentFinetuning])
+@pytest.mark.parametrize("patience", [None, 1])
+def test_a_hardenings_monitor_sees_every_epoch_and_changes_nothing(
+    classifier, pruned, digits, hardening, patience
+):
+    """``finetune_monitor`` (a training curve's hook) is called with the unhardened copy as
+    epoch 0 and after every epoch trained, with early stopping or without; a monitor that runs
+    a seeded attack between epochs leaves the hardened weights as they are without it."""
+    x, y = digits.numpy("train")
+    xv, yv = digits.numpy("test")
+
+    def harden(monitor) -> list[torch.Tensor]:
+        defence = hardening(pruned, classifier, eps=EPS, epochs=3, patience=patience, seed=0)
+        defence.finetune_monitor = monitor
+        model = defence(x, y=y, validation_data=(xv[:50], yv[:50])).model
+        assert defence.finetune_record_ is not None
+        epochs.append(defence.finetune_record_.epochs_run)
+        return [p.detach().clone() for p in model.parameters()]
+
+    seen: list[int] = []
+    epochs: list[int] = []
+
+    def attack_between_epochs(epoch, trainee):
+        seen.append(epoch)
+        make_attack("pgd", trainee, eps=EPS, seed=epoch).generate(xv[:20], yv[:20])
+        torch.rand(3)  # a draw of its own, outside the attack's seeded block
+
+    watched, plain = harden(attack_between_epochs), harden(None)
+    assert seen == list(range(epochs[0] + 1)) and epochs[0] == epochs[1]
+    assert all(torch.equal(a, b) for a, b in zip(watched, plain, strict=True))
 
 
 def test_static_source_attack_crafts_each_input_set_once(classifier, digits):
@@ -227,6 +260,23 @@ def test_ensemble_adversarial_training_hardens_the_dense_model(classifier, digit
     assert accuracy(hardened, xt, yt) > 0.9
 
 
+@pytest.mark.parametrize("name", ["fbf", "ensemble-adv"])
+def test_arts_trainers_show_a_monitor_every_epoch(classifier, digits, name):
+    """An ART adversarial trainer given a monitor (a training curve) shows it the model before
+    training and after each epoch, without early stopping too (then one epoch per call)."""
+    x, y = digits.numpy("train")
+    seen: list[tuple[int, float]] = []
+
+    def monitor(epoch, model):
+        seen.append((epoch, accuracy(model, x[:100], y[:100])))
+
+    data = TrainingData(x, y, torch.nn.Linear(1, 1), FinetuneSpec(3, None), digits.info.eps, monitor=monitor)
+    model = get_art_defence(name).train(classifier, data)
+    assert [epoch for epoch, _ in seen] == [0, 1, 2, 3]
+    trained = type(classifier)(**{**classifier.get_params(), "model": model})
+    assert seen[-1][1] == accuracy(trained, x[:100], y[:100])  # the last epoch seen is the model kept
+
+
 def test_an_art_defence_before_pruning_defends_the_parent_then_compresses_it(classifier, digits):
     """``ensemble-adv>magnitude``: ART's ensemble adversarial training on a copy of the parent,
     then magnitude pruning of that model; the parent itself is left as it was."""
@@ -322,19 +372,46 @@ def test_the_bench_runs_hardened_and_iterative_methods_with_their_replicas(tmp_p
         finetune_epochs=2,
         defence_epochs=1,
         n_test=100,
-        threat_models=["dense", "replica"],
+        threat_models=["dense", "replica", "independent"],
         sanity_checks=False,
+        training_curves=True,
     )
     results = run(config, out=warm(tmp_path), progress=False)
     rows = {(r["target"], r["threat_model"]): r for r in results.rows}
     assert not [r for r in results.rows if r.get("error")]
     assert {"magnitude+tat@4x", "gap-iter@4x", "art:ensemble-adv"} <= {t for t, _ in rows}
+    assert ("magnitude+tat@4x", "replica") in rows
     tat = rows[("magnitude+tat@4x", "dense")]
-    assert ("magnitude+tat@4x", "replica") in rows and tat.get("validation_curve") is None
+    curve, kept = tat["validation_curve"], tat["finetune_best_epoch"]
+    assert [point[0] for point in curve] == list(range(tat["finetune_epochs_run"] + 1))
+    assert all(len(point) == 4 and point[3] <= point[1] for point in curve)  # white-box at each epoch
+    assert curve[kept][1:3] == [tat["validation_clean_accuracy"], tat["validation_transfer_accuracy"]]
+    assert all(len(point) == 3 for point in rows[("gap-iter@4x", "dense")]["validation_curve"])
+    sources = {s["source"]: s["accuracy"] for s in tat["validation_curve_sources"]}
+    assert set(sources) == {"independent", "replica"}  # the study's attackers, and the replica
+    assert all(len(values) == len(curve) for values in sources.values())
+    art = rows[("art:ensemble-adv", "dense")]  # ART's trainer: the same curve, epoch by epoch
+    assert [len(point) for point in art["validation_curve"]] == [4] * (art["finetune_epochs_run"] + 1)
+    assert {s["source"] for s in art["validation_curve_sources"]} == {"independent", "replica"}
+    assert all(value is None or 0 <= value <= 1 for values in sources.values() for value in values)
+    cache = tmp_path / "cache"
+    specs = {p: json.loads(p.read_text())["spec"] for p in cache.glob("target-*.json")}
+    tat_file = next(
+        p for p, spec in specs.items() if spec["name"] == "magnitude+tat@4x" and spec["seed"] == 0
+    )
+    epoch_models = {int(p.stem.rsplit("epoch", 1)[1]): p for p in cache.glob(f"{tat_file.stem}.epoch*.pt")}
+    assert sorted(epoch_models) == [point[0] for point in curve]  # one model per epoch
+    kept_model = torch.load(epoch_models[kept], weights_only=True)["state_dict"]
+    target = torch.load(cache / f"{epoch_models[kept].name.split('.')[0]}.pt", weights_only=True)[
+        "state_dict"
+    ]
+    assert all(torch.equal(kept_model[k], v) for k, v in target.items())  # the kept epoch is the target
     assert ("art:ensemble-adv", "replica") in rows  # ART's training rerun on M by the attacker
     assert rows[("gap-iter@4x", "dense")]["gap_eps"] is not None
     report = (tmp_path / "report.md").read_text()
     assert "magnitude+tat@4x" in report
+    curves = report.split("## Training curves (validation rows)")[1]
+    assert "### magnitude+tat@4x" in curves and "PGD from replica" in curves
 
 
 def test_a_leaking_cell_is_no_win_no_best_and_is_listed_with_its_attacker():

@@ -146,7 +146,7 @@ def test_an_attacks_norm_and_margin_come_from_its_recipe():
     L-inf minimum."""
     from gap_art.attacks import is_linf
     from gap_art.bench import build_graph
-    from gap_art.bench.config import attack_label
+    from gap_art.bench.attack_roles import attack_label
 
     name = _registered(ATTACKS, "margin-l2", MarginL2)
     try:

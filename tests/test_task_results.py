@@ -15,6 +15,7 @@ from gap_art.bench.task_results import (
     Failure,
     ModelSize,
     SanityResult,
+    SourceCurve,
     SourceResult,
     result_from_dict,
 )
@@ -33,7 +34,9 @@ PRUNED = TargetResult(
     gap_eps=0.1,
     gap_eps_step=0.01,
     gap_steps=10,
-    validation_curve=((0, 0.8, 0.1), (1, 0.85, 0.2)),
+    validation_curve=((0, 0.8, 0.1, 0.0), (1, 0.85, 0.2, 0.05)),
+    validation_curve_sources=(SourceCurve("independent", (0.3, 0.4)), SourceCurve("replica", (0.1, None))),
+    epoch_checkpoints=("target-1.epoch0.pt", "target-1.epoch1.pt"),
     validation=ValidationPoint(0.85, 0.2, (0.9, None), (3, 0), "pgd", "e0", "40", "00"),
     time_s=1.5,
     environment=ENV,
@@ -65,7 +68,12 @@ def test_every_result_kind_survives_the_caches_json(result, tmp_path):
 def test_a_target_gives_its_row_the_columns_it_has():
     columns = PRUNED.row_columns()
     assert columns["compression"] == 4.0 and columns["validation_clean_accuracy"] == 0.85
-    assert columns["validation_curve"] == [[0, 0.8, 0.1], [1, 0.85, 0.2]]  # as results.json holds it
+    assert columns["validation_curve"] == [
+        [0, 0.8, 0.1, 0.0],
+        [1, 0.85, 0.2, 0.05],
+    ]  # as results.json holds it
+    assert columns["validation_curve_sources"][1] == {"source": "replica", "accuracy": [0.1, None]}
+    assert "epoch_checkpoints" not in columns  # the cache's business, not the results'
     assert columns["excluded_layers"] == ["fc.weight"] and columns["time_s"] == 1.5
     dense = TargetResult(spec=PRUNED.spec, checkpoint="s.pt", size=SIZE)
     assert "finetune_epochs_run" not in dense.row_columns()  # a method's record, where it has one

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from gap_art.bench.config import BenchConfig, primary_attack
+from gap_art.bench.attack_roles import primary_attack
+from gap_art.bench.config import BenchConfig
 from gap_art.bench.document import Document
 from gap_art.bench.primary import PrimaryResult, holm_family_note
 

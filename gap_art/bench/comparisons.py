@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gap_art.bench.config import BenchConfig, ConfigError, primary_attack
+from gap_art.bench.attack_roles import primary_attack
+from gap_art.bench.config import BenchConfig, ConfigError
 from gap_art.defences.art_builtin import ART_DEFENCES, TrainedDefence
 from gap_art.defences.methods import needs_attack, parse_method
 

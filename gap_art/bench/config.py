@@ -25,7 +25,7 @@ from gap_art.settings import (
     FinetuneSpec,
     default_eps_step,
 )
-from gap_art.validation import check_choice, check_choices, check_int, check_range, params_named
+from gap_art.validation import check_bool, check_choice, check_choices, check_int, check_range, params_named
 
 DEFAULT_DEFENCES = ["feature-squeezing", "spatial-smoothing", "jpeg", "distillation", "madry-pgd", "fbf"]
 """ART's defences compared against by default: 3 preprocessors, a transformer, 2 trainers."""
@@ -100,6 +100,9 @@ class BenchConfig:
         ``independent_arch``) and ``robust`` (M trained by ``robust_defence``).
     :param pool_replicas: How many of its own replicas ``replicas`` in ``pool_sources`` means.
     :param curve_eps: Multiples of ``eps`` for security curves (accuracy against eps).
+    :param training_curves: Hardened and pretrained methods (``+tat``, ``+pool``, ``A>B``) also
+        run the primary attack white-box on the validation rows at each epoch of their training
+        curve, and keep each epoch's model in the cache.
     :param sanity_checks: Run the attack sanity checks on each seed's source.
     :param cw_kappa: CW's confidence margin (transfer and white-box). At 0 its examples sit on
         the boundary; Carlini and Wagner's 20 is often not reached in 50 steps. CW is L2: eps does
@@ -159,6 +162,7 @@ class BenchConfig:
     pool_sources: list[str] = field(default_factory=lambda: list(DEFAULT_POOL_SOURCES))
     pool_replicas: int = 2
     curve_eps: list[float] = field(default_factory=list)
+    training_curves: bool = False
     sanity_checks: bool = True
     cw_kappa: float = 0.0
     attack_backend: str = "torchattacks"
@@ -183,6 +187,8 @@ class BenchConfig:
         cls, data: dict[str, Any], base: BenchConfig | None = None, files: bool = True
     ) -> BenchConfig:
         """Build from a dict (a config file); unknown keys are an error that lists the known ones.
+        A number setting whose ``None`` means something (``finetune_patience``, ``n_train``,
+        ``eps``, ...) takes ``"none"`` for it, as TOML has no null.
 
         :param files: Also check the files it names (data, checkpoint, own-code architecture);
             off to read a finished study's configuration where those files may be gone.
@@ -194,6 +200,8 @@ class BenchConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"unknown config keys {unknown}; known keys: {sorted(known)}")
+        nullable = {f.name for f in fields(cls) if f.type in ("int | None", "float | None")}
+        data = {key: None if key in nullable and value == "none" else value for key, value in data.items()}
         if isinstance(data.get("gap_eps"), (int, float)):  # one budget, as in a config file
             data = {**data, "gap_eps": [data["gap_eps"]]}
         config = replace(base or cls(), **data)
@@ -262,8 +270,8 @@ class BenchConfig:
             raise ParameterError(f"gap_eps must be a non-empty list of budgets, got {self.gap_eps!r}")
         with params_named(FINETUNE_PARAMS):
             FinetuneSpec(self.finetune_epochs, self.finetune_patience, self.validation_fraction)
-        if not isinstance(self.prune_classifier, bool):
-            raise ParameterError(f"prune_classifier must be true or false, got {self.prune_classifier!r}")
+        for name in ("int8", "prune_classifier", "training_curves", "sanity_checks"):
+            check_bool(getattr(self, name), name)
         if not self.seeds or any(not isinstance(s, int) or s < 0 for s in self.seeds):
             raise ParameterError(f"seeds must be non-negative integers, got {self.seeds!r}")
         check_int(self.rounds, "rounds", 1)
@@ -332,19 +340,3 @@ class BenchConfig:
             low, high = 0.0, 1.0  # every dataset is read into [0, 1]
             return [((high - low) * GAP_EPS, (high - low) * GAP_EPS_STEP)]
         return [(eps, default_eps_step(eps)) for eps in self.gap_eps]
-
-
-def whitebox_only(config: BenchConfig) -> list[str]:
-    """White-box attacks not among ``attacks``: each runs white-box and from the dense model only."""
-    return [a for a in config.whitebox_attacks if a not in config.attacks]
-
-
-def attack_label(attack: str, config: BenchConfig) -> str:
-    """How reports name an attack: as its recipe says (an L2 attack with its norm and the
-    study's margin, ``CW (L2, kappa 0)``); a name no installed recipe registers, upper-cased."""
-    return ATTACKS.get(attack).label(config.cw_kappa) if attack in ATTACKS else attack.upper()
-
-
-def primary_attack(config: BenchConfig) -> str:
-    """The attack the fine-tuning curves, security curves and summaries use: PGD if studied."""
-    return "pgd" if "pgd" in config.attacks else config.attacks[0]

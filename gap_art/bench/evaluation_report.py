@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from gap_art import __version__
-from gap_art.bench.config import BenchConfig, attack_label
+from gap_art.bench.attack_roles import attack_label
+from gap_art.bench.config import BenchConfig
 from gap_art.bench.document import Document, Strong
 from gap_art.bench.plots import WORST_PARETO
 from gap_art.bench.rows import Row, metric

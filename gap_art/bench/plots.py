@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gap_art.bench.config import BenchConfig, primary_attack
+from gap_art.bench.attack_roles import primary_attack
+from gap_art.bench.config import BenchConfig
 from gap_art.bench.rows import Row
 from gap_art.bench.summary import HEADLINE, Key, summarize, upper_envelope
 

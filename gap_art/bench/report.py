@@ -16,9 +16,11 @@ import torch
 
 from gap_art import __version__
 from gap_art.attacks import is_linf
+from gap_art.bench.attack_roles import primary_attack
 from gap_art.bench.comparison_sections import paired_section, primary_section
-from gap_art.bench.config import BenchConfig, primary_attack
+from gap_art.bench.config import BenchConfig
 from gap_art.bench.context import evaluation_seed
+from gap_art.bench.curve_sections import curves_section
 from gap_art.bench.document import Document, Strong
 from gap_art.bench.drawing import plot_results
 from gap_art.bench.evaluation_report import evaluation_document
@@ -164,6 +166,7 @@ def report_document(
     threat_section(doc, summary, config)
     secret_section(doc, summary, config)
     inside_section(doc, rows, config)
+    curves_section(doc, rows, config)
     paired_section(doc, analysis.combined, config, len(analysis.paired))
     sanity_section(doc, checks)
     failed = [r for r in rows if r.get("error")]

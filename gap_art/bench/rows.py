@@ -88,6 +88,7 @@ class Row(TypedDict, total=False):
     cell_time_s: float
     autoattack_accuracy: float | None
     autoattack_n: int | None
+    validation_curve_sources: list[dict[str, Any]]
 
 
 ROW_FIELDS = (
@@ -140,6 +141,7 @@ def metric(row: Row, name: str) -> Any:
 JSON_ONLY = (
     "transfer_correct", "clean_correct", "whitebox_correct", "validation_clean_correct",
     "validation_transfer_correct", "validation_whitebox_correct", "validation_curve", "environment",
+    "validation_curve_sources",
 )  # fmt: skip
 """Per-example bits, fine-tuning curves (on the validation rows) and the numerical environment a
 cell ran in: in results.json, not in the CSV."""
@@ -151,6 +153,7 @@ TARGET_FIELDS = (
     "size_encoding",
     "time_s",
     "validation_curve",
+    "validation_curve_sources",
     "validation_clean_accuracy",
     "validation_transfer_accuracy",
     "validation_class_recall",

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 
 from gap_art.attacks import ATTACKS
-from gap_art.bench.config import BenchConfig, attack_label, primary_attack
+from gap_art.bench.attack_roles import attack_label, primary_attack
+from gap_art.bench.config import BenchConfig
 from gap_art.bench.document import Document, Strong
 from gap_art.bench.rows import Row
 from gap_art.bench.summary import HEADLINE, Cell, Key

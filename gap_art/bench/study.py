@@ -13,12 +13,14 @@ targets record their fine-tuning curve and the kept model's point there, and eve
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
 from gap_art.attacks import ATTACKS
+from gap_art.bench.attack_roles import primary_attack, whitebox_only
 from gap_art.bench.comparisons import pruned_target_names
-from gap_art.bench.config import BenchConfig, primary_attack, whitebox_only
+from gap_art.bench.config import BenchConfig
 from gap_art.bench.graph import DepTasks, Graph, Task, TaskSpec
 from gap_art.bench.inputs import StudyInputs, file_digest
 from gap_art.bench.pool_sources import build_pool
@@ -27,6 +29,7 @@ from gap_art.bench.target_spec import TargetSpec
 from gap_art.bench.targets import ArtPreprocessorSpec, ArtTrainerSpec, DenseSpec, Int8Spec, PrunedSpec
 from gap_art.bench.tasks import CellSpec, CraftSpec, SanitySpec, SourceSpec, ValidationCraftSpec
 from gap_art.bench.threats import threat_model
+from gap_art.bench.training_curves import PUBLIC_ATTACKERS, public_role
 from gap_art.defences.art_builtin import ART_DEFENCES, TrainedDefence
 from gap_art.defences.methods import needs_attack, parse_method
 from gap_art.models import independent_arch
@@ -112,26 +115,53 @@ class _Builder:
         spec = CraftSpec(seed, attack, threat, self.config.n_test, self.config.split)
         return self.make(spec, {"model": sources})
 
-    def validation_craft(self, attack: str, seed: int, source: Task) -> Task:
-        """``attack`` crafted on the dense model over the study's validation rows: the
-        defender's own measurement (its random starts drawn from the defender's seed)."""
+    def validation_craft(self, attack: str, seed: int, source: Task, threat: str = "dense") -> Task:
+        """``attack`` crafted on ``source`` (the dense model, or ``threat``'s own) over the study's
+        validation rows: the defender's measurement (random starts from the defender's seed)."""
         eps = self.config.attack_eps
         spec = AttackSpec(attack, self.config.attack_backend, eps, default_eps_step(eps), seed=seed)
-        return self.make(ValidationCraftSpec(seed, spec, "dense"), {"model": source})
+        return self.make(ValidationCraftSpec(seed, spec, threat), {"model": source})
 
     def pruned(self, method: str, ratio: float, seed: int, source: Task, validation: Task) -> list[Task]:
         """One pruned target per GAP budget (one for criteria without an attack)."""
         specs = method_specs(self.config, method, ratio, seed)
         names = pruned_target_names(self.config, method, ratio)
-        return [
-            self.with_pool(PrunedSpec(seed, name, method, settings), source, validation)
-            for settings, name in zip(specs, names, strict=True)
-        ]
+        targets = []
+        for settings, name in zip(specs, names, strict=True):
+            spec = PrunedSpec(seed, name, method, settings, self.curves(settings))
+            extra = self.curve_sources(spec, source) if spec.curves else {}
+            targets.append(self.with_pool(spec, source, validation, extra))
+        return targets
 
-    def with_pool(self, spec: TargetSpec, source: Task, validation: Task | None = None) -> Task:
-        """The target of ``spec`` built from ``source`` (scored on ``validation`` if given),
-        with its pool of static sources when its method hardens with ``+pool``."""
-        deps: dict[str, Task | tuple[Task, ...]] = {"source": source}
+    def curves(self, settings: MethodSpec) -> bool:
+        """Whether a method's target records the full training curve (``training_curves``):
+        the hardened and pretrained ones, whose training is the defence."""
+        trained = settings.hardening is not None or settings.pretraining is not None
+        return self.config.training_curves and trained
+
+    def curve_sources(self, spec: TargetSpec, source: Task) -> dict[str, Task]:
+        """What a training curve also transfers from at each epoch: the primary attack on the
+        validation rows from each of the study's attackers' own models, and the
+        replica an attacker would train the same way (``replica``, the model at the same epoch)."""
+        attack, models = primary_attack(self.config), self.attackers(spec.seed, source)
+        public = {
+            public_role(kind): self.validation_craft(attack, spec.seed, models[kind], kind)
+            for kind in PUBLIC_ATTACKERS
+            if kind in self.config.threat_models
+        }
+        return {**public, "replica": self.with_pool(spec.replica(attacker_seed(spec.seed)), source)}
+
+    def with_pool(
+        self,
+        spec: TargetSpec,
+        source: Task,
+        validation: Task | None = None,
+        extra: DepTasks | None = None,
+    ) -> Task:
+        """The target of ``spec`` built from ``source`` (scored on ``validation`` if given,
+        after the ``extra`` dependencies), with its pool of static sources when its method
+        hardens with ``+pool``."""
+        deps: dict[str, Task | Sequence[Task]] = {"source": source, **(extra or {})}
         if validation is not None:
             deps["validation"] = validation
         if isinstance(spec, PrunedSpec) and spec.settings.hardening == "pool":
@@ -292,18 +322,20 @@ def _targets(b: _Builder, seed: int, source: Task, validation: Task) -> tuple[li
                 parents[quantized.id] = parent
             targets.append(quantized)
     for defence in config.defences:
-        target = b.make(
-            _art_defence_spec(config, defence, seed), {"source": source, "validation": validation}
-        )
+        trainer = _art_defence_spec(config, defence, seed, config.training_curves)
+        curves = isinstance(trainer, ArtTrainerSpec) and trainer.curves
+        extra = b.curve_sources(trainer, source) if curves else {}
+        target = b.make(trainer, {"source": source, "validation": validation, **extra})
         if issubclass(ART_DEFENCES.get(defence), TrainedDefence):
             parents[target.id] = target  # an attacker can rerun ART's training on M too
         targets.append(target)
     return targets, parents
 
 
-def _art_defence_spec(config: BenchConfig, name: str, seed: int) -> TargetSpec:
+def _art_defence_spec(config: BenchConfig, name: str, seed: int, curves: bool = False) -> TargetSpec:
     """A preprocessor wraps the source; a trainer trains from scratch for the source's epochs
-    (distillation) or fine-tunes the source for ``defence_epochs``, at eps if adversarial."""
+    (distillation) or fine-tunes the source for ``defence_epochs``, at eps if adversarial (with
+    its training curve if ``curves``)."""
     defence = ART_DEFENCES.get(name)
     if not issubclass(defence, TrainedDefence):
         return ArtPreprocessorSpec(seed, f"art:{name}", name)
@@ -313,6 +345,5 @@ def _art_defence_spec(config: BenchConfig, name: str, seed: int) -> TargetSpec:
         config.validation_fraction,
         seed=seed,
     )
-    return ArtTrainerSpec(
-        seed, f"art:{name}", name, training, config.attack_eps if defence.adversarial else None
-    )
+    eps = config.attack_eps if defence.adversarial else None
+    return ArtTrainerSpec(seed, f"art:{name}", name, training, eps, curves and defence.adversarial)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from abc import abstractmethod
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, is_dataclass, replace
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -19,7 +19,7 @@ from typing_extensions import dataclass_transform
 from gap_art.bench.context import Context
 from gap_art.bench.graph import Dependencies, Task, TaskSpec
 from gap_art.bench.rows import TARGET_FIELDS, Row, as_row, pack_correct
-from gap_art.bench.task_results import CraftResult, ModelResult, ModelSize
+from gap_art.bench.task_results import CraftResult, ModelResult, ModelSize, SourceCurve
 from gap_art.classifiers import is_gradient_free
 from gap_art.data.splits import VALIDATION
 from gap_art.evaluation import craft_examples
@@ -54,7 +54,10 @@ class TargetResult(ModelResult):
     """A finished target: the ``spec`` that rebuilds it in any process, how to load it
     (``checkpoint``, or ``parent_checkpoint`` for an int8 model), what its method recorded, and
     its :class:`ValidationPoint`. ``validation_curve``: ``[epoch, clean, transfer]`` on the
-    validation rows before and after each fine-tuning epoch."""
+    validation rows before and after each fine-tuning epoch, with ``white-box`` appended when
+    the study records training curves (:mod:`gap_art.bench.training_curves`); then
+    ``validation_curve_sources`` holds transfer from more sources at each of those points and
+    ``epoch_checkpoints`` each epoch's model."""
 
     result_kind = "target"
     spec: TargetSpec
@@ -65,7 +68,9 @@ class TargetResult(ModelResult):
     gap_eps: float | None = None
     gap_eps_step: float | None = None
     gap_steps: int | None = None
-    validation_curve: tuple[tuple[float, float, float], ...] | None = None
+    validation_curve: tuple[tuple[float, ...], ...] | None = None
+    validation_curve_sources: tuple[SourceCurve, ...] | None = None
+    epoch_checkpoints: tuple[str, ...] | None = None
     validation: ValidationPoint | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -89,7 +94,9 @@ class TargetResult(ModelResult):
 
 
 def _json(value: Any) -> Any:
-    """A column as results.json holds it: tuples as lists."""
+    """A column as results.json holds it: tuples as lists, dataclasses as dicts."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {key: _json(item) for key, item in asdict(value).items()}
     return [_json(item) for item in value] if isinstance(value, tuple) else value
 
 

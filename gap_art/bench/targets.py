@@ -9,14 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import field, replace
 
-import numpy as np
 import torch
 from art.estimators.classification import PyTorchClassifier
 
 from gap_art.bench.context import Context
 from gap_art.bench.graph import Dependencies
 from gap_art.bench.target_spec import TargetResult, TargetSpec, size_fields, target_kind
-from gap_art.bench.task_results import CraftResult, ModelResult, SourceResult
+from gap_art.bench.task_results import ModelResult, SourceResult
+from gap_art.bench.training_curves import CurveRecorder
 from gap_art.defences import Int8Quantization
 from gap_art.defences.art_builtin import PreprocessorDefence, TrainedDefence, TrainingData
 from gap_art.defences.art_builtin import get as get_art_defence
@@ -51,9 +51,13 @@ class PrunedSpec(TargetSpec):
     validation rows), the fine-tuning curve is recorded on the validation rows, never on test
     examples: ``[epoch, clean accuracy, transfer accuracy]`` before and after each epoch. Its
     ``pool`` dependencies are the static sources a ``+pool`` hardening trains against beside
-    the parent (the defender's own replicas, independent and robust models)."""
+    the parent (the defender's own replicas, independent and robust models). With ``curves``
+    (the study's ``training_curves``, for hardened and pretrained methods) the curve is the
+    full one of :class:`~gap_art.bench.training_curves.CurveRecorder`, transferring also from
+    its ``curve from <attacker>`` crafts and its ``replica``."""
 
     settings: MethodSpec = field(default_factory=MethodSpec)
+    curves: bool = False
 
     @property
     def requested_compression(self) -> float:
@@ -64,10 +68,8 @@ class PrunedSpec(TargetSpec):
         return replace(self, seed=seed, settings=replace(self.settings, seed=seed))
 
     def build(self, task_id: str, deps: Dependencies, ctx: Context) -> TargetResult:
-        curve: list[tuple[float, float, float]] = []
-        validation = deps.get("validation", CraftResult)
-        monitor = None if validation is None else _curve_recorder(ctx, ctx.examples(validation), curve)
-        compressed = self.compress(deps, ctx, monitor)
+        recorder = CurveRecorder(task_id, ctx, deps, self.curves)
+        compressed = self.compress(deps, ctx, recorder)
         model = compressed.classifier.model
         result = TargetResult(
             spec=self,
@@ -76,7 +78,9 @@ class PrunedSpec(TargetSpec):
             excluded_layers=tuple(compressed.excluded_layers),
             finetune_epochs_run=sum(record.epochs_run for record in compressed.records),
             finetune_best_epoch=compressed.records[-1].best_epoch,
-            validation_curve=tuple(curve) or None,
+            validation_curve=recorder.curve(),
+            validation_curve_sources=recorder.source_curves(),
+            epoch_checkpoints=recorder.epoch_checkpoints(),
         )
         if not needs_attack(self.settings):
             return result
@@ -104,19 +108,6 @@ class PrunedSpec(TargetSpec):
             extra_sources=pool,
             validation_data=ctx.validation_set(),
         )
-
-
-def _curve_recorder(
-    ctx: Context, x_adv: np.ndarray, curve: list[tuple[float, float, float]]
-) -> Callable[[int, PyTorchClassifier], None]:
-    x, y = ctx.validation_set()
-    both, labels = np.concatenate([x, x_adv]), np.concatenate([y, y])
-
-    def record(epoch: int, pruned: PyTorchClassifier) -> None:
-        correct = pruned.predict(both, batch_size=1024).argmax(1) == labels
-        curve.append((epoch, float(correct[: len(x)].mean()), float(correct[len(x) :].mean())))
-
-    return record
 
 
 def quantize(classifier: PyTorchClassifier, seed: int, ctx: Context) -> PyTorchClassifier:
@@ -169,10 +160,12 @@ class ArtPreprocessorSpec(TargetSpec):
 class ArtTrainerSpec(TargetSpec):
     """A model trained by one of ART's trainers (``method``), from the source or from
     scratch, as ``training`` says (epochs; with a patience, to convergence), at ``eps``
-    when adversarial."""
+    when adversarial. With ``curves``, its training curve is recorded as a pruned target's
+    (:class:`~gap_art.bench.training_curves.CurveRecorder`)."""
 
     training: FinetuneSpec = field(default_factory=FinetuneSpec)
     eps: float | None = None
+    curves: bool = False
 
     def replica(self, seed: int) -> ArtTrainerSpec:
         """ART's training rerun with another seed."""
@@ -184,7 +177,9 @@ class ArtTrainerSpec(TargetSpec):
         torch.manual_seed(self.seed)
         student = ctx.new_model()
         x, y = ctx.data.numpy("train")
-        data = TrainingData(x, y, student, self.training, self.eps or 0.0, ctx.validation_set())
+        recorder = CurveRecorder(task_id, ctx, deps, self.curves) if self.curves else None
+        validation = ctx.validation_set()
+        data = TrainingData(x, y, student, self.training, self.eps or 0.0, validation, recorder)
         model = defence.train(ctx.classifier(deps.one("source", SourceResult).checkpoint), data)
         record = defence.record_
         return TargetResult(
@@ -193,4 +188,7 @@ class ArtTrainerSpec(TargetSpec):
             size=size_fields(model, False),
             finetune_epochs_run=None if record is None else record.epochs_run,
             finetune_best_epoch=None if record is None else record.best_epoch,
+            validation_curve=None if recorder is None else recorder.curve(),
+            validation_curve_sources=None if recorder is None else recorder.source_curves(),
+            epoch_checkpoints=None if recorder is None else recorder.epoch_checkpoints(),
         )

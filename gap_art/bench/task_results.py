@@ -113,6 +113,16 @@ class CraftResult(TaskResult):
     n: int
 
 
+@dataclass(frozen=True)
+class SourceCurve:
+    """A training curve's accuracy under the primary attack from one more ``source`` (an
+    attacker's own model, or ``replica``: the replica at the same epoch), one value per point of
+    the curve; ``None`` where that source had no model at that epoch."""
+
+    source: str
+    accuracy: tuple[float | None, ...]
+
+
 @dataclass(frozen=True, kw_only=True)
 class CellResult(TaskResult):
     """One cell's own columns of its results row (the transfer and white-box metrics, per

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from gap_art.attacks import is_linf
-from gap_art.bench.config import BenchConfig, primary_attack, whitebox_only
+from gap_art.bench.attack_roles import primary_attack, whitebox_only
+from gap_art.bench.config import BenchConfig
 from gap_art.bench.flags import masked_targets, weak_source_classes
 from gap_art.bench.primary import BETTER, WORSE, PrimaryResult, holm_family_note
 from gap_art.bench.rows import Row

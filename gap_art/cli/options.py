@@ -125,6 +125,24 @@ class CommaList(click.ParamType):
             self.fail(f"expected {LIST_HELP} {self.item.__name__}s, got {value!r}", param, ctx)
 
 
+class OrNone(click.ParamType):
+    """A number of ``kind``, or ``none`` for a setting whose ``None`` means something of its
+    own (train every epoch, every example): passed on as the text ``none``, which the settings
+    read as ``None`` (config files spell it the same way)."""
+
+    def __init__(self, kind: type) -> None:
+        self.kind = kind
+        self.name = f"{kind.__name__} or none"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and value.strip().lower() == "none":
+            return "none"
+        try:
+            return self.kind(value)
+        except (TypeError, ValueError):
+            self.fail(f"expected {self.name}, got {value!r}", param, ctx)
+
+
 class RegistryOption(click.Option):
     """An option whose help ends with a registry's names, read when the help is shown, so
     that criteria, attacks and defences registered by plugins are listed too."""
@@ -299,6 +317,8 @@ def _config_option(name: str, annotation: Any, help: str) -> Decorator:
             flag, name, type=click.IntRange(min=1), nargs=2, default=None, help=f"{help} (H W).",
             callback=lambda ctx, param, value: list(value) if value else None,
         )  # fmt: skip
+    if kind in (int, float) and kind is not annotation:  # its None is a setting: 'none' gives it
+        return click.option(flag, name, type=OrNone(kind), help=f"{help} (a number or 'none').")
     return click.option(flag, name, type=PATHS.get(name, kind), help=help)
 
 

@@ -31,7 +31,7 @@ from gap_art.pruning import clone_module
 from gap_art.registry import Registry
 from gap_art.runtime import seeded
 from gap_art.settings import FinetuneSpec
-from gap_art.training import EpochHook, FinetuneRecord, train_to_convergence
+from gap_art.training import EpochHook, FinetuneRecord, train_to_convergence, watch
 
 DISTILLATION_TEMPERATURE = 10.0
 
@@ -75,6 +75,9 @@ class TrainingData:
     :param eps: Budget of adversarial training (input units).
     :param validation: ``(x_val, y_val)`` that score, rows no model trained on (``None``: a
         seeded share of ``x`` held out).
+    :param monitor: A training curve's hook, called with 0 and the model before adversarial
+        fine-tuning, then after each epoch. With one and no patience, the trainer is called one
+        epoch at a time, as with a patience (FBF's cyclic learning rate then spans one epoch).
     """
 
     x: np.ndarray
@@ -83,6 +86,7 @@ class TrainingData:
     training: FinetuneSpec
     eps: float
     validation: tuple[np.ndarray, np.ndarray] | None = None
+    monitor: Callable[[int, PyTorchClassifier], None] | None = None
 
 
 class TrainedDefence(ArtDefence):
@@ -124,13 +128,15 @@ class AdversarialFinetuning(TrainedDefence):
         trainee = rewrap_classifier(source, clone_module(source.model))  # the source stays as it is
 
         def train(x: np.ndarray, y: np.ndarray, after_epoch: EpochHook | None) -> None:
-            if after_epoch is None:
+            watch(data.monitor, 0, trainee)
+            if after_epoch is None and data.monitor is None:
                 self._fit(trainee, replace(data, x=x, y=y))
                 return
             one_epoch = replace(data, x=x, y=y, training=replace(data.training, epochs=1))
             for epoch in range(1, data.training.epochs + 1):
                 self._fit(trainee, one_epoch)
-                if after_epoch(epoch):
+                watch(data.monitor, epoch, trainee)
+                if after_epoch is not None and after_epoch(epoch):
                     return
 
         def score(x_held: np.ndarray, y_held: np.ndarray) -> Callable[[], float]:
@@ -278,6 +284,7 @@ class EnsembleAdversarialTraining(TrainedDefence):
             source, source, AttackSpec(eps=data.eps), training
         )
         hardener.set_params(self_attack="fgsm")
+        hardener.finetune_monitor = data.monitor
         model = hardener(data.x, y=data.y, validation_data=data.validation).model
         self.record_ = hardener.finetune_record_ if training.patience is not None else None
         return model

@@ -20,6 +20,7 @@ from gap_art.training import (
     evaluate_accuracy,
     train_model,
     train_to_convergence,
+    watch,
 )
 
 
@@ -46,8 +47,7 @@ def finetune(
 
     def train(xs: np.ndarray, ys: np.ndarray, after_epoch: EpochHook | None) -> None:
         def on_epoch_end(epoch: int) -> bool:
-            if monitor is not None:
-                monitor(epoch, classifier)
+            watch(monitor, epoch, classifier)
             return after_epoch is not None and after_epoch(epoch)
 
         data = TensorDataset(torch.from_numpy(xs), torch.from_numpy(ys))

@@ -34,7 +34,7 @@ from gap_art.errors import ParameterError
 from gap_art.pruning import clone_module
 from gap_art.runtime import seeded
 from gap_art.settings import ATTACK_PARAMS, FINETUNE_PARAMS, AttackSpec, FinetuneSpec, from_params
-from gap_art.training import EpochHook, FinetuneRecord, Recipe, make_optimizer, train_to_convergence
+from gap_art.training import EpochHook, FinetuneRecord, Recipe, make_optimizer, train_to_convergence, watch
 from gap_art.validation import (
     check_budget,
     check_inputs,
@@ -187,6 +187,10 @@ class TransferHardening(ArtTransformer):
         self.seed = seed
         self.verbose = verbose
         self.finetune_record_: FinetuneRecord | None = None
+        self.finetune_monitor: Callable[[int, PyTorchClassifier], None] | None = None
+        """Called with 0 and the unhardened copy before training, then with the number of
+        finished epochs after each (early stopping or not): a training curve's hook, as the
+        pruning transformers' ``finetune_monitor``."""
         self._is_fitted = True  # nothing to fit: the sources are trained models
         self._check_params()
 
@@ -273,8 +277,15 @@ class TransferHardening(ArtTransformer):
         """Early stopping on :meth:`_validation_score` of the validation rows; the unhardened
         start is never kept."""
 
+        monitor = self.finetune_monitor
+
         def train(xs: np.ndarray, ys: np.ndarray, after_epoch: EpochHook | None) -> None:
-            self._train(HardeningRun(trainee, xs, ys, sources, after_epoch or (lambda epoch: False)))
+            def on_epoch_end(epoch: int) -> bool:
+                watch(monitor, epoch, trainee)
+                return after_epoch is not None and after_epoch(epoch)
+
+            watch(monitor, 0, trainee)
+            self._train(HardeningRun(trainee, xs, ys, sources, on_epoch_end))
 
         def score(x_held: np.ndarray, y_held: np.ndarray) -> Callable[[], float]:
             return self._validation_score(trainee, x_held, y_held, sources)

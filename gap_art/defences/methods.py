@@ -148,8 +148,9 @@ def apply_method(
 
     :param x_calibration: Calibration inputs (scoring; GAP's attacks).
     :param x: Training data for fine-tuning and the hardening.
-    :param finetune_monitor: The pruning transformer's ``finetune_monitor`` (clean
-        fine-tuning of the last round; unused with a hardening).
+    :param finetune_monitor: Called with the number of finished epochs and the model after
+        each epoch of the last training (and with 0 before it): the clean fine-tuning of the
+        last pruning round, or the hardening.
     :param extra_sources: Static models the hardening trains against beside the parent (the
         pool of ``+pool``: the defender's own replicas, an independent and a robust model).
     :param validation_data: ``(x_val, y_val)`` every early stopping scores: rows neither the
@@ -169,6 +170,7 @@ def apply_method(
         hardener = HARDENINGS.get(spec.hardening).from_specs(
             pruned, parent, spec.hardening_attack, training, extra_sources=extra_sources
         )
+        hardener.finetune_monitor = finetune_monitor
         pruned = hardener(x, y=y, validation_data=validation_data)
         assert hardener.finetune_record_ is not None
         records.append(hardener.finetune_record_)

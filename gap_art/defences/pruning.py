@@ -33,7 +33,7 @@ from gap_art.pruning.importance import IMPORTANCE, Importance, ScoringInputs, ma
 from gap_art.pruning.importance.base import Batches, Craft
 from gap_art.runtime import seeded, seeded_subset
 from gap_art.settings import FINETUNE_PARAMS, FinetuneSpec, MethodSpec, from_params
-from gap_art.training import FinetuneRecord
+from gap_art.training import FinetuneRecord, watch
 from gap_art.validation import (
     check_choice,
     check_inputs,
@@ -214,8 +214,7 @@ class PruningTransformer(ArtTransformer):
                 model, scores, ratio, targets, self.scope, largest, self.seed, self.compression_basis
             )
             hook = self.finetune_monitor if number == len(ratios) else None
-            if hook is not None:
-                hook(0, pruned)
+            watch(hook, 0, pruned)
             record = FinetuneRecord(0, 0)
             if self.finetune_epochs > 0:
                 x = check_inputs(x, pruned.input_shape)
