@@ -193,6 +193,7 @@ def test_a_checkpoints_recorded_data_is_the_default(tmp_path, digits):
     )
     spec = DataSpec(path=str(tmp_path / "mine.npz"), mean=(0.5,), std=(0.25,))
     info = spec.load().info
+    torch.manual_seed(0)  # an untrained model: unseeded, its chance-level accuracy varies by run
     net = create_model("small-cnn", info.input_shape, info.nb_classes)
     path = save_checkpoint(tmp_path / "m.pt", net, "small-cnn", info)
     recorded = DataSpec().or_recorded(checkpoint_info(path))
