@@ -1,4 +1,4 @@
-"""gap-art's defences as ART transformers: pruning (GAP and baselines), int8 quantization,
+"""gap-art's defences as ART transformers: pruning (GAP and baselines, irregular and by channel), int8 quantization,
 transfer hardening after pruning, and ART's own built-in defences
 (:mod:`~gap_art.defences.art_builtin`) for comparison."""
 
@@ -11,6 +11,7 @@ from gap_art.defences.misalignment import GradientMisalignmentFinetuning
 from gap_art.defences.pool import PoolAdversarialFinetuning
 from gap_art.defences.pruning import PruningTransformer
 from gap_art.defences.quantization import Int8Classifier, Int8Quantization
+from gap_art.defences.structured import StructuredPruning
 from gap_art.defences.transfer_adversarial import (
     SelfFGSMTransferAdversarialFinetuning,
     TransferAdversarialFinetuning,
@@ -26,6 +27,7 @@ __all__ = [
     "PruningTransformer",
     "SelfFGSMTransferAdversarialFinetuning",
     "StaticSourceAttack",
+    "StructuredPruning",
     "TransferAdversarialFinetuning",
     "TransferHardening",
     "apply_method",

@@ -54,6 +54,13 @@ class CifarResNet(nn.Module):
             if isinstance(module, (nn.Conv2d, nn.Linear)):
                 nn.init.kaiming_normal_(module.weight)
 
+    def residual_stream(self) -> list[nn.Module]:
+        """The layers writing the channels the option-A shortcuts add to and pad, which channel
+        pruning must leave whole (Torch-Pruning cannot follow a padded shortcut): the stem and
+        each block's second convolution. The blocks' inner channels are the prunable ones."""
+        blocks = [block for block in self.layers if isinstance(block, BasicBlock)]
+        return [self.conv1, *(block.conv2 for block in blocks)]
+
     def forward(self, x: Tensor) -> Tensor:
         out = self.layers(F.relu(self.bn1(self.conv1(x))))
         out = F.adaptive_avg_pool2d(out, 1).flatten(1)

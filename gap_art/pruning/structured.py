@@ -1,0 +1,150 @@
+"""Structured (channel) pruning through Torch-Pruning's dependency graph: whole output channels
+of convolutions and neurons of linear layers leave the model, with every layer coupled to them
+(BatchNorm, the next layer's inputs, a residual add's other branch) pruned consistently, so the
+model becomes a physically smaller ``nn.Module`` that runs faster. The layer producing the
+logits is never pruned (:func:`kept_whole`).
+
+As for irregular pruning, *how to score* (a Torch-Pruning importance, :data:`CHANNEL_CRITERIA`)
+is apart from *how much to remove*: :func:`prune_channels` is the one place that turns an
+importance and a compression ratio (parameters before over after, as for irregular pruning)
+into the smaller model.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch_pruning as tp
+from torch import nn
+
+from gap_art.errors import ParameterError
+from gap_art.runtime import seeded
+
+CHANNEL_CRITERIA: dict[str, Callable[[], tp.importance.Importance]] = {
+    "random": tp.importance.RandomImportance,
+    "l1": lambda: tp.importance.GroupMagnitudeImportance(p=1),
+    "l2": lambda: tp.importance.GroupMagnitudeImportance(p=2),
+    "taylor": tp.importance.GroupTaylorImportance,
+}
+"""How a channel is scored, by name: at random, by the L1 or L2 norm of its weights (over every
+layer coupled to it), or by first-order Taylor (|w x g| on clean data: needs gradients)."""
+
+NEEDS_GRADIENTS = frozenset({"taylor"})
+"""Criteria that read the gradients of a loss on calibration data."""
+
+SEARCH_STEPS = 10
+"""Bisection steps for the channel share that reaches a compression (a bracket narrower than
+one channel in 1,024)."""
+
+MOST_PRUNED = 0.95
+"""The largest share of each layer's channels removed (Torch-Pruning removes none at a share of
+1, where a layer would be left empty)."""
+
+
+@dataclass(frozen=True)
+class ChannelReport:
+    """What channel pruning did: parameters and multiply-adds (for one input) before and
+    after, and the share of each prunable layer's channels removed."""
+
+    parameters_before: int
+    parameters_after: int
+    macs_before: int
+    macs_after: int
+    channel_ratio: float
+
+    @property
+    def compression(self) -> float:
+        """Parameters before over after (every parameter: the smaller model's whole size)."""
+        return self.parameters_before / self.parameters_after
+
+    @property
+    def macs_reduction(self) -> float:
+        """Multiply-adds before over after."""
+        return self.macs_before / self.macs_after
+
+
+def kept_whole(model: nn.Module) -> list[nn.Module]:
+    """The layers whose output channels channel pruning leaves whole: those producing the
+    logits (marked ``is_classifier`` in gap-art's architectures, else the last linear layer),
+    and those an architecture names in a ``residual_stream()`` method (channels a shortcut adds
+    to in a way Torch-Pruning cannot follow, as ResNet-20's padded ones)."""
+    marked = [m for m in model.modules() if getattr(m, "is_classifier", False)]
+    logits = marked or [m for m in model.modules() if isinstance(m, nn.Linear)][-1:]
+    stream = getattr(model, "residual_stream", None)
+    return logits + (list(stream()) if callable(stream) else [])
+
+
+def count(model: nn.Module, example_inputs: torch.Tensor) -> tuple[int, int]:
+    """``(multiply-adds, parameters)`` of ``model`` on ``example_inputs`` (Torch-Pruning's count)."""
+    macs, parameters = tp.utils.count_ops_and_params(model, example_inputs)
+    return int(macs), int(parameters)
+
+
+def prune_channels(
+    model: nn.Module,
+    example_inputs: torch.Tensor,
+    criterion: str,
+    compression: float,
+    seed: int = 0,
+    gradients: Callable[[nn.Module], None] | None = None,
+) -> ChannelReport:
+    """Remove channels of ``model`` in place, the same share from every prunable layer, the
+    smallest share whose parameter compression reaches ``compression``; ``criterion`` (see
+    :data:`CHANNEL_CRITERIA`) picks which channels go in each coupled group.
+
+    :param example_inputs: A batch of inputs, traced to find the coupled layers.
+    :param seed: Seeds the ``random`` criterion.
+    :param gradients: For ``taylor``: fills each parameter's ``.grad`` (a loss on calibration
+        data, backward), called on the model before it is pruned.
+    :raises ParameterError: ``compression`` out of reach (the message gives the most there is).
+    """
+    if criterion not in CHANNEL_CRITERIA:
+        raise ParameterError(f"criterion must be one of {sorted(CHANNEL_CRITERIA)}, got {criterion!r}")
+    if criterion in NEEDS_GRADIENTS and gradients is None:
+        raise ParameterError(f"criterion {criterion!r} needs gradients on calibration data")
+    macs_before, parameters_before = count(model, example_inputs)
+    ratio = _ratio_reaching(model, example_inputs, compression, parameters_before)
+    if criterion in NEEDS_GRADIENTS and gradients is not None:
+        model.zero_grad(set_to_none=True)
+        gradients(model)
+    with seeded(seed):
+        _prune(model, example_inputs, CHANNEL_CRITERIA[criterion](), ratio)
+    model.zero_grad(set_to_none=True)
+    macs_after, parameters_after = count(model, example_inputs)
+    return ChannelReport(parameters_before, parameters_after, macs_before, macs_after, ratio)
+
+
+def _prune(
+    model: nn.Module, example: torch.Tensor, importance: tp.importance.Importance, ratio: float
+) -> None:
+    pruner = tp.pruner.MetaPruner(
+        model, example, importance=importance, pruning_ratio=ratio, ignored_layers=kept_whole(model)
+    )
+    pruner.step()
+
+
+def _ratio_reaching(model: nn.Module, example: torch.Tensor, compression: float, parameters: int) -> float:
+    """The smallest channel share whose pruning leaves at most ``parameters / compression``
+    parameters (how many depends on the share only, not on which channels go)."""
+
+    def left(ratio: float) -> int:
+        trial = copy.deepcopy(model)
+        _prune(trial, example, tp.importance.GroupMagnitudeImportance(p=1), ratio)
+        return sum(p.numel() for p in trial.parameters())
+
+    goal = parameters / compression
+    most = MOST_PRUNED
+    if left(most) > goal:
+        reachable = parameters / left(most)
+        raise ParameterError(
+            f"compression {compression:g} is out of reach for this model by channel pruning "
+            f"(the logits layer stays whole): choose a value in (1, {reachable:.3g}]"
+        )
+    low, high = 0.0, most
+    for _ in range(SEARCH_STEPS):
+        middle = (low + high) / 2
+        low, high = (low, middle) if left(middle) <= goal else (middle, high)
+    return high
