@@ -1,5 +1,5 @@
-"""gap-art's defences as ART transformers: pruning (GAP and baselines, irregular and by channel), int8 quantization,
-transfer hardening after pruning, and ART's own built-in defences
+"""gap-art's defences as ART transformers: pruning (GAP and baselines, irregular and by
+channel), int8 quantization, transfer hardening after pruning, and ART's own built-in defences
 (:mod:`~gap_art.defences.art_builtin`) for comparison."""
 
 from gap_art.defences import art_builtin
