@@ -14,6 +14,7 @@ from gap_art.data import DatasetInfo
 from gap_art.errors import ParameterError
 from gap_art.models import create_model, is_import_path
 from gap_art.pruning import load_masked_state
+from gap_art.pruning.structured import shrink_to
 from gap_art.runtime import atomic_write
 
 CHECKPOINT_FORMAT = "gap-art-checkpoint"
@@ -57,7 +58,8 @@ def save_checkpoint(
 def load_checkpoint(
     path: str | Path, arch: str | None = None
 ) -> tuple[nn.Module, DatasetInfo, dict[str, Any]]:
-    """Rebuild the model of a checkpoint; pruning masks come back as ``prune`` masks.
+    """Rebuild the model of a checkpoint; pruning masks come back as ``prune`` masks, and a
+    channel-pruned model (:class:`~gap_art.defences.StructuredPruning`) with its fewer channels.
 
     :param arch: Needed when the checkpoint's architecture is your own code
         (``package.module:Name``): gap-art imports code only when you name it.
@@ -81,6 +83,7 @@ def _from_payload(
         info = DatasetInfo.from_dict(payload["dataset"])
         kwargs = arch_kwargs if arch_kwargs is not None else payload.get("arch_kwargs", {})
         model = create_model(name, info.input_shape, info.nb_classes, kwargs)
+        shrink_to(model, payload["state_dict"])  # a channel-pruned model: its layers' sizes
         load_masked_state(model, payload["state_dict"])
     except (KeyError, TypeError, RuntimeError, ValueError) as error:
         raise CheckpointError(

@@ -105,3 +105,42 @@ def test_an_own_architecture_without_markers_keeps_its_last_linear_layer():
         np.zeros((4, *info.input_shape), dtype=np.float32)
     )
     assert pruned.model[-1].out_features == 10 and pruned.model[1].out_features < 32
+
+
+@pytest.mark.parametrize("arch, dataset", [("small-cnn", "digits"), ("resnet20", "cifar10")])
+def test_a_channel_pruned_model_reloads_from_its_checkpoint_with_identical_predictions(
+    tmp_path, arch, dataset
+):
+    """The checkpoint names the architecture only; its weights' shapes carry the fewer channels,
+    so it reloads without the user's code changing, predicting exactly as before."""
+    from gap_art.checkpoint import load_checkpoint, save_checkpoint
+
+    info = DATASETS[dataset]
+    torch.manual_seed(0)
+    model = create_model(arch, info.input_shape, info.nb_classes).eval()
+    prune_channels(model, torch.zeros(1, *info.input_shape), "random", 3.0, seed=1)
+    path = save_checkpoint(tmp_path / "small.pt", model, arch, info)
+    loaded, _, _ = load_checkpoint(path)
+    x = torch.rand(8, *info.input_shape)
+    assert parameters(loaded) == parameters(model) and torch.equal(loaded(x), model(x))
+
+
+def test_the_prune_command_saves_a_smaller_model(tmp_path, classifier, digits):
+    from click.testing import CliRunner
+
+    from gap_art.checkpoint import load_checkpoint, save_checkpoint
+    from gap_art.cli import main
+
+    source = save_checkpoint(tmp_path / "m.pt", classifier.model, "small-cnn", digits.info)
+    out = tmp_path / "small.pt"
+    args = ["prune", str(source), "--structure", "channel", "--method", "l1", "--compression", "2"]
+    result = CliRunner().invoke(main, [*args, "--finetune-epochs", "1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "parameters (2." in result.output and "fewer multiply-adds" in result.output
+    loaded, _, extra = load_checkpoint(out)
+    assert extra["method"] == "l1/channel" and parameters(loaded) * 2 <= parameters(classifier.model)
+    assert out.stat().st_size < source.stat().st_size
+    wrong = CliRunner().invoke(main, [*args, "--method", "magnitude", "--out", str(tmp_path / "x.pt")])
+    assert wrong.exit_code == 2 and "--method" in wrong.output and "'l1'" in wrong.output
+    masks = CliRunner().invoke(main, [*args, "--keep-masks", "--out", str(tmp_path / "x.pt")])
+    assert masks.exit_code == 2 and "--keep-masks" in masks.output and not (tmp_path / "x.pt").exists()

@@ -144,6 +144,14 @@ def train(
     help="Keep the pruning masks (weight_orig, weight_mask) for further pruning or fine-tuning; "
     "by default they are folded into the weights (prune.remove), which is smaller.",
 )
+@click.option(
+    "--structure",
+    type=click.Choice(["weights", "channel"]),
+    default="weights",
+    show_default=True,
+    help="weights: zero single weights (irregular, the paper's); channel: remove whole channels "
+    "and neurons (--method random, l1, l2 or taylor), a smaller model that runs faster.",
+)
 @seed_option("Seeds calibration, tie-breaking, fine-tuning and the hardening.")
 @device_option()
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="Checkpoint file to write.")
@@ -161,6 +169,7 @@ def prune(
     eps: float | None,
     n_calibration: int,
     keep_masks: bool,
+    structure: str,
     seed: int,
     device: str,
     out: str,
@@ -177,6 +186,7 @@ def prune(
       gap-art prune weights.pt --arch lenet --dataset fashion-mnist --method magnitude --out pruned.pt
       gap-art prune model.pt --arch mymodels:Net --method magnitude --out pruned.pt
       gap-art prune model.pt --method magnitude+tat --finetune-epochs 5 --finetune-patience 1 --out hard.pt
+      gap-art prune model.pt --structure channel --method l2 --compression 2 --out small.pt
     """
     from gap_art.checkpoint import save_checkpoint
     from gap_art.classifiers import to_art_classifier
@@ -192,6 +202,15 @@ def prune(
         model, name = user_model(model_path, data.info, arch, arch_kwargs)
         kwargs = model_kwargs(model_path, arch_kwargs)
         classifier = to_art_classifier(model, data.info, device=device)
+        if structure == "channel":
+            if prune_classifier or keep_masks:
+                raise click.UsageError(
+                    "--prune-classifier and --keep-masks do not apply to --structure channel"
+                )
+            _prune_channels(classifier, data, (name, kwargs), method, compression, out, seed=seed,
+                            nb_calibration=n_calibration, finetune_epochs=finetune_epochs,
+                            finetune_patience=finetune_patience or None)  # fmt: skip
+            return
         with params_named(FINETUNE_PARAMS):
             patience = finetune_patience or None  # 0: every epoch
             finetune = FinetuneSpec(finetune_epochs, patience, optimizer=model_recipe(name), seed=seed)
@@ -279,4 +298,36 @@ def quantize(
         program = torch.nn.Sequential(Standardize(*data.info.preprocessing), program)
     path = save_program(program, torch.from_numpy(x[:2]), Path(out))
     click.echo(f"int8 ({backend}): test accuracy {before:.4f} -> {after:.4f}; saved {path}")
+    report_health(health, path)
+
+
+def _prune_channels(classifier: Any, data: Any, arch: tuple[str, dict[str, Any]], criterion: str,
+                    compression: float, out: str, **settings: Any) -> None:  # fmt: skip
+    """``gap-art prune --structure channel``: StructuredPruning (``settings``: its keywords),
+    the smaller model saved as a checkpoint of its architecture (it reloads, fewer channels)."""
+    from gap_art.checkpoint import save_checkpoint
+    from gap_art.defences import StructuredPruning
+    from gap_art.evaluation.health import model_health
+    from gap_art.pruning.structured import CHANNEL_CRITERIA
+
+    if criterion not in CHANNEL_CRITERIA:
+        raise click.UsageError(
+            f"--method with --structure channel: one of {sorted(CHANNEL_CRITERIA)}, got {criterion!r}"
+        )
+    defence = StructuredPruning(classifier, compression, criterion, **settings)
+    x, y = data.numpy("train")
+    result = defence(x, y=y)
+    report, record = defence.report_, defence.finetune_record_
+    assert report is not None and record is not None
+    health = model_health(classifier, result, *data.numpy("test"))
+    extra = {"method": f"{criterion}/channel", "compression": report.compression,
+             "macs_reduction": report.macs_reduction, "finetune_epochs_run": record.epochs_run,
+             "test_accuracy": health.accuracy}  # fmt: skip
+    path = save_checkpoint(Path(out), result.model, arch[0], data.info, extra, arch[1])
+    click.echo(
+        f"{criterion} channels at {compression:g}x: {report.parameters_before:,} -> "
+        f"{report.parameters_after:,} parameters ({report.compression:.2f}x), {report.macs_reduction:.2f}x "
+        f"fewer multiply-adds; fine-tuned {record.epochs_run} epoch(s), kept epoch {record.best_epoch}; "
+        f"test accuracy {health.parent_accuracy:.4f} -> {health.accuracy:.4f}; saved {path}"
+    )
     report_health(health, path)

@@ -13,7 +13,7 @@ into the smaller model.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -115,6 +115,38 @@ def prune_channels(
     model.zero_grad(set_to_none=True)
     macs_after, parameters_after = count(model, example_inputs)
     return ChannelReport(parameters_before, parameters_after, macs_before, macs_after, ratio)
+
+
+LAYER_CHANNELS: dict[type[nn.Module], tuple[tuple[int, str, Callable[..., object]], ...]] = {
+    nn.Conv2d: (
+        (0, "out_channels", tp.prune_conv_out_channels),
+        (1, "in_channels", tp.prune_conv_in_channels),
+    ),
+    nn.Linear: (
+        (0, "out_features", tp.prune_linear_out_channels),
+        (1, "in_features", tp.prune_linear_in_channels),
+    ),
+    nn.BatchNorm1d: ((0, "num_features", tp.prune_batchnorm_out_channels),),
+    nn.BatchNorm2d: ((0, "num_features", tp.prune_batchnorm_out_channels),),
+}
+"""Per layer type: which weight dimension counts which channels, the attribute holding the count,
+and Torch-Pruning's function that removes some."""
+
+
+def shrink_to(model: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
+    """Give each layer of ``model`` (its architecture as built) the channel counts of its weights
+    in ``state`` (a channel-pruned model's state dict) by dropping its last channels, so that the
+    state loads: a channel-pruned checkpoint reloads from its architecture's name alone. Layers
+    whose weights are as large as built are left as they are."""
+    for name, module in model.named_modules():
+        prefix = f"{name}." if name else ""
+        weight = state.get(f"{prefix}weight", state.get(f"{prefix}weight_orig"))
+        if weight is None or getattr(module, "groups", 1) != 1:
+            continue
+        for dim, attribute, prune in LAYER_CHANNELS.get(type(module), ()):
+            built = int(getattr(module, attribute))
+            if weight.dim() > dim and weight.shape[dim] < built:
+                prune(module, list(range(int(weight.shape[dim]), built)))
 
 
 def _prune(
