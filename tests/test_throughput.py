@@ -58,3 +58,17 @@ def test_engine_speedup_splits_a_run_by_task_kind(monkeypatch, tmp_path):
         "source": 2.0,
         "target": 1.0,
     }
+
+
+def test_structured_speed_times_every_compression_against_the_dense_model(monkeypatch, capsys):
+    """benchmarks/structured_speed.py (its --quick mode, in this process): the dense, irregular
+    4x and channel 2x and 4x models, each step float32 and int8, as a ratio to the dense model."""
+    script = SCRIPT.parent / "structured_speed.py"
+    monkeypatch.setattr(sys, "argv", [str(script), "--quick"])
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))
+    runpy.run_path(str(script), run_name="__main__")
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("small-cnn")]
+    models = {" ".join(row[1:3]) if row[1] != "dense" else "dense" for row in rows}
+    assert models == {"dense", "irregular 4x", "channel 2x", "channel 4x"} and len(rows) == 4 * 5
+    assert all(row[-1].endswith("x") for row in rows)
+    assert all(row[-1] == "1.00x" for row in rows if row[1] == "dense")
