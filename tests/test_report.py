@@ -279,3 +279,35 @@ def test_plot_labels_name_the_real_ratio_and_never_overprint():
         assert "\n" in fig.axes[0].get_title()  # the long title wraps instead of running off
     finally:
         plt.close(fig)
+
+
+def test_training_curves_average_over_seeds_and_mark_the_epoch_each_kept():
+    """One table per target: the mean over seeds per epoch, the attackers' columns beside, and
+    the kept epoch (the last where no early stopping recorded one, as ART's trainers)."""
+    from gap_art.bench.config import BenchConfig
+    from gap_art.bench.curve_sections import training_curves
+
+    config = BenchConfig(attacks=["pgd"], eps=0.3)
+
+    def row(seed, curve, sources, best):
+        identity = {"target": "m+pool@4x", "attack": "pgd", "threat_model": "dense", "eps": 0.3, "seed": seed}
+        return {
+            **identity,
+            "validation_curve": curve,
+            "validation_curve_sources": sources,
+            "finetune_best_epoch": best,
+        }
+
+    first = row(
+        0, [[0, 0.9, 0.1, 0.0], [1, 0.8, 0.5, 0.3]], [{"source": "replica", "accuracy": [0.0, 0.4]}], 1
+    )
+    second = row(
+        1, [[0, 0.7, 0.3, 0.2], [1, 0.6, 0.7, 0.5]], [{"source": "replica", "accuracy": [0.2, None]}], None
+    )
+    ignored = {**first, "threat_model": "replica"}
+    curves = training_curves([first, second, ignored], config)["m+pool@4x"]
+    assert curves.columns == ["clean", "PGD from dense", "PGD white-box", "PGD from replica"]
+    assert curves.by_epoch[1] == [[0.8, 0.5, 0.3, 0.4], [0.6, 0.7, 0.5, None]]
+    assert curves.kept == [1, 1]  # seed 1 recorded no best epoch: its last was kept
+    no_whitebox = {**first, "validation_curve": [[0, 0.9, 0.1], [1, 0.8, 0.5]]}
+    assert training_curves([no_whitebox], config) == {}  # a plain fine-tuning curve: not a training curve

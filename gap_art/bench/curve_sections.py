@@ -27,7 +27,8 @@ class TargetCurves:
         for i, point in enumerate(row["validation_curve"]):
             values = [*point[1:4], *(s["accuracy"][i] for s in sources)]
             self.by_epoch.setdefault(int(point[0]), []).append(values)
-        self.kept.append(int(row.get("finetune_best_epoch") or 0))
+        best = row.get("finetune_best_epoch")  # none recorded: every epoch trained, the last kept
+        self.kept.append(int(row["validation_curve"][-1][0]) if best is None else int(best))
 
 
 def training_curves(rows: Sequence[Row], config: BenchConfig) -> dict[str, TargetCurves]:
