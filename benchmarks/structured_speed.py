@@ -2,8 +2,8 @@
 step of the dense model, the same model irregularly pruned at 4x (magnitude, masks folded into
 the weights) and channel-pruned at 2x and 4x (L2, a smaller model), float32 eager and int8
 eager (the PT2E graph the bench evaluates), as medians over repeated runs in one process and as
-ratios to the dense model (above 1: faster). Weights are freshly initialised: speed does not
-depend on what they learned.
+ratios to the dense model (above 1: faster), every step taking turns in each round. Weights are
+freshly initialised: speed does not depend on what they learned.
 
 Run on an idle machine (an oversubscribed CPU lies by 10x):
     python benchmarks/structured_speed.py             # writes benchmarks/results/structured_speed.json
@@ -45,9 +45,18 @@ def variants(arch: str) -> dict[str, torch.nn.Module]:
     return found
 
 
-def median_time(step: Callable[[], Any], repeat: int) -> float:
-    step()  # warm-up
-    return statistics.median(run_times(step, repeat))
+def alternating_medians(
+    steps: dict[tuple[str, str], Callable[[], Any]], repeat: int
+) -> dict[tuple[str, str], float]:
+    """The median seconds of each step, the steps taking turns in every round (after one warm-up
+    round), so that a drift of the machine's speed hits them all alike."""
+    times: dict[tuple[str, str], list[float]] = {key: [] for key in steps}
+    for round_ in range(repeat + 1):
+        for key, step in steps.items():
+            seconds = run_times(step, 1)[0]
+            if round_:
+                times[key].append(seconds)
+    return {key: statistics.median(values) for key, values in times.items()}
 
 
 def training_step(model: torch.nn.Module, x: torch.Tensor) -> Callable[[], None]:
@@ -64,25 +73,29 @@ def training_step(model: torch.nn.Module, x: torch.Tensor) -> Callable[[], None]
 
 
 def measure(arch: str, repeat: int, batch: int) -> list[dict[str, Any]]:
-    shape, rows = SHAPES[arch], []
+    shape = SHAPES[arch]
     one, many = torch.rand(1, *shape), torch.rand(batch, *shape)
+    steps: dict[tuple[str, str], Callable[[], Any]] = {}
+    nonzero: dict[str, int] = {}
     for name, model in variants(arch).items():
         int8 = quantize_int8(model, torch.rand(256, *shape))
-        with torch.no_grad():
-            timings = {
-                "float32 batch 1": median_time(lambda m=model: m(one), repeat),
-                f"float32 batch {batch}": median_time(lambda m=model: m(many), repeat),
-                "int8 batch 1": median_time(lambda q=int8: q(one), repeat),
-                f"int8 batch {batch}": median_time(lambda q=int8: q(many), repeat),
-            }
-        timings[f"float32 train step, batch {batch}"] = median_time(training_step(model, many), repeat)
-        parameters = sum(int(torch.count_nonzero(p)) for p in model.parameters())
-        rows += [{"arch": arch, "model": name, "step": step, "seconds": s, "nonzero_parameters": parameters}
-                 for step, s in timings.items()]  # fmt: skip
-    for row in rows:
-        dense = next(r for r in rows if r["model"] == "dense" and r["step"] == row["step"])
-        row["speedup_over_dense"] = dense["seconds"] / row["seconds"]
-    return rows
+        steps[name, "float32 batch 1"] = lambda m=model: _predict(m, one)
+        steps[name, f"float32 batch {batch}"] = lambda m=model: _predict(m, many)
+        steps[name, "int8 batch 1"] = lambda q=int8: _predict(q, one)
+        steps[name, f"int8 batch {batch}"] = lambda q=int8: _predict(q, many)
+        steps[name, f"float32 train step, batch {batch}"] = training_step(model, many)
+        nonzero[name] = sum(int(torch.count_nonzero(p)) for p in model.parameters())
+    medians = alternating_medians(steps, repeat)
+    return [
+        {"arch": arch, "model": name, "step": step, "seconds": seconds, "nonzero_parameters": nonzero[name],
+         "speedup_over_dense": medians["dense", step] / seconds}
+        for (name, step), seconds in medians.items()
+    ]  # fmt: skip
+
+
+def _predict(model: Any, x: torch.Tensor) -> None:
+    with torch.no_grad():
+        model(x)
 
 
 def main() -> None:
