@@ -144,3 +144,10 @@ def test_the_prune_command_saves_a_smaller_model(tmp_path, classifier, digits):
     assert wrong.exit_code == 2 and "--method" in wrong.output and "'l1'" in wrong.output
     masks = CliRunner().invoke(main, [*args, "--keep-masks", "--out", str(tmp_path / "x.pt")])
     assert masks.exit_code == 2 and "--keep-masks" in masks.output and not (tmp_path / "x.pt").exists()
+
+
+def test_gap_art_list_names_every_channel_criterion():
+    from gap_art.bench.catalogue import catalogue
+
+    section = next(names for title, names in catalogue().items() if title.startswith("channel criteria"))
+    assert set(section) == set(CHANNEL_CRITERIA) and all(section.values())

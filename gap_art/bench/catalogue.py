@@ -13,6 +13,7 @@ from gap_art.data import DATASETS
 from gap_art.defences.art_builtin import ART_DEFENCES
 from gap_art.defences.methods import method_catalogue
 from gap_art.models import MODELS
+from gap_art.pruning.structured import CHANNEL_CRITERIA
 
 
 def _described(registry: Any) -> dict[str, str]:
@@ -26,6 +27,9 @@ def catalogue() -> dict[str, dict[str, str]]:
     return {
         "presets": {name: f"{c.dataset}, {c.arch}, seeds {c.seeds}" for name, c in PRESETS.items()},
         "methods (--methods): criteria, modifiers, aliases": method_catalogue(),
+        "channel criteria (gap-art prune --structure channel --method)": {
+            name: criterion.description for name, criterion in CHANNEL_CRITERIA.items()
+        },
         "attacks (--attacks)": _described(ATTACKS),
         "ART defences (--defences)": _described(ART_DEFENCES),
         "threat models (--threat-models; replicas-K: K replicas)": _described(THREATS),

@@ -20,7 +20,7 @@ from gap_art.defences.finetune import finetune
 from gap_art.defences.params import ArtTransformer
 from gap_art.errors import ParameterError
 from gap_art.pruning import clone_module
-from gap_art.pruning.structured import CHANNEL_CRITERIA, NEEDS_GRADIENTS, ChannelReport, prune_channels
+from gap_art.pruning.structured import CHANNEL_CRITERIA, ChannelReport, prune_channels
 from gap_art.runtime import seeded_subset
 from gap_art.settings import FINETUNE_PARAMS, FinetuneSpec, MethodSpec, from_params
 from gap_art.training import FinetuneRecord
@@ -128,7 +128,7 @@ class StructuredPruning(ArtTransformer):
             )
         x = check_inputs(x, self.classifier.input_shape)
         labels = None if y is None else check_labels(y, len(x), self.classifier.nb_classes)
-        if labels is None and (self.criterion in NEEDS_GRADIENTS or self.finetune_epochs > 0):
+        if labels is None and (CHANNEL_CRITERIA[self.criterion].needs_gradients or self.finetune_epochs > 0):
             raise ParameterError(
                 "y is required by StructuredPruning.__call__ (criterion 'taylor' or fine-tuning): "
                 "pass the true labels of x"
@@ -174,5 +174,5 @@ class StructuredPruning(ArtTransformer):
         if self.nb_calibration is not None:
             check_int(self.nb_calibration, "nb_calibration", 1)
         self._finetune_spec()
-        if self.criterion in NEEDS_GRADIENTS:
+        if CHANNEL_CRITERIA[self.criterion].needs_gradients:
             require_gradients(self.classifier)

@@ -23,17 +23,37 @@ from torch import nn
 from gap_art.errors import ParameterError
 from gap_art.runtime import seeded
 
-CHANNEL_CRITERIA: dict[str, Callable[[], tp.importance.Importance]] = {
-    "random": tp.importance.RandomImportance,
-    "l1": lambda: tp.importance.GroupMagnitudeImportance(p=1),
-    "l2": lambda: tp.importance.GroupMagnitudeImportance(p=2),
-    "taylor": tp.importance.GroupTaylorImportance,
-}
-"""How a channel is scored, by name: at random, by the L1 or L2 norm of its weights (over every
-layer coupled to it), or by first-order Taylor (|w x g| on clean data: needs gradients)."""
 
-NEEDS_GRADIENTS = frozenset({"taylor"})
-"""Criteria that read the gradients of a loss on calibration data."""
+@dataclass(frozen=True)
+class ChannelCriterion:
+    """How channels are scored: Torch-Pruning's importance (``make`` builds a fresh one), one
+    line for ``gap-art list``, and whether it reads gradients on calibration data."""
+
+    make: Callable[[], tp.importance.Importance]
+    description: str
+    needs_gradients: bool = False
+
+
+CHANNEL_CRITERIA: dict[str, ChannelCriterion] = {
+    "random": ChannelCriterion(
+        tp.importance.RandomImportance, "remove a seeded random share of the channels"
+    ),
+    "l1": ChannelCriterion(
+        lambda: tp.importance.GroupMagnitudeImportance(p=1),
+        "remove the channels of smallest L1 norm over every layer coupled to them",
+    ),
+    "l2": ChannelCriterion(
+        lambda: tp.importance.GroupMagnitudeImportance(p=2),
+        "remove the channels of smallest L2 norm over every layer coupled to them",
+    ),
+    "taylor": ChannelCriterion(
+        tp.importance.GroupTaylorImportance,
+        "remove the channels of smallest |w x g|, g the clean-loss gradient",
+        True,
+    ),
+}
+"""The channel criteria by name (``StructuredPruning(criterion=...)``, ``gap-art prune
+--structure channel --method ...``)."""
 
 SEARCH_STEPS = 10
 """Bisection steps for the channel share that reaches a compression (a bracket narrower than
@@ -103,15 +123,15 @@ def prune_channels(
     """
     if criterion not in CHANNEL_CRITERIA:
         raise ParameterError(f"criterion must be one of {sorted(CHANNEL_CRITERIA)}, got {criterion!r}")
-    if criterion in NEEDS_GRADIENTS and gradients is None:
+    if CHANNEL_CRITERIA[criterion].needs_gradients and gradients is None:
         raise ParameterError(f"criterion {criterion!r} needs gradients on calibration data")
     macs_before, parameters_before = count(model, example_inputs)
     ratio = _ratio_reaching(model, example_inputs, compression, parameters_before)
-    if criterion in NEEDS_GRADIENTS and gradients is not None:
+    if CHANNEL_CRITERIA[criterion].needs_gradients and gradients is not None:
         model.zero_grad(set_to_none=True)
         gradients(model)
     with seeded(seed):
-        _prune(model, example_inputs, CHANNEL_CRITERIA[criterion](), ratio)
+        _prune(model, example_inputs, CHANNEL_CRITERIA[criterion].make(), ratio)
     model.zero_grad(set_to_none=True)
     macs_after, parameters_after = count(model, example_inputs)
     return ChannelReport(parameters_before, parameters_after, macs_before, macs_after, ratio)
