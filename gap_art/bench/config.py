@@ -100,9 +100,10 @@ class BenchConfig:
         ``independent_arch``) and ``robust`` (M trained by ``robust_defence``).
     :param pool_replicas: How many of its own replicas ``replicas`` in ``pool_sources`` means.
     :param curve_eps: Multiples of ``eps`` for security curves (accuracy against eps).
-    :param training_curves: Hardened and pretrained methods (``+tat``, ``+pool``, ``A>B``) also
-        run the primary attack white-box on the validation rows at each epoch of their training
-        curve, and keep each epoch's model in the cache.
+    :param training_curves: Hardened and pretrained methods (``+tat``, ``+pool``, ``A>B``) and
+        ART's adversarial trainers record their full training curve on the validation rows
+        (white-box, each attacker's model, the replica at the same epoch) and keep each epoch's
+        model in the cache.
     :param sanity_checks: Run the attack sanity checks on each seed's source.
     :param cw_kappa: CW's confidence margin (transfer and white-box). At 0 its examples sit on
         the boundary; Carlini and Wagner's 20 is often not reached in 50 steps. CW is L2: eps does
