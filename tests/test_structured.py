@@ -151,3 +151,17 @@ def test_gap_art_list_names_every_channel_criterion():
 
     section = next(names for title, names in catalogue().items() if title.startswith("channel criteria"))
     assert set(section) == set(CHANNEL_CRITERIA) and all(section.values())
+
+
+def test_an_irregularly_pruned_model_can_be_pruned_by_channel_too(classifier, digits):
+    """Its masks are folded into zeros first (Torch-Pruning cannot copy a masked module); the
+    irregular pruning's zeros stay where their channels stay."""
+    from gap_art.defences import IrregularPruning
+
+    x, y = digits.numpy("train")
+    sparse = IrregularPruning(classifier, 2.0, criterion="magnitude", finetune_epochs=0)(x, y=y)
+    both = StructuredPruning(sparse, 2.0, criterion="l2", finetune_epochs=0)(x, y=y)
+    assert not [name for name, _ in both.model.named_buffers() if name.endswith("_mask")]
+    assert parameters(both.model) * 2 <= parameters(sparse.model)
+    zeros = sum(int((p == 0).sum()) for p in both.model.parameters())
+    assert zeros > 0.2 * parameters(both.model)  # about half the surviving weights were zeroed

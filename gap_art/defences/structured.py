@@ -19,7 +19,7 @@ from gap_art.classifiers import (
 from gap_art.defences.finetune import finetune
 from gap_art.defences.params import ArtTransformer
 from gap_art.errors import ParameterError
-from gap_art.pruning import clone_module
+from gap_art.pruning import clone_module, make_permanent
 from gap_art.pruning.structured import CHANNEL_CRITERIA, ChannelReport, prune_channels
 from gap_art.runtime import seeded_subset
 from gap_art.settings import FINETUNE_PARAMS, FinetuneSpec, MethodSpec, from_params
@@ -39,7 +39,8 @@ class StructuredPruning(ArtTransformer):
     consistent; the logits layer stays whole), then fine-tune: the result holds a physically
     smaller model that runs faster, where irregular pruning only zeroes weights.
 
-    :param classifier: A trained ART ``PyTorchClassifier`` (never modified).
+    :param classifier: A trained ART ``PyTorchClassifier`` (never modified; an irregularly pruned
+        one keeps its zeros, its masks folded into the weights).
     :param compression: Parameters of the model before over after (every parameter: the smaller
         model's whole size); the same share of channels leaves every prunable layer.
     :param criterion: Which channels go in each coupled group: ``random``, ``l1`` or ``l2``
@@ -136,7 +137,7 @@ class StructuredPruning(ArtTransformer):
         validation = check_validation_data(
             validation_data, self.classifier.input_shape, self.classifier.nb_classes
         )
-        model = clone_module(self.classifier.model).eval()
+        model = make_permanent(clone_module(self.classifier.model)).eval()  # irregular masks: zeros
         example = torch.zeros((1, *self.classifier.input_shape), device=next(model.parameters()).device)
         pruned = rewrap_classifier(self.classifier, model)
         gradients = None if labels is None else self._gradients(pruned, x, labels)
