@@ -28,14 +28,15 @@ def public_role(attacker: str) -> str:
 class CurveRecorder:
     """The ``finetune_monitor`` of a target's training: its :attr:`points`
     (``[epoch, clean, transfer from the dense model]``, then ``white-box`` with ``full``), its
-    :attr:`sources` (transfer from each attacker's model and from the ``replica`` per epoch) and
-    :attr:`checkpoints` (each epoch's model, with ``full``). Without a ``validation``
+    :attr:`by_source` (transfer from each attacker's model and from the ``replica`` per epoch)
+    and :attr:`checkpoints` (each epoch's model, with ``full``). Without a ``validation``
     dependency (a replica) it only keeps the models."""
 
     def __init__(self, task_id: str, ctx: Context, deps: Dependencies, full: bool) -> None:
         self.task_id, self.ctx, self.full = task_id, ctx, full
         self.validation = deps.get("validation", CraftResult)
         self.x, self.y = ctx.validation_set()
+        self.x_adv = None if self.validation is None else ctx.examples(self.validation)
         self.public = {
             name: ctx.examples(craft)
             for name in PUBLIC_ATTACKERS
@@ -53,7 +54,8 @@ class CurveRecorder:
             self.checkpoints.append(self.ctx.save_model(f"{self.task_id}.epoch{epoch}", model.model))
         if self.validation is None:
             return
-        point: tuple[float, ...] = (epoch, self._accuracy(model, self.x), self._examples_accuracy(model))
+        assert self.x_adv is not None
+        point: tuple[float, ...] = (epoch, self._accuracy(model, self.x), self._accuracy(model, self.x_adv))
         if self.full:
             point += (self._accuracy(model, self._craft(model)),)
         self.points.append(point)
@@ -70,10 +72,6 @@ class CurveRecorder:
 
     def epoch_checkpoints(self) -> tuple[str, ...] | None:
         return tuple(self.checkpoints) or None
-
-    def _examples_accuracy(self, model: PyTorchClassifier) -> float:
-        assert self.validation is not None
-        return self._accuracy(model, self.ctx.examples(self.validation))
 
     def _craft(self, on: PyTorchClassifier) -> np.ndarray:
         """The primary attack (the validation craft's, seeded: it never moves training's draws)
