@@ -225,6 +225,21 @@ def watch(monitor: Callable[[int, Watched], None] | None, epoch: int, model: Wat
 
 EpochHook = Callable[[int], bool]
 """Called with the number of finished epochs; ``True`` stops training."""
+
+
+def watched(
+    after_epoch: EpochHook | None, monitor: Callable[[int, Watched], None] | None, model: Watched
+) -> EpochHook:
+    """The hook a training loop calls after each epoch: ``monitor`` sees ``model`` (see
+    :func:`watch`), then ``after_epoch`` decides whether to stop (``None``: never)."""
+
+    def on_epoch_end(epoch: int) -> bool:
+        watch(monitor, epoch, model)
+        return after_epoch is not None and after_epoch(epoch)
+
+    return on_epoch_end
+
+
 Trainer = Callable[[np.ndarray, np.ndarray, EpochHook | None], None]
 """``train(x, y, after_epoch)`` trains in place on ``(x, y)`` for up to the spec's epochs,
 calling ``after_epoch`` after each; ``after_epoch=None``: every epoch, no early stopping."""

@@ -78,9 +78,7 @@ class PrunedSpec(TargetSpec):
             excluded_layers=tuple(compressed.excluded_layers),
             finetune_epochs_run=sum(record.epochs_run for record in compressed.records),
             finetune_best_epoch=compressed.records[-1].best_epoch,
-            validation_curve=recorder.curve(),
-            validation_curve_sources=recorder.source_curves(),
-            epoch_checkpoints=recorder.epoch_checkpoints(),
+            **recorder.fields(),
         )
         if not needs_attack(self.settings):
             return result
@@ -188,7 +186,5 @@ class ArtTrainerSpec(TargetSpec):
             size=size_fields(model, False),
             finetune_epochs_run=None if record is None else record.epochs_run,
             finetune_best_epoch=None if record is None else record.best_epoch,
-            validation_curve=None if recorder is None else recorder.curve(),
-            validation_curve_sources=None if recorder is None else recorder.source_curves(),
-            epoch_checkpoints=None if recorder is None else recorder.epoch_checkpoints(),
+            **({} if recorder is None else recorder.fields()),
         )

@@ -7,6 +7,8 @@ kept in the cache, the replica's too."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from art.estimators.classification import PyTorchClassifier
 
@@ -15,6 +17,7 @@ from gap_art.bench.context import Context
 from gap_art.bench.graph import Dependencies
 from gap_art.bench.target_spec import TargetResult
 from gap_art.bench.task_results import CraftResult, SourceCurve
+from gap_art.defences.hardening import accuracy
 
 PUBLIC_ATTACKERS = ("independent", "independent-arch", "robust")
 """The attackers whose own models a training curve transfers from (those the study names)."""
@@ -64,14 +67,15 @@ class CurveRecorder:
         if self.replica is not None:
             self.by_source["replica"].append(self._replica_accuracy(epoch, model))
 
-    def curve(self) -> tuple[tuple[float, ...], ...] | None:
-        return tuple(self.points) or None
-
-    def source_curves(self) -> tuple[SourceCurve, ...] | None:
-        return tuple(SourceCurve(name, tuple(values)) for name, values in self.by_source.items()) or None
-
-    def epoch_checkpoints(self) -> tuple[str, ...] | None:
-        return tuple(self.checkpoints) or None
+    def fields(self) -> dict[str, Any]:
+        """What the target's :class:`~gap_art.bench.target_spec.TargetResult` takes from it
+        (``None`` for what was not recorded)."""
+        sources = tuple(SourceCurve(name, tuple(values)) for name, values in self.by_source.items())
+        return {
+            "validation_curve": tuple(self.points) or None,
+            "validation_curve_sources": sources or None,
+            "epoch_checkpoints": tuple(self.checkpoints) or None,
+        }
 
     def _craft(self, on: PyTorchClassifier) -> np.ndarray:
         """The primary attack (the validation craft's, seeded: it never moves training's draws)
@@ -88,4 +92,4 @@ class CurveRecorder:
         return self._accuracy(model, self._craft(self.ctx.classifier(kept[epoch])))
 
     def _accuracy(self, model: PyTorchClassifier, x: np.ndarray) -> float:
-        return float((model.predict(x, batch_size=1024).argmax(1) == self.y).mean())
+        return accuracy(model, x, self.y)

@@ -31,7 +31,7 @@ from gap_art.pruning import clone_module
 from gap_art.registry import Registry
 from gap_art.runtime import seeded
 from gap_art.settings import FinetuneSpec
-from gap_art.training import EpochHook, FinetuneRecord, train_to_convergence, watch
+from gap_art.training import EpochHook, FinetuneRecord, train_to_convergence, watch, watched
 
 DISTILLATION_TEMPERATURE = 10.0
 
@@ -133,10 +133,10 @@ class AdversarialFinetuning(TrainedDefence):
                 self._fit(trainee, replace(data, x=x, y=y))
                 return
             one_epoch = replace(data, x=x, y=y, training=replace(data.training, epochs=1))
+            hook = watched(after_epoch, data.monitor, trainee)
             for epoch in range(1, data.training.epochs + 1):
                 self._fit(trainee, one_epoch)
-                watch(data.monitor, epoch, trainee)
-                if after_epoch is not None and after_epoch(epoch):
+                if hook(epoch):
                     return
 
         def score(x_held: np.ndarray, y_held: np.ndarray) -> Callable[[], float]:

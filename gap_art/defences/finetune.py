@@ -20,7 +20,7 @@ from gap_art.training import (
     evaluate_accuracy,
     train_model,
     train_to_convergence,
-    watch,
+    watched,
 )
 
 
@@ -46,12 +46,9 @@ def finetune(
     recipe = Recipe(spec.optimizer, spec.lr, 0.0, "constant", spec.batch_size)
 
     def train(xs: np.ndarray, ys: np.ndarray, after_epoch: EpochHook | None) -> None:
-        def on_epoch_end(epoch: int) -> bool:
-            watch(monitor, epoch, classifier)
-            return after_epoch is not None and after_epoch(epoch)
-
         data = TensorDataset(torch.from_numpy(xs), torch.from_numpy(ys))
-        train_model(module, data, spec.epochs, recipe, spec.seed, device, progress, "fine-tune", on_epoch_end)
+        hook = watched(after_epoch, monitor, classifier)
+        train_model(module, data, spec.epochs, recipe, spec.seed, device, progress, "fine-tune", hook)
 
     def score(x_held: np.ndarray, y_held: np.ndarray) -> Callable[[], float]:
         held = TensorDataset(torch.from_numpy(x_held), torch.from_numpy(y_held))

@@ -34,7 +34,15 @@ from gap_art.errors import ParameterError
 from gap_art.pruning import clone_module
 from gap_art.runtime import seeded
 from gap_art.settings import ATTACK_PARAMS, FINETUNE_PARAMS, AttackSpec, FinetuneSpec, from_params
-from gap_art.training import EpochHook, FinetuneRecord, Recipe, make_optimizer, train_to_convergence, watch
+from gap_art.training import (
+    EpochHook,
+    FinetuneRecord,
+    Recipe,
+    make_optimizer,
+    train_to_convergence,
+    watch,
+    watched,
+)
 from gap_art.validation import (
     check_budget,
     check_inputs,
@@ -280,12 +288,8 @@ class TransferHardening(ArtTransformer):
         monitor = self.finetune_monitor
 
         def train(xs: np.ndarray, ys: np.ndarray, after_epoch: EpochHook | None) -> None:
-            def on_epoch_end(epoch: int) -> bool:
-                watch(monitor, epoch, trainee)
-                return after_epoch is not None and after_epoch(epoch)
-
             watch(monitor, 0, trainee)
-            self._train(HardeningRun(trainee, xs, ys, sources, on_epoch_end))
+            self._train(HardeningRun(trainee, xs, ys, sources, watched(after_epoch, monitor, trainee)))
 
         def score(x_held: np.ndarray, y_held: np.ndarray) -> Callable[[], float]:
             return self._validation_score(trainee, x_held, y_held, sources)

@@ -139,8 +139,9 @@ class StructuredPruning(ArtTransformer):
         )
         model = make_permanent(clone_module(self.classifier.model)).eval()  # irregular masks: zeros
         example = torch.zeros((1, *self.classifier.input_shape), device=next(model.parameters()).device)
-        pruned = rewrap_classifier(self.classifier, model)
-        gradients = None if labels is None else self._gradients(pruned, x, labels)
+        gradients = None
+        if CHANNEL_CRITERIA[self.criterion].needs_gradients and labels is not None:
+            gradients = self._gradients(rewrap_classifier(self.classifier, model), x, labels)
         report = prune_channels(model, example, self.criterion, self.compression, self.seed, gradients)
         pruned = rewrap_classifier(self.classifier, model)  # an optimizer over the smaller tensors
         self.finetune_record_ = FinetuneRecord(0, 0)
