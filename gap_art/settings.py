@@ -16,10 +16,8 @@ known (:meth:`AttackSpec.resolve`).
 
 from __future__ import annotations
 
-import types
-import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, is_dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from gap_art.errors import ParameterError
@@ -32,6 +30,9 @@ DEVICES = ("auto", "cpu", "cuda")
 OPTIMIZERS = ("adam", "sgd")
 SCOPES = ("global", "layer")
 """Rank scores across all layers, or remove the same fraction in every layer."""
+WEIGHTS, CHANNEL = "weights", "channel"
+STRUCTURES = (WEIGHTS, CHANNEL)
+"""What pruning removes: single weights (irregular, masks) or whole channels (a smaller model)."""
 
 ATTACK_EPS = 8 / 255
 """An attack's default L-inf budget, as a fraction of the input range."""
@@ -201,7 +202,9 @@ class MethodSpec:
     """A method: optionally train the parent with an ART defence first, prune by a criterion,
     optionally in rounds, fine-tune, optionally harden.
 
-    :param criterion: A registered pruning criterion (``gap-grad``, ``magnitude``, ...).
+    :param criterion: A registered pruning criterion (``gap-grad``, ``magnitude``, ...); with
+        ``structure="channel"`` a channel criterion (``l2``, ``gap-grad``, ...: see
+        :data:`gap_art.pruning.structured.CHANNEL_CRITERIA`).
     :param compression: Prunable weights over weights kept (> 1; 4 removes three quarters).
     :param scope: ``global`` or ``layer``.
     :param iterative: Reach ``compression`` in ``rounds`` (``+iter``), re-scoring the
@@ -221,6 +224,9 @@ class MethodSpec:
         ``<defence>><method>`` (``ensemble-adv>magnitude``).
     :param seed: Seeds calibration, tie-breaking, fine-tuning and the hardening (it is also
         ``finetune.seed``).
+    :param structure: ``weights`` (irregular: single weights, as masks) or ``channel`` (whole
+        channels leave the model, :class:`~gap_art.defences.StructuredPruning`; named
+        ``<criterion>/channel``; not in rounds, the logits layer whole, ``scope`` unused).
     """
 
     criterion: str = "magnitude"
@@ -236,6 +242,7 @@ class MethodSpec:
     hardening_attack: AttackSpec = field(default_factory=AttackSpec)
     pretraining: str | None = None
     seed: int = 0
+    structure: str = WEIGHTS
 
     def __post_init__(self) -> None:
         if self.finetune.seed != self.seed:  # one seed governs the method, its fine-tuning included
@@ -256,10 +263,16 @@ class MethodSpec:
         if self.n_calibration is not None:
             check_int(self.n_calibration, "n_calibration", 1)
         check_int(self.seed, "seed", 0)
+        check_choice(self.structure, "structure", STRUCTURES)
+        if self.structure == CHANNEL and (self.iterative or self.prune_classifier):
+            raise ParameterError(
+                f"{self.name}: channel pruning runs in one round and keeps the logits layer whole "
+                "(iterative and prune_classifier must be False)"
+            )
 
     @classmethod
     def parse(cls, name: str, param: str = "method", **settings: Any) -> MethodSpec:
-        """The spec of a method name ``[<defence>>]<criterion>[+iter][+<hardening>]``
+        """The spec of a method name ``[<defence>>]<criterion>[/channel][+iter][+<hardening>]``
         (``gap-iter`` is ``gap-grad+iter``), with ``settings`` for the other fields. The name's
         structure is checked here, its registry names by
         :func:`gap_art.defences.methods.check_method`."""
@@ -273,6 +286,10 @@ class MethodSpec:
         if before:
             settings = {**settings, "pretraining": before[0]}
         criterion, *modifiers = ALIASES.get(method, method).split("+")
+        criterion, slash, structure = criterion.partition(STRUCTURE)
+        if slash:
+            check_choice(structure, f"{param}: the structure after '{STRUCTURE}' in {name!r}", [CHANNEL])
+            settings = {**settings, "structure": structure}
         hardenings = [m for m in modifiers if m != ITERATIVE]
         if len(hardenings) > 1 or modifiers.count(ITERATIVE) > 1:
             raise ParameterError(f"{param}: {name!r} may name one hardening and '+{ITERATIVE}' once each")
@@ -284,7 +301,8 @@ class MethodSpec:
         """The method's name: the criterion and its modifiers."""
         modifiers = ([ITERATIVE] if self.iterative else []) + ([self.hardening] if self.hardening else [])
         pretraining = f"{self.pretraining}{PRETRAINING}" if self.pretraining else ""
-        return pretraining + "+".join([self.criterion, *modifiers])
+        structure = f"{STRUCTURE}{self.structure}" if self.structure != WEIGHTS else ""
+        return pretraining + "+".join([self.criterion + structure, *modifiers])
 
     def round_compressions(self) -> list[float]:
         """The compression reached after each round: ``compression`` at once, or a geometric
@@ -299,6 +317,8 @@ ALIASES = {"gap-iter": "gap-grad+iter"}
 
 PRETRAINING = ">"
 """Separates an ART defence run before pruning from the method (``ensemble-adv>magnitude``)."""
+STRUCTURE = "/"
+"""Separates a criterion from the structure it removes (``l2/channel``)."""
 
 
 T = TypeVar("T")
@@ -311,27 +331,3 @@ def from_params(cls: type[T], owner: object, names: Mapping[str, str], **values:
     read = {name: getattr(owner, param) for name, param in names.items()}
     with params_named(names):
         return cls(**{**read, **values})
-
-
-def from_dict(cls: type[T], data: Mapping[str, Any]) -> T:
-    """Rebuild a settings dataclass, nested settings included, from its ``asdict`` form (a
-    JSON round trip); keys that are not fields are ignored."""
-    hints = typing.get_type_hints(cls)
-    values = {f.name: _from_json(hints[f.name], data[f.name]) for f in fields(cls) if f.name in data}  # type: ignore[arg-type]
-    return cls(**values)
-
-
-def _from_json(hint: Any, value: Any) -> Any:
-    """``value`` read back from JSON as type ``hint`` says: a nested dataclass from its dict, a
-    tuple from its list, each member too (an optional one as its type where given)."""
-    if value is None:
-        return None
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        given = [option for option in typing.get_args(hint) if option is not type(None)]
-        return _from_json(given[0], value) if len(given) == 1 else value
-    if is_dataclass(hint) and isinstance(value, Mapping):
-        return from_dict(hint, value)  # type: ignore[arg-type]
-    if typing.get_origin(hint) is tuple and isinstance(value, (list, tuple)):
-        member = typing.get_args(hint)[0] if typing.get_args(hint) else Any
-        return tuple(_from_json(member, item) for item in value)
-    return value

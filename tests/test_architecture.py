@@ -10,7 +10,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "gap_art"
 
 LAYERS = [
-    ("errors", "runtime", "validation", "registry", "settings"),
+    ("errors", "runtime", "validation", "registry", "settings", "jsonable"),
     ("data", "models", "training"),
     ("pruning", "quantization"),
     ("checkpoint", "classifiers", "export"),
@@ -26,6 +26,7 @@ NO_ART = {
     "errors",
     "runtime",
     "settings",
+    "jsonable",
     "validation",
     "registry",
     "data",
@@ -80,6 +81,7 @@ def test_every_unit_has_a_layer():
 
 BENCH_LAYERS = [
     ("config", "attack_roles", "config_files", "comparisons", "seeds", "document", "threats", "pool_sources"),
+    ("method_settings",),
     ("rows", "task_results", "store"),
     ("inputs", "context"),
     ("graph",),

@@ -16,9 +16,10 @@ from torch import nn
 from gap_art.bench import PRESETS, BenchConfig
 from gap_art.bench.rows import pack_correct, unpack_correct
 from gap_art.evaluation.metrics import mcnemar_exact
+from gap_art.jsonable import from_dict
 from gap_art.pruning.masks import apply_masks, current_mask
 from gap_art.pruning.selection import compute_masks, weights_to_keep
-from gap_art.settings import AttackSpec, FinetuneSpec, MethodSpec, from_dict
+from gap_art.settings import AttackSpec, FinetuneSpec, MethodSpec
 from gap_art.training import train_to_convergence, validation_split
 
 FAST = settings(max_examples=60, deadline=None)

@@ -26,7 +26,7 @@ def test_each_criterion_gives_a_smaller_model_at_the_ratio_asked(classifier, dig
     before = [p.detach().clone() for p in classifier.model.parameters()]
     defence = StructuredPruning(classifier, compression=2.0, criterion=criterion, finetune_epochs=0)
     pruned = defence(x, y=y)
-    report = defence.report_
+    report = defence.compression_report_
     assert report is not None and report.parameters_before == parameters(classifier.model)
     assert report.parameters_after == parameters(pruned.model)  # fewer tensors' elements, not zeros
     assert 2.0 <= report.compression < 2.5 and report.macs_after < report.macs_before
@@ -165,3 +165,148 @@ def test_an_irregularly_pruned_model_can_be_pruned_by_channel_too(classifier, di
     assert parameters(both.model) * 2 <= parameters(sparse.model)
     zeros = sum(int((p == 0).sum()) for p in both.model.parameters())
     assert zeros > 0.2 * parameters(both.model)  # about half the surviving weights were zeroed
+
+
+def test_summed_scores_remove_the_channels_whose_weights_score_highest_for_gap():
+    """GAP's criteria per channel: each weight's score summed over the channel's weights in every
+    coupled layer; GAP removes the highest sums (Torch-Pruning the lowest importance)."""
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv, self.fc, self.out = (
+                torch.nn.Conv2d(1, 8, 3),
+                torch.nn.Linear(288, 16),
+                torch.nn.Linear(16, 3),
+            )
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.out(torch.relu(self.fc(torch.relu(self.conv(x)).flatten(1))))
+
+    torch.manual_seed(0)
+    model = Net()
+    scores = {name: torch.zeros_like(p) for name, p in model.named_parameters() if name.endswith("weight")}
+    scores["conv.weight"] += torch.arange(8.0).view(8, 1, 1, 1)  # channel c scores c per weight
+    scores["out.weight"] -= torch.arange(16.0)  # the fc neurons' columns in the next layer: j scores -j
+    filters = model.conv.weight.detach().clone()
+    report = prune_channels(model, torch.zeros(1, 1, 8, 8), "gap-grad", 2.0, weight_scores=scores)
+    kept = [c for c in range(8) for w in model.conv.weight if torch.equal(w, filters[c])]
+    assert kept == list(range(model.conv.out_channels)) and model.conv.out_channels < 8  # the highest went
+    assert model.fc.out_features < 16 and report.compression >= 2.0
+    with pytest.raises(ParameterError, match="gap-grad"):
+        prune_channels(Net(), torch.zeros(1, 1, 8, 8), "gap-grad", 2.0)  # no scores given
+
+
+def test_gap_criteria_prune_by_channel_from_gaps_own_weight_scores(classifier, digits):
+    """``gap-grad`` by channel scores every weight as GreedyAdversarialPruning does (the logits
+    layer's inputs too), seeded; a scoring parameter changed drops the fit."""
+    from gap_art.defences import GreedyAdversarialPruning
+
+    x, y = digits.numpy("train")
+    defence = StructuredPruning(classifier, 2.0, "gap-grad", nb_calibration=64, finetune_epochs=0, seed=3)
+    defence.fit(x, y)
+    reference = GreedyAdversarialPruning(
+        classifier, criterion="grad", nb_calibration=64, prune_classifier=True, seed=3
+    )
+    reference.fit(x, y)
+    assert defence.scores_ is not None and reference.scores_ is not None
+    assert set(defence.scores_) == set(reference.scores_) and "classifier.3.weight" in defence.scores_
+    assert all(torch.allclose(defence.scores_[k], reference.scores_[k]) for k in reference.scores_)
+    first = defence(x, y=y).model.features[0].weight.detach()
+    again = StructuredPruning(classifier, 2.0, "gap-grad", nb_calibration=64, finetune_epochs=0, seed=3)(
+        x, y=y
+    )
+    assert torch.equal(first, again.model.features[0].weight.detach())
+    defence.set_params(eps=0.05)
+    assert defence.scores_ is None and not defence.is_fitted
+    with pytest.raises(ParameterError, match="eps"):
+        StructuredPruning(classifier, criterion="gap-taylor", eps=-1.0)
+    with pytest.raises(ParameterError, match="y is required"):
+        StructuredPruning(classifier, criterion="gap-grad").fit(x)
+
+
+def test_the_fine_tuning_monitor_sees_every_epoch(classifier, digits):
+    x, y = digits.numpy("train")
+    defence = StructuredPruning(classifier, 2.0, "l2", finetune_epochs=2, finetune_patience=None)
+    seen: list[int] = []
+    defence.finetune_monitor = lambda epoch, model: seen.append(epoch)
+    defence(x, y=y)
+    assert seen == [0, 1, 2] and defence.finetune_records_ == [defence.finetune_record_]
+
+
+def test_channel_methods_are_method_names_that_compose_with_hardenings(classifier, digits):
+    from gap_art.defences import apply_method, parse_method
+    from gap_art.pruning.structured import ChannelReport
+    from gap_art.settings import FinetuneSpec, MethodSpec
+
+    spec = parse_method("l2/channel+tat", compression=2.0, finetune=FinetuneSpec(1))
+    assert (spec.criterion, spec.structure, spec.hardening, spec.name) == (
+        "l2",
+        "channel",
+        "tat",
+        "l2/channel+tat",
+    )
+    assert MethodSpec.parse(spec.name) == MethodSpec.parse("l2/channel+tat")
+    x, y = digits.numpy("train")
+    result = apply_method(spec, classifier, x[:256], y[:256], x, y)
+    assert isinstance(result.report, ChannelReport) and len(result.records) == 2
+    assert parameters(result.classifier.model) * 2 <= parameters(classifier.model)
+    for wrong, match in [
+        ("magnitude/channel", "'l2'"),
+        ("l2/chanel", "channel"),
+        ("l2/channel+iter", "one round"),
+    ]:
+        with pytest.raises(ParameterError, match=match):
+            parse_method(wrong)
+    with pytest.raises(ParameterError, match="prune_classifier"):
+        parse_method("l2/channel", prune_classifier=True)
+
+
+def test_the_prune_command_prunes_channels_by_gaps_criterion(tmp_path, classifier, digits):
+    from click.testing import CliRunner
+
+    from gap_art.checkpoint import load_checkpoint, save_checkpoint
+    from gap_art.cli import main
+
+    source = save_checkpoint(tmp_path / "m.pt", classifier.model, "small-cnn", digits.info)
+    out = tmp_path / "small.pt"
+    args = [
+        "prune",
+        str(source),
+        "--method",
+        "gap-grad/channel",
+        "--compression",
+        "2",
+        "--n-calibration",
+        "64",
+    ]
+    result = CliRunner().invoke(main, [*args, "--finetune-epochs", "0", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    loaded, _, extra = load_checkpoint(out)
+    assert extra["method"] == "gap-grad/channel" and parameters(loaded) * 2 <= parameters(classifier.model)
+
+
+def test_the_bench_runs_channel_methods_under_every_attacker_with_replicas_and_int8(tmp_path, warm):
+    """``<criterion>/channel`` methods in a study: the replica attacker reruns the channel
+    method, int8 quantizes the smaller model, the rows record compression and multiply-adds,
+    and GAP's channel criterion is compared with the channel baselines by default."""
+    from conftest import small_config
+
+    from gap_art.bench import run
+    from gap_art.bench.comparisons import default_comparisons
+
+    config = small_config(
+        methods=["random/channel", "gap-grad/channel"], compression=[2.0], attacks=["fgsm"], defences=[],
+        threat_models=["dense", "replica"], replicas=2, finetune_epochs=1, n_test=100,
+    )  # fmt: skip
+    assert [str(c) for c in default_comparisons(config)] == [
+        "gap-grad/channel@2x vs random/channel@2x: fgsm from dense"
+    ]
+    study = run(config, out=warm(tmp_path), progress=False)
+    rows = [r for r in study.rows if r["target"].startswith("gap-grad/channel@2x")]
+    assert {r["threat_model"] for r in rows} == {"dense", "replica"} and not any(r.get("error") for r in rows)
+    for row in rows:
+        assert row["compression"] >= 2.0 and row["macs_after"] < row["macs_before"]
+    assert {r["target"] for r in rows} == {"gap-grad/channel@2x", "gap-grad/channel@2x+int8"}
+    replica = next(r for r in rows if r["threat_model"] == "replica" and r["target"] == "gap-grad/channel@2x")
+    assert replica["transfer_accuracy"] is not None

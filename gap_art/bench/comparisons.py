@@ -16,10 +16,11 @@ from gap_art.bench.attack_roles import primary_attack
 from gap_art.bench.config import BenchConfig, ConfigError
 from gap_art.defences.art_builtin import ART_DEFENCES, TrainedDefence
 from gap_art.defences.methods import needs_attack, parse_method
+from gap_art.settings import CHANNEL, WEIGHTS
 
 WORST = "worst attacker"
-BASELINES = ("random", "magnitude")
-"""What a GAP criterion is compared against by default."""
+BASELINES = {WEIGHTS: ("random", "magnitude"), CHANNEL: ("random/channel", "l1/channel", "l2/channel")}
+"""What a GAP criterion is compared against by default, per structure (the study's own)."""
 
 
 @dataclass(frozen=True)
@@ -94,13 +95,14 @@ def _hardened_base(method: str, methods: Sequence[str]) -> str | None:
     spec = parse_method(method, "methods")
     if spec.hardening is None and spec.pretraining is None:
         return None
-    base = spec.__class__(spec.criterion, iterative=spec.iterative).name
+    base = spec.__class__(spec.criterion, iterative=spec.iterative, structure=spec.structure).name
     return next((m for m in methods if parse_method(m, "methods").name == base), None)
 
 
 def default_comparisons(config: BenchConfig) -> list[Comparison]:
     """The family a study tests when its config names none, from its methods alone: each
-    unhardened GAP criterion against random and magnitude pruning at each ratio, under the
+    unhardened GAP criterion against random and magnitude pruning (by channel: random, L1
+    and L2, each the study runs) at each ratio, under the
     primary attack from the dense model; each hardened method (``+tat``, ``+gal``, ``+pool``,
     ``<defence>>``) against its unhardened base and each of ART's adversarial trainers in the
     study, under the worst attacker."""
@@ -119,7 +121,7 @@ def default_comparisons(config: BenchConfig) -> list[Comparison]:
         base = _hardened_base(method, config.methods)
         for ratio in config.compression:
             bases = pruned_target_names(config, base, ratio) if base else []
-            baselines = [f"{b}@{ratio:g}x" for b in BASELINES if b in config.methods]
+            baselines = [f"{b}@{ratio:g}x" for b in BASELINES[spec.structure] if b in config.methods]
             for first in pruned_target_names(config, method, ratio):
                 if hardened:
                     comparisons += [Comparison(first, other) for other in [*bases, *trainers]]

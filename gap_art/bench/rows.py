@@ -89,6 +89,8 @@ class Row(TypedDict, total=False):
     autoattack_accuracy: float | None
     autoattack_n: int | None
     validation_curve_sources: list[dict[str, Any]]
+    macs_before: int | None
+    macs_after: int | None
 
 
 ROW_FIELDS = (
@@ -169,6 +171,8 @@ TARGET_FIELDS = (
     "gap_eps",
     "gap_eps_step",
     "gap_steps",
+    "macs_before",
+    "macs_after",
 )
 """What a row takes from its target's metadata."""
 

@@ -23,6 +23,7 @@ from gap_art.bench.comparisons import pruned_target_names
 from gap_art.bench.config import BenchConfig
 from gap_art.bench.graph import DepTasks, Graph, Task, TaskSpec
 from gap_art.bench.inputs import StudyInputs, file_digest
+from gap_art.bench.method_settings import method_specs
 from gap_art.bench.pool_sources import build_pool
 from gap_art.bench.seeds import attacker_seed, pool_seed
 from gap_art.bench.target_spec import TargetSpec
@@ -31,47 +32,12 @@ from gap_art.bench.tasks import CellSpec, CraftSpec, SanitySpec, SourceSpec, Val
 from gap_art.bench.threats import threat_model
 from gap_art.bench.training_curves import PUBLIC_ATTACKERS, public_role
 from gap_art.defences.art_builtin import ART_DEFENCES, TrainedDefence
-from gap_art.defences.methods import needs_attack, parse_method
 from gap_art.models import independent_arch
-from gap_art.models.registry import model_recipe
-from gap_art.settings import AttackSpec, FinetuneSpec, MethodSpec, default_eps_step, gap_calibration_attack
+from gap_art.settings import AttackSpec, FinetuneSpec, MethodSpec, default_eps_step
 
 
 def _format_ratio(ratio: float) -> str:
     return f"{ratio:g}x"
-
-
-def finetune_spec(config: BenchConfig, seed: int) -> FinetuneSpec:
-    """How the study fine-tunes every pruned model: its epochs and patience, with the
-    optimizer the architecture trains with (at the fine-tuning learning rate)."""
-    return FinetuneSpec(
-        config.finetune_epochs,
-        config.finetune_patience,
-        config.validation_fraction,
-        optimizer=model_recipe(config.arch),
-        seed=seed,
-    )
-
-
-def method_specs(config: BenchConfig, method: str, ratio: float, seed: int) -> list[MethodSpec]:
-    """The settings of ``method`` at ``ratio`` as ``config`` says: one spec per GAP budget
-    (one for criteria without an attack)."""
-    parsed = parse_method(method, "methods")
-    spec = replace(
-        parsed,
-        compression=float(ratio),
-        rounds=config.rounds if parsed.iterative else 1,
-        prune_classifier=config.prune_classifier,
-        n_calibration=config.n_calibration,
-        finetune=finetune_spec(config, seed),
-        hardening_attack=AttackSpec(eps=config.attack_eps),
-        seed=seed,
-    )
-    if not needs_attack(spec):
-        return [spec]
-    return [
-        replace(spec, calibration_attack=gap_calibration_attack(*budget)) for budget in config.gap_budgets()
-    ]
 
 
 class _Builder:

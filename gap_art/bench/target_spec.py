@@ -24,9 +24,11 @@ from gap_art.classifiers import is_gradient_free
 from gap_art.data.splits import VALIDATION
 from gap_art.evaluation import craft_examples
 from gap_art.evaluation.metrics import class_recall
+from gap_art.jsonable import from_dict
 from gap_art.pruning import layer_sparsity, measure_compression, prunable_parameters
+from gap_art.pruning.structured import ChannelReport
 from gap_art.quantization import model_size
-from gap_art.settings import AttackSpec, from_dict
+from gap_art.settings import AttackSpec
 
 S = TypeVar("S", bound="TargetSpec")
 
@@ -220,19 +222,24 @@ def load_target(task_id: str, result: TargetResult, ctx: Context) -> PyTorchClas
     return cached
 
 
-def size_fields(model: torch.nn.Module, int8: bool, prune_classifier: bool = False) -> ModelSize:
+def size_fields(
+    model: torch.nn.Module, int8: bool, prune_classifier: bool = False, channels: ChannelReport | None = None
+) -> ModelSize:
     """Achieved compression (over the prunable weights) and storage of a model (float32 or
-    int8, dense or bitmap-sparse), and the sparsity of each Conv/Linear weight."""
+    int8, dense or bitmap-sparse), and the sparsity of each Conv/Linear weight; for a model
+    channel pruning made smaller (``channels``), its compression and multiply-adds."""
     size = model_size(model)
     report = measure_compression(model, prunable_parameters(model, prune_classifier=prune_classifier))
     sparse = size.sparse_int8_bytes if int8 else size.sparse_float32_bytes
     dense = size.int8_bytes if int8 else size.float32_bytes
     encoding = ("int8" if int8 else "float32") + ("+bitmap" if sparse < dense else "")
     return ModelSize(
-        compression=report.compression,
+        compression=report.compression if channels is None else channels.compression,
         sparsity=report.sparsity,
         size_bytes=min(sparse, dense),
         size_encoding=encoding,
         float32_bytes=size.float32_bytes,
         layer_sparsity=layer_sparsity(model, prunable_parameters(model, prune_classifier=True)),
+        macs_before=None if channels is None else channels.macs_before,
+        macs_after=None if channels is None else channels.macs_after,
     )

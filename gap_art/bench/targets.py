@@ -21,6 +21,7 @@ from gap_art.defences import Int8Quantization
 from gap_art.defences.art_builtin import PreprocessorDefence, TrainedDefence, TrainingData
 from gap_art.defences.art_builtin import get as get_art_defence
 from gap_art.defences.methods import Compressed, apply_method, needs_attack
+from gap_art.pruning.structured import ChannelReport
 from gap_art.settings import FinetuneSpec, MethodSpec
 
 INHERITED = (
@@ -32,6 +33,8 @@ INHERITED = (
     "gap_steps",
 )
 """What an int8 target reports of the float target it quantizes."""
+CHANNEL_SIZE = ("compression", "macs_before", "macs_after")
+"""What an int8 target's size takes from its float parent's (the same weights, fewer bytes)."""
 
 
 @target_kind("dense", "baseline")
@@ -74,7 +77,7 @@ class PrunedSpec(TargetSpec):
         result = TargetResult(
             spec=self,
             checkpoint=ctx.save_model(task_id, model),
-            size=size_fields(model, False, self.settings.prune_classifier),
+            size=size_fields(model, False, self.settings.prune_classifier, channel_report(compressed)),
             excluded_layers=tuple(compressed.excluded_layers),
             finetune_epochs_run=sum(record.epochs_run for record in compressed.records),
             finetune_best_epoch=compressed.records[-1].best_epoch,
@@ -108,6 +111,11 @@ class PrunedSpec(TargetSpec):
         )
 
 
+def channel_report(compressed: Compressed) -> ChannelReport | None:
+    """What channel pruning did to a method's model (``None`` for irregular pruning)."""
+    return compressed.report if isinstance(compressed.report, ChannelReport) else None
+
+
 def quantize(classifier: PyTorchClassifier, seed: int, ctx: Context) -> PyTorchClassifier:
     """The int8 version of a float classifier, calibrated on the seed's calibration set."""
     x_cal, _ = ctx.calibration_set(seed)
@@ -128,10 +136,13 @@ class Int8Spec(TargetSpec):
         parent = deps.one("parent", TargetResult)
         float_classifier = ctx.classifier(parent.checkpoint)
         ctx.keep_target(task_id, quantize(float_classifier, self.seed, ctx))
+        size = size_fields(float_classifier.model, True, self.prune_classifier)
+        if parent.size is not None:  # a channel-pruned parent's compression and multiply-adds hold
+            size = replace(size, **{key: getattr(parent.size, key) for key in CHANNEL_SIZE})
         return TargetResult(
             spec=self,
             parent_checkpoint=parent.checkpoint,
-            size=size_fields(float_classifier.model, True, self.prune_classifier),
+            size=size,
             **{key: getattr(parent, key) for key in INHERITED},
         )
 

@@ -12,7 +12,8 @@ from typing import Any, ClassVar, TypeVar
 
 from gap_art.bench.rows import Row
 from gap_art.evaluation.sanity import SanityCheck
-from gap_art.settings import AttackSpec, from_dict
+from gap_art.jsonable import from_dict
+from gap_art.settings import AttackSpec
 
 R = TypeVar("R", bound="TaskResult")
 
@@ -74,8 +75,11 @@ class Failure(TaskResult):
 
 @dataclass(frozen=True)
 class ModelSize:
-    """Achieved compression (over the prunable weights) and storage of a model, and the
-    sparsity of each Conv/Linear weight (:func:`gap_art.bench.targets.size_fields`)."""
+    """Achieved compression (over the prunable weights; for a channel-pruned model, every
+    parameter before over after) and storage of a model, the sparsity of each Conv/Linear
+    weight (:func:`gap_art.bench.targets.size_fields`), and, where channel pruning changed them,
+    the multiply-adds for one input before and after (irregular pruning multiplies its zeros:
+    no change)."""
 
     compression: float
     sparsity: float
@@ -83,6 +87,8 @@ class ModelSize:
     size_encoding: str
     float32_bytes: int
     layer_sparsity: Mapping[str, float]
+    macs_before: int | None = None
+    macs_after: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

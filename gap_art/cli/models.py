@@ -112,8 +112,8 @@ def train(
     show_default=True,
     cls=RegistryOption,
     names=criteria,
-    help="A pruning criterion, optionally +iter (in rounds) and +tat or +gal (then hardened against "
-    "examples transferred from MODEL), e.g. magnitude+tat.",
+    help="A pruning criterion, optionally /channel (whole channels), +iter (in rounds) and +tat or +gal "
+    "(then hardened against examples transferred from MODEL), e.g. magnitude+tat, gap-grad/channel.",
 )
 @click.option(
     "--compression", type=float, default=4.0, show_default=True, help="Prunable weights / weights kept."
@@ -150,7 +150,8 @@ def train(
     default="weights",
     show_default=True,
     help="weights: zero single weights (irregular, the paper's); channel: remove whole channels "
-    "and neurons (--method random, l1, l2 or taylor), a smaller model that runs faster.",
+    "and neurons, a smaller model that runs faster (--method random, l1, l2, taylor or GAP's gap-grad, "
+    "gap-taylor, gap-abs_grad summed per channel; the same as naming the method l2/channel).",
 )
 @seed_option("Seeds calibration, tie-breaking, fine-tuning and the hardening.")
 @device_option()
@@ -194,7 +195,8 @@ def prune(
     from gap_art.evaluation.health import model_health
     from gap_art.models.registry import model_recipe
     from gap_art.pruning import make_permanent
-    from gap_art.settings import FINETUNE_PARAMS, AttackSpec, FinetuneSpec
+    from gap_art.pruning.structured import ChannelReport
+    from gap_art.settings import CHANNEL, FINETUNE_PARAMS, AttackSpec, FinetuneSpec
     from gap_art.validation import params_named
 
     with user_errors():
@@ -202,15 +204,6 @@ def prune(
         model, name = user_model(model_path, data.info, arch, arch_kwargs)
         kwargs = model_kwargs(model_path, arch_kwargs)
         classifier = to_art_classifier(model, data.info, device=device)
-        if structure == "channel":
-            if prune_classifier or keep_masks:
-                raise click.UsageError(
-                    "--prune-classifier and --keep-masks do not apply to --structure channel"
-                )
-            _prune_channels(classifier, data, (name, kwargs), method, compression, out, seed=seed,
-                            nb_calibration=n_calibration, finetune_epochs=finetune_epochs,
-                            finetune_patience=finetune_patience or None)  # fmt: skip
-            return
         with params_named(FINETUNE_PARAMS):
             patience = finetune_patience or None  # 0: every epoch
             finetune = FinetuneSpec(finetune_epochs, patience, optimizer=model_recipe(name), seed=seed)
@@ -223,7 +216,10 @@ def prune(
             finetune=finetune,
             hardening_attack=AttackSpec(eps=eps if eps is not None else data.info.eps),
             seed=seed,
+            structure=structure,
         )
+        if spec.structure == CHANNEL and (prune_classifier or keep_masks):
+            raise click.UsageError("--prune-classifier and --keep-masks do not apply to --structure channel")
         x, y = data.numpy("train")
         result = apply_method(spec, classifier, x, y, x, y)
     x_test, y_test = data.numpy("test")
@@ -231,20 +227,23 @@ def prune(
     before, after = health.parent_accuracy, health.accuracy
     pruned = result.classifier.model if keep_masks else make_permanent(result.classifier.model)
     epochs_run = sum(record.epochs_run for record in result.records)
+    report, epochs_run = result.report, sum(record.epochs_run for record in result.records)
     extra = {
-        "method": method,
-        "compression": result.report.compression,
+        "method": spec.name,
+        "compression": report.compression,
         "excluded_layers": result.excluded_layers,
         "finetune_epochs_run": epochs_run,
         "test_accuracy": after,
         "masks": "kept" if keep_masks else "folded",
     }
+    if isinstance(report, ChannelReport):
+        extra["macs_reduction"] = report.macs_reduction
     path = save_checkpoint(Path(out), pruned, name, data.info, extra, kwargs)
     click.echo(
-        f"{method} at {compression:g}x: {result.report.compression:.2f}x achieved over the prunable weights "
-        f"(left whole: {', '.join(result.excluded_layers) or 'none'}); fine-tuned {epochs_run} epoch(s), "
-        f"kept epoch {result.records[-1].best_epoch} of the last stage; test accuracy {before:.4f} -> "
-        f"{after:.4f}; saved {path}"
+        f"{spec.name} at {compression:g}x: {_achieved(report)} (left whole: "
+        f"{', '.join(result.excluded_layers) or 'none'}); fine-tuned {epochs_run} epoch(s), kept epoch "
+        f"{result.records[-1].best_epoch} of the last stage; test accuracy {before:.4f} -> {after:.4f}; "
+        f"saved {path}"
     )
     report_health(health, path)
 
@@ -301,33 +300,13 @@ def quantize(
     report_health(health, path)
 
 
-def _prune_channels(classifier: Any, data: Any, arch: tuple[str, dict[str, Any]], criterion: str,
-                    compression: float, out: str, **settings: Any) -> None:  # fmt: skip
-    """``gap-art prune --structure channel``: StructuredPruning (``settings``: its keywords),
-    the smaller model saved as a checkpoint of its architecture (it reloads, fewer channels)."""
-    from gap_art.checkpoint import save_checkpoint
-    from gap_art.defences import StructuredPruning
-    from gap_art.evaluation.health import model_health
-    from gap_art.pruning.structured import CHANNEL_CRITERIA
+def _achieved(report: Any) -> str:
+    """What a pruning achieved, in words: over the prunable weights, or by channel."""
+    from gap_art.pruning.structured import ChannelReport
 
-    if criterion not in CHANNEL_CRITERIA:
-        raise click.UsageError(
-            f"--method with --structure channel: one of {sorted(CHANNEL_CRITERIA)}, got {criterion!r}"
-        )
-    defence = StructuredPruning(classifier, compression, criterion, **settings)
-    x, y = data.numpy("train")
-    result = defence(x, y=y)
-    report, record = defence.report_, defence.finetune_record_
-    assert report is not None and record is not None
-    health = model_health(classifier, result, *data.numpy("test"))
-    extra = {"method": f"{criterion}/channel", "compression": report.compression,
-             "macs_reduction": report.macs_reduction, "finetune_epochs_run": record.epochs_run,
-             "test_accuracy": health.accuracy}  # fmt: skip
-    path = save_checkpoint(Path(out), result.model, arch[0], data.info, extra, arch[1])
-    click.echo(
-        f"{criterion} channels at {compression:g}x: {report.parameters_before:,} -> "
-        f"{report.parameters_after:,} parameters ({report.compression:.2f}x), {report.macs_reduction:.2f}x "
-        f"fewer multiply-adds; fine-tuned {record.epochs_run} epoch(s), kept epoch {record.best_epoch}; "
-        f"test accuracy {health.parent_accuracy:.4f} -> {health.accuracy:.4f}; saved {path}"
+    if not isinstance(report, ChannelReport):
+        return f"{report.compression:.2f}x achieved over the prunable weights"
+    return (
+        f"{report.parameters_before:,} -> {report.parameters_after:,} parameters "
+        f"({report.compression:.2f}x), {report.macs_reduction:.2f}x fewer multiply-adds"
     )
-    report_health(health, path)

@@ -3,10 +3,10 @@ channel), int8 quantization, transfer hardening after pruning, and ART's own bui
 (:mod:`~gap_art.defences.art_builtin`) for comparison."""
 
 from gap_art.defences import art_builtin
-from gap_art.defences.gap import GreedyAdversarialPruning, pruning_defence
+from gap_art.defences.gap import GreedyAdversarialPruning
 from gap_art.defences.hardening import StaticSourceAttack, TransferHardening
 from gap_art.defences.irregular import IrregularPruning
-from gap_art.defences.methods import apply_method, parse_method
+from gap_art.defences.methods import apply_method, parse_method, pruning_defence
 from gap_art.defences.misalignment import GradientMisalignmentFinetuning
 from gap_art.defences.pool import PoolAdversarialFinetuning
 from gap_art.defences.pruning import PruningTransformer

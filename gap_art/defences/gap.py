@@ -10,10 +10,9 @@ from art.estimators.classification import PyTorchClassifier
 
 from gap_art.attacks import ATTACKS, BACKENDS, build_attack, clip_range, make_attack
 from gap_art.classifiers import require_gradients
-from gap_art.defences.irregular import IrregularPruning
 from gap_art.defences.pruning import PruningTransformer
 from gap_art.errors import ParameterError, ParameterTypeError
-from gap_art.pruning.importance import IMPORTANCE, Importance, adversarial_criterion
+from gap_art.pruning.importance import Importance, adversarial_criterion
 from gap_art.pruning.importance.base import Craft
 from gap_art.pruning.targets import Target
 from gap_art.settings import (
@@ -188,32 +187,3 @@ class GreedyAdversarialPruning(PruningTransformer):
             eps_step=span * GAP_EPS_STEP if spec.eps_step is None else spec.eps_step,
         )
         return build_attack(spec, classifier).craft
-
-
-def pruning_defence(
-    classifier: PyTorchClassifier, spec: MethodSpec, verbose: bool = False
-) -> GreedyAdversarialPruning | IrregularPruning:
-    """The ART transformer that prunes as ``spec`` says: :class:`GreedyAdversarialPruning`
-    for criteria that need an attack (``spec.calibration_attack``), :class:`IrregularPruning`
-    for the others. The hardening, if any, is :func:`gap_art.defences.methods.apply_method`'s."""
-    tuning = spec.finetune
-    common: dict[str, Any] = {
-        "compression": spec.compression,
-        "criterion": spec.criterion,
-        "scope": spec.scope,
-        "batch_size": tuning.batch_size,
-        "nb_calibration": spec.n_calibration,
-        "finetune_epochs": tuning.epochs,
-        "finetune_lr": tuning.lr,
-        "finetune_optimizer": tuning.optimizer,
-        "finetune_patience": tuning.patience,
-        "validation_fraction": tuning.validation_fraction,
-        "prune_classifier": spec.prune_classifier,
-        "iterative": spec.iterative,
-        "rounds": spec.rounds,
-        "seed": spec.seed,
-        "verbose": verbose,
-    }
-    if IMPORTANCE.get(spec.criterion, "criterion").needs_attack:
-        return GreedyAdversarialPruning(classifier, attack=spec.calibration_attack, **common)
-    return IrregularPruning(classifier, **common)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from art.estimators.classification import PyTorchClassifier
@@ -20,10 +21,12 @@ from art.estimators.classification import PyTorchClassifier
 from gap_art.attacks import clip_range
 from gap_art.classifiers import rewrap_classifier
 from gap_art.defences.art_builtin import ART_DEFENCES, TrainedDefence, TrainingData
-from gap_art.defences.gap import pruning_defence
+from gap_art.defences.gap import GreedyAdversarialPruning
 from gap_art.defences.hardening import TransferHardening
+from gap_art.defences.irregular import IrregularPruning
 from gap_art.defences.misalignment import GradientMisalignmentFinetuning
 from gap_art.defences.pool import PoolAdversarialFinetuning
+from gap_art.defences.structured import StructuredPruning
 from gap_art.defences.transfer_adversarial import (
     SelfFGSMTransferAdversarialFinetuning,
     TransferAdversarialFinetuning,
@@ -31,9 +34,11 @@ from gap_art.defences.transfer_adversarial import (
 from gap_art.errors import ParameterError
 from gap_art.pruning import CompressionReport
 from gap_art.pruning.importance import IMPORTANCE
+from gap_art.pruning.structured import CHANNEL_CRITERIA, ChannelReport
 from gap_art.registry import Registry, did_you_mean
-from gap_art.settings import ALIASES, ITERATIVE, PRETRAINING, MethodSpec
+from gap_art.settings import ALIASES, CHANNEL, ITERATIVE, PRETRAINING, STRUCTURE, MethodSpec
 from gap_art.training import FinetuneRecord
+from gap_art.validation import check_choice
 
 HARDENINGS: Registry[type[TransferHardening]] = Registry("hardening", "gap_art.hardening")
 HARDENINGS.register("tat")(TransferAdversarialFinetuning)
@@ -50,8 +55,14 @@ def parse_method(name: str, param: str = "method", **settings: object) -> Method
 
 
 def check_method(spec: MethodSpec, param: str = "method", name: str | None = None) -> MethodSpec:
-    """``spec`` if its criterion and hardening are registered, else a ``ValueError``."""
-    IMPORTANCE.get(spec.criterion, param)
+    """``spec`` if its criterion (a channel criterion for channel pruning) and hardening are
+    registered, else a ``ValueError``."""
+    if spec.structure == CHANNEL:
+        check_choice(
+            spec.criterion, f"{param}: the criterion of {name or spec.name!r}", list(CHANNEL_CRITERIA)
+        )
+    else:
+        IMPORTANCE.get(spec.criterion, param)
     if spec.pretraining is not None:
         _pretraining_defence(spec.pretraining, param)
     if spec.hardening is not None and spec.hardening not in HARDENINGS.names():
@@ -95,15 +106,59 @@ def pretrain(
     return rewrap_classifier(classifier, _pretraining_defence(spec.pretraining).train(classifier, data))
 
 
+def pruning_defence(
+    classifier: PyTorchClassifier, spec: MethodSpec, verbose: bool = False
+) -> GreedyAdversarialPruning | IrregularPruning | StructuredPruning:
+    """The ART transformer that prunes as ``spec`` says: :class:`GreedyAdversarialPruning`
+    for criteria that need an attack (``spec.calibration_attack``), :class:`IrregularPruning`
+    for the others, :class:`StructuredPruning` for ``structure="channel"``. The hardening, if
+    any, is :func:`apply_method`'s."""
+    tuning = spec.finetune
+    if spec.structure == CHANNEL:
+        return StructuredPruning(
+            classifier, spec.compression, spec.criterion, spec.n_calibration, spec.calibration_attack,
+            finetune_epochs=tuning.epochs, finetune_lr=tuning.lr, finetune_optimizer=tuning.optimizer,
+            finetune_patience=tuning.patience, validation_fraction=tuning.validation_fraction,
+            batch_size=tuning.batch_size, seed=spec.seed, verbose=verbose,
+        )  # fmt: skip
+    common: dict[str, Any] = {
+        "compression": spec.compression,
+        "criterion": spec.criterion,
+        "scope": spec.scope,
+        "batch_size": tuning.batch_size,
+        "nb_calibration": spec.n_calibration,
+        "finetune_epochs": tuning.epochs,
+        "finetune_lr": tuning.lr,
+        "finetune_optimizer": tuning.optimizer,
+        "finetune_patience": tuning.patience,
+        "validation_fraction": tuning.validation_fraction,
+        "prune_classifier": spec.prune_classifier,
+        "iterative": spec.iterative,
+        "rounds": spec.rounds,
+        "seed": spec.seed,
+        "verbose": verbose,
+    }
+    if IMPORTANCE.get(spec.criterion, "criterion").needs_attack:
+        return GreedyAdversarialPruning(classifier, attack=spec.calibration_attack, **common)
+    return IrregularPruning(classifier, **common)
+
+
 def needs_attack(spec: MethodSpec) -> bool:
-    """Whether the method's criterion crafts attacks to score (GAP's family)."""
-    return IMPORTANCE.get(spec.criterion).needs_attack
+    """Whether the method's criterion crafts attacks to score (GAP's family, per weight or per
+    channel)."""
+    criterion = (
+        spec.criterion if spec.structure != CHANNEL else CHANNEL_CRITERIA[spec.criterion].weight_criterion
+    )
+    return criterion is not None and IMPORTANCE.get(criterion).needs_attack
 
 
 def method_catalogue() -> dict[str, str]:
     """Every criterion, the modifiers and the aliases, with one line each."""
     entries = {name: cls.description for name, cls in IMPORTANCE}
     entries[f"<criterion>+{ITERATIVE}"] = "prune in rounds, re-scoring the current model before each"
+    entries[f"<channel criterion>{STRUCTURE}{CHANNEL}"] = (
+        f"remove whole channels (a smaller, faster model): {', '.join(CHANNEL_CRITERIA)}"
+    )
     entries.update({f"<criterion>+{name}": cls.description for name, cls in HARDENINGS})
     entries.update({alias: f"short for {full}" for alias, full in ALIASES.items()})
     entries[f"<ART trainer>{PRETRAINING}<method>"] = (
@@ -119,13 +174,14 @@ class Compressed:
     :param classifier: The pruned (and hardened) classifier.
     :param records: Fine-tuning of each pruning round, then of the hardening if any.
     :param excluded_layers: Layers the pruning left dense.
-    :param report: The compression achieved (masks hold through the hardening).
+    :param report: The compression achieved (masks hold through the hardening): over the
+        prunable weights, or, for channel pruning, parameters and multiply-adds before and after.
     """
 
     classifier: PyTorchClassifier
     records: list[FinetuneRecord]
     excluded_layers: list[str]
-    report: CompressionReport
+    report: CompressionReport | ChannelReport
 
 
 def apply_method(

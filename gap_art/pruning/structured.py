@@ -21,18 +21,58 @@ import torch_pruning as tp
 from torch import nn
 
 from gap_art.errors import ParameterError
+from gap_art.pruning.importance import IMPORTANCE
 from gap_art.runtime import seeded
 
 
 @dataclass(frozen=True)
 class ChannelCriterion:
     """How channels are scored: Torch-Pruning's importance (``make`` builds a fresh one), one
-    line for ``gap-art list``, and whether it reads gradients on calibration data."""
+    line for ``gap-art list``, and whether it reads gradients on calibration data; or, with
+    ``weight_criterion``, a gap-art criterion (:mod:`gap_art.pruning.importance`) whose
+    per-weight scores :class:`SummedScores` sums over each channel."""
 
-    make: Callable[[], tp.importance.Importance]
+    make: Callable[[], tp.importance.Importance] | None
     description: str
     needs_gradients: bool = False
+    weight_criterion: str | None = None
 
+
+class SummedScores(tp.importance.GroupMagnitudeImportance):
+    """Torch-Pruning's importance from gap-art's per-weight scores: a channel's score is the sum
+    of the scores of its weights in every Conv/Linear layer coupled to it (its output rows and
+    the next layers' input columns; BatchNorm carries none). Torch-Pruning removes the lowest;
+    for a criterion that removes the highest (GAP's), the sums are negated.
+
+    :param scores: Per-weight scores by layer (shaped like each layer's ``weight``).
+    :param removes: Which end of the ranking goes: ``lowest`` or ``highest``.
+    """
+
+    def __init__(self, scores: Mapping[nn.Module, torch.Tensor], removes: str) -> None:
+        super().__init__(group_reduction="sum", normalizer=None)
+        self.scores, self.sign = scores, -1.0 if removes == "highest" else 1.0
+
+    @torch.no_grad()
+    def __call__(self, group: tp.Group) -> torch.Tensor | None:
+        sums, roots = [], []
+        for i, (dep, idxs) in enumerate(group):
+            score = self.scores.get(dep.layer)
+            if score is None or getattr(dep.layer, "transposed", False):
+                continue
+            if dep.pruning_fn in (tp.prune_conv_out_channels, tp.prune_linear_out_channels):
+                sums.append(score[idxs].flatten(1).sum(1))
+            elif dep.pruning_fn in (tp.prune_conv_in_channels, tp.prune_linear_in_channels):
+                sums.append(score.transpose(0, 1).flatten(1).sum(1)[idxs])
+            else:
+                continue
+            roots.append(group[i].root_idxs)
+        return self.sign * self._reduce(sums, roots) if sums else None
+
+
+GAP_CHANNEL_CRITERIA = ("gap-grad", "gap-taylor", "gap-abs_grad")
+"""GAP's criteria, summed per channel: a channel goes when the adversarial examples rely on its
+weights most (``gap-taylor``'s sum of ``w x g`` estimates how much removing the whole channel
+lowers the adversarial loss)."""
 
 CHANNEL_CRITERIA: dict[str, ChannelCriterion] = {
     "random": ChannelCriterion(
@@ -51,6 +91,12 @@ CHANNEL_CRITERIA: dict[str, ChannelCriterion] = {
         "remove the channels of smallest |w x g|, g the clean-loss gradient",
         True,
     ),
+    **{
+        name: ChannelCriterion(
+            None, f"{IMPORTANCE.get(name).description}, summed per channel", weight_criterion=name
+        )
+        for name in GAP_CHANNEL_CRITERIA
+    },
 }
 """The channel criteria by name (``StructuredPruning(criterion=...)``, ``gap-art prune
 --structure channel --method ...``)."""
@@ -60,8 +106,8 @@ SEARCH_STEPS = 10
 one channel in 1,024)."""
 
 MOST_PRUNED = 0.95
-"""The largest share of each layer's channels removed (Torch-Pruning removes none at a share of
-1, where a layer would be left empty)."""
+"""The largest share of each layer's channels removed, and less where the narrowest prunable
+layer would be left empty (Torch-Pruning then skips the layer: :func:`_most_pruned`)."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +156,7 @@ def prune_channels(
     compression: float,
     seed: int = 0,
     gradients: Callable[[nn.Module], None] | None = None,
+    weight_scores: Mapping[str, torch.Tensor] | None = None,
 ) -> ChannelReport:
     """Remove channels of ``model`` in place, the same share from every prunable layer, the
     smallest share whose parameter compression reaches ``compression``; ``criterion`` (see
@@ -119,19 +166,23 @@ def prune_channels(
     :param seed: Seeds the ``random`` criterion.
     :param gradients: For ``taylor``: fills each parameter's ``.grad`` (a loss on calibration
         data, backward), called on the model before it is pruned.
+    :param weight_scores: For a criterion with a ``weight_criterion`` (GAP's): that criterion's
+        per-weight scores of ``model``'s Conv/Linear weights, by parameter name
+        (``features.0.weight``), the logits layer's included.
     :raises ParameterError: ``compression`` out of reach (the message gives the most there is).
     """
     if criterion not in CHANNEL_CRITERIA:
         raise ParameterError(f"criterion must be one of {sorted(CHANNEL_CRITERIA)}, got {criterion!r}")
-    if CHANNEL_CRITERIA[criterion].needs_gradients and gradients is None:
-        raise ParameterError(f"criterion {criterion!r} needs gradients on calibration data")
+    chosen = CHANNEL_CRITERIA[criterion]
+    if (chosen.needs_gradients and gradients is None) or (chosen.weight_criterion and weight_scores is None):
+        raise ParameterError(f"criterion {criterion!r} needs gradients or scores on calibration data")
     macs_before, parameters_before = count(model, example_inputs)
     ratio = _ratio_reaching(model, example_inputs, compression, parameters_before)
-    if CHANNEL_CRITERIA[criterion].needs_gradients and gradients is not None:
+    if chosen.needs_gradients and gradients is not None:
         model.zero_grad(set_to_none=True)
         gradients(model)
     with seeded(seed):
-        _prune(model, example_inputs, CHANNEL_CRITERIA[criterion].make(), ratio)
+        _prune(model, example_inputs, _importance(model, chosen, weight_scores), ratio)
     model.zero_grad(set_to_none=True)
     macs_after, parameters_after = count(model, example_inputs)
     return ChannelReport(parameters_before, parameters_after, macs_before, macs_after, ratio)
@@ -169,6 +220,18 @@ def shrink_to(model: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
                 prune(module, list(range(int(weight.shape[dim]), built)))
 
 
+def _importance(
+    model: nn.Module, criterion: ChannelCriterion, weight_scores: Mapping[str, torch.Tensor] | None
+) -> tp.importance.Importance:
+    """Torch-Pruning's importance for ``criterion``: its own, or ``weight_scores`` summed."""
+    if criterion.make is not None:
+        return criterion.make()
+    assert criterion.weight_criterion is not None and weight_scores is not None
+    modules = dict(model.named_modules())
+    by_layer = {modules[name.rpartition(".")[0]]: score for name, score in weight_scores.items()}
+    return SummedScores(by_layer, IMPORTANCE.get(criterion.weight_criterion).removes)
+
+
 def _prune(
     model: nn.Module, example: torch.Tensor, importance: tp.importance.Importance, ratio: float
 ) -> None:
@@ -176,6 +239,19 @@ def _prune(
         model, example, importance=importance, pruning_ratio=ratio, ignored_layers=kept_whole(model)
     )
     pruner.step()
+
+
+def _most_pruned(model: nn.Module) -> float:
+    """The largest channel share that leaves every prunable layer one channel at least: Torch-
+    Pruning keeps ``int(n * (1 - share))`` of a layer's ``n`` channels."""
+    whole = {id(m) for m in kept_whole(model)}
+    widths = [
+        int(getattr(m, "out_channels", getattr(m, "out_features", 0)))
+        for m in model.modules()
+        if isinstance(m, (nn.Conv2d, nn.Linear)) and id(m) not in whole
+    ]
+    narrowest = min(widths, default=2)
+    return min(MOST_PRUNED, 1 - 1 / narrowest - 1e-9) if narrowest > 1 else 0.0
 
 
 def _ratio_reaching(model: nn.Module, example: torch.Tensor, compression: float, parameters: int) -> float:
@@ -188,7 +264,7 @@ def _ratio_reaching(model: nn.Module, example: torch.Tensor, compression: float,
         return sum(p.numel() for p in trial.parameters())
 
     goal = parameters / compression
-    most = MOST_PRUNED
+    most = _most_pruned(model)
     if left(most) > goal:
         reachable = parameters / left(most)
         raise ParameterError(
