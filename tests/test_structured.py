@@ -140,7 +140,7 @@ def test_the_prune_command_saves_a_smaller_model(tmp_path, classifier, digits):
     loaded, _, extra = load_checkpoint(out)
     assert extra["method"] == "l1/channel" and parameters(loaded) * 2 <= parameters(classifier.model)
     assert out.stat().st_size < source.stat().st_size
-    wrong = CliRunner().invoke(main, [*args, "--method", "magnitude", "--out", str(tmp_path / "x.pt")])
+    wrong = CliRunner().invoke(main, [*args, "--method", "activation", "--out", str(tmp_path / "x.pt")])
     assert wrong.exit_code == 2 and "--method" in wrong.output and "'l1'" in wrong.output
     masks = CliRunner().invoke(main, [*args, "--keep-masks", "--out", str(tmp_path / "x.pt")])
     assert masks.exit_code == 2 and "--keep-masks" in masks.output and not (tmp_path / "x.pt").exists()
@@ -225,6 +225,16 @@ def test_gap_criteria_prune_by_channel_from_gaps_own_weight_scores(classifier, d
         StructuredPruning(classifier, criterion="gap-grad").fit(x)
 
 
+def test_magnitude_by_channel_sums_each_weights_magnitude_without_labels(classifier, digits):
+    x, _ = digits.numpy("train")
+    defence = StructuredPruning(classifier, 2.0, "magnitude", finetune_epochs=0)
+    defence.fit(x)  # no labels, no attack: |w| of every Conv/Linear weight
+    weights = dict(classifier.model.named_parameters())
+    assert defence.scores_ is not None
+    assert all(torch.equal(score, weights[name].detach().abs()) for name, score in defence.scores_.items())
+    assert parameters(defence(x).model) * 2 <= parameters(classifier.model)
+
+
 def test_the_fine_tuning_monitor_sees_every_epoch(classifier, digits):
     x, y = digits.numpy("train")
     defence = StructuredPruning(classifier, 2.0, "l2", finetune_epochs=2, finetune_patience=None)
@@ -252,7 +262,7 @@ def test_channel_methods_are_method_names_that_compose_with_hardenings(classifie
     assert isinstance(result.report, ChannelReport) and len(result.records) == 2
     assert parameters(result.classifier.model) * 2 <= parameters(classifier.model)
     for wrong, match in [
-        ("magnitude/channel", "'l2'"),
+        ("activation/channel", "'magnitude'"),
         ("l2/chanel", "channel"),
         ("l2/channel+iter", "one round"),
     ]:

@@ -19,7 +19,10 @@ from gap_art.defences.methods import needs_attack, parse_method
 from gap_art.settings import CHANNEL, WEIGHTS
 
 WORST = "worst attacker"
-BASELINES = {WEIGHTS: ("random", "magnitude"), CHANNEL: ("random/channel", "l1/channel", "l2/channel")}
+BASELINES = {
+    WEIGHTS: ("random", "magnitude"),
+    CHANNEL: ("random/channel", "magnitude/channel", "l1/channel", "l2/channel"),
+}
 """What a GAP criterion is compared against by default, per structure (the study's own)."""
 
 

@@ -150,8 +150,8 @@ def train(
     default="weights",
     show_default=True,
     help="weights: zero single weights (irregular, the paper's); channel: remove whole channels "
-    "and neurons, a smaller model that runs faster (--method random, l1, l2, taylor or GAP's gap-grad, "
-    "gap-taylor, gap-abs_grad summed per channel; the same as naming the method l2/channel).",
+    "and neurons, a smaller model that runs faster (--method random, l1, l2, magnitude, taylor or GAP's "
+    "gap-grad, gap-taylor, gap-abs_grad summed per channel; the same as naming the method l2/channel).",
 )
 @seed_option("Seeds calibration, tie-breaking, fine-tuning and the hardening.")
 @device_option()

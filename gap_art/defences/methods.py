@@ -146,10 +146,9 @@ def pruning_defence(
 def needs_attack(spec: MethodSpec) -> bool:
     """Whether the method's criterion crafts attacks to score (GAP's family, per weight or per
     channel)."""
-    criterion = (
-        spec.criterion if spec.structure != CHANNEL else CHANNEL_CRITERIA[spec.criterion].weight_criterion
-    )
-    return criterion is not None and IMPORTANCE.get(criterion).needs_attack
+    if spec.structure == CHANNEL:
+        return CHANNEL_CRITERIA[spec.criterion].needs_attack
+    return IMPORTANCE.get(spec.criterion).needs_attack
 
 
 def method_catalogue() -> dict[str, str]:

@@ -19,7 +19,9 @@ from gap_art.classifiers import (
 )
 from gap_art.defences.finetune import finetune
 from gap_art.defences.gap import GreedyAdversarialPruning
+from gap_art.defences.irregular import IrregularPruning
 from gap_art.defences.params import ArtTransformer, labels_of
+from gap_art.defences.pruning import PruningTransformer
 from gap_art.errors import ParameterError
 from gap_art.pruning import clone_module, make_permanent
 from gap_art.pruning.structured import CHANNEL_CRITERIA, ChannelReport, kept_whole, prune_channels
@@ -47,7 +49,8 @@ class StructuredPruning(ArtTransformer):
     :param compression: Parameters of the model before over after (every parameter: the smaller
         model's whole size); the same share of channels leaves every prunable layer.
     :param criterion: Which channels go in each coupled group: ``random``, ``l1`` or ``l2``
-        (the norm of their weights in every coupled layer), ``taylor`` (|w x g| on clean
+        (the norm of their weights in every coupled layer, BatchNorm's included), ``magnitude``
+        (the sum of |w| over their Conv/Linear weights), ``taylor`` (|w x g| on clean
         calibration data), or GAP's ``gap-grad``, ``gap-taylor``, ``gap-abs_grad`` (each weight
         scored as :class:`~gap_art.defences.GreedyAdversarialPruning` scores it, summed over
         the channel's weights in every coupled layer; the highest sums go).
@@ -151,8 +154,7 @@ class StructuredPruning(ArtTransformer):
         """
         x = check_inputs(x, self.classifier.input_shape)
         chosen = CHANNEL_CRITERIA[self.criterion]
-        needs_labels = chosen.needs_gradients or chosen.weight_criterion is not None
-        self._fit_data = (x, self._labels(x, y, needs_labels, "fit"))
+        self._fit_data = (x, self._labels(x, y, chosen.needs_labels, "fit"))
         self.scores_ = None
         if chosen.weight_criterion is not None:
             scorer = self._scorer(rewrap_classifier(self.classifier, self._folded_model()))
@@ -217,15 +219,21 @@ class StructuredPruning(ArtTransformer):
         rows = seeded_subset(len(x), self.nb_calibration, self.seed)
         return x[rows], None if y is None else y[rows]
 
-    def _scorer(self, classifier: PyTorchClassifier) -> GreedyAdversarialPruning:
-        """GAP's transformer that scores every weight (the logits layer's too) for a GAP
-        criterion: its ``fit`` is the scoring; it never prunes."""
-        criterion = CHANNEL_CRITERIA[self.criterion].weight_criterion
-        assert criterion is not None
+    def _scorer(self, classifier: PyTorchClassifier) -> PruningTransformer:
+        """The irregular transformer that scores every weight (the logits layer's too) for a
+        summed criterion (GAP's, with its calibration attack, or ``magnitude``): its ``fit`` is
+        the scoring; it never prunes."""
+        chosen = CHANNEL_CRITERIA[self.criterion]
+        assert chosen.weight_criterion is not None
+        if not chosen.needs_attack:
+            return IrregularPruning(
+                classifier, criterion=chosen.weight_criterion, batch_size=self.batch_size,
+                prune_classifier=True, seed=self.seed,
+            )  # fmt: skip
         return GreedyAdversarialPruning(
-            classifier, criterion=criterion, attack=self.attack, eps=self.eps, eps_step=self.eps_step,
-            max_iter=self.max_iter, attack_backend=self.attack_backend, batch_size=self.batch_size,
-            prune_classifier=True, seed=self.seed,
+            classifier, criterion=chosen.weight_criterion, attack=self.attack, eps=self.eps,
+            eps_step=self.eps_step, max_iter=self.max_iter, attack_backend=self.attack_backend,
+            batch_size=self.batch_size, prune_classifier=True, seed=self.seed,
         )  # fmt: skip
 
     def _gradients(self, pruned: PyTorchClassifier) -> Callable[[nn.Module], None]:
@@ -262,7 +270,7 @@ class StructuredPruning(ArtTransformer):
             check_int(self.nb_calibration, "nb_calibration", 1)
         self._finetune_spec()
         chosen = CHANNEL_CRITERIA[self.criterion]
-        if chosen.weight_criterion is not None:
+        if chosen.needs_attack:
             self._scorer(self.classifier)  # GAP's checks: the attack's settings, gradients
         elif isinstance(self.attack, str):
             from_params(AttackSpec, self, ATTACK_PARAMS, seed=None)

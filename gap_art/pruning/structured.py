@@ -37,6 +37,17 @@ class ChannelCriterion:
     needs_gradients: bool = False
     weight_criterion: str | None = None
 
+    @property
+    def needs_labels(self) -> bool:
+        """Whether scoring reads labelled calibration data."""
+        summed = self.weight_criterion is not None and IMPORTANCE.get(self.weight_criterion).needs_labels
+        return self.needs_gradients or summed
+
+    @property
+    def needs_attack(self) -> bool:
+        """Whether scoring crafts attacks (GAP's criteria)."""
+        return self.weight_criterion is not None and IMPORTANCE.get(self.weight_criterion).needs_attack
+
 
 class SummedScores(tp.importance.GroupMagnitudeImportance):
     """Torch-Pruning's importance from gap-art's per-weight scores: a channel's score is the sum
@@ -69,8 +80,9 @@ class SummedScores(tp.importance.GroupMagnitudeImportance):
         return self.sign * self._reduce(sums, roots) if sums else None
 
 
-GAP_CHANNEL_CRITERIA = ("gap-grad", "gap-taylor", "gap-abs_grad")
-"""GAP's criteria, summed per channel: a channel goes when the adversarial examples rely on its
+SUMMED_CRITERIA = ("magnitude", "gap-grad", "gap-taylor", "gap-abs_grad")
+"""gap-art's criteria summed per channel: ``magnitude`` (the sum of |w| over the channel's
+Conv/Linear weights) and GAP's, where a channel goes when the adversarial examples rely on its
 weights most (``gap-taylor``'s sum of ``w x g`` estimates how much removing the whole channel
 lowers the adversarial loss)."""
 
@@ -95,7 +107,7 @@ CHANNEL_CRITERIA: dict[str, ChannelCriterion] = {
         name: ChannelCriterion(
             None, f"{IMPORTANCE.get(name).description}, summed per channel", weight_criterion=name
         )
-        for name in GAP_CHANNEL_CRITERIA
+        for name in SUMMED_CRITERIA
     },
 }
 """The channel criteria by name (``StructuredPruning(criterion=...)``, ``gap-art prune
