@@ -88,6 +88,15 @@ def check_int(value: object, param: str, minimum: int) -> int:
     return int(value)
 
 
+def check_numbers(values: object, param: str, low: float, high: float) -> list[float]:
+    """A list (maybe empty) of numbers, each in the open interval ``(low, high)``."""
+    if not isinstance(values, list) or any(
+        isinstance(v, bool) or not isinstance(v, (int, float)) or not low < v < high for v in values
+    ):
+        raise ParameterError(f"{param} must be a list of numbers in ({low:g}, {high:g}), got {values!r}")
+    return values
+
+
 def check_bool(value: object, param: str) -> bool:
     """``value`` if it is ``True`` or ``False`` (a TOML or JSON boolean), else an error naming
     ``param``."""

@@ -87,7 +87,7 @@ BENCH_LAYERS = [
     ("graph",),
     ("target_spec",),
     ("training_curves",),
-    ("targets",),
+    ("targets", "epoch_picks"),
     ("tasks",),
     ("study",),
     ("executors", "resume"),

@@ -375,6 +375,7 @@ def test_the_bench_runs_hardened_and_iterative_methods_with_their_replicas(tmp_p
         threat_models=["dense", "replica", "independent"],
         sanity_checks=False,
         training_curves=True,
+        curve_budgets=[0.5],
     )
     results = run(config, out=warm(tmp_path), progress=False)
     rows = {(r["target"], r["threat_model"]): r for r in results.rows}
@@ -407,11 +408,28 @@ def test_the_bench_runs_hardened_and_iterative_methods_with_their_replicas(tmp_p
     ]
     assert all(torch.equal(kept_model[k], v) for k, v in target.items())  # the kept epoch is the target
     assert ("art:ensemble-adv", "replica") in rows  # ART's training rerun on M by the attacker
+    _check_epoch_picks(rows)
     assert rows[("gap-iter@4x", "dense")]["gap_eps"] is not None
     report = (tmp_path / "report.md").read_text()
     assert "magnitude+tat@4x" in report
     curves = report.split("## Training curves (validation rows)")[1]
-    assert "### magnitude+tat@4x" in curves and "PGD from replica" in curves
+    assert "### magnitude+tat@4x" in curves and "PGD from replica" in curves and "within 50pt in" in curves
+
+
+def _check_epoch_picks(rows):
+    """Each curve's epoch chosen within the budget on validation is a target of its own, attacked
+    by every attacker (the replica at the defender's epoch), its family its curve's."""
+    from gap_art.bench.epoch_picks import choose_epoch
+    from gap_art.bench.task_results import SourceCurve
+
+    level = rows[("dense", "dense")]["validation_clean_accuracy"] - 0.5
+    for curve_name, family in (("magnitude+tat@4x", "pruning"), ("art:ensemble-adv", "art_defence")):
+        curve = rows[(curve_name, "dense")]
+        sources = [SourceCurve(s["source"], tuple(s["accuracy"])) for s in curve["validation_curve_sources"]]
+        pick = rows[(f"{curve_name}~50pt", "dense")]
+        assert pick["family"] == family and ((f"{curve_name}~50pt", "replica") in rows)
+        assert pick["finetune_best_epoch"] == choose_epoch(curve["validation_curve"], sources, level)
+        assert pick["validation_clean_accuracy"] == curve["validation_curve"][pick["finetune_best_epoch"]][1]
 
 
 def test_a_leaking_cell_is_no_win_no_best_and_is_listed_with_its_attacker():

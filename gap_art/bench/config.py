@@ -25,7 +25,15 @@ from gap_art.settings import (
     FinetuneSpec,
     default_eps_step,
 )
-from gap_art.validation import check_bool, check_choice, check_choices, check_int, check_range, params_named
+from gap_art.validation import (
+    check_bool,
+    check_choice,
+    check_choices,
+    check_int,
+    check_numbers,
+    check_range,
+    params_named,
+)
 
 DEFAULT_DEFENCES = ["feature-squeezing", "spatial-smoothing", "jpeg", "distillation", "madry-pgd", "fbf"]
 """ART's defences compared against by default: 3 preprocessors, a transformer, 2 trainers."""
@@ -104,6 +112,8 @@ class BenchConfig:
         ART's adversarial trainers record their full training curve on the validation rows
         (white-box, each attacker's model, the replica at the same epoch) and keep each epoch's
         model in the cache.
+    :param curve_budgets: Clean-accuracy costs (0.02: two points below the dense model) within which
+        each training curve's epoch is chosen on validation, a target of its own (``<target>~2pt``).
     :param sanity_checks: Run the attack sanity checks on each seed's source.
     :param cw_kappa: CW's confidence margin (transfer and white-box). At 0 its examples sit on
         the boundary; Carlini and Wagner's 20 is often not reached in 50 steps. CW is L2: eps does
@@ -164,6 +174,7 @@ class BenchConfig:
     pool_replicas: int = 2
     curve_eps: list[float] = field(default_factory=list)
     training_curves: bool = False
+    curve_budgets: list[float] = field(default_factory=list)
     sanity_checks: bool = True
     cw_kappa: float = 0.0
     attack_backend: str = "torchattacks"
@@ -188,8 +199,7 @@ class BenchConfig:
         cls, data: dict[str, Any], base: BenchConfig | None = None, files: bool = True
     ) -> BenchConfig:
         """Build from a dict (a config file); unknown keys are an error that lists the known ones.
-        A number setting whose ``None`` means something (``finetune_patience``, ``n_train``,
-        ``eps``, ...) takes ``"none"`` for it, as TOML has no null.
+        A number whose ``None`` means something (``n_train``, ...) takes ``"none"`` (TOML has no null).
 
         :param files: Also check the files it names (data, checkpoint, own-code architecture);
             off to read a finished study's configuration where those files may be gone.
@@ -245,12 +255,10 @@ class BenchConfig:
         check_int(self.replicas, "replicas", 2)
         check_choices(self.pool_sources, "pool_sources", POOL_SOURCES.names(), allow_empty=True)
         check_int(self.pool_replicas, "pool_replicas", 0)
-        if not isinstance(self.curve_eps, list) or any(
-            not isinstance(m, (int, float)) or m <= 0 for m in self.curve_eps
-        ):
-            raise ParameterError(
-                f"curve_eps must be a list of positive multiples of eps, got {self.curve_eps!r}"
-            )
+        check_numbers(self.curve_eps, "curve_eps", 0.0, float("inf"))
+        check_numbers(self.curve_budgets, "curve_budgets", 0.0, 1.0)
+        if self.curve_budgets and self.training_curves is not True:
+            raise ParameterError("curve_budgets chooses epochs from training curves: set training_curves too")
         check_choice(self.attack_backend, "attack_backend", list(BACKENDS))
         for attack in dict.fromkeys([*self.attacks, *self.whitebox_attacks]):
             check_backend(attack, self.attack_backend, "attack_backend")
@@ -289,8 +297,7 @@ class BenchConfig:
             self._check_primary()
 
     def _check_primary(self) -> None:
-        """Each primary comparison is spelled right and names targets, an attack and an
-        attacker of this study."""
+        """Each primary comparison is spelled right and names this study's targets and attacks."""
         from gap_art.bench.comparisons import primary_comparisons  # it reads this module's config
 
         if not isinstance(self.primary, list) or not all(isinstance(c, str) for c in self.primary):

@@ -10,17 +10,20 @@ from statistics import mean
 from gap_art.bench.attack_roles import primary_attack
 from gap_art.bench.config import BenchConfig
 from gap_art.bench.document import Document
+from gap_art.bench.epoch_picks import PICK
 from gap_art.bench.rows import Row
 
 
 @dataclass
 class TargetCurves:
     """One target's training curves over seeds: the ``columns`` measured, each seed's values
-    per epoch (``None`` where a source had no model then), and the epoch each seed kept."""
+    per epoch (``None`` where a source had no model then), the epoch each seed kept, and per
+    clean-accuracy budget (``curve_budgets``: ``2pt``) the epoch validation chose in each seed."""
 
     columns: list[str]
     by_epoch: dict[int, list[list[float | None]]] = field(default_factory=dict)
     kept: list[int] = field(default_factory=list)
+    chosen: dict[str, list[int]] = field(default_factory=dict)
 
     def add(self, row: Row) -> None:
         sources = row.get("validation_curve_sources") or []
@@ -44,12 +47,18 @@ def training_curves(rows: Sequence[Row], config: BenchConfig) -> dict[str, Targe
         sources = [f"{attack} from {s['source']}" for s in r.get("validation_curve_sources") or []]
         columns = ["clean", f"{attack} from dense", f"{attack} white-box", *sources]
         found.setdefault(r["target"], TargetCurves(columns)).add(r)
+    for r in rows:  # the epochs chosen within each budget (epoch_picks), after their curves
+        curve_name, pick, budget = str(r["target"]).partition(PICK)
+        primary = r["attack"] == primary_attack(config) and r["threat_model"] == "dense"
+        if pick and primary and curve_name in found and r.get("finetune_best_epoch") is not None:
+            found[curve_name].chosen.setdefault(budget, []).append(int(r["finetune_best_epoch"]))
     return found
 
 
 def curves_section(doc: Document, rows: Sequence[Row], config: BenchConfig) -> None:
     """One table per target recorded with ``training_curves``: the mean over seeds after each
-    epoch (0: before training), and in how many seeds early stopping kept that epoch."""
+    epoch (0: before training), in how many seeds early stopping kept that epoch, and in how
+    many validation chose it within each of ``curve_budgets``."""
     curves = training_curves(rows, config)
     if not curves:
         return
@@ -59,17 +68,22 @@ def curves_section(doc: Document, rows: Sequence[Row], config: BenchConfig) -> N
         "clean accuracy and accuracy under the primary attack transferred from the dense model, "
         "run white-box on the model at that epoch, transferred from each attacker's own model "
         "and from the replica an attacker trains the same way, taken at the same epoch. Means "
-        "over the seeds that reached the epoch; every epoch's model is kept in the study's cache."
+        "over the seeds that reached the epoch; every epoch's model is kept in the study's cache. "
+        "'Within N pt': the epoch validation chose, within N points of the dense model's clean "
+        "accuracy, for the most robust transfer from its worst source (a target of its own, "
+        "named <target>~Npt, scored on test)."
     )
     for target, curve in curves.items():
         table = []
         for epoch, seeds in sorted(curve.by_epoch.items()):
             means = [_mean([values[i] for values in seeds]) for i in range(len(curve.columns))]
+            counts = [curve.kept, *curve.chosen.values()]
             table.append(
-                [str(epoch), str(len(seeds)), *means, f"{curve.kept.count(epoch)} of {len(curve.kept)}"]
+                [str(epoch), str(len(seeds)), *means, *(f"{c.count(epoch)} of {len(c)}" for c in counts)]
             )
+        budgets = [f"within {budget} in" for budget in curve.chosen]
         doc.heading(target, level=3)
-        doc.table(["epoch", "seeds", *curve.columns, "kept in"], table)
+        doc.table(["epoch", "seeds", *curve.columns, "kept in", *budgets], table)
 
 
 def _mean(values: list[float | None]) -> str:

@@ -21,6 +21,7 @@ from gap_art.attacks import ATTACKS
 from gap_art.bench.attack_roles import primary_attack, whitebox_only
 from gap_art.bench.comparisons import pruned_target_names
 from gap_art.bench.config import BenchConfig
+from gap_art.bench.epoch_picks import EpochPickSpec, pick_spec
 from gap_art.bench.graph import DepTasks, Graph, Task, TaskSpec
 from gap_art.bench.inputs import StudyInputs, file_digest
 from gap_art.bench.method_settings import method_specs
@@ -143,10 +144,15 @@ class _Builder:
 
     def replica(self, target: Task, source: Task, member: int = 0) -> Task:
         """The target's own method, ratio and settings run on ``source`` with the attacker's
-        seed (their calibration subset, tie-breaking and fine-tuning order)."""
+        seed (their calibration subset, tie-breaking and fine-tuning order); for an epoch
+        chosen from a curve, the replica's curve at the epoch the defender kept."""
         spec = target.spec
         assert isinstance(spec, TargetSpec)
-        return self.with_pool(spec.replica(attacker_seed(spec.seed, member)), source)
+        seed = attacker_seed(spec.seed, member)
+        if isinstance(spec, EpochPickSpec):
+            curve = self.replica(self.tasks[target.dep("curve")], source, member)
+            return self.make(spec.replica(seed), {"curve": curve, "chosen": target})
+        return self.with_pool(spec.replica(seed), source)
 
     def attackers(self, seed: int, source: Task) -> dict[str, Task]:
         """The attacker's own dense models in study seed ``seed`` (a task runs only if a
@@ -259,8 +265,9 @@ class _TargetAttackers:
 
 
 def _targets(b: _Builder, seed: int, source: Task, validation: Task) -> tuple[list[Task], dict[str, Task]]:
-    """The dense model, every pruned model, their int8 versions and ART's defences (each float
-    target scored on the ``validation`` craft too).
+    """The dense model, every pruned model, their int8 versions, ART's defences (each float
+    target scored on the ``validation`` craft too) and the epochs chosen from training curves
+    within each of ``curve_budgets`` (:mod:`gap_art.bench.epoch_picks`).
 
     Also returns, for each target whose method an attacker can rerun on M (a pruned model and
     its int8 version, an ART trained defence), the target that method built: what a replica
@@ -295,6 +302,14 @@ def _targets(b: _Builder, seed: int, source: Task, validation: Task) -> tuple[li
         if issubclass(ART_DEFENCES.get(defence), TrainedDefence):
             parents[target.id] = target  # an attacker can rerun ART's training on M too
         targets.append(target)
+    for curve in [t for t in targets if isinstance(t.spec, (PrunedSpec, ArtTrainerSpec)) and t.spec.curves]:
+        for budget in config.curve_budgets:
+            assert isinstance(curve.spec, TargetSpec)
+            pick = b.make(
+                pick_spec(curve.spec, budget), {"curve": curve, "dense": dense, "validation": validation}
+            )
+            parents[pick.id] = pick
+            targets.append(pick)
     return targets, parents
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from gap_art.bench.epoch_picks import PICK
 from gap_art.bench.rows import Row, metric, unpack_correct
 from gap_art.evaluation.metrics import holm, mcnemar_exact, t_interval
 from gap_art.settings import PRETRAINING
@@ -92,7 +93,7 @@ def is_candidate(row: Row) -> bool:
 
 def method_label(row: Row) -> str:
     """The method a target comes from, without its ratio (``gap-grad`` for ``gap-grad@4x``)."""
-    return str(row["target"]).rsplit("@", 1)[0]
+    return str(row["target"]).split(PICK, 1)[0].rsplit("@", 1)[0]
 
 
 def upper_envelope(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
