@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gap_art.bench import BenchConfig, ConfigError
+from gap_art.bench import BenchConfig, ConfigError, Goal
 from gap_art.bench.epoch_picks import choose_epoch, pick_name, worst_transfer
 from gap_art.bench.task_results import SourceCurve
 
@@ -42,3 +42,49 @@ def test_curve_budgets_need_training_curves_and_lie_between_0_and_1():
     with pytest.raises(ConfigError, match="curve_budgets"):
         BenchConfig(curve_budgets=[2.0], training_curves=True).validate(files=False)
     assert BenchConfig(curve_budgets=[0.02, 0.1], training_curves=True).validate(files=False)
+
+
+def _row(target: str, seed: int, clean: float, transfer: float, worst: float, family: str = "pruning"):
+    """One results row: test clean and worst-attacker accuracy, the validation point beside."""
+    at = target.split("~")[0]
+    ratio = float(at.split("@")[1][:-1]) if "@" in at else 1.0
+    return {"target": target, "family": family, "seed": seed, "eps": 0.1, "attack": "pgd",
+            "threat_model": "dense", "requested_compression": ratio, "clean_accuracy": clean,
+            "transfer_accuracy": worst, "worst_attacker_transfer_accuracy": worst, "gap_eps": None,
+            "validation_clean_accuracy": clean, "validation_transfer_accuracy": transfer}  # fmt: skip
+
+
+def test_the_frontier_goal_reads_the_points_validation_chooses_at_each_clean_cost():
+    """Within each cost, the point validation chooses among the method's targets at the goal's
+    ratio (its kept model and the epochs picked from its curve), scored on test, against its
+    least and the best of ART's references there (paired over seeds)."""
+    from gap_art.bench.goal import Goal, check_goal
+
+    seeds = (0, 1, 2)
+    rows = [_row("dense", s, 0.90, 0.1, 0.0, "baseline") for s in seeds]
+    rows += [_row("magnitude+pool@4x", s, 0.86, 0.5, 0.40) for s in seeds]
+    rows += [_row("magnitude+pool@4x~2pt", s, 0.885, 0.3, 0.30) for s in seeds]
+    rows += [_row("magnitude+pool@1.01x", s, 0.89, 0.9, 0.90) for s in seeds]  # another ratio: not the goal's
+    rows += [_row("art:fbf", s, 0.87, 0.6, 0.35 + 0.01 * s, "art_defence") for s in seeds]
+    rows += [_row("art:ensemble-adv", s, 0.81, 0.7, 0.50, "art_defence") for s in seeds]
+    frontier = {"0.02": 0.0, "0.05": 0.5, "0.10": 0.0}
+    goal = Goal("f", frontier=frontier, methods=("magnitude+pool",), baselines=(),
+                references=("art:fbf", "art:ensemble-adv"))  # fmt: skip
+    clauses = {c.clause: c for c in check_goal(goal, rows, 0.1)}
+    label = "points, chosen on validation: worst-attacker accuracy"
+    assert clauses[f"within 2 {label} at or above ART's best there"].status == "open"  # no reference there
+    least = clauses[f"within 5 {label} >= 0.50"]
+    assert (least.status, least.distance) == ("missed", "0.400 (-0.100)")  # the kept model, not the pick
+    above = clauses[f"within 5 {label} at or above ART's best there"]
+    assert above.status == "met" and "art:fbf 0.360" in above.distance
+    beaten = clauses[f"within 10 {label} at or above ART's best there"]
+    assert beaten.status == "missed" and "art:ensemble-adv 0.500 (-0.100" in beaten.distance
+    with pytest.raises(ValueError, match="frontier"):
+        Goal("f", frontier={"five": 0.5})
+
+
+def test_the_shipped_frontier_goal_loads():
+    from pathlib import Path
+
+    goal = Goal.load(Path(__file__).parents[1] / "benchmarks" / "goals" / "frontier.toml")
+    assert goal.references and goal.frontier and max(goal.frontier.values()) == 0.5

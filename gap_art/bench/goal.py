@@ -11,16 +11,19 @@ import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from gap_art.bench.comparisons import Comparison
 from gap_art.bench.config import ConfigError
+from gap_art.bench.epoch_picks import PICK
 from gap_art.bench.primary import BETTER, UNTESTED, PrimaryResult, compare_across_seeds
 from gap_art.bench.rows import Row, metric
-from gap_art.bench.summary import is_candidate, method_label
+from gap_art.bench.summary import HEADLINE, budget_table, is_candidate, method_label
 from gap_art.bench.threats import check_threat_model
 from gap_art.errors import ParameterError
+from gap_art.evaluation.metrics import paired_t_test
 from gap_art.validation import check_range
 
 MET, MISSED, OPEN = "met", "missed", "open"
@@ -47,11 +50,16 @@ class Goal:
     :param worst_attacker: The least mean worst-attacker transfer accuracy (the lowest over
         every attacker and attack the study ran, per seed); with ``references``, also above
         each of theirs at equal clean cost. ``None``: no such clause.
+    :param frontier: The robustness frontier: clean costs (``"0.05"``: 5 points below the dense
+        model) and the least mean worst-attacker accuracy (0: none) of the point validation
+        chooses within each cost (:func:`~gap_art.bench.summary.budget_table` over the method's
+        targets at ``ratio``, epochs chosen from training curves included), which must also be at
+        or above the best of ``references`` there (per-seed differences, paired t).
     :param description: One line on where the goal comes from.
     """
 
     name: str
-    attackers: dict[str, float]
+    attackers: dict[str, float] = field(default_factory=dict)
     attacks: tuple[str, ...] = ("pgd",)
     methods: tuple[str, ...] = ()
     ratio: float = 4.0
@@ -60,13 +68,18 @@ class Goal:
     references: tuple[str, ...] = ()
     alpha: float = 0.05
     worst_attacker: float | None = None
+    frontier: dict[str, float] = field(default_factory=dict)
     description: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
-        if not self.attackers:
+        if not (self.attackers or self.frontier):
             raise ParameterError(
-                "attackers must name at least one threat model with its least transfer accuracy"
+                "attackers must name at least one threat model with its least transfer accuracy "
+                "(or frontier at least one clean cost)"
             )
+        for cost, least in self.frontier.items():
+            check_range(_cost(cost), "frontier cost", 0.0, 1.0, low_open=True)
+            check_range(least, f"frontier.{cost}", 0.0, 1.0)
         for threat, least in self.attackers.items():
             check_threat_model(threat, "attackers")
             check_range(least, f"attackers.{threat}", 0.0, 1.0)
@@ -120,7 +133,8 @@ def check_goal(goal: Goal, rows: Sequence[Row], eps: float) -> list[Clause]:
     tested = _paired_tests(goal, methods, rows, eps)
     clauses: list[Clause] = []
     for method in methods:
-        cells = [r for r in usable if method_label(r) == method and _at(r, goal.ratio)]
+        kept = [r for r in usable if PICK not in r["target"]]  # the epochs picked: the frontier's
+        cells = [r for r in kept if method_label(r) == method and _at(r, goal.ratio)]
         if not cells:
             clauses.append(Clause(method, f"a target at {goal.ratio:g}x", OPEN, "not in the study"))
             continue
@@ -128,6 +142,7 @@ def check_goal(goal: Goal, rows: Sequence[Row], eps: float) -> list[Clause]:
         clauses.append(_no_leaking(method, cells))
         if goal.worst_attacker is not None:
             clauses += _worst_attacker(goal, method, cells, usable)
+        clauses += _frontier(goal, method, usable, eps)
         for threat, least in goal.attackers.items():
             for attack in goal.attacks:
                 chosen = [r for r in cells if r["threat_model"] == threat and r["attack"] == attack]
@@ -161,6 +176,64 @@ def format_goal(goal: Goal, clauses: Sequence[Clause]) -> str:
 
 def _at(row: Row, ratio: float) -> bool:
     return math.isclose(float(row["requested_compression"]), ratio)
+
+
+def _cost(text: object) -> float:
+    """A frontier cost as a number (TOML keys are strings)."""
+    try:
+        return float(str(text))
+    except ValueError:
+        raise ParameterError(f'frontier costs must be numbers such as "0.05", got {text!r}') from None
+
+
+def _frontier(goal: Goal, method: str, rows: Sequence[Row], eps: float) -> list[Clause]:
+    """Per clean cost of ``goal.frontier``: the point validation chooses within it (the
+    method's targets at the goal's ratio, ART's references) at least the least asked, and at or
+    above the best reference's, per seed on test."""
+    kept = [r for r in rows if r["family"] != "pruning" or _at(r, goal.ratio)]
+    entries = budget_table(kept, goal.attacks[0], eps, sorted(map(_cost, goal.frontier)), HEADLINE)
+    points = {(e["method"], e["budget"]): e for e in entries}
+    clauses = []
+    for cost, least in sorted((_cost(c), v) for c, v in goal.frontier.items()):
+        ours = points.get((method, cost))
+        label = f"within {100 * cost:g} points, chosen on validation: worst-attacker accuracy"
+        if least > 0:
+            clauses.append(_least_point(method, f"{label} >= {least:.2f}", ours, least))
+        references = [e for r in goal.references if (e := points.get((r, cost))) and e["mean"] is not None]
+        if goal.references:
+            best = max(references, key=lambda e: float(e["mean"]), default=None)
+            clauses.append(_above_best(method, f"{label} at or above ART's best there", ours, best))
+    return clauses
+
+
+def _missing(entry: dict[str, Any] | None) -> str | None:
+    """Why a budget entry has no point in every seed (``None``: it has)."""
+    if entry is None:
+        return "no validated point in this study"
+    absent = [seed for seed, value in zip(entry["seeds"], entry["values"], strict=True) if value is None]
+    return f"no point within the cost in seeds {absent}" if absent else None
+
+
+def _least_point(method: str, name: str, ours: dict[str, Any] | None, least: float) -> Clause:
+    if (why := _missing(ours)) is not None:
+        return Clause(method, name, MISSED, why)
+    assert ours is not None
+    mean = float(ours["mean"])
+    return Clause(method, name, MET if mean >= least else MISSED, f"{mean:.3f} ({mean - least:+.3f})")
+
+
+def _above_best(method: str, name: str, ours: dict[str, Any] | None, best: dict[str, Any] | None) -> Clause:
+    if best is None:
+        return Clause(method, name, OPEN, "no reference has a point within the cost in every seed")
+    if (why := _missing(ours)) is not None:
+        return Clause(method, name, MISSED, why)
+    assert ours is not None
+    test = paired_t_test([a - b for a, b in zip(ours["values"], best["values"], strict=True)])
+    p = "" if test.p_value is None else f", paired t p = {test.p_value:.2g}"
+    text = (
+        f"{float(ours['mean']):.3f} against {best['method']} {float(best['mean']):.3f} ({test.mean:+.3f}{p})"
+    )
+    return Clause(method, name, MET if test.mean >= 0 else MISSED, text)
 
 
 def _clean_by_seed(rows: Sequence[Row]) -> dict[int, float]:
