@@ -13,6 +13,12 @@ from gap_art.bench.document import Document
 from gap_art.bench.epoch_picks import PICK
 from gap_art.bench.rows import Row
 
+PICKS_NOTE = (
+    " 'Within N pt': the epoch validation chose within N points of the dense model's clean "
+    "accuracy, the most robust against its worst transfer source (a target of its own, named "
+    "<target>~Npt, scored on test)."
+)
+
 
 @dataclass
 class TargetCurves:
@@ -68,10 +74,9 @@ def curves_section(doc: Document, rows: Sequence[Row], config: BenchConfig) -> N
         "clean accuracy and accuracy under the primary attack transferred from the dense model, "
         "run white-box on the model at that epoch, transferred from each attacker's own model "
         "and from the replica an attacker trains the same way, taken at the same epoch. Means "
-        "over the seeds that reached the epoch; every epoch's model is kept in the study's cache. "
-        "'Within N pt': the epoch validation chose, within N points of the dense model's clean "
-        "accuracy, for the most robust transfer from its worst source (a target of its own, "
-        "named <target>~Npt, scored on test)."
+        "over the seeds that reached the epoch; every epoch's model is kept in the study's cache."
+        + PICKS_NOTE
+        * any(curve.chosen for curve in curves.values())
     )
     for target, curve in curves.items():
         table = []
