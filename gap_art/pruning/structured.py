@@ -105,7 +105,7 @@ CHANNEL_CRITERIA: dict[str, ChannelCriterion] = {
     ),
     **{
         name: ChannelCriterion(
-            None, f"{IMPORTANCE.get(name).description}, summed per channel", weight_criterion=name
+            None, f"{IMPORTANCE.get(name).description} (scores summed per channel)", weight_criterion=name
         )
         for name in SUMMED_CRITERIA
     },
