@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from gap_art.bench import BenchConfig, ConfigError, Goal
-from gap_art.bench.epoch_picks import choose_epoch, pick_name, worst_transfer
+from gap_art.bench.comparisons import pick_name
+from gap_art.bench.epoch_picks import choose_epoch, worst_transfer
 from gap_art.bench.task_results import SourceCurve
 
 CURVE = [(0, 0.90, 0.30), (1, 0.86, 0.50), (2, 0.84, 0.70), (3, 0.80, 0.75)]
@@ -88,3 +89,16 @@ def test_the_shipped_frontier_goal_loads():
 
     goal = Goal.load(Path(__file__).parents[1] / "benchmarks" / "goals" / "frontier.toml")
     assert goal.references and goal.frontier and max(goal.frontier.values()) == 0.5
+
+
+def test_a_primary_comparison_may_name_an_epoch_picked_before_the_run():
+    from gap_art.bench import preset
+    from gap_art.bench.comparisons import planned_targets
+
+    config = preset("quick")
+    config.methods, config.defences, config.compression = ["magnitude", "magnitude+tat"], ["fbf"], [4.0]
+    config.training_curves, config.curve_budgets = True, [0.02]
+    assert {"magnitude+tat@4x~2pt", "art:fbf~2pt"} <= set(planned_targets(config))
+    assert "magnitude@4x~2pt" not in planned_targets(config)  # no curve: its training is not the defence
+    config.primary = ["magnitude+tat@4x~2pt vs art:fbf~2pt: worst attacker"]
+    assert config.validate(files=False).primary

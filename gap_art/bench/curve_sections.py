@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from statistics import mean
 
 from gap_art.bench.attack_roles import primary_attack
+from gap_art.bench.comparisons import PICK
 from gap_art.bench.config import BenchConfig
 from gap_art.bench.document import Document
-from gap_art.bench.epoch_picks import PICK
 from gap_art.bench.rows import Row
 
 PICKS_NOTE = (

@@ -11,18 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from gap_art.bench.comparisons import pick_name
 from gap_art.bench.context import Context
 from gap_art.bench.graph import Dependencies
 from gap_art.bench.target_spec import TargetResult, TargetSpec, target_kind
 from gap_art.bench.task_results import SourceCurve
-
-PICK = "~"
-"""Separates a curve target's name from the budget its epoch was chosen within."""
-
-
-def pick_name(target: str, budget: float) -> str:
-    """The name of the target ``target``'s curve gives within ``budget`` (``gap-grad+tat@4x~2pt``)."""
-    return f"{target}{PICK}{100 * budget:g}pt"
 
 
 def worst_transfer(curve: Sequence[Sequence[float]], sources: Sequence[SourceCurve]) -> list[float]:

@@ -15,9 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from gap_art.bench.comparisons import Comparison
+from gap_art.bench.comparisons import PICK, Comparison
 from gap_art.bench.config import ConfigError
-from gap_art.bench.epoch_picks import PICK
 from gap_art.bench.primary import BETTER, UNTESTED, PrimaryResult, compare_across_seeds
 from gap_art.bench.rows import Row, metric
 from gap_art.bench.summary import HEADLINE, budget_table, is_candidate, method_label

@@ -19,7 +19,7 @@ from typing import Any
 
 from gap_art.attacks import ATTACKS
 from gap_art.bench.attack_roles import primary_attack, whitebox_only
-from gap_art.bench.comparisons import pruned_target_names
+from gap_art.bench.comparisons import pruned_target_names, records_curve
 from gap_art.bench.config import BenchConfig
 from gap_art.bench.epoch_picks import EpochPickSpec, pick_spec
 from gap_art.bench.graph import DepTasks, Graph, Task, TaskSpec
@@ -34,7 +34,7 @@ from gap_art.bench.threats import threat_model
 from gap_art.bench.training_curves import PUBLIC_ATTACKERS, public_role
 from gap_art.defences.art_builtin import ART_DEFENCES, TrainedDefence
 from gap_art.models import independent_arch
-from gap_art.settings import AttackSpec, FinetuneSpec, MethodSpec, default_eps_step
+from gap_art.settings import AttackSpec, FinetuneSpec, default_eps_step
 
 
 def _format_ratio(ratio: float) -> str:
@@ -95,16 +95,10 @@ class _Builder:
         names = pruned_target_names(self.config, method, ratio)
         targets = []
         for settings, name in zip(specs, names, strict=True):
-            spec = PrunedSpec(seed, name, method, settings, self.curves(settings))
+            spec = PrunedSpec(seed, name, method, settings, records_curve(self.config, settings))
             extra = self.curve_sources(spec, source) if spec.curves else {}
             targets.append(self.with_pool(spec, source, validation, extra))
         return targets
-
-    def curves(self, settings: MethodSpec) -> bool:
-        """Whether a method's target records the full training curve (``training_curves``):
-        the hardened and pretrained ones, whose training is the defence."""
-        trained = settings.hardening is not None or settings.pretraining is not None
-        return self.config.training_curves and trained
 
     def curve_sources(self, spec: TargetSpec, source: Task) -> dict[str, Task]:
         """What a training curve also transfers from at each epoch: the primary attack on the
@@ -295,7 +289,7 @@ def _targets(b: _Builder, seed: int, source: Task, validation: Task) -> tuple[li
                 parents[quantized.id] = parent
             targets.append(quantized)
     for defence in config.defences:
-        trainer = _art_defence_spec(config, defence, seed, config.training_curves)
+        trainer = _art_defence_spec(config, defence, seed, records_curve(config, defence))
         curves = isinstance(trainer, ArtTrainerSpec) and trainer.curves
         extra = b.curve_sources(trainer, source) if curves else {}
         target = b.make(trainer, {"source": source, "validation": validation, **extra})
@@ -327,4 +321,4 @@ def _art_defence_spec(config: BenchConfig, name: str, seed: int, curves: bool = 
         seed=seed,
     )
     eps = config.attack_eps if defence.adversarial else None
-    return ArtTrainerSpec(seed, f"art:{name}", name, training, eps, curves and defence.adversarial)
+    return ArtTrainerSpec(seed, f"art:{name}", name, training, eps, curves)
