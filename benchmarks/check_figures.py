@@ -6,7 +6,8 @@ it, fails the check:
 - **Generated blocks**, written from a committed study's results.json by gap-art's own report
   code, between ``<!-- generated from benchmarks/results/FOLDER: WHAT -->`` and
   ``<!-- end generated -->``. WHAT is ``bottom line``, ``verdict`` (the bottom line and the
-  verdict, quoted) or ``section "HEADING"`` (that section of the report, its plots left out).
+  verdict, quoted), ``section "HEADING"`` (that section of the report, its plots left out) or
+  ``goal "FILE"`` (``gap-art report --goal FILE``'s check, FILE from the repository's root).
   ``--write`` rewrites every block from its results; the check renders each again and compares
   it character by character.
 - **Bound figures** in prose: a number followed by ``<!-- bind FOLDER | TARGET | ATTACK from
@@ -95,10 +96,14 @@ def render_block(folder: str, what: str) -> str:
                 *(f"- {line}" for line in verdict(study.rows, study.analysis, study.config, study.checks)),
             ]
         return "".join(f"> {line}\n" if line else ">\n" for line in lines)
+    goal = re.fullmatch(r'goal "(.+)"', what)
+    if goal is not None:
+        return render_goal(study, goal.group(1))
     heading = re.fullmatch(r'section "(.+)"', what)
     if heading is None:
         raise ValueError(
-            f"unknown generated block {what!r}: 'bottom line', 'verdict' or 'section \"HEADING\"'"
+            f"unknown generated block {what!r}: 'bottom line', 'verdict', 'section \"HEADING\"' "
+            "or 'goal \"FILE\"'"
         )
     document = report_document(
         study.rows, study.config, study.env, study.checks, RESULTS / folder, study.analysis
@@ -109,6 +114,15 @@ def render_block(folder: str, what: str) -> str:
     body = document.split(marker, 1)[1].split("\n## ", 1)[0]
     kept = [line for line in body.splitlines() if not line.startswith("![")]
     return "\n".join(kept).strip() + "\n"
+
+
+def render_goal(study, path: str) -> str:
+    """``gap-art report --goal``'s check of the goal file at ``path`` (from the repository's
+    root) on ``study``, as a text block."""
+    from gap_art.bench.goal import Goal, check_goal, format_goal
+
+    goal = Goal.load(ROOT / path)
+    return f"```text\n{format_goal(goal, check_goal(goal, study.rows, study.config.attack_eps))}\n```\n"
 
 
 @functools.cache

@@ -220,6 +220,10 @@ def secret_section(doc: Document, summary: Summary, config: BenchConfig) -> None
     doc.table(["target", "from dense", "from replica", "white-box", "secret's worth"], rows)
 
 
+PICKED = "; and the epochs picked from each training curve, each within its cost"
+"""What the budgets choose among beside the kept models in a study with ``curve_budgets``."""
+
+
 def budget_section(doc: Document, entries: list[dict[str, Any]], config: BenchConfig) -> None:
     attack = primary_attack(config)
     if not entries:
@@ -242,7 +246,8 @@ def budget_section(doc: Document, entries: list[dict[str, Any]], config: BenchCo
     doc.heading(f"Within a clean-accuracy budget: {scored}")
     doc.paragraph(
         "Selected on validation, scored on test: among each method's kept models (one per ratio; ART's "
-        "defences: the defended model), those whose clean accuracy on the validation rows (held out of the "
+        f"defences: the defended model{PICKED * config.training_curves * bool(config.curve_budgets)}), "
+        "those whose clean accuracy on the validation rows (held out of the "
         f"training data) is at most the budget below the dense model's are eligible, and the one with the "
         f"highest validation transfer accuracy ({attack.upper()} from the dense model) is picked; a cell is "
         f"its {scored if worst else 'transfer accuracy'} on the test examples (mean over seeds, Student t "
