@@ -13,7 +13,7 @@ from gap_art.data import DATASETS
 from gap_art.defences import StructuredPruning
 from gap_art.errors import ParameterError
 from gap_art.models import create_model
-from gap_art.pruning.structured import CHANNEL_CRITERIA, kept_whole, prune_channels
+from gap_art.pruning.structured import CHANNEL_CRITERIA, kept_whole, prune_channels, shrink_to
 
 
 def parameters(model: torch.nn.Module) -> int:
@@ -144,6 +144,16 @@ def test_the_prune_command_saves_a_smaller_model(tmp_path, classifier, digits):
     assert wrong.exit_code == 2 and "--method" in wrong.output and "'l1'" in wrong.output
     masks = CliRunner().invoke(main, [*args, "--keep-masks", "--out", str(tmp_path / "x.pt")])
     assert masks.exit_code == 2 and "--keep-masks" in masks.output and not (tmp_path / "x.pt").exists()
+    shipped = CliRunner().invoke(
+        main, ["export", str(out), "--format", "state_dict", "--out", str(tmp_path / "s.pt")]
+    )
+    assert shipped.exit_code == 0, shipped.output
+    state = torch.load(tmp_path / "s.pt", weights_only=True)  # as the export's help says: shrink, then load
+    fresh = create_model("small-cnn", digits.info.input_shape, digits.info.nb_classes)
+    shrink_to(fresh, state)
+    fresh.load_state_dict(state)
+    x = torch.rand(4, *digits.info.input_shape)
+    assert torch.equal(fresh.eval()(x), loaded(x))
 
 
 def test_gap_art_list_names_every_channel_criterion():

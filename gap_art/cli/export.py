@@ -52,6 +52,7 @@ def export(
     \b
     Load each back:
       state_dict  model.load_state_dict(torch.load(OUT, weights_only=True))
+      (a channel-pruned model: gap_art.pruning.structured.shrink_to(model, state) first)
       sparse      model.load_state_dict(gap_art.export.load_sparse(OUT))
       pt2         import torchao.quantization.pt2e; torch.export.load(OUT).module()
 
