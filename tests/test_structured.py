@@ -270,6 +270,10 @@ def test_channel_methods_are_method_names_that_compose_with_hardenings(classifie
     x, y = digits.numpy("train")
     result = apply_method(spec, classifier, x[:256], y[:256], x, y)
     assert isinstance(result.report, ChannelReport) and len(result.records) == 2
+    pretrained = parse_method("ensemble-adv>l2/channel", compression=2.0, finetune=FinetuneSpec(1))
+    assert (pretrained.pretraining, pretrained.structure) == ("ensemble-adv", "channel")
+    defended = apply_method(pretrained, classifier, x[:256], y[:256], x[:256], y[:256])
+    assert isinstance(defended.report, ChannelReport) and defended.report.compression >= 2.0
     assert parameters(result.classifier.model) * 2 <= parameters(classifier.model)
     for wrong, match in [
         ("activation/channel", "'magnitude'"),
