@@ -265,8 +265,7 @@ def test_the_committed_studies_configs_load_and_name_their_settings():
     assert without_pool != now.methods  # today's preset includes the pool hardening
     assert {"difgsm", "tifgsm", "vmifgsm"} <= set(now.attacks) and "apgd-dlr" in now.whitebox_attacks
     cut = {"n_train": 4000, "n_test": 300, "seeds": [0, 1, 2], "pool_replicas": old.pool_replicas}
-    # issue 36's attacks and AutoAttack, added since
-    attacks = {"attacks": old.attacks, "whitebox_attacks": old.whitebox_attacks, "autoattack_n": 0}
+    attacks = {"attacks": old.attacks, "whitebox_attacks": old.whitebox_attacks}  # issue 36's since
     assert replace(now, methods=without_pool, **cut, **attacks) == old  # and differs in those only
 
 
