@@ -10,7 +10,9 @@
 # gpu: 30 epochs of SGD (lr 0.1, cosine) for the source, the reference's fine-tuning (SGD, lr
 #   1e-3) to convergence (at most 20 epochs, patience 3) for every method; 3 seeds, 1000 test
 #   images, every attacker and attack of the preset, plus the pool hardening (magnitude+pool,
-#   issue 22). Results in benchmarks/results/harden_gpu/.
+#   issue 22), and ART's AutoAttack white-box on 100 of each target's test images (issue 36; 73 s
+#   a lenet-wide target on 2 CPU cores, too slow for the CPU presets). Results in
+#   benchmarks/results/harden_gpu/.
 # --lease: seed 0, all 60,000 images (54,000 train, 6,000 validation), 1000 test images, 4 source epochs, fine-tuning and ART's
 #   trainers for at most 2 epochs; random, magnitude and magnitude+tat against FBF, attacked
 #   with FGSM, PGD and MI-FGSM from the dense model, another architecture, a robust model and
@@ -34,7 +36,7 @@ case "$mode" in
     out=${OUT:-benchmarks/results/harden_gpu}
     methods=""  # the preset's, the pool hardening (magnitude+pool) included
     settings=(--device cuda --seeds 0,1,2 --n-test 1000 --epochs 30
-              --finetune-epochs 20 --finetune-patience 3)
+              --finetune-epochs 20 --finetune-patience 3 --autoattack-n 100)
     ;;
   --lease)
     out=${OUT:-benchmarks/results/harden_gpu_lease}
