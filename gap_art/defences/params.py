@@ -8,12 +8,14 @@ import warnings
 from typing import Any, ClassVar
 
 import numpy as np
+import torch
 from art.defences.transformer.transformer import Transformer
 from art.estimators.classification import PyTorchClassifier
 
 from gap_art.classifiers import check_pytorch_classifier
 from gap_art.errors import ParameterError, ParameterTypeError
 from gap_art.pruning import load_masked_state
+from gap_art.settings import FINETUNE_PARAMS, FinetuneSpec, from_params
 from gap_art.validation import check_known_params, check_labels
 
 
@@ -67,6 +69,31 @@ class ArtTransformer(Transformer):
         check_pytorch_classifier(transformed_classifier, "transformed_classifier")
         load_masked_state(transformed_classifier.model, result.model.state_dict())
         return transformed_classifier
+
+
+class CalibratedPruning(ArtTransformer):
+    """What gap-art's pruning transformers share: ``fit`` reads calibration data and scores on
+    it, ``__call__`` prunes and fine-tunes. The labels given to ``fit`` serve the same inputs
+    later; changing a parameter of :attr:`scoring_params` drops the scores (the next call fits
+    again); the fine-tuning settings are one validated spec."""
+
+    scoring_params: ClassVar[frozenset[str]] = frozenset()
+    """Parameters the fitted scores depend on (the others act after scoring, and keep them)."""
+    scores_: dict[str, torch.Tensor] | None = None
+    _fit_data: tuple[np.ndarray, np.ndarray | None] | None = None
+
+    def finetune_spec(self) -> FinetuneSpec:
+        """The fine-tuning settings as one validated spec (errors name this class's parameters)."""
+        return from_params(FinetuneSpec, self, FINETUNE_PARAMS)
+
+    def _labels(self, x: np.ndarray, y: object, required: bool, call: str) -> np.ndarray | None:
+        """The labels of ``x``: ``y``, else those given to ``fit`` for the same ``x``."""
+        where = f"{type(self).__name__}.{call}"
+        return labels_of(x, y, self._fit_data, self.classifier.nb_classes, required, where)
+
+    def _params_changed(self, changed: set[str]) -> None:
+        if changed & self.scoring_params:
+            self.scores_, self._is_fitted = None, False
 
 
 def labels_of(

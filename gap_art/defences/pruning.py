@@ -14,7 +14,7 @@ from torch import nn
 
 from gap_art.classifiers import ClassifierModule, check_pytorch_classifier, rewrap_classifier
 from gap_art.defences.finetune import finetune
-from gap_art.defences.params import ArtTransformer, labels_of
+from gap_art.defences.params import CalibratedPruning
 from gap_art.errors import ParameterError
 from gap_art.pruning import (
     BASES,
@@ -32,7 +32,7 @@ from gap_art.pruning import (
 from gap_art.pruning.importance import IMPORTANCE, Importance, ScoringInputs, make_batches
 from gap_art.pruning.importance.base import Batches, Craft
 from gap_art.runtime import seeded, seeded_subset
-from gap_art.settings import FINETUNE_PARAMS, FinetuneSpec, MethodSpec, from_params
+from gap_art.settings import FinetuneSpec, MethodSpec
 from gap_art.training import FinetuneRecord, watch
 from gap_art.validation import (
     check_choice,
@@ -41,7 +41,7 @@ from gap_art.validation import (
 )
 
 
-class PruningTransformer(ArtTransformer):
+class PruningTransformer(CalibratedPruning):
     """Shared machinery: score on a copy, turn scores into masks, fine-tune, rewrap.
 
     Subclasses only name the criterion (:meth:`_importance`); the criterion scores and says
@@ -127,13 +127,13 @@ class PruningTransformer(ArtTransformer):
         self.rounds = rounds
         self.seed = seed
         self.verbose = verbose
-        self.scores_: dict[str, torch.Tensor] | None = None
+        self.scores_ = None
         self.compression_report_: CompressionReport | None = None
         self.finetune_record_: FinetuneRecord | None = None
         """Fine-tuning of the (last) round: epochs run and the epoch kept."""
         self.finetune_records_: list[FinetuneRecord] = []
         """Fine-tuning of each round (one entry unless ``iterative``)."""
-        self._fit_data: tuple[np.ndarray, np.ndarray | None] | None = None
+        self._fit_data = None
         self.finetune_monitor: Callable[[int, PyTorchClassifier], None] | None = None
         """Optional hook, called with (epochs done, pruned classifier) before fine-tuning
         and after each epoch: e.g. to record clean and transfer accuracy along the way."""
@@ -244,10 +244,6 @@ class PruningTransformer(ArtTransformer):
                 "after pruning"
             )
 
-    def finetune_spec(self) -> FinetuneSpec:
-        """The fine-tuning settings as one validated spec (errors name this class's parameters)."""
-        return from_params(FinetuneSpec, self, FINETUNE_PARAMS)
-
     def method_spec(self) -> MethodSpec:
         """The settings as a validated :class:`~gap_art.settings.MethodSpec`."""
         criterion = self.criterion
@@ -325,16 +321,6 @@ class PruningTransformer(ArtTransformer):
     def _targets(self, model: nn.Module) -> list[Target]:
         modules = dict(model.named_modules())
         return [(modules[path], name) for path, _, name in (n.rpartition(".") for n in self.parameter_names)]
-
-    def _labels(self, x: np.ndarray, y: object, required: bool, call: str) -> np.ndarray | None:
-        """The labels of ``x``: ``y``, else those given to :meth:`fit` for the same ``x``."""
-        where = f"{type(self).__name__}.{call}"
-        return labels_of(x, y, self._fit_data, self.classifier.nb_classes, required, where)
-
-    def _params_changed(self, changed: set[str]) -> None:
-        """Changing a parameter the scores depend on drops them: the next call scores again."""
-        if changed & self.scoring_params:
-            self.scores_, self._is_fitted = None, False
 
     def _calibration_subset(
         self, x: np.ndarray, y: np.ndarray | None

@@ -20,7 +20,7 @@ from gap_art.classifiers import (
 from gap_art.defences.finetune import finetune
 from gap_art.defences.gap import GreedyAdversarialPruning
 from gap_art.defences.irregular import IrregularPruning
-from gap_art.defences.params import ArtTransformer, labels_of
+from gap_art.defences.params import CalibratedPruning
 from gap_art.defences.pruning import PruningTransformer
 from gap_art.errors import ParameterError
 from gap_art.pruning import clone_module, make_permanent
@@ -28,7 +28,6 @@ from gap_art.pruning.structured import CHANNEL_CRITERIA, ChannelReport, kept_who
 from gap_art.runtime import seeded_subset
 from gap_art.settings import (
     ATTACK_PARAMS,
-    FINETUNE_PARAMS,
     GAP_STEPS,
     AttackSpec,
     FinetuneSpec,
@@ -39,7 +38,7 @@ from gap_art.training import FinetuneRecord, watch
 from gap_art.validation import check_choice, check_inputs, check_int, check_range, check_validation_data
 
 
-class StructuredPruning(ArtTransformer):
+class StructuredPruning(CalibratedPruning):
     """Remove whole channels and neurons (Torch-Pruning's dependency graph keeps coupled layers
     consistent; the logits layer stays whole), then fine-tune: the result holds a physically
     smaller model that runs faster, where irregular pruning only zeroes weights.
@@ -91,7 +90,7 @@ class StructuredPruning(ArtTransformer):
         ("criterion", "nb_calibration", "attack", "eps", "eps_step", "max_iter", "attack_backend",
          "batch_size", "seed")
     )  # fmt: skip
-    """Parameters what ``fit`` read depends on: changing one drops it (the next call fits again)."""
+    """Parameters the fitted scores depend on: changing one drops them (the next call fits again)."""
 
     def __init__(
         self,
@@ -131,7 +130,7 @@ class StructuredPruning(ArtTransformer):
         self.batch_size = batch_size
         self.seed = seed
         self.verbose = verbose
-        self.scores_: dict[str, torch.Tensor] | None = None
+        self.scores_ = None
         self.compression_report_: ChannelReport | None = None
         self.finetune_record_: FinetuneRecord | None = None
         self.finetune_records_: list[FinetuneRecord] = []
@@ -141,7 +140,7 @@ class StructuredPruning(ArtTransformer):
         model = classifier.model
         whole = {id(m) for m in kept_whole(model)}
         self.excluded_layers_ = [name for name, m in model.named_modules() if id(m) in whole]
-        self._fit_data: tuple[np.ndarray, np.ndarray | None] | None = None
+        self._fit_data = None
         self._check_params()
 
     def fit(self, x: np.ndarray, y: np.ndarray | None = None, **kwargs: Any) -> None:
@@ -203,7 +202,7 @@ class StructuredPruning(ArtTransformer):
         watch(self.finetune_monitor, 0, pruned)
         record = FinetuneRecord(0, 0)
         if self.finetune_epochs > 0 and labels is not None:
-            spec = self._finetune_spec()
+            spec = self.finetune_spec()
             record = finetune(pruned, x, labels, spec, self.verbose, self.finetune_monitor, validation)
         self.compression_report_, self.finetune_record_, self.finetune_records_ = report, record, [record]
         return pruned
@@ -250,25 +249,12 @@ class StructuredPruning(ArtTransformer):
 
         return fill
 
-    def _labels(self, x: np.ndarray, y: object, required: bool, call: str) -> np.ndarray | None:
-        """The labels of ``x``: ``y``, else those given to :meth:`fit` for the same ``x``."""
-        where = f"{type(self).__name__}.{call}"
-        return labels_of(x, y, self._fit_data, self.classifier.nb_classes, required, where)
-
-    def _finetune_spec(self) -> FinetuneSpec:
-        """The fine-tuning settings as one validated spec (errors name this class's parameters)."""
-        return from_params(FinetuneSpec, self, FINETUNE_PARAMS)
-
-    def _params_changed(self, changed: set[str]) -> None:
-        if changed & self.scoring_params:
-            self.scores_, self._fit_data, self._is_fitted = None, None, False
-
     def _check_params(self) -> None:
         check_range(self.compression, "compression", 1.0, 1e6, low_open=True)
         check_choice(self.criterion, "criterion", list(CHANNEL_CRITERIA))
         if self.nb_calibration is not None:
             check_int(self.nb_calibration, "nb_calibration", 1)
-        self._finetune_spec()
+        self.finetune_spec()
         chosen = CHANNEL_CRITERIA[self.criterion]
         if chosen.needs_attack:
             self._scorer(self.classifier)  # GAP's checks: the attack's settings, gradients
