@@ -13,8 +13,11 @@ it, fails the check:
 - **Bound figures** in prose: a number followed by ``<!-- bind FOLDER | TARGET | ATTACK from
   ATTACKER | METRIC -->`` (the metric's mean over the study's seeds at its nominal eps; add
   ``| seed N`` for one seed), or ``<!-- bind FOLDER | primary | COMPARISON | FIELD -->`` (a
-  field of a primary comparison, e.g. ``mean_difference`` or ``p_holm``). The check recomputes
-  the value from results.json and compares it at the quoted precision.
+  field of a primary comparison, e.g. ``mean_difference`` or ``p_holm``), or, for a benchmark
+  script's JSON, ``<!-- bind FILE.json | KEY | ... -->`` (FILE under ``benchmarks/results/``;
+  each KEY a field, a list index, or ``FIELD=VALUE`` for the list entry whose FIELD is VALUE:
+  ``rows | method=magnitude+tat | seconds_per_epoch``). The check recomputes the value from
+  the results and compares it at the quoted precision.
 
 Every other figure (a decimal number in prose or a table, outside code) is checked the old,
 weak way: its section must cite a results path under ``benchmarks/results/`` and one of the
@@ -28,6 +31,7 @@ Run: python benchmarks/check_figures.py [--write] [FILE.md ...]
 from __future__ import annotations
 
 import functools
+import json
 import re
 import sys
 from dataclasses import dataclass
@@ -131,6 +135,8 @@ def bound_value(binding: str) -> float:
     from gap_art.bench.primary import primary_results
 
     folder, *parts = [part.strip() for part in binding.split("|")]
+    if folder.endswith(".json"):
+        return json_value(folder, parts)
     rows, config = _rows(folder)
     if parts and parts[0] == "primary":
         _, comparison, field = parts
@@ -155,6 +161,24 @@ def bound_value(binding: str) -> float:
     if not values:
         raise ValueError(f"{folder} has no {metric} of {target} under {cell}")
     return float(sum(values.values()) / len(values))
+
+
+def json_value(file: str, keys: list[str]) -> float:
+    """The number at ``keys`` in ``benchmarks/results/<file>`` (see the module docstring)."""
+    value = json.loads((RESULTS / file).read_text())
+    for key in keys:
+        field, is_match, wanted = key.partition("=")
+        if is_match and isinstance(value, list):
+            value = next((v for v in value if isinstance(v, dict) and str(v.get(field)) == wanted), None)
+        elif isinstance(value, list) and key.lstrip("-").isdigit():
+            value = value[int(key)] if -len(value) <= int(key) < len(value) else None
+        else:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is None:
+            raise ValueError(f"{file} has nothing at {' | '.join(keys)} ({key!r})")
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise ValueError(f"{file} | {' | '.join(keys)} is {value!r}, not a number")
+    return float(value)
 
 
 def _agrees(figure: str, value: float) -> bool:

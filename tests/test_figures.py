@@ -83,3 +83,19 @@ def test_a_binding_that_names_nothing_or_disagrees_fails(tmp_path):
     )
     _, problems = check_figures.check_bindings(document, text)
     assert [p.problem.split(" ")[0] for p in problems] == [f"{clean + 0.01:.3f}", "cannot"]
+
+
+def test_a_binding_into_a_benchmark_json_reads_the_named_field(tmp_path):
+    """``bind FILE.json | KEY | ...``: fields, list indices and ``FIELD=VALUE`` entries."""
+    results = json.loads((ROOT / "benchmarks" / "results" / "gap_cost_fashion-mnist.json").read_text())
+    row = results["rows"][1]
+    at = f"<!-- bind gap_cost_fashion-mnist.json | rows | method={row['method']} | seconds -->"
+    first = "<!-- bind gap_cost_fashion-mnist.json | rows | 0 | clean_accuracy -->"
+    text = (
+        f"Right: {row['seconds']:.1f}{at}, {results['rows'][0]['clean_accuracy']:.3f}{first}. "
+        f"Wrong: {row['seconds'] + 0.1:.1f}{at}. "
+        "Missing: 0.5<!-- bind gap_cost_fashion-mnist.json | rows | method=nothing | seconds -->. "
+        "Not a number: 0.5<!-- bind gap_cost_fashion-mnist.json | dataset -->.\n"
+    )
+    _, problems = check_figures.check_bindings(tmp_path / "claims.md", text)
+    assert [p.problem.split(" ")[0] for p in problems] == [f"{row['seconds'] + 0.1:.1f}", "cannot", "cannot"]

@@ -127,6 +127,31 @@ def test_plots_show_what_they_claim(tmp_path):
         assert draw(plot, tmp_path / plot.name).read_bytes()[:4] == b"\x89PNG"
 
 
+def test_the_frontier_plots_validation_picks_per_clean_cost_against_arts_best(tmp_path):
+    """Each method's worst-attacker accuracy at the model validation picks within each clean
+    cost (the budget table's cells: a collapsed model and an int8 one never), mean and t interval
+    over seeds, a line per method; ART's best per cost is the reference front."""
+    rows = [
+        {**row, "seed": seed, "worst_attacker_transfer_accuracy": row["transfer_accuracy"] - 0.02 * seed}
+        for seed in (0, 1)
+        for row in _rows()
+    ]
+    plots = plot_specs(rows, CONFIG)
+    frontier = plots[0]
+    assert frontier.name == "frontier_worst_attacker.png" and plots[1].name == "pareto_worst_attacker.png"
+    series = {s.label: s for s in frontier.series}
+    assert set(series) == {"gap-grad", "fbf (ART)"}  # random collapsed; dense and int8 not chosen
+    gap, fbf = series["gap-grad"], series["fbf (ART)"]
+    assert gap.x == [5.0, 10.0] and fbf.x == [5.0, 10.0]  # 5 and 4 points below the dense model
+    assert gap.y == pytest.approx([0.29, 0.29]) and gap.line
+    low, high = gap.y_err[0]
+    assert low == pytest.approx(high) and low > 0.01  # a t interval over two seeds 0.02 apart
+    assert frontier.frontier == [(5.0, pytest.approx(0.24)), (10.0, pytest.approx(0.24))]
+    assert frontier.frontier_label.startswith("ART's defences")
+    assert plot_specs(_rows(), CONFIG)[0].name != frontier.name  # no worst-attacker column: no frontier
+    assert draw(frontier, tmp_path / frontier.name).read_bytes()[:4] == b"\x89PNG"
+
+
 def test_a_methods_colour_is_the_same_in_every_study():
     from gap_art.bench.plots import colour
 
@@ -163,7 +188,8 @@ def test_a_security_curve_per_attack_when_eps_is_swept():
 
 def test_the_report_opens_with_the_verdict_and_escapes_its_tables(tmp_path):
     checks = {0: [SanityCheck("pgd works white-box", False, 0.5, "> 0.90 | success", ("pgd",), "a|b")]}
-    (tmp_path / "pareto_worst_attacker.png").write_bytes(b"\x89PNG fake")
+    for name in ("pareto_worst_attacker.png", "frontier_worst_attacker.png"):
+        (tmp_path / name).write_bytes(b"\x89PNG fake")
     rows = _rows()
     analysis = analyse_study(rows, CONFIG)
     doc = report_document(rows, CONFIG, {"torch": "2.x", "device": "cpu"}, checks, tmp_path, analysis)
@@ -182,6 +208,8 @@ def test_the_report_opens_with_the_verdict_and_escapes_its_tables(tmp_path):
     assert "random@4x" in verdict  # the collapsed target is named
     assert "1 sanity check(s) failed" in verdict
     assert "![clean against worst-attacker transfer accuracy](pareto_worst_attacker.png)" in markdown
+    assert headings[1] == "## The frontier: worst-attacker transfer accuracy within each clean cost"
+    assert headings[2] == "## Clean against worst-attacker transfer accuracy"  # the frontier comes first
     assert "a\\|b" in markdown and "> 0.90 \\| success" in markdown
     assert "random@4x (collapsed classes: 3, 8)" in markdown
     assert "**0.600**" not in markdown  # the collapsed target is never bold

@@ -79,7 +79,7 @@ def render(plot: Plot) -> tuple[Any, list[Any]]:
         labels += [(x, y, note, s.colour) for x, y, note in zip(s.x, s.y, s.notes, strict=False) if note]
     if plot.frontier:
         xs, ys = zip(*plot.frontier, strict=True)
-        ax.plot(xs, ys, color="black", linestyle=":", linewidth=1, label="frontier (no collapsed class)")
+        ax.plot(xs, ys, color="black", linestyle=":", linewidth=1, label=plot.frontier_label)
     if plot.log_x:
         ax.set_xscale("log", base=2)
     ax.set_title("\n".join(textwrap.wrap(plot.title, 75)), fontsize=10)

@@ -22,7 +22,15 @@ from typing import Any
 from gap_art.bench.attack_roles import primary_attack
 from gap_art.bench.config import BenchConfig
 from gap_art.bench.rows import Row
-from gap_art.bench.summary import HEADLINE, Key, summarize, upper_envelope
+from gap_art.bench.summary import (
+    HEADLINE,
+    Key,
+    budget_table,
+    method_label,
+    study_budgets,
+    summarize,
+    upper_envelope,
+)
 
 GAP_COLOURS = ("#d62728", "#ff7f0e", "#e377c2", "#8c564b", "#bcbd22")
 BASELINE_COLOURS = ("#1f77b4", "#7f7f7f", "#17becf", "#393b79", "#6baed6", "#525252")
@@ -84,6 +92,7 @@ class Plot:
     y_label: str
     series: list[Series]
     frontier: list[tuple[float, float]] = field(default_factory=list)
+    frontier_label: str = "frontier (no collapsed class)"
     log_x: bool = False
     caption: str = ""
     """Below the axes: what the error bars are."""
@@ -186,6 +195,56 @@ def worst_attacker_pareto_plot(summary: dict[Key, dict[str, Any]], config: Bench
 
 
 WORST_PARETO = "pareto_worst_attacker.png"
+FRONTIER = "frontier_worst_attacker.png"
+HEADLINE_FIGURES = {
+    FRONTIER: "The frontier: worst-attacker transfer accuracy within each clean cost",
+    WORST_PARETO: "Clean against worst-attacker transfer accuracy",
+}
+"""The report's first figures (file name: heading), after its verdict."""
+
+
+def frontier_plot(rows: Sequence[Row], config: BenchConfig) -> Plot | None:
+    """The headline (issue 37): per method, the worst-attacker transfer accuracy of the model
+    validation picks within each clean cost below the dense model (the budget table's cells,
+    test-scored, t intervals over seeds), a line per method, and ART's defences' best per cost
+    as the reference front. A cost where a method has no point in every seed has no marker."""
+    budgets = study_budgets(config.curve_budgets)
+    table = budget_table(rows, primary_attack(config), config.attack_eps, budgets, HEADLINE)
+    entries = [e for e in table if e["mean"] is not None]
+    if not entries:
+        return None
+    kinds = {method_label(r): (r["family"], bool(r.get("adversarial"))) for r in rows}
+    series = []
+    for method in dict.fromkeys(e["method"] for e in entries):
+        family, adversarial = kinds[method]
+        points = [e for e in entries if e["method"] == method]
+        series.append(
+            Series(
+                label=f"{method.removeprefix('art:')} (ART)" if family == "art_defence" else method,
+                colour=colour(method, family, adversarial),
+                marker=marker(method, family),
+                x=[100 * e["budget"] for e in points],
+                y=[e["mean"] for e in points],
+                y_err=[(e["mean"] - e["low"], e["high"] - e["mean"]) for e in points],
+                line=True,
+            )
+        )
+    art = [e for e in entries if kinds[e["method"]][0] == "art_defence"]
+    reference = [
+        (100 * b, max(e["mean"] for e in art if e["budget"] == b))
+        for b in budgets
+        if any(e["budget"] == b for e in art)
+    ]
+    return Plot(
+        name=FRONTIER,
+        title=f"{config.data_name}: worst-attacker transfer accuracy within each clean cost",
+        x_label="clean cost: points of clean accuracy below the dense model (chosen on validation)",
+        y_label="worst-attacker transfer accuracy (test)",
+        series=series,
+        frontier=reference,
+        frontier_label="ART's defences: the best per cost",
+        caption=_error_bars(config),
+    )
 
 
 def _pareto(
@@ -275,8 +334,9 @@ def plot_specs(rows: Sequence[Row], config: BenchConfig) -> list[Plot]:
     """Every figure of a study: per attack, the Pareto view, transfer against compression, and
     the security curve when eps was swept."""
     summary = summarize(rows)
-    worst = worst_attacker_pareto_plot(summary, config)
-    plots = [worst] if worst is not None else []
+    plots = [
+        p for p in (frontier_plot(rows, config), worst_attacker_pareto_plot(summary, config)) if p is not None
+    ]
     for attack in config.attacks:
         for make in (pareto_plot, compression_plot, security_plot):
             plot = make(summary, config, attack)

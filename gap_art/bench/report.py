@@ -26,7 +26,7 @@ from gap_art.bench.drawing import plot_results
 from gap_art.bench.evaluation_report import evaluation_document
 from gap_art.bench.flags import annotate
 from gap_art.bench.goal import Clause, Goal, check_goal
-from gap_art.bench.plots import WORST_PARETO, plot_specs
+from gap_art.bench.plots import HEADLINE_FIGURES, plot_specs
 from gap_art.bench.primary import primary_results
 from gap_art.bench.rows import Row, results_csv
 from gap_art.bench.sections import (
@@ -41,7 +41,7 @@ from gap_art.bench.sections import (
     unbounded_section,
 )
 from gap_art.bench.store import Store
-from gap_art.bench.summary import Analysis, analyse, summarize
+from gap_art.bench.summary import Analysis, analyse, study_budgets, summarize
 from gap_art.bench.verdict import bottom_line, verdict, whitebox_only_run
 from gap_art.data.splits import SplitRecord
 from gap_art.errors import ParameterError
@@ -134,7 +134,8 @@ def report_document(
     analysis: Analysis,
 ) -> Document:
     """The report, top down: the bottom line, setup, verdict (at most six lines), the
-    worst-attacker Pareto plot, the budget and main tables, then the paired tests."""
+    frontier and the worst-attacker Pareto plot, the budget and main tables, then the paired
+    tests."""
     if config.targets is not None:  # gap-art evaluate's run: its own report
         return evaluation_document(rows, config, env, root)
     summary = analysis.summary
@@ -143,10 +144,10 @@ def report_document(
     doc.paragraph(_setup(rows, config, env))
     doc.heading("Verdict")
     doc.bullets(verdict(rows, analysis, config, checks))
-    pareto = root / WORST_PARETO
-    if pareto.is_file():
-        doc.heading("Clean against worst-attacker transfer accuracy")
-        doc.image(pareto, "clean against worst-attacker transfer accuracy")
+    for name, heading in HEADLINE_FIGURES.items():
+        if (root / name).is_file():
+            doc.heading(heading)
+            doc.image(root / name, heading.lower())
     budget_section(doc, analysis.budgets, config)
     budget_section(doc, analysis.primary_budgets, config)
     primary_section(doc, analysis.primary)
@@ -201,7 +202,7 @@ def render_report(
 def analyse_study(rows: Sequence[Row], config: BenchConfig) -> Analysis:
     """The study's statistics (:func:`~gap_art.bench.summary.analyse`) with its primary
     comparisons tested across seeds."""
-    analysis = analyse(rows, primary_attack(config), config.attack_eps)
+    analysis = analyse(rows, primary_attack(config), config.attack_eps, study_budgets(config.curve_budgets))
     return replace(analysis, primary=primary_results(rows, config))
 
 

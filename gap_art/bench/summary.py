@@ -281,9 +281,15 @@ class Analysis:
     the only source of the verdict's "A beats B"; the McNemar tests above are exploratory."""
 
 
-def analyse(rows: Sequence[Row], attack: str, eps: float) -> Analysis:
-    """Summary, clean-accuracy budgets (for ``attack``) and paired tests of a study's rows."""
+def study_budgets(curve_budgets: Sequence[float]) -> list[float]:
+    """The clean-accuracy budgets a study's tables and frontier show: :data:`BUDGETS` and
+    those its training curves picked epochs for."""
+    return sorted({*BUDGETS, *curve_budgets})
+
+
+def analyse(rows: Sequence[Row], attack: str, eps: float, budgets: Sequence[float] = BUDGETS) -> Analysis:
+    """Summary, clean-accuracy ``budgets`` (for ``attack``) and paired tests of a study's rows."""
     paired = paired_tests(rows, eps)
-    worst = budget_table(rows, attack, eps, score=HEADLINE)
-    primary = budget_table(rows, attack, eps)
+    worst = budget_table(rows, attack, eps, budgets, HEADLINE)
+    primary = budget_table(rows, attack, eps, budgets)
     return Analysis(summarize(rows), worst, primary, paired, combine_paired(paired))
