@@ -174,7 +174,9 @@ def transfer_sets(sources: list[PyTorchClassifier], x: np.ndarray, y: np.ndarray
 def kept_points(
     curve: TimedCurve, classifier, test: Sets, dense_clean: float, costs: list[float], base: float
 ) -> list[dict[str, Any]]:
-    """Per clean cost, the epoch validation picks, the seconds to it, and its test scores."""
+    """Per clean cost, the epoch validation picks, the seconds to it, and its test scores; the
+    worst-source accuracy gained over the dense model's per minute, except at epoch 0 (before
+    training: no gain to divide, and seconds too few to divide by)."""
     kept = []
     for cost in costs:
         index = choose_epoch(curve.points, [], dense_clean - cost)
@@ -191,7 +193,7 @@ def kept_points(
                 "seconds": seconds,
                 **scores,
                 "worst_transfer_accuracy": worst,
-                "worst_gain_per_minute": (worst - base) / (seconds / 60),
+                "worst_gain_per_minute": (worst - base) / (seconds / 60) if index else None,
             }
         )
     return kept
@@ -350,7 +352,7 @@ def report_kept(runs, validation: Sets, test: Sets, source, costs_text: str, bas
                 f"{p['seconds']:.1f}",
                 f"{p['clean_accuracy']:.3f}",
                 f"{p['worst_transfer_accuracy']:.3f}" + LEAK_MARK * any(p["leaks_labels"]),
-                f"{p['worst_gain_per_minute']:.3f}",
+                "-" if p["worst_gain_per_minute"] is None else f"{p['worst_gain_per_minute']:.3f}",
             ]
         )
         for m, points in kept.items()
