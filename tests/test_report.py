@@ -131,6 +131,10 @@ def test_the_frontier_plots_validation_picks_per_clean_cost_against_arts_best(tm
     """Each method's worst-attacker accuracy at the model validation picks within each clean
     cost (the budget table's cells: a collapsed model and an int8 one never), mean and t interval
     over seeds, a line per method; ART's best per cost is the reference front."""
+    validation = {"validation_clean_accuracy": 0.95, "validation_transfer_accuracy": 0.2}
+    other_ratio = _row("gap-grad@2x", "pruning", "gap-grad", 0.94, 0.2, 2.0, **validation)
+    validation = {"validation_clean_accuracy": 0.915, "validation_transfer_accuracy": 0.5}
+    picked = _row("gap-grad@4x~5pt", "pruning", "gap-grad", 0.9, 0.4, 4.0, **validation)
     rows = [
         {**row, "seed": seed, "worst_attacker_transfer_accuracy": row["transfer_accuracy"] - 0.02 * seed}
         for seed in (0, 1)
@@ -140,8 +144,8 @@ def test_the_frontier_plots_validation_picks_per_clean_cost_against_arts_best(tm
     frontier = plots[0]
     assert frontier.name == "frontier_worst_attacker.png" and plots[1].name == "pareto_worst_attacker.png"
     series = {s.label: s for s in frontier.series}
-    assert set(series) == {"gap-grad", "fbf (ART)"}  # random collapsed; dense and int8 not chosen
-    gap, fbf = series["gap-grad"], series["fbf (ART)"]
+    assert set(series) == {"gap-grad@4x", "fbf (ART)"}  # random collapsed; dense and int8 not chosen
+    gap, fbf = series["gap-grad@4x"], series["fbf (ART)"]
     assert gap.x == [5.0, 10.0] and fbf.x == [5.0, 10.0]  # 5 and 4 points below the dense model
     assert gap.y == pytest.approx([0.29, 0.29]) and gap.line
     low, high = gap.y_err[0]
@@ -150,6 +154,12 @@ def test_the_frontier_plots_validation_picks_per_clean_cost_against_arts_best(tm
     assert frontier.frontier_label.startswith("ART's defences")
     assert plot_specs(_rows(), CONFIG)[0].name != frontier.name  # no worst-attacker column: no frontier
     assert draw(frontier, tmp_path / frontier.name).read_bytes()[:4] == b"\x89PNG"
+    more = rows + [{**row, "seed": seed, "worst_attacker_transfer_accuracy": row["transfer_accuracy"]}
+                   for seed in (0, 1) for row in (other_ratio, picked)]  # fmt: skip
+    series = {s.label: s for s in plot_specs(more, CONFIG)[0].series}
+    assert series["gap-grad@2x"].x == [1.0, 2.0, 5.0, 10.0]  # each ratio a line of its own
+    assert series["gap-grad@2x"].notes == ["", "", "", "2x"] and series["fbf (ART)"].notes == ["", ""]
+    assert series["gap-grad@4x"].y == pytest.approx([0.4, 0.4])  # the picked epoch, its target's line
 
 
 def test_a_methods_colour_is_the_same_in_every_study():

@@ -26,7 +26,7 @@ from gap_art.bench.summary import (
     HEADLINE,
     Key,
     budget_table,
-    method_label,
+    curve_target,
     study_budgets,
     summarize,
     upper_envelope,
@@ -204,32 +204,34 @@ HEADLINE_FIGURES = {
 
 
 def frontier_plot(rows: Sequence[Row], config: BenchConfig) -> Plot | None:
-    """The headline (issue 37): per method, the worst-attacker transfer accuracy of the model
-    validation picks within each clean cost below the dense model (the budget table's cells,
-    test-scored, t intervals over seeds), a line per method, and ART's defences' best per cost
-    as the reference front. A cost where a method has no point in every seed has no marker."""
+    """The headline (issue 37): per target (a method at one ratio), the worst-attacker transfer
+    accuracy of the model validation picks within each clean cost below the dense model, among
+    the kept model and the epochs picked from its curve (the budget table's rule, test-scored,
+    t intervals over seeds), a line per target with its ratio at its end, and ART's defences'
+    best per cost as the reference front. A cost where a target has no point in every seed has no marker."""
     budgets = study_budgets(config.curve_budgets)
-    table = budget_table(rows, primary_attack(config), config.attack_eps, budgets, HEADLINE)
+    table = budget_table(rows, primary_attack(config), config.attack_eps, budgets, HEADLINE, curve_target)
     entries = [e for e in table if e["mean"] is not None]
     if not entries:
         return None
-    kinds = {method_label(r): (r["family"], bool(r.get("adversarial"))) for r in rows}
+    kinds = {curve_target(r): (r["method"], r["family"], bool(r.get("adversarial"))) for r in rows}
     series = []
-    for method in dict.fromkeys(e["method"] for e in entries):
-        family, adversarial = kinds[method]
-        points = [e for e in entries if e["method"] == method]
+    for target in dict.fromkeys(e["method"] for e in entries):
+        method, family, adversarial = kinds[target]
+        points = [e for e in entries if e["method"] == target]
         series.append(
             Series(
-                label=f"{method.removeprefix('art:')} (ART)" if family == "art_defence" else method,
+                label=f"{method} (ART)" if family == "art_defence" else target,
                 colour=colour(method, family, adversarial),
                 marker=marker(method, family),
                 x=[100 * e["budget"] for e in points],
                 y=[e["mean"] for e in points],
                 y_err=[(e["mean"] - e["low"], e["high"] - e["mean"]) for e in points],
                 line=True,
+                notes=[""] * (len(points) - 1) + [target.rpartition("@")[2] if "@" in target else ""],
             )
         )
-    art = [e for e in entries if kinds[e["method"]][0] == "art_defence"]
+    art = [e for e in entries if kinds[e["method"]][1] == "art_defence"]
     reference = [
         (100 * b, max(e["mean"] for e in art if e["budget"] == b))
         for b in budgets

@@ -5,7 +5,7 @@ flags they read come from :mod:`gap_art.bench.flags`)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -96,6 +96,12 @@ def method_label(row: Row) -> str:
     return str(row["target"]).split(PICK, 1)[0].rsplit("@", 1)[0]
 
 
+def curve_target(row: Row) -> str:
+    """The target a row's model comes from, an epoch picked from its curve counted as the
+    target itself (``magnitude+pool@4x`` for ``magnitude+pool@4x~2pt``)."""
+    return str(row["target"]).split(PICK, 1)[0]
+
+
 def upper_envelope(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
     """The (clean, transfer) points no other point beats on both, by increasing clean accuracy."""
     frontier: list[tuple[float, float]] = []
@@ -132,7 +138,7 @@ def select_within_budget(points: Sequence[BudgetPoint], level: float) -> float |
 
 
 def _budget_points(
-    rows: Sequence[Row], attack: str, eps: float, score: str
+    rows: Sequence[Row], attack: str, eps: float, score: str, group: Callable[[Row], str]
 ) -> dict[tuple[int, str], list[BudgetPoint]]:
     """Per (seed, method): the kept models of every ratio (pruning) or the defended model (ART's
     defences), under ``attack`` from the dense model, that were scored on the validation rows
@@ -149,7 +155,7 @@ def _budget_points(
         if row["family"] in ("pruning", "art_defence"):
             test_clean = metric(row, "clean_accuracy")
             point = BudgetPoint(clean, transfer, test, test_clean, row["target"])
-            points[(row["seed"], method_label(row))].append(point)
+            points[(row["seed"], group(row))].append(point)
     return points
 
 
@@ -159,12 +165,14 @@ def budget_table(
     eps: float,
     budgets: Sequence[float] = BUDGETS,
     score: str = "transfer_accuracy",
+    group: Callable[[Row], str] = method_label,
 ) -> list[dict[str, Any]]:
     """Transfer accuracy each method reaches within each clean-accuracy budget below the dense
     model, selected on the validation rows (``attack`` from the dense model) and scored on the
     test examples by ``score`` (``transfer_accuracy`` under that attack, or :data:`HEADLINE`);
     per seed, then the mean with a t interval when every seed has a point; see
-    :func:`select_within_budget`.
+    :func:`select_within_budget`. ``group`` says what one entry chooses among: by default a
+    method's models of every ratio; :func:`curve_target`, one ratio's model and its picks.
 
     :return: One entry per (method, budget): ``values`` per seed (``None``: no point within
         the budget), the chosen ``targets`` and their test ``clean`` accuracy per seed (of ``seeds``),
@@ -176,7 +184,7 @@ def budget_table(
         level = r.get("validation_clean_accuracy")
         if r["target"] == "dense" and r["attack"] == attack and level is not None:
             dense[r["seed"]] = level
-    points = _budget_points(rows, attack, eps, score)
+    points = _budget_points(rows, attack, eps, score, group)
     seeds = sorted(dense)
     entries: list[dict[str, Any]] = []
     for method in dict.fromkeys(m for _, m in points):
