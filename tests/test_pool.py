@@ -133,6 +133,35 @@ def test_the_pool_is_the_defenders_own_and_the_attackers_replica_builds_its_own(
         BenchConfig(pool_replicas=-1).validate()
 
 
+def test_pool_with_its_own_fgsm_is_a_method_with_the_same_pool(classifier, pruned, digits):
+    """``+pool-fgsm``: the pool hardening with the model's own FGSM as one more source, a
+    method of its own (so a study compares it with ``+pool``, paired), built with the same pool."""
+    from gap_art.defences.methods import HARDENINGS, trains_on_a_pool
+
+    hardener = HARDENINGS.get("pool-fgsm")(pruned, classifier, epochs=1)
+    assert hardener.self_attack == "fgsm" and isinstance(hardener, PoolAdversarialFinetuning)
+    assert parse_method("magnitude+pool-fgsm").hardening == "pool-fgsm"
+    assert trains_on_a_pool("pool-fgsm") and trains_on_a_pool("pool") and not trains_on_a_pool("tat")
+    with pytest.raises(ValueError, match="weights must give one positive weight per source \\(2"):
+        HARDENINGS.get("pool-fgsm")(pruned, classifier, sampling="weighted", weights=[1.0])
+    config = BenchConfig(
+        methods=["magnitude+pool", "magnitude+pool-fgsm"], compression=[4.0], attacks=["pgd"], defences=[],
+        int8=False, seeds=[2], threat_models=["dense"],
+    )  # fmt: skip
+    targets = {
+        t.spec.settings.hardening: t
+        for t in build_graph(config).tasks.values()
+        if isinstance(t.spec, PrunedSpec) and t.spec.seed == 2 and t.spec.settings.hardening
+    }
+    theirs, ours = targets["pool"].deps_playing("pool"), targets["pool-fgsm"].deps_playing("pool")
+    # the same tat replicas, independent and robust models; a bootstrap replica of its own pipeline
+    assert ours[:2] == theirs[:2] and ours[3:] == theirs[3:] and ours[2] != theirs[2]
+    x, y = digits.numpy("train")
+    hardened = hardener(x[:128], y=y[:128])
+    weights = dict(hardened.model.named_buffers())
+    assert all((weights[name] == mask).all() for name, mask in dict(pruned.model.named_buffers()).items())
+
+
 def _pool_of(config: BenchConfig) -> tuple[list, dict]:
     """The specs of the seed-2 ``+pool`` target's pool, and every task of the study by id."""
     graph = build_graph(config)

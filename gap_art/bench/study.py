@@ -33,6 +33,7 @@ from gap_art.bench.tasks import CellSpec, CraftSpec, SanitySpec, SourceSpec, Val
 from gap_art.bench.threats import threat_model
 from gap_art.bench.training_curves import PUBLIC_ATTACKERS, public_role
 from gap_art.defences.art_builtin import ART_DEFENCES, TrainedDefence
+from gap_art.defences.methods import trains_on_a_pool
 from gap_art.models import independent_arch
 from gap_art.settings import AttackSpec, FinetuneSpec, default_eps_step
 
@@ -121,11 +122,11 @@ class _Builder:
     ) -> Task:
         """The target of ``spec`` built from ``source`` (scored on ``validation`` if given,
         after the ``extra`` dependencies), with its pool of static sources when its method
-        hardens with ``+pool``."""
+        hardens with ``+pool`` or ``+pool-fgsm``."""
         deps: dict[str, Task | Sequence[Task]] = {"source": source, **(extra or {})}
         if validation is not None:
             deps["validation"] = validation
-        if isinstance(spec, PrunedSpec) and spec.settings.hardening == "pool":
+        if isinstance(spec, PrunedSpec) and trains_on_a_pool(spec.settings.hardening):
             deps["pool"] = self.pool_sources(spec, source)
         return self.make(spec, deps)
 
@@ -227,9 +228,8 @@ class _PoolModels:
     def hardened_replica(self, seed: int) -> Task:
         settings = replace(self._spec.settings, hardening="tat", seed=seed)
         name = f"{settings.name}@{_format_ratio(settings.compression)}"
-        return self._builder.make(
-            replace(self._spec, seed=seed, name=name, settings=settings), {"source": self._source}
-        )
+        spec = replace(self._spec, seed=seed, name=name, method=settings.name, settings=settings)
+        return self._builder.make(spec, {"source": self._source})
 
     def dense(self, seed: int, other_arch: bool = False) -> Task:
         arch = self._builder.independent_arch() if other_arch else None

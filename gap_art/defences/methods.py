@@ -5,7 +5,9 @@ against transfer from the parent afterwards.
 rounds; ``gap-grad+tat`` prunes with GAP and fine-tunes with
 :class:`~gap_art.defences.hardening.TransferAdversarialFinetuning` (``+tat-fgsm``: with the
 model's own FGSM too); ``magnitude+gal`` with
-:class:`~gap_art.defences.misalignment.GradientMisalignmentFinetuning`. ``gap-iter`` is short
+:class:`~gap_art.defences.misalignment.GradientMisalignmentFinetuning`; ``magnitude+pool``
+with :class:`~gap_art.defences.pool.PoolAdversarialFinetuning` (``+pool-fgsm``: with the
+model's own FGSM as one more source). ``gap-iter`` is short
 for ``gap-grad+iter``. Hardenings are a registry (entry-point group ``gap_art.hardening``).
 """
 
@@ -25,7 +27,7 @@ from gap_art.defences.gap import GreedyAdversarialPruning
 from gap_art.defences.hardening import TransferHardening
 from gap_art.defences.irregular import IrregularPruning
 from gap_art.defences.misalignment import GradientMisalignmentFinetuning
-from gap_art.defences.pool import PoolAdversarialFinetuning
+from gap_art.defences.pool import PoolAdversarialFinetuning, SelfFGSMPoolAdversarialFinetuning
 from gap_art.defences.structured import StructuredPruning
 from gap_art.defences.transfer_adversarial import (
     SelfFGSMTransferAdversarialFinetuning,
@@ -45,6 +47,13 @@ HARDENINGS.register("tat")(TransferAdversarialFinetuning)
 HARDENINGS.register("gal")(GradientMisalignmentFinetuning)
 HARDENINGS.register("tat-fgsm")(SelfFGSMTransferAdversarialFinetuning)
 HARDENINGS.register("pool")(PoolAdversarialFinetuning)
+HARDENINGS.register("pool-fgsm")(SelfFGSMPoolAdversarialFinetuning)
+
+
+def trains_on_a_pool(hardening: str | None) -> bool:
+    """Whether the hardening registered as ``hardening`` trains against a pool of static
+    sources (``pool``, ``pool-fgsm``), which a study then builds for it."""
+    return hardening is not None and issubclass(HARDENINGS.get(hardening), PoolAdversarialFinetuning)
 
 
 def parse_method(name: str, param: str = "method", **settings: object) -> MethodSpec:

@@ -193,3 +193,59 @@ class PoolAdversarialFinetuning(TransferHardening):
             return min(accuracy(trainee, x_adv, y_held) for x_adv in adversarial)
 
         return measure
+
+
+class SelfFGSMPoolAdversarialFinetuning(PoolAdversarialFinetuning):
+    """:class:`PoolAdversarialFinetuning` with the model's own FGSM as one more source
+    (``self_attack="fgsm"``), a white-box term for when the strongest transfer attacker (the
+    replica that reruns the method) comes close to white-box: with ``max-loss`` sampling a
+    batch trains on it whenever the model is worst on it (method ``<criterion>+pool-fgsm``).
+    Beside plain ``+pool`` it measures what the white-box term buys (issue 37)."""
+
+    description = "pool hardening plus FGSM crafted on the model being trained as one more source"
+
+    def __init__(
+        self,
+        classifier: PyTorchClassifier,
+        parent: PyTorchClassifier,
+        sampling: str = "max-loss",
+        weights: Sequence[float] | None = None,
+        self_attack: str | None = "fgsm",
+        clean_budget: float = 0.02,
+        extra_sources: Sequence[PyTorchClassifier] = (),
+        attack: str | AttackSpec = "pgd",
+        eps: float | None = None,
+        eps_step: float | None = None,
+        max_iter: int = HARDENING_STEPS,
+        attack_backend: str = "torchattacks",
+        epochs: int = HARDENING_EPOCHS,
+        patience: int | None = None,
+        validation_fraction: float = FinetuneSpec.validation_fraction,
+        lr: float = FinetuneSpec.lr,
+        optimizer: str = FinetuneSpec.optimizer,
+        batch_size: int = FinetuneSpec.batch_size,
+        seed: int = FinetuneSpec.seed,
+        verbose: bool = False,
+    ) -> None:
+        super().__init__(
+            classifier,
+            parent,
+            sampling=sampling,
+            weights=weights,
+            self_attack=self_attack,
+            clean_budget=clean_budget,
+            extra_sources=extra_sources,
+            attack=attack,
+            eps=eps,
+            eps_step=eps_step,
+            max_iter=max_iter,
+            attack_backend=attack_backend,
+            epochs=epochs,
+            patience=patience,
+            validation_fraction=validation_fraction,
+            lr=lr,
+            optimizer=optimizer,
+            batch_size=batch_size,
+            seed=seed,
+            verbose=verbose,
+        )
