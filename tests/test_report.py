@@ -159,6 +159,7 @@ def test_the_frontier_plots_validation_picks_per_clean_cost_against_arts_best(tm
     series = {s.label: s for s in plot_specs(more, CONFIG)[0].series}
     assert series["gap-grad@2x"].x == [1.0, 2.0, 5.0, 10.0]  # each ratio a line of its own
     assert series["gap-grad@2x"].notes == ["", "", "", "2x"] and series["fbf (ART)"].notes == ["", ""]
+    assert series["gap-grad@4x"].line_style != series["gap-grad@2x"].line_style  # one colour, two styles
     assert series["gap-grad@4x"].y == pytest.approx([0.4, 0.4])  # the picked epoch, its target's line
 
 

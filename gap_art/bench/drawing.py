@@ -66,7 +66,7 @@ def render(plot: Plot) -> tuple[Any, list[Any]]:
             xerr=x_err,
             color=s.colour,
             marker=s.marker,
-            linestyle="-" if s.line else "none",
+            linestyle=s.line_style if s.line else "none",
             markersize=12 if s.marker == "*" else 7,
             markeredgecolor=s.colour if s.marker == "s" else "black",
             markerfacecolor="none" if s.marker == "s" else s.colour,

@@ -78,6 +78,8 @@ class Series:
     x_err: list[tuple[float, float]] = field(default_factory=list)
     y_err: list[tuple[float, float]] = field(default_factory=list)
     line: bool = False
+    line_style: str = "-"
+    """Matplotlib's line style, where ``line``."""
     notes: list[str] = field(default_factory=list)
     """Text beside each point: its ratio and its flags (empty: none)."""
 
@@ -196,6 +198,7 @@ def worst_attacker_pareto_plot(summary: dict[Key, dict[str, Any]], config: Bench
 
 WORST_PARETO = "pareto_worst_attacker.png"
 FRONTIER = "frontier_worst_attacker.png"
+RATIO_STYLES = ("-", "--", "-.", ":")  # one method's ratios on the frontier: one colour, these styles
 HEADLINE_FIGURES = {
     FRONTIER: "The frontier: worst-attacker transfer accuracy within each clean cost",
     WORST_PARETO: "Clean against worst-attacker transfer accuracy",
@@ -204,19 +207,19 @@ HEADLINE_FIGURES = {
 
 
 def frontier_plot(rows: Sequence[Row], config: BenchConfig) -> Plot | None:
-    """The headline (issue 37): per target (a method at one ratio), the worst-attacker transfer
-    accuracy of the model validation picks within each clean cost below the dense model, among
-    the kept model and the epochs picked from its curve (the budget table's rule, test-scored,
-    t intervals over seeds), a line per target with its ratio at its end, and ART's defences'
-    best per cost as the reference front. A cost where a target has no point in every seed has no marker."""
+    """The headline (issue 37): per target (a method at one ratio, with its curve's picks), the
+    worst-attacker accuracy of the model validation picks within each clean cost (the budget
+    table's rule, test-scored, t intervals over seeds; no marker where a seed has none), a line
+    per target with its ratio at its end, and ART's defences' best per cost as the reference."""
     budgets = study_budgets(config.curve_budgets)
     table = budget_table(rows, primary_attack(config), config.attack_eps, budgets, HEADLINE, curve_target)
     entries = [e for e in table if e["mean"] is not None]
     if not entries:
         return None
     kinds = {curve_target(r): (r["method"], r["family"], bool(r.get("adversarial"))) for r in rows}
-    series = []
-    for target in dict.fromkeys(e["method"] for e in entries):
+    series: list[Series] = []
+    targets = list(dict.fromkeys(e["method"] for e in entries))
+    for i, target in enumerate(targets):
         method, family, adversarial = kinds[target]
         points = [e for e in entries if e["method"] == target]
         series.append(
@@ -228,15 +231,15 @@ def frontier_plot(rows: Sequence[Row], config: BenchConfig) -> Plot | None:
                 y=[e["mean"] for e in points],
                 y_err=[(e["mean"] - e["low"], e["high"] - e["mean"]) for e in points],
                 line=True,
+                line_style=RATIO_STYLES[sum(kinds[t][0] == method for t in targets[:i]) % len(RATIO_STYLES)],
                 notes=[""] * (len(points) - 1) + [target.rpartition("@")[2] if "@" in target else ""],
             )
         )
-    art = [e for e in entries if kinds[e["method"]][1] == "art_defence"]
-    reference = [
-        (100 * b, max(e["mean"] for e in art if e["budget"] == b))
+    art = {
+        b: [e["mean"] for e in entries if e["budget"] == b and kinds[e["method"]][1] == "art_defence"]
         for b in budgets
-        if any(e["budget"] == b for e in art)
-    ]
+    }
+    reference = [(100 * b, max(means)) for b, means in art.items() if means]
     return Plot(
         name=FRONTIER,
         title=f"{config.data_name}: worst-attacker transfer accuracy within each clean cost",
