@@ -8,7 +8,7 @@ from gap_art.defences.hardening import StaticSourceAttack, TransferHardening
 from gap_art.defences.irregular import IrregularPruning
 from gap_art.defences.methods import apply_method, parse_method, pruning_defence
 from gap_art.defences.misalignment import GradientMisalignmentFinetuning
-from gap_art.defences.pool import PoolAdversarialFinetuning
+from gap_art.defences.pool import PoolAdversarialFinetuning, SelfFGSMPoolAdversarialFinetuning
 from gap_art.defences.pruning import PruningTransformer
 from gap_art.defences.quantization import Int8Classifier, Int8Quantization
 from gap_art.defences.structured import StructuredPruning
@@ -25,6 +25,7 @@ __all__ = [
     "IrregularPruning",
     "PoolAdversarialFinetuning",
     "PruningTransformer",
+    "SelfFGSMPoolAdversarialFinetuning",
     "SelfFGSMTransferAdversarialFinetuning",
     "StaticSourceAttack",
     "StructuredPruning",
