@@ -52,7 +52,7 @@ VALIDATION_FRACTION = 0.1
 """With ``--curve-epochs``: the validation split's share of the training set's size."""
 
 LEAK_MARK = " ‡"
-"""After a transfer accuracy whose examples leak labels (see :func:`test_scores`)."""
+"""After a transfer accuracy whose examples leak labels (see :func:`scored_on_test`)."""
 
 Sets = list[tuple[np.ndarray, np.ndarray]]
 """Labelled sets: clean first, then one per transfer source."""
@@ -62,7 +62,7 @@ def accuracy(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray) -> flo
     return float((classifier.predict(x).argmax(1) == y).mean())
 
 
-def test_scores(classifier: PyTorchClassifier, test: Sets) -> dict[str, Any]:
+def scored_on_test(classifier: PyTorchClassifier, test: Sets) -> dict[str, Any]:
     """Clean accuracy, transfer accuracy per source, and per source whether it leaks labels:
     the examples right significantly more often attacked than clean (exact McNemar, two-sided,
     0.05), which is never robustness (the bench's flag, ``transfer_exceeds_clean``)."""
@@ -184,7 +184,7 @@ def kept_points(
             kept.append({"clean_cost": cost, "epoch": None})
             continue
         classifier.model.load_state_dict(curve.states[index])
-        scores, seconds = test_scores(classifier, test), curve.seconds[index]
+        scores, seconds = scored_on_test(classifier, test), curve.seconds[index]
         worst = min(scores["transfer_accuracy"])
         kept.append(
             {
@@ -204,7 +204,7 @@ def record(
 ) -> dict[str, Any]:
     """A method's row: seconds in all, before training and per epoch; test clean accuracy and
     transfer accuracy from each source after its last epoch."""
-    scores = test_scores(classifier, test)
+    scores = scored_on_test(classifier, test)
     transfer = scores["transfer_accuracy"]
     row = {
         "method": method,
@@ -281,7 +281,7 @@ def main() -> None:
             classifier = train(curve)
         runs[method] = (classifier, curve.elapsed(), curve)
 
-    base = test_accuracy(source, test)
+    base = own_pgd_accuracy(source, test)
     records = [record(m, seconds, curve, c, test, base) for m, (c, seconds, curve) in runs.items()]
     print(machine())
     print(
@@ -332,7 +332,7 @@ def main() -> None:
     write_results(f"gap_cost_{args.dataset}{suffix}", results)
 
 
-def test_accuracy(source: PyTorchClassifier, test: Sets) -> float:
+def own_pgd_accuracy(source: PyTorchClassifier, test: Sets) -> float:
     """The source's accuracy under its own PGD (the first transfer set)."""
     return accuracy(source, *test[1])
 
