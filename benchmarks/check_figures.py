@@ -1,4 +1,4 @@
-"""Every figure quoted in the documentation is bound to the results it comes from.
+r"""Every figure quoted in the documentation is bound to the results it comes from.
 
 Two bindings are exact, and a one-digit change to a figure they bind, or to the results behind
 it, fails the check:
@@ -17,7 +17,8 @@ it, fails the check:
   script's JSON, ``<!-- bind FILE.json | KEY | ... -->`` (FILE under ``benchmarks/results/``;
   each KEY a field, a list index, or ``FIELD=VALUE`` for the list entry whose FIELD is VALUE:
   ``rows | method=magnitude+tat | seconds_per_epoch``). The check recomputes the value from
-  the results and compares it at the quoted precision.
+  the results and compares it at the quoted precision. Inside a table cell, write the binding's
+  separators as ``\|`` (a bare ``|`` would end the cell).
 
 Every other figure (a decimal number in prose or a table, outside code) is checked the old,
 weak way: its section must cite a results path under ``benchmarks/results/`` and one of the
@@ -211,7 +212,7 @@ def check_bindings(document: Path, text: str, write: bool = False) -> tuple[str,
 
     text = GENERATED.sub(block, text)
     for match in BOUND.finditer(text):
-        figure, binding = match["figure"], match["binding"]
+        figure, binding = match["figure"], match["binding"].replace("\\|", "|")  # a table cell's \|
         try:
             value = bound_value(binding)
         except (ValueError, KeyError, FileNotFoundError) as error:

@@ -99,3 +99,8 @@ def test_a_binding_into_a_benchmark_json_reads_the_named_field(tmp_path):
     )
     _, problems = check_figures.check_bindings(tmp_path / "claims.md", text)
     assert [p.problem.split(" ")[0] for p in problems] == [f"{row['seconds'] + 0.1:.1f}", "cannot", "cannot"]
+    cell = at.replace(" | ", " \\| ")  # in a table cell, the separators are escaped
+    table = f"| method | seconds |\n|---|---|\n| {row['method']} | {row['seconds']:.1f}{cell} |\n"
+    assert check_figures.check_bindings(tmp_path / "table.md", table)[1] == []
+    wrong = table.replace(f"{row['seconds']:.1f}<", f"{row['seconds'] + 0.1:.1f}<")
+    assert len(check_figures.check_bindings(tmp_path / "table.md", wrong)[1]) == 1
