@@ -91,15 +91,15 @@ def is_candidate(row: Row) -> bool:
     return row["family"] == "pruning" and (row.get("gap_eps") is not None or modified)
 
 
-def method_label(row: Row) -> str:
-    """The method a target comes from, without its ratio (``gap-grad`` for ``gap-grad@4x``)."""
-    return str(row["target"]).split(PICK, 1)[0].rsplit("@", 1)[0]
-
-
 def curve_target(row: Row) -> str:
     """The target a row's model comes from, an epoch picked from its curve counted as the
     target itself (``magnitude+pool@4x`` for ``magnitude+pool@4x~2pt``)."""
     return str(row["target"]).split(PICK, 1)[0]
+
+
+def method_label(row: Row) -> str:
+    """The method a target comes from, without its ratio (``gap-grad`` for ``gap-grad@4x``)."""
+    return curve_target(row).rsplit("@", 1)[0]
 
 
 def upper_envelope(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
