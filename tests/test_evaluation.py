@@ -228,9 +228,10 @@ def test_model_health_names_collapsed_classes_and_chance_accuracy():
     )
 
 
-@pytest.mark.parametrize("name", ["difgsm", "tifgsm", "vmifgsm", "apgd-dlr"])
+@pytest.mark.parametrize("name", ["difgsm", "tifgsm", "vmifgsm", "apgd-dlr", "tpgd"])
 def test_the_transfer_and_margin_attacks_stay_in_budget_and_fool_the_source(classifier, digits, name):
-    """DI-, TI- and VMI-FGSM (torchattacks) and Auto-PGD on the DLR margin loss: within eps,
+    """DI-, TI- and VMI-FGSM (torchattacks), Auto-PGD on the DLR margin loss and TRADES' TPGD
+    (KL from the clean prediction): within eps,
     inside the clip range, the same examples for the same seed, and white-box on the source
     they leave far fewer correct than clean (TI-FGSM on these grey images: three identical
     channels, which stay identical)."""
@@ -246,6 +247,16 @@ def test_the_transfer_and_margin_attacks_stay_in_budget_and_fool_the_source(clas
     np.testing.assert_array_equal(adv, again)
     clean = (classifier.predict(x).argmax(1) == y).mean()
     assert (classifier.predict(adv).argmax(1) == y).mean() < clean / 2
+
+
+def test_tpgd_reads_no_labels(classifier, digits):
+    """TPGD moves away from the model's own clean prediction: any labels give the same
+    examples, so a hardening that trains on it cannot leak them."""
+    from gap_art.attacks import make_attack
+
+    x, y = digits.numpy("test")
+    attack = make_attack("tpgd", classifier, eps=digits.info.eps, seed=1)
+    np.testing.assert_array_equal(attack.generate(x[:32], y[:32]), attack.generate(x[:32], (y[:32] + 1) % 10))
 
 
 def test_an_attack_art_lacks_is_a_usage_error_naming_the_backend(classifier):

@@ -162,6 +162,53 @@ def test_pool_with_its_own_fgsm_is_a_method_with_the_same_pool(classifier, prune
     assert all((weights[name] == mask).all() for name, mask in dict(pruned.model.named_buffers()).items())
 
 
+def test_the_trades_term_adds_beta_times_the_kl_from_the_clean_prediction():
+    """``trades``: the pool's loss plus beta times the KL divergence of the prediction on the
+    craft's examples from the clean prediction; zero when the craft returns the clean batch."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
+    x = torch.rand(8, 2, 1, 2, 2)  # clean + one source
+    y = torch.randint(3, (8,))
+    pool_loss = pool_objective("uniform", None, None)(model, x, y)
+    shifted = x[:, 0] + 0.5
+    with_term = pool_objective("uniform", None, None, (lambda clean, _: clean + 0.5, 6.0))(model, x, y)
+    p_clean = torch.softmax(model(x[:, 0]), 1)
+    kl = (p_clean * (p_clean.log() - torch.log_softmax(model(shifted), 1))).sum(1).mean()
+    torch.testing.assert_close(with_term, pool_loss + 6.0 * kl)
+    assert kl > 0
+    same = pool_objective("uniform", None, None, (lambda clean, _: clean, 6.0))(model, x, y)
+    torch.testing.assert_close(same, pool_loss)
+
+
+def test_pool_with_a_trades_term_is_a_method_that_trains_on_the_pool(classifier, pruned, digits):
+    """``+pool-trades``: ``+pool-fgsm`` with a TRADES term (TPGD on the model being trained,
+    beta 1, chosen on validation rows), its own method on the same pool; beta is checked."""
+    from gap_art.defences import TradesPoolAdversarialFinetuning
+    from gap_art.defences.methods import HARDENINGS, trains_on_a_pool
+
+    hardener = HARDENINGS.get("pool-trades")(pruned, classifier, epochs=1)
+    assert isinstance(hardener, TradesPoolAdversarialFinetuning)
+    assert hardener.trades_beta == 1.0 and hardener.self_attack == "fgsm" and trains_on_a_pool("pool-trades")
+    assert parse_method("magnitude+pool-trades").hardening == "pool-trades"
+    assert "trades_beta" in hardener.params
+    with pytest.raises(ValueError, match=r"trades_beta must be in \[0.0, 100.0\], got -1"):
+        HARDENINGS.get("pool-trades")(pruned, classifier, trades_beta=-1.0)
+    with pytest.raises(ValueError, match="trades_beta must be in"):
+        hardener.set_params(trades_beta=float("nan"))
+    assert hardener.trades_beta == 1.0  # a refused value leaves the transformer as it was
+    x, y = digits.numpy("train")
+    hardened = hardener(x[:128], y=y[:128])
+    untouched = PoolAdversarialFinetuning(pruned, classifier, epochs=1, self_attack="fgsm")(
+        x[:128], y=y[:128]
+    )
+    weights = dict(hardened.model.named_buffers())
+    assert all((weights[name] == mask).all() for name, mask in dict(pruned.model.named_buffers()).items())
+    first = next(name for name, _ in hardened.model.named_parameters())
+    assert not torch.equal(
+        dict(hardened.model.named_parameters())[first], dict(untouched.model.named_parameters())[first]
+    )
+
+
 def _pool_of(config: BenchConfig) -> tuple[list, dict]:
     """The specs of the seed-2 ``+pool`` target's pool, and every task of the study by id."""
     graph = build_graph(config)

@@ -122,7 +122,7 @@ class _Builder:
     ) -> Task:
         """The target of ``spec`` built from ``source`` (scored on ``validation`` if given,
         after the ``extra`` dependencies), with its pool of static sources when its method
-        hardens with ``+pool`` or ``+pool-fgsm``."""
+        hardens against a pool (``+pool``, ``+pool-fgsm``, ``+pool-trades``)."""
         deps: dict[str, Task | Sequence[Task]] = {"source": source, **(extra or {})}
         if validation is not None:
             deps["validation"] = validation

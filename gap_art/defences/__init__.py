@@ -8,7 +8,11 @@ from gap_art.defences.hardening import StaticSourceAttack, TransferHardening
 from gap_art.defences.irregular import IrregularPruning
 from gap_art.defences.methods import apply_method, parse_method, pruning_defence
 from gap_art.defences.misalignment import GradientMisalignmentFinetuning
-from gap_art.defences.pool import PoolAdversarialFinetuning, SelfFGSMPoolAdversarialFinetuning
+from gap_art.defences.pool import (
+    PoolAdversarialFinetuning,
+    SelfFGSMPoolAdversarialFinetuning,
+    TradesPoolAdversarialFinetuning,
+)
 from gap_art.defences.pruning import PruningTransformer
 from gap_art.defences.quantization import Int8Classifier, Int8Quantization
 from gap_art.defences.structured import StructuredPruning
@@ -30,6 +34,7 @@ __all__ = [
     "StaticSourceAttack",
     "StructuredPruning",
     "TransferAdversarialFinetuning",
+    "TradesPoolAdversarialFinetuning",
     "TransferHardening",
     "apply_method",
     "art_builtin",

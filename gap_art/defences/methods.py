@@ -7,7 +7,7 @@ rounds; ``gap-grad+tat`` prunes with GAP and fine-tunes with
 model's own FGSM too); ``magnitude+gal`` with
 :class:`~gap_art.defences.misalignment.GradientMisalignmentFinetuning`; ``magnitude+pool``
 with :class:`~gap_art.defences.pool.PoolAdversarialFinetuning` (``+pool-fgsm``: with the
-model's own FGSM as one more source). ``gap-iter`` is short
+model's own FGSM as one more source; ``+pool-trades``: and a TRADES term). ``gap-iter`` is short
 for ``gap-grad+iter``. Hardenings are a registry (entry-point group ``gap_art.hardening``).
 """
 
@@ -27,7 +27,11 @@ from gap_art.defences.gap import GreedyAdversarialPruning
 from gap_art.defences.hardening import TransferHardening
 from gap_art.defences.irregular import IrregularPruning
 from gap_art.defences.misalignment import GradientMisalignmentFinetuning
-from gap_art.defences.pool import PoolAdversarialFinetuning, SelfFGSMPoolAdversarialFinetuning
+from gap_art.defences.pool import (
+    PoolAdversarialFinetuning,
+    SelfFGSMPoolAdversarialFinetuning,
+    TradesPoolAdversarialFinetuning,
+)
 from gap_art.defences.structured import StructuredPruning
 from gap_art.defences.transfer_adversarial import (
     SelfFGSMTransferAdversarialFinetuning,
@@ -48,11 +52,12 @@ HARDENINGS.register("gal")(GradientMisalignmentFinetuning)
 HARDENINGS.register("tat-fgsm")(SelfFGSMTransferAdversarialFinetuning)
 HARDENINGS.register("pool")(PoolAdversarialFinetuning)
 HARDENINGS.register("pool-fgsm")(SelfFGSMPoolAdversarialFinetuning)
+HARDENINGS.register("pool-trades")(TradesPoolAdversarialFinetuning)
 
 
 def trains_on_a_pool(hardening: str | None) -> bool:
     """Whether the hardening registered as ``hardening`` trains against a pool of static
-    sources (``pool``, ``pool-fgsm``), which a study then builds for it."""
+    sources (``pool``, ``pool-fgsm``, ``pool-trades``), which a study then builds for it."""
     return hardening is not None and issubclass(HARDENINGS.get(hardening), PoolAdversarialFinetuning)
 
 

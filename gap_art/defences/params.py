@@ -48,11 +48,18 @@ class ArtTransformer(Transformer):
 
     def set_params(self, **kwargs: Any) -> None:
         """Change parameters (ART's convention), refusing unknown names; then
-        :meth:`_params_changed` hears which values changed."""
+        :meth:`_params_changed` hears which values changed. A refused value leaves every
+        parameter as it was, so the transformer stays usable."""
         kwargs = self._current_names(kwargs)
         check_known_params(kwargs, self.params, type(self).__name__)
-        changed = {name for name, value in kwargs.items() if getattr(self, name) != value}
-        super().set_params(**kwargs)
+        previous = {name: getattr(self, name) for name in kwargs}
+        changed = {name for name, value in kwargs.items() if previous[name] != value}
+        try:
+            super().set_params(**kwargs)
+        except ValueError:
+            for name, value in previous.items():
+                setattr(self, name, value)
+            raise
         self._params_changed(changed)
 
     def _params_changed(self, changed: set[str]) -> None:
