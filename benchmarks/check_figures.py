@@ -31,6 +31,7 @@ Run: python benchmarks/check_figures.py [--write] [FILE.md ...]
 
 from __future__ import annotations
 
+import argparse
 import functools
 import json
 import re
@@ -298,9 +299,17 @@ def default_documents() -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = list(argv if argv is not None else sys.argv[1:])
-    write = "--write" in args
-    documents = [Path(a).resolve() for a in args if a != "--write"] or default_documents()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "documents",
+        nargs="*",
+        type=Path,
+        help="Markdown files (default: README.md, benchmarks/README.md, docs/)",
+    )
+    parser.add_argument("--write", action="store_true", help="rewrite every generated block from its results")
+    args = parser.parse_args(argv)
+    write = args.write
+    documents = [d.resolve() for d in args.documents] or default_documents()
     failures: list[Missing | Mismatch] = []
     bound = 0
     for document in documents:

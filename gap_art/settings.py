@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from gap_art.errors import ParameterError
-from gap_art.validation import check_choice, check_int, check_range, params_named
+from gap_art.validation import check_choice, check_compression, check_int, check_range, params_named
 
 BACKENDS = ("torchattacks", "art")
 """Attack libraries."""
@@ -205,7 +205,8 @@ class MethodSpec:
     :param criterion: A registered pruning criterion (``gap-grad``, ``magnitude``, ...); with
         ``structure="channel"`` a channel criterion (``l2``, ``gap-grad``, ...: see
         :data:`gap_art.pruning.structured.CHANNEL_CRITERIA`).
-    :param compression: Prunable weights over weights kept (> 1; 4 removes three quarters).
+    :param compression: Prunable weights over weights kept (>= 1; 4 removes three quarters, 1
+        nothing: the unpruned arm of a capacity study).
     :param scope: ``global`` or ``layer``.
     :param iterative: Reach ``compression`` in ``rounds`` (``+iter``), re-scoring the
         current model before each round after the first.
@@ -249,12 +250,7 @@ class MethodSpec:
             object.__setattr__(self, "finetune", replace(self.finetune, seed=self.seed))
         if not isinstance(self.criterion, str) or not self.criterion:
             raise ParameterError(f"criterion must be a registered criterion name, got {self.criterion!r}")
-        if isinstance(self.compression, bool) or not isinstance(self.compression, (int, float)):
-            raise ParameterError(f"compression must be a number > 1, got {self.compression!r}")
-        if not self.compression > 1:
-            raise ParameterError(
-                f"compression must be a number > 1 (2 removes half the weights), got {self.compression!r}"
-            )
+        check_compression(self.compression)
         check_choice(self.scope, "scope", SCOPES)
         for name in ("iterative", "prune_classifier"):
             if not isinstance(getattr(self, name), bool):

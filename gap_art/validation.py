@@ -72,6 +72,21 @@ def check_range(value: float, param: str, low: float, high: float, low_open: boo
     return float(value)
 
 
+def check_compression(value: object, param: str = "compression") -> float:
+    """A compression ratio, prunable weights over weights kept: a number >= 1 (1 keeps every
+    weight, the unpruned arm of a capacity study; 2 removes half), else a ``ValueError``."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not value >= 1
+        or value == float("inf")
+    ):
+        raise ParameterError(
+            f"{param} must be a number >= 1 (1 keeps every weight, 2 removes half), got {value!r}"
+        )
+    return float(value)
+
+
 def check_budget(settings: object, span: float) -> None:
     """``settings.eps`` and ``settings.eps_step`` (where not ``None``) in ``(0, span]``: an
     L-inf budget within the input range."""

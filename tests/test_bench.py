@@ -218,7 +218,7 @@ def test_config_file_round_trip(tmp_path):
         ({"methods": ["lottery"]}, "methods must be one of .*got 'lottery'"),
         ({"attacks": ["deepfool"]}, "attacks: unknown"),
         ({"defences": ["magic"]}, "defences: unknown"),
-        ({"compression": [1.0]}, "compression ratios must be numbers > 1"),
+        ({"compression": [0.9]}, "compression must be a number >= 1"),
         ({"eps": 3.0}, r"eps must be in \(0, 1.0\]"),
         ({"dataset": "svhn"}, "dataset must be one of"),
         ({"arch": "nonet"}, "arch must be one of"),

@@ -53,7 +53,7 @@ def test_usage_errors_exit_2_with_one_clear_line_and_no_traceback(tmp_path):
         (["bench", "--methods", "lottery"], "--methods must be one of"),
         (["bench", "--attacks", "deepfool"], "attacks: unknown"),
         (["bench", "--defences", "magic"], "defences: unknown"),
-        (["bench", "--compression", "1"], "compression ratios must be numbers > 1"),
+        (["bench", "--compression", "0.5"], "compression must be a number >= 1 (1 keeps every weight"),
         (["bench", "--compression", "two"], "expected comma-separated floats"),
         (["bench", "--eps", "5"], "eps must be in"),
         (["bench", "--threat-models", "psychic"], "--threat-models: unknown 'psychic'"),

@@ -10,7 +10,7 @@ from torch.nn.utils import prune
 
 from gap_art.attacks import make_attack
 from gap_art.classifiers import to_art_classifier
-from gap_art.defences import GreedyAdversarialPruning, IrregularPruning
+from gap_art.defences import GreedyAdversarialPruning, IrregularPruning, parse_method
 from gap_art.pruning import (
     GreedyAdversarialUnstructured,
     compute_masks,
@@ -246,6 +246,24 @@ def test_same_seed_same_pruned_model(classifier, digits):
     assert torch.equal(*masks)
 
 
+def test_compression_one_keeps_every_weight_the_unpruned_arm(classifier, digits):
+    """Compression 1 removes nothing (the capacity study's unpruned arm, issue 37): every
+    criterion, irregular and by channel, gives the parent's predictions, with masks of ones."""
+    from gap_art.defences import StructuredPruning
+
+    x, y = digits.numpy("train")
+    expected = classifier.predict(x[:64])
+    for transformer in (
+        IrregularPruning(classifier, 1.0, criterion="random"),
+        GreedyAdversarialPruning(classifier, 1.0, attack="fgsm", eps=0.1, nb_calibration=64),
+        StructuredPruning(classifier, 1.0, finetune_epochs=0),
+    ):
+        kept = transformer(x[:128], y=y[:128])
+        np.testing.assert_allclose(kept.predict(x[:64]), expected, atol=1e-6)
+        assert all(bool(mask.all()) for name, mask in kept.model.named_buffers() if name.endswith("_mask"))
+    assert parse_method("magnitude+pool", compression=1.0).compression == 1.0
+
+
 def test_already_pruned_classifier_is_pruned_further_and_zeros_kept(classifier, digits):
     x, y = digits.numpy("train")
     half = IrregularPruning(classifier, 2.0)(x, y=y)
@@ -280,7 +298,7 @@ def test_set_params_validates(classifier):
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
-        ({"compression": 1.0}, ValueError, "compression must be a number > 1"),
+        ({"compression": 0.99}, ValueError, "compression must be a number >= 1"),
         ({"compression": 1e9}, ValueError, "would remove every prunable weight"),
         ({"criterion": "x"}, ValueError, "criterion must be one of"),
         ({"scope": "x"}, ValueError, "scope must be one of"),

@@ -82,7 +82,7 @@ def test_residual_blocks_prune_consistently():
 def test_bad_settings_are_errors_naming_the_parameter(classifier, digits):
     x, y = digits.numpy("train")
     with pytest.raises(ParameterError, match="compression"):
-        StructuredPruning(classifier, compression=1.0)
+        StructuredPruning(classifier, compression=0.5)
     with pytest.raises(ParameterError, match="criterion"):
         StructuredPruning(classifier, criterion="l3")
     with pytest.raises(ParameterError, match="out of reach"):

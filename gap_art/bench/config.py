@@ -29,6 +29,7 @@ from gap_art.validation import (
     check_bool,
     check_choice,
     check_choices,
+    check_compression,
     check_int,
     check_numbers,
     check_range,
@@ -60,7 +61,7 @@ class BenchConfig:
         criterion (``gap-grad``, ``magnitude``, ...), applied in global scope, optionally
         ``+iter`` (in ``rounds``) and ``+tat`` or ``+gal`` (hardened against transfer from the
         source at ``eps`` with PGD, fine-tuned like the others); ``gap-iter`` = ``gap-grad+iter``.
-    :param compression: Compression ratios (> 1) applied with every method.
+    :param compression: Compression ratios (>= 1; 1: the unpruned arm) applied with every method.
     :param attacks: Attacks crafted on the source (``fgsm``, ``pgd``, ``cw``, ...).
     :param eps: L-inf budget; ``None`` uses the dataset's suggestion.
     :param gap_eps: Budget(s) of GAP's own calibration attack (PGD, 10 steps of ``gap_eps / 4``):
@@ -268,8 +269,7 @@ class BenchConfig:
         if not self.compression and self.targets is None:
             raise ParameterError("compression must list at least one ratio")
         for ratio in self.compression:
-            if not isinstance(ratio, (int, float)) or not ratio > 1:
-                raise ParameterError(f"compression ratios must be numbers > 1, got {ratio!r}")
+            check_compression(ratio, "compression")
         span = 1.0  # every dataset is read into [0, 1]
         budgets = [("eps", self.eps)] + [("gap_eps", e) for e in self.gap_eps or []]
         for name, value in budgets:

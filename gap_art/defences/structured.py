@@ -35,7 +35,13 @@ from gap_art.settings import (
     from_params,
 )
 from gap_art.training import FinetuneRecord, watch
-from gap_art.validation import check_choice, check_inputs, check_int, check_range, check_validation_data
+from gap_art.validation import (
+    check_choice,
+    check_compression,
+    check_inputs,
+    check_int,
+    check_validation_data,
+)
 
 
 class StructuredPruning(CalibratedPruning):
@@ -250,7 +256,7 @@ class StructuredPruning(CalibratedPruning):
         return fill
 
     def _check_params(self) -> None:
-        check_range(self.compression, "compression", 1.0, 1e6, low_open=True)
+        check_compression(self.compression)
         check_choice(self.criterion, "criterion", list(CHANNEL_CRITERIA))
         if self.nb_calibration is not None:
             check_int(self.nb_calibration, "nb_calibration", 1)

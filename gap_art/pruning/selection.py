@@ -22,6 +22,7 @@ from gap_art.pruning.masks import (
     other_parameter_count,
 )
 from gap_art.pruning.targets import Target, prunable_parameters
+from gap_art.validation import check_compression
 
 SCOPES = ("global", "layer")
 BASES = ("prunable", "model")
@@ -119,12 +120,11 @@ def weights_to_keep(n_prunable: int, compression: float, basis: str = "prunable"
     ``compression = (n_prunable + n_other) / (kept + n_other)``, with ``n_other`` the
     parameters that are never pruned (biases, norm layers).
 
-    :raises ValueError: ``compression <= 1``, unknown basis, or nothing would remain.
+    :raises ValueError: ``compression < 1``, unknown basis, or nothing would remain.
     """
     if basis not in BASES:
         raise ParameterError(f"compression_basis must be one of {list(BASES)}, got {basis!r}")
-    if not compression > 1:
-        raise ParameterError(f"compression must be > 1 (2 removes half the weights), got {compression}")
+    check_compression(compression)
     if basis == "prunable":
         keep = round(n_prunable / compression)
     else:

@@ -275,6 +275,8 @@ def _ratio_reaching(model: nn.Module, example: torch.Tensor, compression: float,
         _prune(trial, example, tp.importance.GroupMagnitudeImportance(p=1), ratio)
         return sum(p.numel() for p in trial.parameters())
 
+    if compression == 1:
+        return 0.0  # the unpruned arm: no channel leaves
     goal = parameters / compression
     most = _most_pruned(model)
     if left(most) > goal:
