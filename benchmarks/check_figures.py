@@ -52,7 +52,7 @@ GENERATED = re.compile(
     r"(?P<body>.*?)<!-- end generated -->",
     re.S,
 )
-BOUND = re.compile(r"(?P<figure>[-+−]?\d+\.\d+)<!-- bind (?P<binding>[^>]*?) -->")
+BOUND = re.compile(r"(?P<figure>[-+−]?\d+\.\d+)<!-- bind (?P<binding>(?:(?!-->).)*?) -->")
 
 
 @dataclass(frozen=True)

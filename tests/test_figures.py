@@ -104,3 +104,16 @@ def test_a_binding_into_a_benchmark_json_reads_the_named_field(tmp_path):
     assert check_figures.check_bindings(tmp_path / "table.md", table)[1] == []
     wrong = table.replace(f"{row['seconds']:.1f}<", f"{row['seconds'] + 0.1:.1f}<")
     assert len(check_figures.check_bindings(tmp_path / "table.md", wrong)[1]) == 1
+
+
+def test_a_binding_whose_target_holds_a_greater_than_sign_is_checked():
+    """``ensemble-adv>magnitude@4x`` names a pretrained method: its ``>`` must not end the
+    binding early (which left such figures unchecked and showing their comment)."""
+    text = (
+        "See benchmarks/results/harden/.\n\n"
+        "0.999<!-- bind harden | ensemble-adv>magnitude@4x | pgd from replica | transfer_accuracy -->\n"
+    )
+    match = check_figures.BOUND.search(text)
+    assert match is not None and match["binding"].startswith("harden | ensemble-adv>magnitude@4x")
+    _, problems = check_figures.check_bindings(ROOT / "docs" / "results.md", text)
+    assert len(problems) == 1
