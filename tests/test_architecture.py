@@ -92,6 +92,7 @@ BENCH_LAYERS = [
     ("study",),
     ("executors", "resume"),
     ("flags", "summary", "primary", "catalogue"),
+    ("palette",),
     (
         "verdict",
         "sections",

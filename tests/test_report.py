@@ -11,7 +11,8 @@ import pytest
 
 from gap_art.bench import BenchConfig
 from gap_art.bench.drawing import draw
-from gap_art.bench.plots import BASELINE_COLOURS, DEFENCE_COLOURS, GAP_COLOURS, plot_specs
+from gap_art.bench.palette import BASELINE_COLOURS, DEFENCE_COLOURS, GAP_COLOURS
+from gap_art.bench.plots import plot_specs
 from gap_art.bench.report import analyse_study, report_document
 from gap_art.bench.rows import pack_correct
 from gap_art.bench.summary import analyse
@@ -164,12 +165,28 @@ def test_the_frontier_plots_validation_picks_per_clean_cost_against_arts_best(tm
 
 
 def test_a_methods_colour_is_the_same_in_every_study():
-    from gap_art.bench.plots import colour
+    from gap_art.bench.palette import colour
 
     alone = {s.label: s.colour for s in plot_specs(_rows()[:2], CONFIG)[0].series}
     crowded = {s.label: s.colour for s in plot_specs(_rows(), CONFIG)[0].series}
     assert alone["gap-grad"] == crowded["gap-grad"] == colour("gap-grad", "pruning", True)
     assert colour("my-new-method", "pruning") == colour("my-new-method", "pruning")  # hashed, stable
+
+
+def test_a_hashed_colour_never_takes_a_well_known_methods():
+    """A method the palette does not name hashes into its family's colours, but never onto one
+    a named method wears (``magnitude+pool-trades`` once drew in ``magnitude``'s blue)."""
+    from gap_art.bench.palette import KNOWN_COLOURS, colour
+
+    known = set(KNOWN_COLOURS.values())
+    for name in ("my-new-method", "l1+tat", "magnitude+pool-xyz", "random+gal", "taylor+pool"):
+        for family, adversarial in (("pruning", False), ("pruning", True)):
+            assert colour(name, family, adversarial) not in known, name
+    pools = {
+        colour(m, "pruning", True)
+        for m in ("magnitude", "magnitude+pool", "magnitude+pool-fgsm", "magnitude+pool-trades")
+    }
+    assert len(pools) == 4
 
 
 def test_a_study_without_gap_targets_says_which_attackers_ran():

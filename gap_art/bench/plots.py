@@ -1,11 +1,7 @@
 """The study's plots. :func:`plot_specs` says what each figure shows (pure data, tested);
 :mod:`gap_art.bench.drawing` renders them with matplotlib.
 
-Colours: fixed per method name, so a method looks the same in every study (the well-known ones
-by name, any other by a hash of its name into its family's palette: GAP variants in reds and
-oranges, the other pruning methods in blues and greys, ART's defences in greens); the dense model
-is a black star. Markers: circle for a float model, hollow square for its int8 version (so both
-show where they coincide), one marker per ART defence (triangles, diamonds, crosses). Each
+Colours and markers are fixed per method (:mod:`gap_art.bench.palette`). Each
 compressed point is labelled with its ratio (an int8 target with its parent's: ``4x int8``), and
 a target with a collapsed class ("collapsed") or label leaking ("‡") says so beside its point;
 a label that would overprint another is moved, or left out and counted in the caption, which
@@ -13,7 +9,6 @@ also says what the error bars are. Legends sit outside the axes."""
 
 from __future__ import annotations
 
-import zlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,6 +16,7 @@ from typing import Any
 
 from gap_art.bench.attack_roles import primary_attack
 from gap_art.bench.config import BenchConfig
+from gap_art.bench.palette import MARKERS, colour, marker
 from gap_art.bench.rows import Row
 from gap_art.bench.summary import (
     HEADLINE,
@@ -31,39 +27,6 @@ from gap_art.bench.summary import (
     summarize,
     upper_envelope,
 )
-
-GAP_COLOURS = ("#d62728", "#ff7f0e", "#e377c2", "#8c564b", "#bcbd22")
-BASELINE_COLOURS = ("#1f77b4", "#7f7f7f", "#17becf", "#393b79", "#6baed6", "#525252")
-DEFENCE_COLOURS = ("#2ca02c", "#006d2c", "#74c476", "#31a354", "#a1d99b", "#00441b")
-MARKERS = {"baseline": "*", "pruning": "o", "quantization": "s", "art_defence": "^"}
-DEFENCE_MARKERS = ("^", "v", "<", ">", "D", "P", "X", "h")
-"""One marker per ART defence (its colour alone tells six greens apart badly)."""
-KNOWN_DEFENCE_MARKERS = {
-    "art:feature-squeezing": "v", "art:spatial-smoothing": "<", "art:jpeg": ">", "art:distillation": "D",
-    "art:madry-pgd": "P", "art:fbf": "^", "art:ensemble-adv": "X",
-}  # fmt: skip
-KNOWN_COLOURS = {
-    "dense": "black",
-    "gap-grad": "#d62728",
-    "gap-taylor": "#ff7f0e",
-    "gap-iter": "#e377c2",
-    "gap-abs-grad": "#8c564b",
-    "random": "#7f7f7f",
-    "magnitude": "#1f77b4",
-    "taylor": "#aec7e8",
-    "activation": "#393b79",
-    "gap-grad+tat": "#9467bd",
-    "gap-grad+gal": "#8c564b",
-    "magnitude+tat": "#6baed6",
-    "magnitude+tat-fgsm": "#08306b",
-    "magnitude+pool": "#bcbd22",
-    "random+tat": "#525252",
-    "ensemble-adv>magnitude": "#17becf",
-    "art:fbf": "#2ca02c",
-    "art:ensemble-adv": "#006d2c",
-    "art:madry-pgd": "#74c476",
-}
-"""Colours of the methods most studies run; every other method hashes into its family's palette."""
 
 
 @dataclass
@@ -100,21 +63,6 @@ class Plot:
     """Below the axes: what the error bars are."""
 
 
-def _base(method: str) -> str:
-    return method.removesuffix("+int8")
-
-
-def colour(method: str, family: str, adversarial: bool = False) -> str:
-    """The colour of ``method`` in every plot of every study (module docstring)."""
-    base = _base(method)
-    if family == "art_defence" and not base.startswith("art:"):
-        base = f"art:{base}"
-    if base in KNOWN_COLOURS:
-        return KNOWN_COLOURS[base]
-    palette = DEFENCE_COLOURS if family == "art_defence" else GAP_COLOURS if adversarial else BASELINE_COLOURS
-    return palette[zlib.crc32(base.encode()) % len(palette)]
-
-
 def _ratio_label(entry: dict[str, Any]) -> str:
     """A compressed target's label: its requested ratio (``4x``), an int8 target's parent's
     (``4x int8``, ``int8`` for the dense model's), none for the others."""
@@ -125,16 +73,6 @@ def _ratio_label(entry: dict[str, Any]) -> str:
     if entry["family"] == "pruning" and entry.get("requested_compression"):
         return f"{entry['requested_compression']:g}x"
     return ""
-
-
-def marker(method: str, family: str) -> str:
-    """The marker of ``method`` in every plot: by family, and one per ART defence."""
-    if family != "art_defence":
-        return "s" if family == "quantization" else MARKERS[family]
-    name = method if method.startswith("art:") else f"art:{method}"
-    return (
-        KNOWN_DEFENCE_MARKERS.get(name) or DEFENCE_MARKERS[zlib.crc32(name.encode()) % len(DEFENCE_MARKERS)]
-    )
 
 
 def _note(entry: dict[str, Any]) -> str:
