@@ -23,6 +23,7 @@ from gap_art.defences import PoolAdversarialFinetuning
 from gap_art.defences.methods import apply_method, parse_method
 from gap_art.defences.pool import pool_objective
 from gap_art.models import create_model
+from gap_art.settings import AttackSpec
 from gap_art.training import RECIPES, train_model
 
 EPS = 0.3
@@ -203,6 +204,12 @@ def test_pool_with_a_trades_term_is_a_method_that_trains_on_the_pool(classifier,
     )
     weights = dict(hardened.model.named_buffers())
     assert all((weights[name] == mask).all() for name, mask in dict(pruned.model.named_buffers()).items())
+    # the own attacks take the hardening attack's budget and seed, never its own settings
+    with_decay = AttackSpec("mifgsm", decay=1.0)
+    assert (
+        HARDENINGS.get("pool-trades")(pruned, classifier, epochs=1, attack=with_decay)(x[:32], y=y[:32])
+        is not None
+    )
     first = next(name for name, _ in hardened.model.named_parameters())
     assert not torch.equal(
         dict(hardened.model.named_parameters())[first], dict(untouched.model.named_parameters())[first]

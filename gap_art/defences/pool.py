@@ -10,7 +10,6 @@ clean-accuracy budget of the parent's."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 
 import numpy as np
 import torch
@@ -191,7 +190,16 @@ class PoolAdversarialFinetuning(TransferHardening):
         """The attack ``name`` crafted on the model being trained, at the hardening's budget,
         through gap-art's attack registry (numpy round trip, seeded, so the training's own
         random draws do not move)."""
-        spec = replace(self.attack_spec(), attack=name, backend="torchattacks")
+        base = self.attack_spec()  # its budget, steps and seed; not its attack's own settings
+        spec = AttackSpec(
+            name,
+            "torchattacks",
+            base.eps,
+            base.eps_step,
+            base.steps,
+            batch_size=base.batch_size,
+            seed=base.seed,
+        )
         attack = build_attack(spec, trainee)
 
         def craft(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
