@@ -133,9 +133,13 @@ def render_goal(study, path: str) -> str:
 
 @functools.cache
 def bound_value(binding: str) -> float:
-    """The value a ``bind`` comment names, recomputed from its study's results.json."""
+    """The value a ``bind`` comment names, recomputed from its study's results.json; ``A minus
+    B`` is the difference of two bindings (either may be a number, e.g. a goal's threshold)."""
     from gap_art.bench.primary import primary_results
 
+    if " minus " in binding:
+        first, second = binding.split(" minus ", 1)
+        return _operand(first) - _operand(second)
     folder, *parts = [part.strip() for part in binding.split("|")]
     if folder.endswith(".json"):
         return json_value(folder, parts)
@@ -163,6 +167,14 @@ def bound_value(binding: str) -> float:
     if not values:
         raise ValueError(f"{folder} has no {metric} of {target} under {cell}")
     return float(sum(values.values()) / len(values))
+
+
+def _operand(text: str) -> float:
+    """A number written in a ``minus`` binding, or the value of the binding it is."""
+    try:
+        return float(text)
+    except ValueError:
+        return bound_value(text.strip())
 
 
 def json_value(file: str, keys: list[str]) -> float:

@@ -9,6 +9,8 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("check_figures", ROOT / "benchmarks" / "check_figures.py")
 assert spec is not None and spec.loader is not None
@@ -117,3 +119,18 @@ def test_a_binding_whose_target_holds_a_greater_than_sign_is_checked():
     assert match is not None and match["binding"].startswith("harden | ensemble-adv>magnitude@4x")
     _, problems = check_figures.check_bindings(ROOT / "docs" / "results.md", text)
     assert len(problems) == 1
+
+
+def test_a_difference_binding_recomputes_both_sides():
+    """``A minus B``: a paired difference or a distance to a goal's threshold, recomputed from
+    the results; the wrong figure fails."""
+    quick = json.loads((ROOT / "benchmarks" / "results" / "quick" / "results.json").read_text())
+    clean = next(
+        r["clean_accuracy"] for r in quick["rows"] if r["target"] == "dense" and r["attack"] == "pgd"
+    )
+    binding = "0.9 minus quick | dense | pgd from dense | clean_accuracy"
+    assert check_figures.bound_value(binding) == pytest.approx(0.9 - clean)
+    right, wrong = f"{0.9 - clean:.3f}", f"{0.9 - clean + 0.01:.3f}"
+    for figure, failures in ((right, 0), (wrong, 1)):
+        text = f"See benchmarks/results/quick/.\n\n{figure}<!-- bind {binding} -->\n"
+        assert len(check_figures.check_bindings(ROOT / "docs" / "results.md", text)[1]) == failures
