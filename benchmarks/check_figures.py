@@ -12,7 +12,7 @@ it, fails the check:
   it character by character.
 - **Bound figures** in prose: a number followed by ``<!-- bind FOLDER | TARGET | ATTACK from
   ATTACKER | METRIC -->`` (the metric's mean over the study's seeds at its nominal eps; add
-  ``| seed N`` for one seed), or ``<!-- bind FOLDER | primary | COMPARISON | FIELD -->`` (a
+  ``| seed N`` for one seed, ``| low`` or ``| high`` for the ends of the report's 95% t interval), or ``<!-- bind FOLDER | primary | COMPARISON | FIELD -->`` (a
   field of a primary comparison, e.g. ``mean_difference`` or ``p_holm``), or, for a benchmark
   script's JSON, ``<!-- bind FILE.json | KEY | ... -->`` (FILE under ``benchmarks/results/``;
   each KEY a field, a list index, or ``FIELD=VALUE`` for the list entry whose FIELD is VALUE:
@@ -136,6 +136,7 @@ def bound_value(binding: str) -> float:
     """The value a ``bind`` comment names, recomputed from its study's results.json; ``A minus
     B`` is the difference of two bindings (either may be a number, e.g. a goal's threshold)."""
     from gap_art.bench.primary import primary_results
+    from gap_art.evaluation.metrics import t_interval
 
     if " minus " in binding:
         first, second = binding.split(" minus ", 1)
@@ -161,11 +162,16 @@ def bound_value(binding: str) -> float:
         if row["target"] == target and row["attack"] == attack and row["threat_model"] == threat
         and row["eps"] == config.attack_eps and not row.get("error") and row.get(metric) is not None
     }  # fmt: skip
-    if statistic:
-        seed = int(statistic[0].removeprefix("seed").strip())
-        values = {seed: values[seed]} if seed in values else {}
     if not values:
         raise ValueError(f"{folder} has no {metric} of {target} under {cell}")
+    if statistic and statistic[0] in ("low", "high"):  # the report's t interval over seeds, in [0, 1]
+        _, low, high = t_interval(list(values.values()))
+        return max(0.0, low) if statistic[0] == "low" else min(1.0, high)
+    if statistic:
+        seed = int(statistic[0].removeprefix("seed").strip())
+        if seed not in values:
+            raise ValueError(f"{folder} has no {metric} of {target} under {cell} in seed {seed}")
+        return float(values[seed])
     return float(sum(values.values()) / len(values))
 
 
