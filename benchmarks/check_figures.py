@@ -12,7 +12,8 @@ it, fails the check:
   it character by character.
 - **Bound figures** in prose: a number followed by ``<!-- bind FOLDER | TARGET | ATTACK from
   ATTACKER | METRIC -->`` (the metric's mean over the study's seeds at its nominal eps; add
-  ``| seed N`` for one seed, ``| low`` or ``| high`` for the ends of the report's 95% t interval), or ``<!-- bind FOLDER | primary | COMPARISON | FIELD -->`` (a
+  ``| seed N`` for one seed, ``| low`` or ``| high`` for the ends of the report's 95% t
+  interval), or ``<!-- bind FOLDER | primary | COMPARISON | FIELD -->`` (a
   field of a primary comparison, e.g. ``mean_difference`` or ``p_holm``), or, for a benchmark
   script's JSON, ``<!-- bind FILE.json | KEY | ... -->`` (FILE under ``benchmarks/results/``;
   each KEY a field, a list index, or ``FIELD=VALUE`` for the list entry whose FIELD is VALUE:
