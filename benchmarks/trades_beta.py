@@ -25,16 +25,13 @@ from gap_art.attacks import AttackSpec, build_attack
 from gap_art.classifiers import to_art_classifier
 from gap_art.data import load_dataset
 from gap_art.defences import IrregularPruning, TransferHardening
+from gap_art.defences.hardening import accuracy
 from gap_art.defences.methods import HARDENINGS
 from gap_art.models import create_model
 from gap_art.training import RECIPES, train_model
 
 EPS = 0.15
 N_TRAIN, N_VALIDATION = 1500, 500
-
-
-def accuracy(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray) -> float:
-    return float((classifier.predict(x).argmax(1) == y).mean())
 
 
 def scores(
