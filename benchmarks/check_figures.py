@@ -14,10 +14,15 @@ it, fails the check:
   ATTACKER | METRIC -->`` (the metric's mean over the study's seeds at its nominal eps; add
   ``| seed N`` for one seed, ``| low`` or ``| high`` for the ends of the report's 95% t
   interval), or ``<!-- bind FOLDER | primary | COMPARISON | FIELD -->`` (a
-  field of a primary comparison, e.g. ``mean_difference`` or ``p_holm``), or, for a benchmark
+  field of a primary comparison, e.g. ``mean_difference`` or ``p_holm``), or ``<!-- bind
+  FOLDER | goal | GOAL.toml | METHOD | CLAUSE -->`` (what ``gap-art report --goal`` measures
+  for the method's clause that begins with CLAUSE), or, for a benchmark
   script's JSON, ``<!-- bind FILE.json | KEY | ... -->`` (FILE under ``benchmarks/results/``;
   each KEY a field, a list index, or ``FIELD=VALUE`` for the list entry whose FIELD is VALUE:
-  ``rows | method=magnitude+tat | seconds_per_epoch``). The check recomputes the value from
+  ``rows | method=magnitude+tat | seconds_per_epoch``), or, for a setting of a goal or a
+  study's config, ``<!-- bind benchmarks/goals/FILE.toml | KEY | ... -->`` (the TOML file from
+  the repository's root, keys as for JSON: ``frontier | 0.05``). Either side of ``A minus B``
+  may be any of these or a number. The check recomputes the value from
   the results and compares it at the quoted precision. Inside a table cell, write the binding's
   separators as ``\|`` (a bare ``|`` would end the cell).
 
@@ -37,6 +42,7 @@ import functools
 import json
 import re
 import sys
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,7 +151,11 @@ def bound_value(binding: str) -> float:
     folder, *parts = [part.strip() for part in binding.split("|")]
     if folder.endswith(".json"):
         return json_value(folder, parts)
+    if folder.endswith(".toml"):
+        return field_value(tomllib.loads((ROOT / folder).read_text()), folder, parts)
     rows, config = _rows(folder)
+    if parts and parts[0] == "goal":
+        return goal_value(folder, *parts[1:])
     if parts and parts[0] == "primary":
         _, comparison, field = parts
         result = next((r for r in primary_results(rows, config) if str(r.comparison) == comparison), None)
@@ -176,6 +186,22 @@ def bound_value(binding: str) -> float:
     return float(sum(values.values()) / len(values))
 
 
+def goal_value(folder: str, path: str, method: str, clause: str) -> float:
+    """What ``gap-art report FOLDER --goal PATH`` measures for ``method``'s one clause that begins
+    with ``clause`` (the first number of its distance: ``0.400`` of ``0.400 (-0.100)``)."""
+    from gap_art.bench.goal import Goal, check_goal
+
+    study = _study(folder)
+    clauses = check_goal(Goal.load(ROOT / path), study.rows, study.config.attack_eps)
+    found = [c for c in clauses if c.method == method and c.clause.startswith(clause)]
+    if len(found) != 1:
+        raise ValueError(f"{folder}: {len(found)} clauses of {method} begin with {clause!r} under {path}")
+    number = NUMBER.search(found[0].distance)
+    if number is None:
+        raise ValueError(f"{folder}: {method}'s clause {clause!r} has no number ({found[0].distance!r})")
+    return float(number.group())
+
+
 def _operand(text: str) -> float:
     """A number written in a ``minus`` binding, or the value of the binding it is."""
     try:
@@ -186,7 +212,11 @@ def _operand(text: str) -> float:
 
 def json_value(file: str, keys: list[str]) -> float:
     """The number at ``keys`` in ``benchmarks/results/<file>`` (see the module docstring)."""
-    value = json.loads((RESULTS / file).read_text())
+    return field_value(json.loads((RESULTS / file).read_text()), file, keys)
+
+
+def field_value(value: object, file: str, keys: list[str]) -> float:
+    """The number at ``keys`` in ``value``, a file's parsed content."""
     for key in keys:
         field, is_match, wanted = key.partition("=")
         if is_match and isinstance(value, list):

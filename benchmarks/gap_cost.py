@@ -37,6 +37,7 @@ from gap_art.classifiers import rewrap_classifier, to_art_classifier
 from gap_art.data import load_dataset
 from gap_art.defences import GreedyAdversarialPruning, art_builtin
 from gap_art.defences.art_builtin import TrainingData
+from gap_art.defences.hardening import accuracy
 from gap_art.defences.methods import apply_method, parse_method
 from gap_art.evaluation.export import fixed_width_table
 from gap_art.evaluation.metrics import mcnemar_exact
@@ -56,10 +57,6 @@ LEAK_MARK = " ‡"
 
 Sets = list[tuple[np.ndarray, np.ndarray]]
 """Labelled sets: clean first, then one per transfer source."""
-
-
-def accuracy(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray) -> float:
-    return float((classifier.predict(x).argmax(1) == y).mean())
 
 
 def scored_on_test(classifier: PyTorchClassifier, test: Sets) -> dict[str, Any]:

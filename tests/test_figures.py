@@ -6,10 +6,13 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+import tomllib
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+
+from gap_art.bench.goal import Goal, check_goal
 
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("check_figures", ROOT / "benchmarks" / "check_figures.py")
@@ -134,3 +137,25 @@ def test_a_difference_binding_recomputes_both_sides():
     for figure, failures in ((right, 0), (wrong, 1)):
         text = f"See benchmarks/results/quick/.\n\n{figure}<!-- bind {binding} -->\n"
         assert len(check_figures.check_bindings(ROOT / "docs" / "results.md", text)[1]) == failures
+
+
+def test_a_binding_reads_a_goal_file_and_what_the_goal_check_measures():
+    """``bind benchmarks/goals/F.toml | KEY ...`` reads a goal's threshold from its file, and
+    ``bind FOLDER | goal | F.toml | METHOD | CLAUSE`` what ``gap-art report --goal`` measures for
+    that clause, so "0.10 short of 0.50" is recomputed on both sides; a wrong figure fails."""
+    goal = "benchmarks/goals/frontier.toml"
+    threshold = tomllib.loads((ROOT / goal).read_text())["frontier"]["0.05"]
+    assert check_figures.bound_value(f"{goal} | frontier | 0.05") == threshold
+    clause = "within 5 points, chosen on validation: worst-attacker accuracy >="
+    measured = f"pool_fgsm_ablation | goal | {goal} | magnitude+pool-fgsm | {clause}"
+    study = check_figures._study("pool_fgsm_ablation")
+    clauses = check_goal(Goal.load(ROOT / goal), study.rows, study.config.attack_eps)
+    (wanted,) = [c for c in clauses if c.method == "magnitude+pool-fgsm" and c.clause.startswith(clause)]
+    assert f"{check_figures.bound_value(measured):.3f}" == wanted.distance.split(" ")[0]
+    short = threshold - check_figures.bound_value(measured)
+    for figure, failures in ((f"{short:.3f}", 0), (f"{short + 0.001:.3f}", 1)):
+        binding = f"{goal} | frontier | 0.05 minus {measured}"
+        text = f"See benchmarks/results/pool_fgsm_ablation/.\n\n{figure}<!-- bind {binding} -->\n"
+        assert len(check_figures.check_bindings(ROOT / "docs" / "results.md", text)[1]) == failures
+    with pytest.raises(ValueError, match="0 clauses"):
+        check_figures.bound_value(f"pool_fgsm_ablation | goal | {goal} | magnitude+pool-fgsm@4x | {clause}")

@@ -196,6 +196,8 @@ def test_pool_with_a_trades_term_is_a_method_that_trains_on_the_pool(classifier,
         HARDENINGS.get("pool-trades")(pruned, classifier, trades_beta=-1.0)
     with pytest.raises(ValueError, match="trades_beta must be in"):
         hardener.set_params(trades_beta=float("nan"))
+    with pytest.raises(TypeError):
+        hardener.set_params(trades_beta="high")
     assert hardener.trades_beta == 1.0  # a refused value leaves the transformer as it was
     x, y = digits.numpy("train")
     hardened = hardener(x[:128], y=y[:128])

@@ -37,7 +37,8 @@ class GreedyAdversarialPruning(PruningTransformer):
     resists examples transferred from the uncompressed model; it is not a white-box defence.
 
     :param classifier: A trained ART ``PyTorchClassifier`` (never modified).
-    :param compression: Ratio of prunable weights to those kept (2 removes half).
+    :param compression: Ratio of prunable weights to those kept, at least 1 (2 removes half, 1
+        none).
     :param criterion: ``grad`` (signed gradient), ``taylor`` (signed weight x gradient),
         ``abs_grad`` (|gradient|), any registered criterion that needs an attack (by its
         registry name, see :func:`gap_art.pruning.importance.names`), or an

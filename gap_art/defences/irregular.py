@@ -14,7 +14,8 @@ class IrregularPruning(PruningTransformer):
     """The classic irregular (unstructured) pruning baselines as an ART transformer.
 
     :param classifier: A trained ART ``PyTorchClassifier`` (never modified).
-    :param compression: Ratio of prunable weights to those kept (2 removes half).
+    :param compression: Ratio of prunable weights to those kept, at least 1 (2 removes half, 1
+        none).
     :param criterion: ``random``, ``magnitude`` (|w|), ``taylor`` (|w x g| on clean data),
         ``activation`` (|w| x mean |input activation|), any registered criterion that needs
         no attack, or an :class:`~gap_art.pruning.importance.Importance` instance (which may

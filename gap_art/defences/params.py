@@ -56,7 +56,7 @@ class ArtTransformer(Transformer):
         changed = {name for name, value in kwargs.items() if previous[name] != value}
         try:
             super().set_params(**kwargs)
-        except ValueError:
+        except (ValueError, TypeError):
             for name, value in previous.items():
                 setattr(self, name, value)
             raise

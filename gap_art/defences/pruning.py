@@ -48,7 +48,8 @@ class PruningTransformer(CalibratedPruning):
     which end is removed and what it needs (labels, the model on data, an attack).
 
     :param classifier: A trained ART ``PyTorchClassifier`` (never modified).
-    :param compression: Ratio of prunable weights to those kept (2 removes half).
+    :param compression: Ratio of prunable weights to those kept, at least 1 (2 removes half, 1
+        none).
     :param criterion: A registered criterion name or an
         :class:`~gap_art.pruning.importance.Importance` instance.
     :param scope: ``global`` (rank across layers) or ``layer`` (same fraction per layer).
