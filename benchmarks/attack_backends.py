@@ -1,7 +1,9 @@
-"""Attack backends: torchattacks against ART for FGSM, PGD (10 steps) and CW on the same
-model, batch and budget: examples per second, the ratio, and the success rates.
+"""Attack backends: torchattacks against ART for FGSM, PGD (10 steps) and CW (or the attacks
+``--attacks`` names, e.g. ``autoattack``) on the same model, batch and budget: examples per
+second, the ratio, and the success rates.
 
-Run: python benchmarks/attack_backends.py [--dataset fashion-mnist]
+Run: python benchmarks/attack_backends.py [--dataset fashion-mnist] [--attacks autoattack --n 100]
+(other attacks than the default three write attack_backends_<dataset>_<attacks>.json)
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from gap_art.models import create_model
 from gap_art.training import RECIPES, train_model
 
 MODELS = {"digits": ("small-cnn", 30), "fashion-mnist": ("lenet", 2)}
+ATTACKS = ("fgsm", "pgd", "cw")
 
 
 def main() -> None:
@@ -27,6 +30,7 @@ def main() -> None:
     parser.add_argument("--dataset", default="digits", choices=sorted(MODELS))
     parser.add_argument("--n", type=int, default=400, help="examples attacked")
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--attacks", default=",".join(ATTACKS), help="comma-separated attack names")
     args = parser.parse_args()
     data = load_dataset(args.dataset, n_train=10000 if args.dataset != "digits" else None)
     name, epochs = MODELS[args.dataset]
@@ -39,7 +43,8 @@ def main() -> None:
     clean = classifier.predict(x).argmax(1) == y
     eps = data.info.eps
     rows, records = [], []
-    for attack in ("fgsm", "pgd", "cw"):
+    attacks = tuple(args.attacks.split(","))
+    for attack in attacks:
         figures = {}
         for backend in ("torchattacks", "art"):
             adapter = make_attack(
@@ -82,8 +87,9 @@ def main() -> None:
             ["attack", "torchattacks ex/s", "ART ex/s", "speed ratio", "ta success", "ART success"], rows
         )
     )
+    suffix = "" if attacks == ATTACKS else "_" + "-".join(attacks)
     write_results(
-        f"attack_backends_{args.dataset}",
+        f"attack_backends_{args.dataset}{suffix}",
         {
             "dataset": args.dataset,
             "model": name,

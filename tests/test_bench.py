@@ -7,8 +7,10 @@ from conftest import small_config
 
 from gap_art.bench import BenchConfig, ConfigError, build_graph, load_config_file, preset, run
 from gap_art.bench import executors as executors_module
+from gap_art.bench import tasks as tasks_module
 from gap_art.bench.rows import ROW_FIELDS, Row
 from gap_art.bench.store import Store
+from gap_art.evaluation import craft_examples
 
 
 @pytest.fixture(scope="module")
@@ -379,13 +381,23 @@ def test_a_rerun_says_how_much_it_resumes(warm, tmp_path, caplog):
     assert resumed(graph, Store(folder)).cells_done == len(graph.cells)
 
 
-def test_autoattack_checks_every_white_box_target_on_a_seeded_subsample(tmp_path, warm):
-    """``autoattack_n``: ART's AutoAttack runs white-box on that many of each seed's test images,
-    on every target attacked white-box under the primary attack; the report shows it and the
-    dense model's row gets its own "at full strength" check."""
+def test_autoattack_checks_every_white_box_target_on_a_seeded_subsample(tmp_path, warm, monkeypatch):
+    """``autoattack_n``: AutoAttack runs white-box on that many of each seed's test images,
+    on every target attacked white-box under the primary attack, on the study's attack backend
+    (torchattacks' standard version by default); the report shows it and the dense model's row
+    gets its own "at full strength" check."""
+    crafted = []
+
+    def recorded(classifier, x, y, attack):
+        crafted.append(attack)
+        return craft_examples(classifier, x, y, attack)
+
+    monkeypatch.setattr(tasks_module, "craft_examples", recorded)
     config = small_config(methods=["magnitude"], defences=[], int8=False, attacks=["pgd"], autoattack_n=12,
                           sanity_checks=False)  # fmt: skip
     results = run(config, out=warm(tmp_path), progress=False)
+    backends = {attack.backend for attack in crafted if attack.attack == "autoattack"}
+    assert backends == {config.attack_backend} == {"torchattacks"}
     checked = {r["target"]: r for r in results.rows if r.get("autoattack_n") is not None}
     assert set(checked) == {"dense", "magnitude@4x"} and not results.failed
     assert all(r["autoattack_n"] == 12 and 0 <= r["autoattack_accuracy"] <= 1 for r in checked.values())

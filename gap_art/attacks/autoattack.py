@@ -1,4 +1,7 @@
-"""AutoAttack (Croce and Hein 2020): a parameter-free ensemble, for white-box runs."""
+"""AutoAttack (Croce and Hein 2020): a parameter-free ensemble, for white-box runs. On torchattacks
+it is the reference's ``standard`` version (APGD-CE, APGD-T, FAB-T and Square with 5,000
+queries, one restart each; ``version`` picks another); on ART, ART's own ensemble, several times
+slower on CPU (``benchmarks/attack_backends.py --attacks autoattack``)."""
 
 from __future__ import annotations
 

@@ -90,9 +90,9 @@ class BenchConfig:
         targets: white-box on their float parent, transferred, labelled ``surrogate``); one
         not among ``attacks`` also transfers from the dense model only (``whitebox_only``);
         by default PGD and Auto-PGD on the DLR margin loss (it does not stall where PGD does).
-    :param autoattack_n: Also run ART's AutoAttack (L-inf, at ``eps``) white-box on a seeded
-        subsample of this many of each seed's test images, on every target attacked white-box
-        under the primary attack (``autoattack_accuracy``; 0: not run).
+    :param autoattack_n: Also run AutoAttack (L-inf, at ``eps``, on ``attack_backend``) white-box on a
+        seeded subsample of this many of each seed's test images, on every target attacked
+        white-box under the primary attack (``autoattack_accuracy``; 0: not run).
     :param threat_models: Who crafts the examples (see :data:`gap_art.bench.threats.THREATS`;
         ``replicas-K`` averages K replicas; ``all`` on the command line runs every named one).
     :param independent_arch: Architecture of the ``independent-arch`` attacker's model;

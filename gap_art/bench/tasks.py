@@ -134,8 +134,8 @@ class ValidationCraftSpec(CraftSpec):
 class CellSpec(TaskSpec):
     """One results row: the ``target`` dependency on the examples of the ``craft``
     dependency, and, with ``whitebox``, the same attack run on the target itself; with
-    ``autoattack_n``, ART's AutoAttack too, white-box on a seeded subsample of that many of the
-    examples."""
+    ``autoattack_n``, AutoAttack too (on the attack's backend), white-box on a seeded subsample
+    of that many of the examples."""
 
     kind = "cell"
     reads = ("arch", "arch_kwargs", "n_test", "split", "data_seed")
@@ -202,14 +202,17 @@ class CellSpec(TaskSpec):
         return CellResult(columns=as_row(row), time_s=elapsed)
 
     def _autoattack(self, target: PyTorchClassifier, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-        """ART's AutoAttack run white-box (as :meth:`_whitebox` attacks) on a seeded subsample of
-        ``autoattack_n`` examples: its accuracy with a Wilson interval; nothing where not asked."""
+        """AutoAttack on the study's attack backend run white-box (as :meth:`_whitebox` attacks)
+        on a seeded subsample of ``autoattack_n`` examples: its accuracy with a Wilson interval;
+        nothing where not asked."""
         if not self.autoattack_n:
             return {}
         keep = seeded_subset(len(x), self.autoattack_n, self.seed)
         attacked, _ = whitebox_attack(target, self.attack)
         a = self.attack
-        autoattack = AttackSpec("autoattack", "art", a.eps, a.eps_step, batch_size=a.batch_size, seed=a.seed)
+        autoattack = AttackSpec(
+            "autoattack", a.backend, a.eps, a.eps_step, batch_size=a.batch_size, seed=a.seed
+        )
         x_adv = craft_examples(attacked, x[keep], y[keep], autoattack)
         correct = target.predict(x_adv, batch_size=1024).argmax(1) == y[keep]
         low, high = wilson_interval(int(correct.sum()), len(correct))
