@@ -113,9 +113,12 @@ def measure(arch: str, images: int, repeat: int, variant: str = "channels-last")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variant", choices=list(VARIANTS), default="channels-last", help="what to measure")
+    parser.add_argument("--archs", default=",".join(ARCHS), help="comma-separated architectures")
     parser.add_argument("--quick", action="store_true", help="a few images, small-cnn only (for the tests)")
     args = parser.parse_args()
-    archs, images, repeat = (["small-cnn"], 16, 1) if args.quick else (list(ARCHS), 512, 5)
+    archs, images, repeat = (["small-cnn"], 16, 1) if args.quick else (args.archs.split(","), 512, 5)
+    if unknown := [arch for arch in archs if arch not in ARCHS]:
+        parser.error(f"--archs: unknown {unknown}, choose from {list(ARCHS)}")
     rows = [
         row
         for arch in archs
