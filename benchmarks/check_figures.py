@@ -320,6 +320,7 @@ def holds(text: str, figure: str) -> bool:
     return any(round(abs(float(value)), places) == target for value in NUMBER.findall(text))
 
 
+@functools.cache
 def cited_text(citation: str) -> str | None:
     """The text of a cited results folder or file (``None``: it is not committed)."""
     path = RESULTS / citation.split("results/", 1)[1].rstrip("/.)")

@@ -204,10 +204,18 @@ def test_mcnemar_against_a_hand_computed_table():
 
 
 def test_t_interval_against_scipy():
+    """The interval is scipy's to the last bit (its quantiles are cached per degrees of freedom,
+    so reports that hold tens of thousands of intervals stay fast and their figures unchanged)."""
     values = [0.61, 0.55, 0.70]
     mean, low, high = t_interval(values)
     expected = stats.t.interval(0.95, 2, loc=np.mean(values), scale=stats.sem(values))
     assert (low, high) == pytest.approx(expected) and mean == pytest.approx(np.mean(values))
+    rng = np.random.default_rng(0)
+    for n in (2, 3, 5, 10):
+        for confidence in (0.9, 0.95):
+            drawn = list(np.round(rng.random(n), 3))
+            exact = stats.t.interval(confidence, n - 1, loc=np.mean(drawn), scale=stats.sem(drawn))
+            assert t_interval(drawn, confidence)[1:] == tuple(float(v) for v in exact)
     assert high - low > 2 * 1.96 * stats.sem(values)  # wider than the normal approximation
     assert t_interval([0.4]) == (0.4, 0.4, 0.4)
 
