@@ -153,9 +153,9 @@ def bound_value(binding: str) -> float:
         return json_value(folder, parts)
     if folder.endswith(".toml"):
         return field_value(tomllib.loads((ROOT / folder).read_text()), folder, parts)
-    rows, config = _rows(folder)
     if parts and parts[0] == "goal":
         return goal_value(folder, *parts[1:])
+    rows, config = _rows(folder)
     if parts and parts[0] == "primary":
         _, comparison, field = parts
         result = next((r for r in primary_results(rows, config) if str(r.comparison) == comparison), None)
