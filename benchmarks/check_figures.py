@@ -111,7 +111,7 @@ def render_block(folder: str, what: str) -> str:
         return "".join(f"> {line}\n" if line else ">\n" for line in lines)
     goal = re.fullmatch(r'goal "(.+)"', what)
     if goal is not None:
-        return render_goal(study, goal.group(1))
+        return render_goal(folder, goal.group(1))
     heading = re.fullmatch(r'section "(.+)"', what)
     if heading is None:
         raise ValueError(
@@ -129,13 +129,22 @@ def render_block(folder: str, what: str) -> str:
     return "\n".join(kept).strip() + "\n"
 
 
-def render_goal(study, path: str) -> str:
-    """``gap-art report --goal``'s check of the goal file at ``path`` (from the repository's
-    root) on ``study``, as a text block."""
-    from gap_art.bench.goal import Goal, check_goal, format_goal
+@functools.cache
+def _goal_check(folder: str, path: str):  # noqa: ANN202 (gap-art is imported only when needed)
+    """The goal file at ``path`` (from the repository's root) and its clauses checked on
+    ``folder``'s study, once for its generated block and every binding that reads it."""
+    from gap_art.bench.goal import Goal, check_goal
 
-    goal = Goal.load(ROOT / path)
-    return f"```text\n{format_goal(goal, check_goal(goal, study.rows, study.config.attack_eps))}\n```\n"
+    study, goal = _study(folder), Goal.load(ROOT / path)
+    return goal, check_goal(goal, study.rows, study.config.attack_eps)
+
+
+def render_goal(folder: str, path: str) -> str:
+    """``gap-art report --goal``'s check of the goal file at ``path`` on ``folder``'s study, as a
+    text block."""
+    from gap_art.bench.goal import format_goal
+
+    return f"```text\n{format_goal(*_goal_check(folder, path))}\n```\n"
 
 
 @functools.cache
@@ -189,10 +198,7 @@ def bound_value(binding: str) -> float:
 def goal_value(folder: str, path: str, method: str, clause: str) -> float:
     """What ``gap-art report FOLDER --goal PATH`` measures for ``method``'s one clause that begins
     with ``clause`` (the first number of its distance: ``0.400`` of ``0.400 (-0.100)``)."""
-    from gap_art.bench.goal import Goal, check_goal
-
-    study = _study(folder)
-    clauses = check_goal(Goal.load(ROOT / path), study.rows, study.config.attack_eps)
+    _, clauses = _goal_check(folder, path)
     found = [c for c in clauses if c.method == method and c.clause.startswith(clause)]
     if len(found) != 1:
         raise ValueError(f"{folder}: {len(found)} clauses of {method} begin with {clause!r} under {path}")

@@ -54,6 +54,11 @@ VARIANTS: dict[str, Callable[[torch.nn.Module], torch.nn.Module]] = {
 RESULT_FILES = {"channels-last": "memory_format", "compiled": "torch_compile"}
 
 
+def column(variant: str) -> str:
+    """The prefix of a variant's fields in a row (``channels_last`` of ``channels_last_s``)."""
+    return variant.replace("-", "_")
+
+
 def steps(arch: str, images: int) -> dict[str, Callable[[torch.nn.Module], Any]]:
     """The bench's three steps on ``images`` random inputs of ``arch``'s data, each a function
     of the model (in the layout under test) returning what it computed."""
@@ -87,7 +92,7 @@ def measure(arch: str, images: int, repeat: int, variant: str = "channels-last")
         "default": lambda model: model,
         variant: VARIANTS[variant],
     }
-    key = variant.replace("-", "_")
+    key = column(variant)
     rows = []
     for step, run in steps(arch, images).items():
         outputs, first = {}, {}
@@ -124,7 +129,7 @@ def main() -> None:
         for arch in archs
         for row in measure(arch, 64 if arch == "resnet20-28" else images, repeat, args.variant)
     ]
-    key = args.variant.replace("-", "_")
+    key = column(args.variant)
     print(fixed_width_table(
         ("arch", "step", "images", "default (s)", f"{args.variant} (s)", "speed-up", "its first call (s)",
          "max |difference|"),
