@@ -81,25 +81,34 @@ def add_full_strength_checks(
     L-inf attack run white-box on the undefended dense model: it passes when that attack leaves at
     most :data:`FULL_STRENGTH` of the test images correct (AutoAttack, where the study runs it on a
     subsample, of its subsample). A weaker attack makes every figure it
-    gives an upper bound of unknown slack: strengthen the attack, never the threshold."""
+    gives an upper bound of unknown slack: strengthen the attack, never the threshold. Each
+    check's detail lists what every such attack of its seed left, so a reader sees whether the
+    stronger attacks agree (the model holds those images) or break it (the attack was weak)."""
+    measured: dict[int, list[tuple[str, float, str]]] = {}  # seed: (attack, accuracy, as quoted)
     for row in rows:
         own = row["target"] == "dense" and row["threat_model"] == "dense" and row["eps"] == eps
         if not own or row.get("error") or not is_linf(row["attack"]):
             continue
-        for attack, accuracy in (
-            (row["attack"], row.get("whitebox_accuracy")),
-            ("autoattack", row.get("autoattack_accuracy")),
+        autoattack = f"autoattack on {row.get('autoattack_n')} images"
+        for attack, accuracy, quoted in (
+            (row["attack"], row.get("whitebox_accuracy"), row["attack"]),
+            ("autoattack", row.get("autoattack_accuracy"), autoattack),
         ):
-            if accuracy is None:
-                continue
+            if accuracy is not None:
+                measured.setdefault(row["seed"], []).append((attack, accuracy, quoted))
+    for seed, runs in measured.items():
+        compared = ", ".join(f"{quoted} {accuracy:.3f}" for _, accuracy, quoted in runs)
+        for attack, accuracy, _ in runs:
             name = FULL_STRENGTH_CHECK.format(attack)
             check = SanityCheck(
                 name, accuracy <= FULL_STRENGTH, accuracy,
                 f"white-box accuracy <= {FULL_STRENGTH:g} on the undefended dense model at the study's eps",
-                (attack,), "a weaker attack only bounds the robustness it reports from above",
+                (attack,),
+                "a weaker attack only bounds the robustness it reports from above"
+                + (f"; every white-box attack of the seed left: {compared}" if len(runs) > 1 else ""),
             )  # fmt: skip
-            kept = [c for c in checks_by_seed.get(row["seed"], []) if c.name != name]
-            checks_by_seed[row["seed"]] = [*kept, check]
+            kept = [c for c in checks_by_seed.get(seed, []) if c.name != name]
+            checks_by_seed[seed] = [*kept, check]
 
 
 MASKING = "gradient masking"
