@@ -109,7 +109,11 @@ def format_flips(comparison: VerdictComparison) -> str:
             "attack and attacker), so no paired conclusion can flip."
         )
     if not comparison.flips:
-        unpaired = "its bests within each budget and its flags" if lines else "every shared conclusion"
+        unpaired = (
+            "its bests within each budget and its flags"
+            if comparison.paired_tests == 0
+            else "every shared conclusion"
+        )
         return "\n".join([*lines, f"No verdict line flips: {unpaired} of A hold in B."])
     lines.append(f"{len(comparison.flips)} verdict line(s) flip:")
     for claim, a, b in comparison.flips:
