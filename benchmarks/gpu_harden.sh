@@ -26,7 +26,9 @@
 # replaces the mode's methods; DEFENCES=<list> the ART defences (the preset's by default);
 # DATA_DIR=<folder> reads Fashion-MNIST's gzip files from there;
 # PYTHON=<interpreter> (default python3); COMMIT=<hash> names the commit where git cannot;
-# DRY_RUN=1 prints the mode's study (its settings and task counts) and runs nothing.
+# DRY_RUN=1 prints the mode's study (its settings and task counts) and runs nothing;
+# DEVICE=<device> replaces cuda in the gpu and --lease modes (DEVICE=cpu DRY_RUN=1 plans one
+# on a machine without a GPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,13 +37,13 @@ case "$mode" in
   gpu)
     out=${OUT:-benchmarks/results/harden_gpu}
     methods=""  # the preset's, the pool hardening (magnitude+pool) included
-    settings=(--device cuda --seeds 0,1,2 --n-test 1000 --epochs 30
+    settings=(--device "${DEVICE:-cuda}" --seeds 0,1,2 --n-train none --n-test 1000 --epochs 30
               --finetune-epochs 20 --finetune-patience 3 --autoattack-n 100)
     ;;
   --lease)
     out=${OUT:-benchmarks/results/harden_gpu_lease}
     methods="random,magnitude,magnitude+tat"
-    settings=(--device cuda --seeds 0 --n-test 1000 --epochs 4
+    settings=(--device "${DEVICE:-cuda}" --seeds 0 --n-train none --n-test 1000 --epochs 4
               --finetune-epochs 2 --finetune-patience 1 --defence-epochs 2
               --attacks fgsm,pgd,mifgsm --defences fbf
               --threat-models dense,independent-arch,robust,replica)

@@ -258,10 +258,10 @@ def test_unknown_config_keys_and_presets(tmp_path):
 def test_the_committed_studies_configs_load_and_name_their_settings():
     """benchmarks/configs/ keeps the settings of committed studies whose preset has since
     changed: each file is a valid config, and harden-4000.toml is the 0.2.0 harden preset (the
-    preset has since added the pool hardening and issue 36's attacks)."""
+    preset, now harden-quick, has since added the pool hardening and issue 36's attacks)."""
     folder = Path(__file__).parents[1] / "benchmarks" / "configs"
     configs = {path.stem: load_config_file(path) for path in folder.glob("*.toml")}
-    old, now = configs["harden-4000"], preset("harden")
+    old, now = configs["harden-4000"], preset("harden-quick")
     assert (old.n_train, old.n_test, old.seeds) == (4000, 300, [0, 1, 2])
     without_pool = [method for method in now.methods if not method.endswith("+pool")]
     assert without_pool != now.methods  # today's preset includes the pool hardening

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from gap_art.bench import preset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,6 +45,16 @@ def test_gpu_harden_script_plans_every_method_of_the_tiny_study():
         "ensemble-adv>magnitude",
     ]
     assert plan["config"]["defences"] == preset("harden").defences and plan["cells"] > 0
+
+
+@pytest.mark.parametrize("mode", ["gpu", "--lease"])
+def test_the_gpu_modes_train_on_the_full_training_set_and_attack_1000_images(mode):
+    """The GPU modes run the reference's regime, whatever the CPU preset's scale: every training
+    image (54,000 after the validation split) and 1,000 test images a seed."""
+    done = _script(*([] if mode == "gpu" else [mode]), DRY_RUN="1", DEVICE="cpu")
+    assert done.returncode == 0, done.stderr[-3000:]
+    config = json.loads(done.stdout)["config"]
+    assert config["arch"] == "resnet20-28" and config["n_train"] is None and config["n_test"] == 1000
 
 
 def test_gpu_harden_script_runs_the_harden_study_tiny_on_cpu(tmp_path):

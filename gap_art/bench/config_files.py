@@ -16,12 +16,12 @@ one is a starting point for a study of one's own."""
 
 
 def preset(name: str) -> BenchConfig:
-    """A fresh, deep copy of a named preset (``quick``, ``fashion``, ``fashion-quick``, ``harden``,
-    ``pool``, ``cifar10``): each trains its source and fine-tunes every method to convergence. On 2
-    CPU cores: quick under a minute; fashion about 50 minutes at Fashion-MNIST's normal accuracy
-    (benchmarks/results/fashion/wall_time.txt), fashion-quick the same design at a smaller scale;
-    harden, with every attacker and ``+pool``, under an hour
-    (benchmarks/results/harden_preset/wall_time.txt)."""
+    """A fresh, deep copy of a named preset (``quick``, ``fashion``, ``harden``, ``pool``, each
+    but quick with a smaller ``-quick`` variant, and ``cifar10``): each trains its source and
+    fine-tunes every method to convergence. fashion, harden and pool run at issue 36's scale
+    (dense models at Fashion-MNIST's normal accuracy, 1,000 test images a seed); on 2 CPU cores
+    quick takes under a minute, fashion about 50 minutes, harden and pool hours (their costs are
+    in benchmarks/README.md), and each ``-quick`` variant the same design at a smaller scale."""
     if name not in PRESETS:
         raise ConfigError(f"preset must be one of {sorted(PRESETS)}, got {name!r}")
     return copy.deepcopy(PRESETS[name])
