@@ -19,17 +19,21 @@ it, fails the check:
   for the method's clause that begins with CLAUSE), or, for a benchmark
   script's JSON, ``<!-- bind FILE.json | KEY | ... -->`` (FILE under ``benchmarks/results/``;
   each KEY a field, a list index, or ``FIELD=VALUE`` for the list entry whose FIELD is VALUE:
-  ``rows | method=magnitude+tat | seconds_per_epoch``), or, for a setting of a goal or a
+  ``rows | method=magnitude+tat | seconds_per_epoch``), or, for a text file a run wrote (a
+  ``wall_time.txt``), ``<!-- bind FILE.txt | LABEL -->`` (the first number after LABEL's first
+  occurrence in it; ``| N`` for the N-th number of that line), or ``<!-- bind FOLDER | noise
+  from OTHER | STATISTIC -->`` (what a rerun ``OTHER`` changed in FOLDER's cells, over the
+  cells both hold: ``median`` or ``largest`` of the absolute change in transfer accuracy), or,
+  for a setting of a goal or a
   study's config, ``<!-- bind benchmarks/goals/FILE.toml | KEY | ... -->`` (the TOML file from
   the repository's root, keys as for JSON: ``frontier | 0.05``). Either side of ``A minus B``
   may be any of these or a number. The check recomputes the value from
   the results and compares it at the quoted precision. Inside a table cell, write the binding's
   separators as ``\|`` (a bare ``|`` would end the cell).
 
-Every other figure (a decimal number in prose or a table, outside code) is checked the old,
-weak way: its section must cite a results path under ``benchmarks/results/`` and one of the
-cited files must hold it, as written or rounded. The check prints every failure and exits 1
-if there is any.
+Every other figure (a decimal number in prose or a table, outside code) fails the check: bind
+it, generate it, or, for a setting the text names rather than a result (``lr=0.1``), write it
+as code. The check prints every failure and exits 1 if there is any.
 
 Run: python benchmarks/check_figures.py [--write] [FILE.md ...]
 (default: README.md, benchmarks/README.md, docs/)
@@ -41,6 +45,7 @@ import argparse
 import functools
 import json
 import re
+import statistics
 import sys
 import tomllib
 from dataclasses import dataclass
@@ -50,8 +55,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 FIGURE = re.compile(r"(?<![\w.\-/])[-+−]?(\d+\.\d+)(?![\d.]*\d)(?!\w)")
 NUMBER = re.compile(r"-?\d+\.\d+(?:[eE][-+]?\d+)?")
-CITATION = re.compile(r"(?:benchmarks/)?results/[\w.\-/]+")
-TEXT_SUFFIXES = (".md", ".json", ".txt", ".csv")
+TEXT_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
 
 
 GENERATED = re.compile(
@@ -160,10 +164,14 @@ def bound_value(binding: str) -> float:
     folder, *parts = [part.strip() for part in binding.split("|")]
     if folder.endswith(".json"):
         return json_value(folder, parts)
+    if folder.endswith(".txt"):
+        return text_value(folder, *parts)
     if folder.endswith(".toml"):
         return field_value(tomllib.loads((ROOT / folder).read_text()), folder, parts)
     if parts and parts[0] == "goal":
         return goal_value(folder, *parts[1:])
+    if parts and parts[0].startswith("noise from "):
+        return noise_value(folder, parts[0].removeprefix("noise from ").strip(), *parts[1:])
     rows, config = _rows(folder)
     if parts and parts[0] == "primary":
         _, comparison, field = parts
@@ -206,6 +214,50 @@ def goal_value(folder: str, path: str, method: str, clause: str) -> float:
     if number is None:
         raise ValueError(f"{folder}: {method}'s clause {clause!r} has no number ({found[0].distance!r})")
     return float(number.group())
+
+
+def text_value(file: str, label: str, column: str | None = None) -> float:
+    """The first number after the first occurrence of ``label`` in ``benchmarks/results/<file>``,
+    or, with ``column`` N, the N-th number (from 1) of the first line that holds ``label`` (a
+    table whose label ends its line, as cProfile's)."""
+    text = (RESULTS / file).read_text()
+    if label not in text:
+        raise ValueError(f"{file} has no {label!r}")
+    at = text.index(label)
+    if column is None:
+        number = TEXT_NUMBER.search(text, at + len(label))
+        if number is None:
+            raise ValueError(f"{file} has no number after {label!r}")
+        return float(number.group())
+    line = text[text.rfind("\n", 0, at) + 1 :].split("\n", 1)[0]
+    numbers = TEXT_NUMBER.findall(line)
+    if not 1 <= int(column) <= len(numbers):
+        raise ValueError(f"{file}: the line of {label!r} has {len(numbers)} numbers, not {column}")
+    return float(numbers[int(column) - 1])
+
+
+def _transfer_cells(folder: str) -> dict[tuple[object, ...], float]:
+    """A study's transfer accuracy per (seed, target, attack, attacker, eps) cell."""
+    rows = json.loads((RESULTS / folder / "results.json").read_text())["rows"]
+    return {
+        (r["seed"], r["target"], r["attack"], r["threat_model"], r.get("eps")): float(r["transfer_accuracy"])
+        for r in rows
+        if r.get("transfer_accuracy") is not None and not r.get("error")
+    }
+
+
+def noise_value(folder: str, other: str, statistic: str) -> float:
+    """The ``median`` or ``largest`` absolute change in transfer accuracy from ``folder``'s
+    study to ``other``'s, a rerun of it, over the cells both hold."""
+    ours, theirs = _transfer_cells(folder), _transfer_cells(other)
+    changes = sorted(abs(ours[cell] - theirs[cell]) for cell in ours.keys() & theirs.keys())
+    if not changes:
+        raise ValueError(f"{folder} and {other} share no cells")
+    if statistic == "largest":
+        return changes[-1]
+    if statistic == "median":
+        return statistics.median(changes)
+    raise ValueError(f"noise statistic must be 'median' or 'largest', got {statistic!r}")
 
 
 def _operand(text: str) -> float:
@@ -282,71 +334,43 @@ def check_bindings(document: Path, text: str, write: bool = False) -> tuple[str,
 
 
 def unbound(text: str) -> str:
-    """``text`` without its generated blocks and bound figures: what the weak check reads."""
+    """``text`` without its generated blocks and bound figures."""
     return BOUND.sub("", GENERATED.sub("", text))
 
 
 @dataclass(frozen=True)
-class Missing:
-    """A figure that none of its section's cited files holds."""
+class Unbound:
+    """A figure in prose that no binding or generated block holds."""
 
     document: Path
     section: str
     figure: str
-    cited: tuple[str, ...]
 
     def __str__(self) -> str:
-        where = ", ".join(self.cited) or "no results file cited"
         name = self.document.relative_to(ROOT) if self.document.is_relative_to(ROOT) else self.document
-        return f"{name} [{self.section}]: {self.figure} not found in {where}"
+        return (
+            f"{name} [{self.section}]: {self.figure} is bound to no results "
+            "(add <!-- bind ... -->, or write a setting as code)"
+        )
 
 
-def sections(text: str) -> list[tuple[str, str, list[str]]]:
-    """``(heading, prose, citations)`` per section: the prose without code (fenced blocks and
-    inline spans), and the results paths cited in its heading, prose or inline code."""
+def sections(text: str) -> list[tuple[str, str]]:
+    """``(heading, prose)`` per section: the prose without code (fenced blocks and inline spans)."""
     text = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
     parts = re.split(r"^(#{1,6} .*)$", text, flags=re.M)
     raw = [("(top)", parts[0])] + [
         (parts[i].lstrip("# ").strip(), parts[i + 1]) for i in range(1, len(parts), 2)
     ]
-    found = []
-    for heading, body in raw:
-        prose = re.sub(r"`[^`]+`", "", body)  # inline code may wrap across lines
-        found.append((heading, prose, list(dict.fromkeys(CITATION.findall(heading + "\n" + body)))))
-    return found
+    return [(heading, re.sub(r"`[^`]+`", "", body)) for heading, body in raw]  # code may wrap lines
 
 
-def holds(text: str, figure: str) -> bool:
-    """Whether ``text`` holds ``figure`` as written, or a number that rounds to it at its
-    precision (JSON keeps full floats; prose rounds them)."""
-    if figure in text:
-        return True
-    places = len(figure.split(".")[1])
-    target = float(figure)
-    return any(round(abs(float(value)), places) == target for value in NUMBER.findall(text))
-
-
-@functools.cache
-def cited_text(citation: str) -> str | None:
-    """The text of a cited results folder or file (``None``: it is not committed)."""
-    path = RESULTS / citation.split("results/", 1)[1].rstrip("/.)")
-    if path.is_file():
-        return path.read_text(errors="replace")
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.suffix in TEXT_SUFFIXES and p.is_file())
-        return "\n".join(p.read_text(errors="replace") for p in files)
-    return None
-
-
-def check_document(document: Path) -> list[Missing]:
-    """The unbound figures of ``document`` that its sections' citations do not hold."""
-    missing = []
-    for heading, prose, cited in sections(unbound(document.read_text())):
-        texts = [t for c in cited if (t := cited_text(c)) is not None]
-        for figure in dict.fromkeys(m.group(1) for m in FIGURE.finditer(prose)):
-            if not any(holds(text, figure) for text in texts):
-                missing.append(Missing(document, heading, figure, tuple(cited)))
-    return missing
+def check_document(document: Path) -> list[Unbound]:
+    """The figures of ``document`` that are neither bound nor generated."""
+    return [
+        Unbound(document, heading, figure)
+        for heading, prose in sections(unbound(document.read_text()))
+        for figure in dict.fromkeys(m.group(1) for m in FIGURE.finditer(prose))
+    ]
 
 
 def default_documents() -> list[Path]:
@@ -366,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     write = args.write
     documents = [d.resolve() for d in args.documents] or default_documents()
-    failures: list[Missing | Mismatch] = []
+    failures: list[Unbound | Mismatch] = []
     bound = 0
     for document in documents:
         text = document.read_text()
@@ -381,13 +405,7 @@ def main(argv: list[str] | None = None) -> int:
         failures += check_document(document)
     for failure in failures:
         print(failure)
-    count = sum(
-        len(FIGURE.findall(prose)) for d in documents for _, prose, _ in sections(unbound(d.read_text()))
-    )
-    print(
-        f"{bound} bound figures and {count} unbound ones in {len(documents)} documents; "
-        f"{len(failures)} failing"
-    )
+    print(f"{bound} bound figures in {len(documents)} documents; {len(failures)} failing")
     return 1 if failures else 0
 
 

@@ -26,20 +26,56 @@ def test_every_quoted_figure_is_in_its_cited_results(capsys):
     assert check_figures.main([]) == 0, capsys.readouterr().out
 
 
-def test_a_figure_missing_from_its_citation_or_without_one_is_reported(tmp_path):
+def test_every_figure_neither_bound_nor_generated_is_reported(tmp_path):
+    """A figure in prose fails unless a binding or a generated block holds it, whatever the
+    section cites: a number found somewhere in a cited folder proves nothing. A setting written
+    as code is not a figure."""
     quick = json.loads((ROOT / "benchmarks" / "results" / "quick" / "results.json").read_text())
     clean = next(r["clean_accuracy"] for r in quick["rows"] if r["target"] == "dense")
+    bind = "<!-- bind quick | dense | pgd from dense | clean_accuracy -->"
     document = tmp_path / "claims.md"
     document.write_text(
-        "# Claims\n\n## Cited and true\n\nFrom benchmarks/results/quick/: the dense model's clean "
-        f"accuracy is {clean:.3f}.\n\n## Cited and false\n\nFrom benchmarks/results/quick/: 0.12345.\n\n"
+        "# Claims\n\n## Cited, unbound\n\nFrom benchmarks/results/quick/: the dense model's clean "
+        f"accuracy is {clean:.3f}.\n\n## Bound\n\nIt is {clean:.3f}{bind}.\n\n"
         "## Not cited\n\nIt reaches 0.987.\n\n## Settings in code\n\n`eps=0.1` is a setting.\n"
     )
-    missing = check_figures.check_document(document)
-    assert [(m.section, m.figure) for m in missing] == [
-        ("Cited and false", "0.12345"),
+    unbound = check_figures.check_document(document)
+    assert [(u.section, u.figure) for u in unbound] == [
+        ("Cited, unbound", f"{clean:.3f}"),
         ("Not cited", "0.987"),
     ]
+    assert check_figures.main([str(document)]) == 1
+
+
+def test_a_text_binding_reads_the_number_after_its_label_or_in_its_line(tmp_path, monkeypatch):
+    results = tmp_path / "results"
+    (results / "run").mkdir(parents=True)
+    (results / "run" / "wall_time.txt").write_text(
+        "seeds 0, 1: wall_s 2812.0 (alone)\n  21341  427.365  0.020 {method 'run_backward'}\n"
+    )
+    monkeypatch.setattr(check_figures, "RESULTS", results)
+    assert check_figures.text_value("run/wall_time.txt", "wall_s") == 2812.0
+    assert check_figures.text_value("run/wall_time.txt", "run_backward", "2") == 427.365
+    for label, column in (("no such label", None), ("run_backward", "9")):
+        with pytest.raises(ValueError):
+            check_figures.text_value("run/wall_time.txt", label, column)
+
+
+def test_a_noise_binding_measures_a_rerun_over_the_cells_both_hold(tmp_path, monkeypatch):
+    def study(name: str, accuracies: list[float]) -> None:
+        rows = [
+            {"seed": 0, "target": f"t{i}", "attack": "pgd", "threat_model": "dense", "eps": 0.1,
+             "transfer_accuracy": accuracy}
+            for i, accuracy in enumerate(accuracies)
+        ]  # fmt: skip
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps({"rows": rows}))
+
+    study("a", [0.5, 0.5, 0.5, 0.5])
+    study("b", [0.5, 0.6, 0.2, 0.5, 0.9])  # t4 only in b: not shared
+    monkeypatch.setattr(check_figures, "RESULTS", tmp_path)
+    assert check_figures.noise_value("a", "b", "largest") == pytest.approx(0.3)
+    assert check_figures.noise_value("a", "b", "median") == pytest.approx(0.05)
 
 
 def _one_unit_up(figure: str) -> str:
