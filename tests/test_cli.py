@@ -197,6 +197,9 @@ def test_list_names_every_catalogue():
     for section in (*sections, "datasets"):
         assert section in result.output
     assert "gap-grad" in result.output and "fbf" in result.output and "fashion-mnist" in result.output
+    presets = dict(line.split(None, 1) for line in result.output.split("\n\n")[0].splitlines()[1:])
+    assert "30,000 training / 1,000 test images" in presets["harden"]  # what tells it from -quick
+    assert "1,500 training / 200 test images" in presets["harden-quick"]
 
 
 def test_train_writes_a_checkpoint(tmp_path):

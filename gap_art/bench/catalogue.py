@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from gap_art.attacks import ATTACKS
+from gap_art.bench.config import BenchConfig
 from gap_art.bench.config_files import PRESETS
 from gap_art.bench.pool_sources import POOL_SOURCES
 from gap_art.bench.threats import THREATS
@@ -20,12 +21,20 @@ def _described(registry: Any) -> dict[str, str]:
     return {name: cls.description for name, cls in registry}
 
 
+def _preset_line(config: BenchConfig) -> str:
+    """A preset's data, model, scale and seeds, the figures that tell a preset from its ``-quick``
+    variant."""
+    train = "every" if config.n_train is None else f"{config.n_train:,}"
+    test = "every" if config.n_test is None else f"{config.n_test:,}"
+    return f"{config.dataset}, {config.arch}, {train} training / {test} test images, seeds {config.seeds}"
+
+
 def catalogue() -> dict[str, dict[str, str]]:
     """``{section: {name: one line}}`` for presets, pruning criteria, attacks, ART defences,
     threat models, pool sources, models and datasets (plugins registered through entry points
     included)."""
     return {
-        "presets": {name: f"{c.dataset}, {c.arch}, seeds {c.seeds}" for name, c in PRESETS.items()},
+        "presets": {name: _preset_line(c) for name, c in PRESETS.items()},
         "methods (--methods): criteria, modifiers, aliases": method_catalogue(),
         "channel criteria (gap-art prune --structure channel --method)": {
             name: criterion.description for name, criterion in CHANNEL_CRITERIA.items()
