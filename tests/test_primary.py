@@ -121,12 +121,22 @@ def test_the_presets_default_families_are_the_issues():
         for eps in ("0.00784", "0.15")  # GAP at the reference's 2/255 and at the attack's eps
         for b in ("random", "magnitude")
     ]
-    harden = [str(c) for c in primary_comparisons(preset("harden"))]
-    for hardened, base in (("magnitude+pool", "magnitude"), ("gap-grad+tat", "gap-grad")):
-        for other in (f"{base}@4x", "art:fbf", "art:ensemble-adv"):
-            assert f"{hardened}@4x vs {other}: worst attacker" in harden
-    assert "ensemble-adv>magnitude@4x vs magnitude@4x: worst attacker" in harden
-    assert "gap-grad@4x vs random@4x: pgd from dense" in harden
+    for name in ("harden", "harden-quick"):  # GAP at two budgets, then at the reference's only
+        harden = [str(c) for c in primary_comparisons(preset(name))]
+        at = ["[eps=0.00784]", "[eps=0.15]"] if name == "harden" else [""]
+        for hardened, base, budgets in (
+            ("magnitude+pool", "magnitude", [""]),
+            ("gap-grad+tat", "gap-grad", at),
+        ):
+            for eps in budgets:  # each hardened GAP target against its base at its own budget
+                for other in (f"{base}{eps}@4x", "art:fbf", "art:ensemble-adv"):
+                    assert f"{hardened}{eps}@4x vs {other}: worst attacker" in harden
+        assert "ensemble-adv>magnitude@4x vs magnitude@4x: worst attacker" in harden
+        assert f"gap-grad{at[-1]}@4x vs random@4x: pgd from dense" in harden
+        # 2 GAP methods x 2 baselines and 6 hardenings x (base, fbf, ensemble-adv), per GAP budget
+        assert len(harden) == len(set(harden)) == {"harden": 32, "harden-quick": 22}[name]
+    crossed = "gap-grad+tat[eps=0.15]@4x vs gap-grad[eps=0.00784]@4x: worst attacker"
+    assert crossed not in [str(c) for c in primary_comparisons(preset("harden"))]
 
 
 @pytest.mark.parametrize(

@@ -107,8 +107,8 @@ def default_comparisons(config: BenchConfig) -> list[Comparison]:
     unhardened GAP criterion against random and magnitude pruning (by channel: random, L1
     and L2, each the study runs) at each ratio, under the
     primary attack from the dense model; each hardened method (``+tat``, ``+gal``, ``+pool``,
-    ``<defence>>``) against its unhardened base and each of ART's adversarial trainers in the
-    study, under the worst attacker."""
+    ``<defence>>``) against its unhardened base (GAP's at the same budget) and each of ART's
+    adversarial trainers in the study, under the worst attacker."""
     if config.targets is not None:
         return []
     attack = primary_attack(config)
@@ -125,9 +125,11 @@ def default_comparisons(config: BenchConfig) -> list[Comparison]:
         for ratio in config.compression:
             bases = pruned_target_names(config, base, ratio) if base else []
             baselines = [f"{b}@{ratio:g}x" for b in BASELINES[spec.structure] if b in config.methods]
-            for first in pruned_target_names(config, method, ratio):
-                if hardened:
-                    comparisons += [Comparison(first, other) for other in [*bases, *trainers]]
+            firsts = pruned_target_names(config, method, ratio)
+            for i, first in enumerate(firsts):
+                if hardened:  # a GAP base per budget: the hardened target's own budget only
+                    own = bases[i : i + 1] if len(bases) == len(firsts) else bases
+                    comparisons += [Comparison(first, other) for other in [*own, *trainers]]
                 elif needs_attack(spec):
                     comparisons += [Comparison(first, other, attack) for other in baselines]
     return comparisons
