@@ -109,6 +109,7 @@ def main() -> None:
         "run_estimated_s": round(sum(kind["seconds"] for kind in one_seed.values()), 1),
         "preset_tasks": sum(kind["tasks"] for kind in whole.values()),
         "preset_estimated_s": round(sum(kind["seconds"] for kind in whole.values()), 1),
+        "preset_estimated_h": round(sum(kind["seconds"] for kind in whole.values()) / 3600, 1),
         "preset_share_from_same_task": round(
             sum(k["same_task"] for k in whole.values()) / sum(k["tasks"] for k in whole.values()), 3
         ),
