@@ -236,6 +236,7 @@ def text_value(file: str, label: str, column: str | None = None) -> float:
     return float(numbers[int(column) - 1])
 
 
+@functools.cache
 def _transfer_cells(folder: str) -> dict[tuple[object, ...], float]:
     """A study's transfer accuracy per (seed, target, attack, attacker, eps) cell."""
     rows = json.loads((RESULTS / folder / "results.json").read_text())["rows"]

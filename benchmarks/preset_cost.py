@@ -78,8 +78,8 @@ def estimate(run: dict[str, Task], whole: dict[str, Task], seconds: dict[str, fl
     for task in whole.values():
         kind = kinds.setdefault(task.kind, {"tasks": 0, "seconds": 0.0, "same_task": 0, "kind_mean": 0})
         kind["tasks"] += 1
-        if task_key(task) in by_key:
-            kind["seconds"] += mean(by_key[task_key(task)])
+        if (key := task_key(task)) in by_key:
+            kind["seconds"] += mean(by_key[key])
             kind["same_task"] += 1
         elif by_kind[task.kind]:
             kind["seconds"] += mean(by_kind[task.kind])
@@ -100,6 +100,8 @@ def main() -> None:
     done = [task_id for task_id in run if task_id in seconds]
     whole = estimate(run, build_graph(preset(args.preset)).tasks, seconds)
     one_seed = estimate(run, run, seconds)
+    total = sum(kind["seconds"] for kind in whole.values())
+    tasks = sum(kind["tasks"] for kind in whole.values())
     result = {
         "preset": args.preset,
         "run_seeds": config.seeds,
@@ -107,12 +109,10 @@ def main() -> None:
         "run_tasks_done": len(done),
         "run_measured_s": round(sum(seconds[t] for t in done), 1),
         "run_estimated_s": round(sum(kind["seconds"] for kind in one_seed.values()), 1),
-        "preset_tasks": sum(kind["tasks"] for kind in whole.values()),
-        "preset_estimated_s": round(sum(kind["seconds"] for kind in whole.values()), 1),
-        "preset_estimated_h": round(sum(kind["seconds"] for kind in whole.values()) / 3600, 1),
-        "preset_share_from_same_task": round(
-            sum(k["same_task"] for k in whole.values()) / sum(k["tasks"] for k in whole.values()), 3
-        ),
+        "preset_tasks": tasks,
+        "preset_estimated_s": round(total, 1),
+        "preset_estimated_h": round(total / 3600, 1),
+        "preset_share_from_same_task": round(sum(k["same_task"] for k in whole.values()) / tasks, 3),
         "preset_by_kind": {
             name: {**kind, "seconds": round(kind["seconds"], 1)} for name, kind in sorted(whole.items())
         },
