@@ -5,10 +5,14 @@ Both runs do the study the harden preset defined on the baseline commit
 (``benchmarks/configs/harden-f3bfad3.toml`` holds it for this checkout), one after the other in
 fresh processes with the same threads, each into an empty folder. Each run's profile by task kind
 comes from its own cache (every task records its seconds; ids start with the task's kind); what
-the tasks do not account for (the cells, the report) is "cells and report". Run it on an idle
-machine:
+the tasks do not account for (the cells, the report) is "cells and report". With
+``--precisions float32,bfloat16`` this checkout runs once per precision (``bfloat16``: the opt-in
+autocast, on a CPU with AVX512-BF16 or AMX); each run also gives the white-box accuracy of the
+dense model under each attack with its interval, so a faster precision is seen to attack as hard.
+Run it on an idle machine:
 
     python benchmarks/engine_speedup.py --baseline f3bfad3 --seed 0 --name engine_speedup
+    python benchmarks/engine_speedup.py --precisions float32,bfloat16 --name engine_speedup_bfloat16
 """
 
 from __future__ import annotations
@@ -50,17 +54,30 @@ def by_task_kind(out: Path, wall: float) -> dict[str, float]:
     return {kind: round(s, 1) for kind, s in seconds.most_common()}
 
 
+def dense_whitebox(out: Path) -> dict[str, list[float]]:
+    """``attack: [accuracy, low, high]`` of the white-box attacks on the dense model, and its
+    clean accuracy under ``clean``, from a run's results.json (95% intervals)."""
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    dense = [r for r in rows if r["target"] == "dense" and r["threat_model"] == "dense"]
+    found = {"clean": [dense[0][f"source_clean_accuracy{s}"] for s in ("", "_ci_low", "_ci_high")]}
+    for row in dense:
+        found[row["attack"]] = [row[f"source_whitebox_accuracy{s}"] for s in ("", "_ci_low", "_ci_high")]
+    return {name: [round(float(v), 4) for v in values] for name, values in found.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", default="f3bfad3", help="Commit to time against.")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--precisions", default="float32", help="This checkout's runs, comma-separated.")
     parser.add_argument("--name", help="Write benchmarks/results/<name>.json.")
     args = parser.parse_args()
+    precisions = args.precisions.split(",")
     work = Path(tempfile.mkdtemp(prefix="gap-art-speedup-"))
     baseline = work / "baseline"
     subprocess.run(["git", "worktree", "add", "--detach", str(baseline), args.baseline], cwd=REPO, check=True)
     runs = {
-        "current": (REPO, ["--config", str(CONFIG)]),
+        **{current_name(p): (REPO, ["--config", str(CONFIG), "--precision", p]) for p in precisions},
         "baseline": (baseline, ["--preset", "harden"]),
     }
     timings = {}
@@ -68,16 +85,24 @@ def main() -> None:
         for name, (code, options) in runs.items():
             out = work / name
             wall = run_study(code, [*options, "--seeds", str(args.seed)], out)
-            timings[name] = {"wall_s": round(wall, 1), "by_task_kind_s": by_task_kind(out, wall)}
+            timings[name] = {"wall_s": round(wall, 1), "by_task_kind_s": by_task_kind(out, wall),
+                             "dense_whitebox_accuracy": dense_whitebox(out)}  # fmt: skip
             print(f"{name}: {wall:.1f} s", flush=True)
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(baseline)], cwd=REPO, check=False)
-    speedup = timings["baseline"]["wall_s"] / timings["current"]["wall_s"]
-    print(f"speed-up: {speedup:.2f}x")
+    speedups = {
+        p: round(timings["baseline"]["wall_s"] / timings[current_name(p)]["wall_s"], 2) for p in precisions
+    }
+    print(f"speed-ups: {speedups}")
     print(json.dumps(timings, indent=1))
     if args.name:
-        write_results(args.name, {"baseline": args.baseline, "seed": args.seed,
-                                  "speedup": round(speedup, 2), **timings})  # fmt: skip
+        result = {"baseline_commit": args.baseline, "seed": args.seed, "speedup": speedups, **timings}
+        write_results(args.name, result)
+
+
+def current_name(precision: str) -> str:
+    """The name of this checkout's run at ``precision``: ``current`` at float32, as before."""
+    return "current" if precision == "float32" else f"current_{precision}"
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Process-level helpers every layer shares: the device, seeding, seeded subsets, atomic writes.
+"""Process-level helpers every layer shares: the device, the precision of gradient steps, seeding,
+seeded subsets, atomic writes.
 
 This module imports only :mod:`gap_art.settings` from gap-art, so any layer may use it.
 """
@@ -6,6 +7,7 @@ This module imports only :mod:`gap_art.settings` from gap-art, so any layer may 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import random
 import stat
@@ -17,7 +19,7 @@ import numpy as np
 import torch
 
 from gap_art.errors import ParameterError
-from gap_art.settings import DEVICES
+from gap_art.settings import DEVICES, PRECISIONS
 
 READABLE = stat.S_IRUSR | stat.S_IWUSR | stat.S_IRGRP | stat.S_IROTH
 """0644: results are shared with colleagues, like the plots matplotlib writes."""
@@ -42,6 +44,62 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+_PRECISION: contextvars.ContextVar[str] = contextvars.ContextVar("gap_art_precision", default="float32")
+
+
+def check_precision(precision: object, param: str = "precision") -> None:
+    """``precision`` is one of :data:`~gap_art.settings.PRECISIONS`."""
+    if precision not in PRECISIONS:
+        raise ParameterError(f"{param} must be one of {list(PRECISIONS)}, got {precision!r}")
+
+
+def native_bfloat16(device: torch.device) -> bool:
+    """Whether ``device`` computes in bfloat16 natively: a CUDA GPU that supports it, or a CPU
+    with AVX512-BF16 or AMX (elsewhere bfloat16 is emulated, and slower than float32)."""
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if device.type != "cpu":
+        return False
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def check_native_precision(precision: str, device: torch.device, param: str = "precision") -> None:
+    """Refuse ``bfloat16`` where ``device`` would only emulate it (see :func:`native_bfloat16`)."""
+    check_precision(precision, param)
+    if precision == "bfloat16" and not native_bfloat16(device):
+        raise ParameterError(
+            f"{param} 'bfloat16' needs a CPU with AVX512-BF16 or AMX, or a CUDA GPU with bfloat16; "
+            f"{device.type} here has neither: use 'float32'"
+        )
+
+
+@contextlib.contextmanager
+def computing_precision(precision: str) -> Iterator[None]:
+    """Run the gradient steps inside the block (gap-art's training loop and its torchattacks
+    crafting, see :func:`gradient_autocast`) at ``precision``; restored after it.
+
+    ``bfloat16`` is autocast: weights, optimizer states and examples stay float32, the
+    forward pass runs in bfloat16 where torch's autocast allows; prediction and scoring, ART's
+    own training loops and attacks, and int8 models stay float32.
+    """
+    check_precision(precision)
+    token = _PRECISION.set(precision)
+    try:
+        yield
+    finally:
+        _PRECISION.reset(token)
+
+
+def gradient_autocast(device: torch.device) -> torch.autocast:
+    """The autocast one gradient step runs under: bfloat16 inside
+    ``computing_precision("bfloat16")``, off otherwise."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=_PRECISION.get() == "bfloat16")
 
 
 @contextlib.contextmanager

@@ -27,6 +27,8 @@ BACKENDS = ("torchattacks", "art")
 """Attack libraries."""
 DEVICES = ("auto", "cpu", "cuda")
 """Where to compute: ``auto`` picks CUDA when available."""
+PRECISIONS = ("float32", "bfloat16")
+"""The arithmetic of gradient steps (training and crafting): float32, or bfloat16 autocast."""
 OPTIMIZERS = ("adam", "sgd")
 SCOPES = ("global", "layer")
 """Rank scores across all layers, or remove the same fraction in every layer."""

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from gap_art.errors import ParameterError
-from gap_art.runtime import kept_random_state, resolve_device, seeded, seeded_subset
+from gap_art.runtime import gradient_autocast, kept_random_state, resolve_device, seeded, seeded_subset
 from gap_art.settings import FinetuneSpec
 
 
@@ -78,6 +78,8 @@ def train_model(
     """Train ``model`` in place with cross-entropy and return the mean loss of each epoch.
 
     Pruning masks (``torch.nn.utils.prune``) stay in force: masked weights remain exactly zero.
+    Inside :func:`~gap_art.runtime.computing_precision` ``("bfloat16")`` each step's forward
+    pass (and loss) runs under bfloat16 autocast; the weights stay float32.
 
     :param data: Training examples ``(x, y)``.
     :param epochs: Passes over ``data`` (0 trains nothing).
@@ -116,7 +118,8 @@ def train_model(
             for x, y in loader:
                 x, y = x.to(target), y.to(target)
                 optimizer.zero_grad(set_to_none=True)
-                loss = loss_fn(model, x, y)
+                with gradient_autocast(target):
+                    loss = loss_fn(model, x, y)
                 loss.backward()
                 optimizer.step()
                 if scheduler is not None:

@@ -128,8 +128,9 @@ def test_normalisation_retrains_every_model():
     assert not _ids(base) & _ids(normalised)
 
 
-def test_unkeyed_device_changes_no_id(base_ids):
+def test_unkeyed_device_and_precision_change_no_id(base_ids):
     assert base_ids == _ids(dataclasses.replace(_base(), device="cpu"))
+    assert base_ids == _ids(dataclasses.replace(_base(), precision="bfloat16"))
 
 
 def test_context_reads_are_keyed_by_each_kind_that_declares_them():

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from gap_art.errors import ParameterError
 from gap_art.registry import Registry
-from gap_art.runtime import seeded
+from gap_art.runtime import gradient_autocast, seeded
 from gap_art.validation import check_int
 
 LINF, L2 = "linf", "l2"
@@ -72,21 +72,28 @@ class AttackAdapter(ABC):
 
 
 class UnitRangeModule(nn.Module):
-    """Maps [0, 1] inputs onto the classifier's clip range, so torchattacks' [0, 1] clamps hold."""
+    """Maps [0, 1] inputs onto the classifier's clip range, so torchattacks' [0, 1] clamps hold.
+
+    The forward pass runs at the precision in force (:func:`~gap_art.runtime.gradient_autocast`)
+    and returns float32 logits, so the attack's losses and bookkeeping stay float32."""
 
     def __init__(self, inner: nn.Module, low: float, high: float) -> None:
         super().__init__()
         self.inner, self.low, self.high = inner, low, high
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
-        return self.inner(self.low + u * (self.high - self.low))
+        with gradient_autocast(u.device):
+            logits = self.inner(self.low + u * (self.high - self.low))
+        return logits.float()
 
 
 class TorchattacksAttack(AttackAdapter):
     """A ``torchattacks.Attack`` crafted against an ART classifier's forward pass.
 
     Inputs are rescaled from the classifier's ``clip_values`` to torchattacks' [0, 1] range
-    and back; ART preprocessing runs inside the model, so normalization is honoured.
+    and back; ART preprocessing runs inside the model, so normalization is honoured. Inside
+    :func:`~gap_art.runtime.computing_precision` ``("bfloat16")`` the model's forward passes run
+    under bfloat16 autocast (see :class:`UnitRangeModule`); the attack's own arithmetic stays float32.
     """
 
     def __init__(

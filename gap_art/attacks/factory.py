@@ -13,7 +13,6 @@ import numpy as np
 import torchattacks
 from art.attacks.attack import EvasionAttack
 from art.estimators.classification import PyTorchClassifier
-from torch import nn
 
 from gap_art.attacks.base import (
     ATTACKS,
@@ -162,8 +161,7 @@ def build_attack(spec: AttackSpec, classifier: Any) -> AttackAdapter:
         return ARTAttack(
             classifier, recipe.art(classifier, settings), spec.attack, spec.batch_size, spec.seed
         )
-    model = ClassifierModule(classifier)
-    module: nn.Module = model if (low, high) == (0.0, 1.0) else UnitRangeModule(model, low, high)
+    module = UnitRangeModule(ClassifierModule(classifier), low, high)  # exact for (0, 1)
     unit = replace(settings, eps=spec.eps / span, eps_step=spec.eps_step / span)
     built = recipe.torchattacks(module, unit)
     return TorchattacksAttack(classifier, built, spec.attack, spec.batch_size, spec.seed, (low, high))

@@ -38,7 +38,9 @@ from gap_art.bench.rows import Row, as_row
 from gap_art.bench.store import Store
 from gap_art.bench.study import build_graph
 from gap_art.bench.task_results import SanityResult
+from gap_art.errors import ParameterError
 from gap_art.evaluation.sanity import SanityCheck
+from gap_art.runtime import check_native_precision, resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -114,12 +116,18 @@ def run(
     :param allow_mixed_environment: Resume even where cached tasks ran in another numerical
         environment (device, torch threads, CPU capability, precision), which changes float
         results; refused by default, and recorded in ``results.json`` when allowed.
+    :raises ConfigError: A bad setting, a folder of another study, or ``precision`` ``bfloat16``
+        where the device would only emulate it.
     """
     config = (config or preset("quick")).validate()
     if executor not in EXECUTORS:
         raise ConfigError(f"executor must be one of {sorted(EXECUTORS)}, got {executor!r}")
     if executor == "ray":
         _import_ray()  # fail before any work if the extra is missing
+    try:
+        check_native_precision(config.precision, resolve_device(config.device))
+    except ParameterError as error:
+        raise ConfigError(str(error)) from None
     store = Store(out if out is not None else default_out(config, resume))
     check_same_config(store, config)
     store.prepare()
@@ -127,7 +135,7 @@ def run(
     ctx = Context(config, store)
     graph = build_graph(config)
     threads = executor_options.get("cpus_per_task") or (1 if executor == "ray" else None)
-    current = numerical_environment(ctx.device, threads)
+    current = numerical_environment(ctx.device, threads, config.precision)
     found: list[dict] = []
     if resume:
         already = resumed(graph, store)

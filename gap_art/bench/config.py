@@ -16,7 +16,7 @@ from gap_art.defences.art_builtin import ART_DEFENCES
 from gap_art.defences.methods import parse_method
 from gap_art.errors import ParameterError
 from gap_art.models import MODELS, check_arch, parse_arch_kwargs
-from gap_art.runtime import check_device
+from gap_art.runtime import check_device, check_precision
 from gap_art.settings import (
     CONVERGENCE,
     FINETUNE_PARAMS,
@@ -57,16 +57,14 @@ class BenchConfig:
     :param dataset: Dataset name (``digits``, ``fashion-mnist``, ``mnist``, ``cifar10``).
     :param arch: Architecture: a registry or torchvision name, ``timm:NAME`` or your own
         ``package.module:Name`` (``model`` in older config files).
-    :param methods: Methods by name (see :mod:`gap_art.defences.methods`): a pruning
-        criterion (``gap-grad``, ``magnitude``, ...), applied in global scope, optionally
-        ``+iter`` (in ``rounds``) and ``+tat`` or ``+gal`` (hardened against transfer from the
-        source at ``eps`` with PGD, fine-tuned like the others); ``gap-iter`` = ``gap-grad+iter``.
+    :param methods: Methods by name (see :mod:`gap_art.defences.methods`): a pruning criterion
+        (``gap-grad``, ``magnitude``, ...) in global scope, optionally ``+iter`` (in ``rounds``)
+        and a hardening (``+tat``, ``+gal``, ...); ``gap-iter`` = ``gap-grad+iter``.
     :param compression: Compression ratios (>= 1; 1: the unpruned arm) applied with every method.
     :param attacks: Attacks crafted on the source (``fgsm``, ``pgd``, ``cw``, ...).
     :param eps: L-inf budget; ``None`` uses the dataset's suggestion.
-    :param gap_eps: Budget(s) of GAP's own calibration attack (PGD, 10 steps of ``gap_eps / 4``):
-        a list sweeps them; ``None`` uses the reference's 2/255 of the input range (step 0.001
-        of the range). Every GAP row records the budget it used.
+    :param gap_eps: Budgets of GAP's own calibration attack (PGD, 10 steps of ``gap_eps / 4``);
+        ``None``: the reference's 2/255 of the input range (step 0.001). GAP rows record theirs.
     :param defences: ART built-in defences to compare with (registry names, see
         :data:`gap_art.defences.art_builtin.ART_DEFENCES`).
     :param int8: Also evaluate int8 versions of the dense and every pruned model.
@@ -123,6 +121,8 @@ class BenchConfig:
     :param attack_backend: ``torchattacks`` or ``art``.
     :param split: Evaluate on the ``test`` split (default) or ``train``.
     :param device: ``auto``, ``cpu`` or ``cuda``.
+    :param precision: ``float32``, or ``bfloat16`` autocast for training and crafting (opt-in, where
+        the CPU or GPU has bfloat16: :func:`gap_art.runtime.computing_precision`).
     :param data_dir: Where datasets are read from (see :func:`gap_art.data.load_dataset`).
     :param data: Your own data instead of ``dataset``: an ImageFolder folder (``train/`` and
         ``test/`` or ``val/``) or an ``.npz`` (see :func:`gap_art.data.load_files`).
@@ -181,6 +181,7 @@ class BenchConfig:
     attack_backend: str = "torchattacks"
     split: str = "test"
     device: str = "auto"
+    precision: str = "float32"
     data_dir: str | None = None
     data: str | None = None
     input_size: list[int] | None = None
@@ -266,6 +267,7 @@ class BenchConfig:
         check_range(self.cw_kappa, "cw_kappa", 0.0, 1e6)
         check_choice(self.split, "split", ["test", "train"])
         check_device(self.device, "device", present=files)
+        check_precision(self.precision)
         if not self.compression and self.targets is None:
             raise ParameterError("compression must list at least one ratio")
         for ratio in self.compression:
@@ -284,11 +286,9 @@ class BenchConfig:
         if not self.seeds or any(not isinstance(s, int) or s < 0 for s in self.seeds):
             raise ParameterError(f"seeds must be non-negative integers, got {self.seeds!r}")
         check_int(self.rounds, "rounds", 1)
-        for name in ("epochs", "defence_epochs"):
+        for name in ("epochs", "defence_epochs", "autoattack_n", "data_seed"):
             check_int(getattr(self, name), name, 0)
         check_int(self.n_calibration, "n_calibration", 1)
-        for name in ("autoattack_n", "data_seed"):
-            check_int(getattr(self, name), name, 0)
         for name in [n for n in ("n_train", "n_test") if getattr(self, n) is not None]:
             check_int(getattr(self, name), name, 1)
         if self.source_checkpoint is not None and files:

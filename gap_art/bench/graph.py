@@ -23,6 +23,7 @@ from typing import Any, ClassVar, TypeVar
 from gap_art.bench.context import Context, UndeclaredReadError
 from gap_art.bench.inputs import StudyInputs, numerical_environment
 from gap_art.bench.task_results import Failure, TaskResult
+from gap_art.runtime import computing_precision
 
 R = TypeVar("R", bound=TaskResult)
 
@@ -153,11 +154,14 @@ class Task:
 
 
 def run_task(task: Task, deps: Mapping[str, TaskResult], ctx: Context) -> TaskResult:
-    """Run one task and return its result, with the numerical environment it ran in; failures
-    of kinds that record them are recorded. ``deps``: every dependency's result by id."""
+    """Run one task at the study's precision and return its result, with the numerical
+    environment it ran in; failures of kinds that record them are recorded. ``deps``: every
+    dependency's result by id."""
     named = Dependencies(task.roles, [deps[d] for d in task.deps])
-    result = _run(task, named, ctx.reading(task.spec.reads))
-    return replace(result, environment=numerical_environment(ctx.device))
+    precision = ctx.config.precision
+    with computing_precision(precision):
+        result = _run(task, named, ctx.reading(task.spec.reads))
+    return replace(result, environment=numerical_environment(ctx.device, precision=precision))
 
 
 def _run(task: Task, results: Dependencies, ctx: Context) -> TaskResult:

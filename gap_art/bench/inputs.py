@@ -41,6 +41,7 @@ files, or ``input_size`` of data already that size, changes no result and no id)
 
 UNKEYED_FIELDS: Mapping[str, str] = {
     "device": "numerical environment: recorded with each task, a resume that mixes it is refused",
+    "precision": "numerical environment: recorded with each task, a resume that mixes it is refused",
     "targets": "names the user's files in gap-art evaluate, which builds no task graph",
     "primary": "names the comparisons the report tests across seeds; no task reads it",
 }
@@ -203,13 +204,15 @@ class StudyInputs:
         }
 
 
-def numerical_environment(device: torch.device | str, threads: int | None = None) -> dict[str, Any]:
+def numerical_environment(
+    device: torch.device | str, threads: int | None = None, precision: str = "float32"
+) -> dict[str, Any]:
     """What changes a task's numbers without being one of its inputs: the device, torch's CPU
     threads (``threads``, or this process's: they order float sums), the CPU kernels'
-    capability and the precision."""
+    capability and the precision of gradient steps (the study's ``precision``)."""
     return {
         "device": str(device),
         "torch_threads": threads or torch.get_num_threads(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "precision": str(torch.get_default_dtype()).removeprefix("torch."),
+        "precision": precision,
     }

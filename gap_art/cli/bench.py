@@ -131,7 +131,7 @@ def bench(
             **executor_options,
         )
     except (PermissionError, bench_api.RayUnavailableError, bench_api.ConfigError) as error:
-        raise click.UsageError(str(error)) from None
+        raise click.UsageError(as_flag(str(error))) from None
     except DataUnavailableError as error:
         raise click.ClickException(str(error)) from None
     click.echo(terminal_table(results.rows, config))

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from gap_art.settings import DEVICES
+from gap_art.settings import DEVICES, PRECISIONS
 
 if TYPE_CHECKING:
     from gap_art.evaluation.health import ModelHealth
@@ -248,6 +248,7 @@ REGISTRY_LISTS: dict[str, Callable[[], list[str]]] = {
 CHOICES: dict[str, Callable[[], list[str]]] = {
     "dataset": datasets,
     "device": lambda: list(DEVICES),
+    "precision": lambda: list(PRECISIONS),
     "attack_backend": lambda: ["torchattacks", "art"],
     "split": lambda: ["test", "train"],
     "robust_defence": robust_defences,
