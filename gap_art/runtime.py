@@ -86,7 +86,8 @@ def computing_precision(precision: str) -> Iterator[None]:
 
     ``bfloat16`` is autocast: weights, optimizer states and examples stay float32, the
     forward pass runs in bfloat16 where torch's autocast allows; prediction and scoring, ART's
-    own training loops and attacks, and int8 models stay float32.
+    own training loops and attacks, attacks that stop on the decision boundary (CW, see
+    :attr:`~gap_art.attacks.AttackRecipe.bfloat16`) and int8 models stay float32.
     """
     check_precision(precision)
     token = _PRECISION.set(precision)
@@ -96,10 +97,11 @@ def computing_precision(precision: str) -> Iterator[None]:
         _PRECISION.reset(token)
 
 
-def gradient_autocast(device: torch.device) -> torch.autocast:
+def gradient_autocast(device: torch.device, allowed: bool = True) -> torch.autocast:
     """The autocast one gradient step runs under: bfloat16 inside
-    ``computing_precision("bfloat16")``, off otherwise."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=_PRECISION.get() == "bfloat16")
+    ``computing_precision("bfloat16")`` where the step ``allowed`` it, off otherwise."""
+    enabled = allowed and _PRECISION.get() == "bfloat16"
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
 @contextlib.contextmanager

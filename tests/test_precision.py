@@ -99,6 +99,14 @@ def test_bfloat16_crafting_gives_float32_examples_within_the_budget(classifier, 
     assert np.abs(adversarial - x).max() > 0
 
 
+def test_cw_stops_on_the_decision_boundary_so_it_crafts_in_float32_whatever_the_precision(classifier, digits):
+    x, y = digits.numpy("test")
+    craft = make_attack("cw", classifier, max_iter=10)
+    float32 = craft.generate(x[:32], y[:32])
+    with computing_precision("bfloat16"):
+        assert np.array_equal(craft.generate(x[:32], y[:32]), float32)
+
+
 def test_a_bfloat16_study_records_its_precision_and_refuses_a_float32_resume(monkeypatch, tmp_path):
     """A hardened method (attacks inside its training loop) and the int8 targets run too."""
     monkeypatch.setattr(runtime, "native_bfloat16", lambda device: True)

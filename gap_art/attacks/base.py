@@ -74,15 +74,16 @@ class AttackAdapter(ABC):
 class UnitRangeModule(nn.Module):
     """Maps [0, 1] inputs onto the classifier's clip range, so torchattacks' [0, 1] clamps hold.
 
-    The forward pass runs at the precision in force (:func:`~gap_art.runtime.gradient_autocast`)
-    and returns float32 logits, so the attack's losses and bookkeeping stay float32."""
+    The forward pass runs at the precision in force (:func:`~gap_art.runtime.gradient_autocast`;
+    always float32 with ``autocast=False``) and returns float32 logits, so the attack's losses
+    and bookkeeping stay float32."""
 
-    def __init__(self, inner: nn.Module, low: float, high: float) -> None:
+    def __init__(self, inner: nn.Module, low: float, high: float, autocast: bool = True) -> None:
         super().__init__()
-        self.inner, self.low, self.high = inner, low, high
+        self.inner, self.low, self.high, self.autocast = inner, low, high, autocast
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
-        with gradient_autocast(u.device):
+        with gradient_autocast(u.device, allowed=self.autocast):
             logits = self.inner(self.low + u * (self.high - self.low))
         return logits.float()
 
@@ -180,6 +181,10 @@ class AttackRecipe(ABC):
     clear (CW's ``kappa``): a study's ``cw_kappa`` sets it; ``None``: the attack takes none."""
     margin_backend: ClassVar[str | None] = None
     """The backend that honours a margin above 0, where only one does (ART's CW)."""
+    bfloat16: ClassVar[bool] = True
+    """It may craft under bfloat16 autocast (``precision = "bfloat16"``); ``False`` for an attack
+    that stops on the decision boundary (CW at kappa 0), where bfloat16 logits and the float32
+    ones that score its examples disagree: it always crafts in float32."""
 
     @classmethod
     def label(cls, margin: float | None = None) -> str:

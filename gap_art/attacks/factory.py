@@ -161,7 +161,7 @@ def build_attack(spec: AttackSpec, classifier: Any) -> AttackAdapter:
         return ARTAttack(
             classifier, recipe.art(classifier, settings), spec.attack, spec.batch_size, spec.seed
         )
-    module = UnitRangeModule(ClassifierModule(classifier), low, high)  # exact for (0, 1)
+    module = UnitRangeModule(ClassifierModule(classifier), low, high, recipe.bfloat16)  # exact for (0, 1)
     unit = replace(settings, eps=spec.eps / span, eps_step=spec.eps_step / span)
     built = recipe.torchattacks(module, unit)
     return TorchattacksAttack(classifier, built, spec.attack, spec.batch_size, spec.seed, (low, high))
