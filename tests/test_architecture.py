@@ -80,7 +80,17 @@ def test_every_unit_has_a_layer():
 
 
 BENCH_LAYERS = [
-    ("config", "attack_roles", "config_files", "comparisons", "seeds", "document", "threats", "pool_sources"),
+    (
+        "config",
+        "attack_roles",
+        "config_files",
+        "target_names",
+        "comparisons",
+        "seeds",
+        "document",
+        "threats",
+        "pool_sources",
+    ),
     ("method_settings",),
     ("rows", "task_results", "store"),
     ("inputs", "context"),
@@ -157,3 +167,32 @@ def test_no_cli_command_module_imports_another(path):
 def test_no_module_is_over_350_lines(path):
     lines = len(path.read_text().splitlines())
     assert lines <= 350, f"{path.relative_to(PACKAGE)} has {lines} lines: split it by what its parts own"
+
+
+PRESENTATION_IMPORTERS = {
+    "__main__.py": "runs the command line",
+    "evaluation/__init__.py": "re-exports the public API, the table and file writers included",
+    "bench/rows.py": "writes finished rows as CSV with evaluation/export's writer",
+    "bench/__init__.py": "the public API: runs a study, then writes its report",
+    "bench/config.py": "checks that the unkeyed `primary` names this study's targets",
+}
+"""The computing modules that may import report-only code, each with the reason."""
+
+
+def _presentation(relative: str) -> bool:
+    from gap_art.bench.inputs import PRESENTATION_MODULES
+
+    return relative.startswith(PRESENTATION_MODULES)
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_computing_code_does_not_import_report_only_code(path):
+    """An edit to a report-only module keeps every cached task (its source is not hashed into task
+    ids), so no task may run its code: only the modules named above import one."""
+    relative = path.relative_to(PACKAGE).as_posix()
+    if _presentation(relative) or relative in PRESENTATION_IMPORTERS:
+        return
+    for name in _gap_art_imports(path):
+        module = name.removeprefix("gap_art.").replace(".", "/")
+        imported = f"{module}.py" if (PACKAGE / f"{module}.py").exists() else f"{module}/"
+        assert not _presentation(imported), f"{relative} imports the report-only {name}"

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from gap_art.bench import BenchConfig, ConfigError, Goal
-from gap_art.bench.comparisons import pick_name
 from gap_art.bench.epoch_picks import choose_epoch, worst_transfer
+from gap_art.bench.target_names import pick_name
 from gap_art.bench.task_results import SourceCurve
 
 CURVE = [(0, 0.90, 0.30), (1, 0.86, 0.50), (2, 0.84, 0.70), (3, 0.80, 0.75)]
@@ -93,7 +93,7 @@ def test_the_shipped_frontier_goal_loads():
 
 def test_a_primary_comparison_may_name_an_epoch_picked_before_the_run():
     from gap_art.bench import preset
-    from gap_art.bench.comparisons import planned_targets
+    from gap_art.bench.target_names import planned_targets
 
     config = preset("quick")
     config.methods, config.defences, config.compression = ["magnitude", "magnitude+tat"], ["fbf"], [4.0]

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from statistics import mean
 
 from gap_art.bench.attack_roles import primary_attack
-from gap_art.bench.comparisons import PICK
 from gap_art.bench.config import BenchConfig
 from gap_art.bench.document import Document
 from gap_art.bench.rows import Row
+from gap_art.bench.target_names import PICK
 
 PICKS_NOTE = (
     " 'Within N pt': the epoch validation chose within N points of the dense model's clean "

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gap_art.bench.comparisons import pick_name
 from gap_art.bench.context import Context
 from gap_art.bench.graph import Dependencies
+from gap_art.bench.target_names import pick_name
 from gap_art.bench.target_spec import TargetResult, TargetSpec, target_kind
 from gap_art.bench.task_results import SourceCurve
 

@@ -15,11 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from gap_art.bench.comparisons import PICK, Comparison
+from gap_art.bench.comparisons import Comparison
 from gap_art.bench.config import ConfigError
 from gap_art.bench.primary import BETTER, UNTESTED, PrimaryResult, compare_across_seeds
 from gap_art.bench.rows import Row, metric
 from gap_art.bench.summary import HEADLINE, budget_table, is_candidate, method_label
+from gap_art.bench.target_names import PICK
 from gap_art.bench.threats import check_threat_model
 from gap_art.errors import ParameterError
 from gap_art.evaluation.metrics import paired_t_test

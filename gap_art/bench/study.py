@@ -19,7 +19,6 @@ from typing import Any
 
 from gap_art.attacks import ATTACKS
 from gap_art.bench.attack_roles import primary_attack, whitebox_only
-from gap_art.bench.comparisons import pruned_target_names, records_curve
 from gap_art.bench.config import BenchConfig
 from gap_art.bench.epoch_picks import EpochPickSpec, pick_spec
 from gap_art.bench.graph import DepTasks, Graph, Task, TaskSpec
@@ -27,6 +26,7 @@ from gap_art.bench.inputs import StudyInputs, file_digest
 from gap_art.bench.method_settings import method_specs
 from gap_art.bench.pool_sources import build_pool
 from gap_art.bench.seeds import attacker_seed, pool_seed
+from gap_art.bench.target_names import pruned_target_names, records_curve
 from gap_art.bench.target_spec import TargetSpec
 from gap_art.bench.targets import ArtPreprocessorSpec, ArtTrainerSpec, DenseSpec, Int8Spec, PrunedSpec
 from gap_art.bench.tasks import CellSpec, CraftSpec, SanitySpec, SourceSpec, ValidationCraftSpec

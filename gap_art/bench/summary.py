@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from gap_art.bench.comparisons import PICK
 from gap_art.bench.rows import Row, metric, unpack_correct
+from gap_art.bench.target_names import PICK
 from gap_art.evaluation.metrics import holm, mcnemar_exact, t_interval
 from gap_art.settings import PRETRAINING
 
