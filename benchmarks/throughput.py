@@ -8,8 +8,12 @@ ART classifiers, the bench's attack settings). Each row gives the FLOPs the step
 (counted by ``torch.utils.flop_counter``) per second as a share of the float32 peak: what the
 engine spends on anything but arithmetic is the rest.
 
+With ``--precisions float32,bfloat16`` each step also runs under the study's opt-in bfloat16
+precision (CW crafts in float32 whatever the precision: see ``gap_art.attacks.cw``).
+
 Run on an idle machine (an oversubscribed CPU lies by 10x):
     python benchmarks/throughput.py                 # writes benchmarks/results/throughput.json
+    python benchmarks/throughput.py --precisions float32,bfloat16 --out throughput_bfloat16
     python benchmarks/throughput.py --quick         # a few images, lenet-wide only (tests it)
 """
 
@@ -18,7 +22,6 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,6 +38,7 @@ from gap_art.evaluation.export import fixed_width_table
 from gap_art.evaluation.transfer import PREDICT_BATCH_SIZE
 from gap_art.models import EnsembleModule, create_model
 from gap_art.models.registry import model_recipe
+from gap_art.runtime import computing_precision, native_bfloat16
 from gap_art.settings import AttackSpec, default_eps_step
 from gap_art.training import RECIPES, train_model
 
@@ -57,15 +61,6 @@ def matmul_peak(dtype: torch.dtype, size: int, seconds: float) -> float:
     return 2 * size**3 * done / (time.perf_counter() - start)
 
 
-def has_bf16() -> bool:
-    """Whether the CPU computes bfloat16 natively (AMX or avx512_bf16)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
-
-
 class FlopCount(TorchDispatchMode):
     """The FLOPs of every matmul and convolution run inside the block, by the formulas of
     ``torch.utils.flop_counter`` (whose own ``FlopCounterMode`` tracks modules with hooks that
@@ -84,12 +79,14 @@ class FlopCount(TorchDispatchMode):
         return out
 
 
-def measure(step: Callable[[], Any], images: int, repeat: int) -> dict[str, float]:
-    """Images per second (median of ``repeat`` runs after a warm-up) and the FLOPs of one run."""
-    step()
-    with FlopCount() as counter:
+def measure(step: Callable[[], Any], images: int, repeat: int, precision: str) -> dict[str, float]:
+    """Images per second (median of ``repeat`` runs after a warm-up) and the FLOPs of one run,
+    at the study's ``precision`` (:func:`gap_art.runtime.computing_precision`)."""
+    with computing_precision(precision):
         step()
-    seconds = float(np.median(run_times(step, repeat)))
+        with FlopCount() as counter:
+            step()
+        seconds = float(np.median(run_times(step, repeat)))
     return {"images_per_s": images / seconds, "flops_per_s": counter.total / seconds}
 
 
@@ -125,25 +122,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="A few images, lenet-wide only.")
     parser.add_argument("--out", default="throughput", help="Results name under benchmarks/results/.")
+    parser.add_argument(
+        "--precisions", default="float32", help="Each step at each, comma-separated (float32,bfloat16)."
+    )
     args = parser.parse_args()
     images = {"lenet-wide": 16} if args.quick else IMAGES
     repeat, seconds = (1, 0.2) if args.quick else (2, 3.0)
+    precisions = args.precisions.split(",")
     peaks = {"float32": matmul_peak(torch.float32, 1024, seconds)}
-    if has_bf16():
+    if native_bfloat16(torch.device("cpu")):
         peaks["bfloat16"] = matmul_peak(torch.bfloat16, 1024, seconds)
     rows = []
     for arch, n in images.items():
         for name, step in workloads(arch, n).items():
-            result = measure(step, n, repeat)
-            share = result["flops_per_s"] / peaks["float32"]
-            rows.append({"arch": arch, "step": name, **result, "share_of_float32_peak": share})
+            for precision in precisions:
+                result = measure(step, n, repeat, precision)
+                share = result["flops_per_s"] / peaks["float32"]
+                rows.append({"arch": arch, "step": name, "precision": precision, **result,
+                             "share_of_float32_peak": share})  # fmt: skip
     print(", ".join(f"{dtype} matmul peak {flops / 1e9:.1f} GFLOP/s" for dtype, flops in peaks.items()))
     table = [
-        [r["arch"], r["step"], f"{r['images_per_s']:.0f}", f"{r['flops_per_s'] / 1e9:.2f}",
+        [r["arch"], r["step"], r["precision"], f"{r['images_per_s']:.0f}", f"{r['flops_per_s'] / 1e9:.2f}",
          f"{r['share_of_float32_peak']:.1%}"]
         for r in rows
     ]  # fmt: skip
-    print(fixed_width_table(["arch", "step", "images/s", "GFLOP/s", "of fp32 peak"], table))
+    print(fixed_width_table(["arch", "step", "precision", "images/s", "GFLOP/s", "of fp32 peak"], table))
     print(f"machine: {machine()['cpu']}, {machine()['torch_threads']} torch threads")
     if not args.quick:
         write_results(args.out, {"images": images, "peaks_flops_per_s": peaks, "rows": rows})
