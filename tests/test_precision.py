@@ -121,5 +121,6 @@ def test_a_bfloat16_study_records_its_precision_and_refuses_a_float32_resume(mon
     assert results.rows and not results.failed
     written = json.loads((tmp_path / "results.json").read_text())
     assert {env["precision"] for env in written["environment"]["task_environments"]} == {"bfloat16"}
+    assert "bfloat16 autocast in training and crafting" in (tmp_path / "report.md").read_text()
     with pytest.raises(MixedEnvironmentError, match="precision: 'bfloat16' -> 'float32'"):
         run(replace(config, precision="float32"), out=tmp_path, progress=False)

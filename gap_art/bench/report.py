@@ -86,10 +86,11 @@ def environment(device: str) -> dict[str, Any]:
 
 def _setup(rows: Sequence[Row], config: BenchConfig, env: dict[str, Any]) -> str:
     n = next((r["n"] for r in rows if r.get("n")), "?")
+    precision = "" if config.precision == "float32" else ", bfloat16 autocast in training and crafting"
     return (
         f"{config.data_name}, {config.arch}, seeds {config.seeds}: {', '.join(config.attacks)} at eps "
         f"{config.attack_eps:g} (L-inf) on {n} {config.split} examples; gap-art {__version__}, "
-        f"torch {env.get('torch')}, {env.get('device')}."
+        f"torch {env.get('torch')}, {env.get('device')}{precision}."
     )
 
 
