@@ -121,8 +121,8 @@ class BenchConfig:
     :param attack_backend: ``torchattacks`` or ``art``.
     :param split: Evaluate on the ``test`` split (default) or ``train``.
     :param device: ``auto``, ``cpu`` or ``cuda``.
-    :param precision: ``float32``, or ``bfloat16`` autocast for training and crafting (opt-in, where
-        the CPU or GPU has bfloat16: :func:`gap_art.runtime.computing_precision`).
+    :param precision: ``float32``, or ``bfloat16``: training and crafting under bfloat16 autocast,
+        opt-in where the CPU (AVX512-BF16 or AMX) or GPU has it; recorded with each task.
     :param data_dir: Where datasets are read from (see :func:`gap_art.data.load_dataset`).
     :param data: Your own data instead of ``dataset``: an ImageFolder folder (``train/`` and
         ``test/`` or ``val/``) or an ``.npz`` (see :func:`gap_art.data.load_files`).
