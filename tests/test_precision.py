@@ -99,6 +99,19 @@ def test_bfloat16_crafting_gives_float32_examples_within_the_budget(classifier, 
     assert np.abs(adversarial - x).max() > 0
 
 
+@pytest.mark.parametrize(("attack", "dtype"), [("pgd", torch.bfloat16), ("cw", torch.float32)])
+def test_the_attacked_model_runs_in_bfloat16_unless_the_attack_declares_otherwise(
+    classifier, digits, attack, dtype
+):
+    seen = set()
+    hook = classifier.model.register_forward_hook(lambda module, inputs, output: seen.add(output.dtype))
+    x, y = digits.numpy("test")
+    with computing_precision("bfloat16"):
+        make_attack(attack, classifier, eps=0.1, max_iter=2).generate(x[:4], y[:4])
+    hook.remove()
+    assert seen == {dtype}
+
+
 def test_cw_stops_on_the_decision_boundary_so_it_crafts_in_float32_whatever_the_precision(classifier, digits):
     x, y = digits.numpy("test")
     craft = make_attack("cw", classifier, max_iter=10)
