@@ -10,16 +10,21 @@ engine spends on anything but arithmetic is the rest.
 
 With ``--precisions float32,bfloat16`` each step also runs under the study's opt-in bfloat16
 precision (CW crafts in float32 whatever the precision: see ``gap_art.attacks.cw``).
+With ``--threads 1,2`` each step runs at each torch thread count: against the machine's own
+thread count, twice the one-thread rate bounds what two worker processes of one thread each
+could reach (issue 35's candidate "worker processes against intra-op threads").
 
 Run on an idle machine (an oversubscribed CPU lies by 10x):
     python benchmarks/throughput.py                 # writes benchmarks/results/throughput.json
     python benchmarks/throughput.py --precisions float32,bfloat16 --out throughput_bfloat16
+    python benchmarks/throughput.py --threads 1,2 --out throughput_threads
     python benchmarks/throughput.py --quick         # a few images, lenet-wide only (tests it)
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -38,7 +43,7 @@ from gap_art.evaluation.export import fixed_width_table
 from gap_art.evaluation.transfer import PREDICT_BATCH_SIZE
 from gap_art.models import EnsembleModule, create_model
 from gap_art.models.registry import model_recipe
-from gap_art.runtime import computing_precision, native_bfloat16
+from gap_art.runtime import computing_precision, native_bfloat16, torch_threads
 from gap_art.settings import AttackSpec, default_eps_step
 from gap_art.training import RECIPES, train_model
 
@@ -125,28 +130,32 @@ def main() -> None:
     parser.add_argument(
         "--precisions", default="float32", help="Each step at each, comma-separated (float32,bfloat16)."
     )
+    parser.add_argument("--threads", help="Each step at each torch thread count, comma-separated (1,2).")
     args = parser.parse_args()
     images = {"lenet-wide": 16} if args.quick else IMAGES
     repeat, seconds = (1, 0.2) if args.quick else (2, 3.0)
     precisions = args.precisions.split(",")
+    threads = [int(t) for t in args.threads.split(",")] if args.threads else [torch.get_num_threads()]
     peaks = {"float32": matmul_peak(torch.float32, 1024, seconds)}
     if native_bfloat16(torch.device("cpu")):
         peaks["bfloat16"] = matmul_peak(torch.bfloat16, 1024, seconds)
     rows = []
     for arch, n in images.items():
         for name, step in workloads(arch, n).items():
-            for precision in precisions:
-                result = measure(step, n, repeat, precision)
+            for count, precision in itertools.product(threads, precisions):
+                with torch_threads(count):
+                    result = measure(step, n, repeat, precision)
                 share = result["flops_per_s"] / peaks["float32"]
-                rows.append({"arch": arch, "step": name, "precision": precision, **result,
-                             "share_of_float32_peak": share})  # fmt: skip
+                rows.append({"arch": arch, "step": name, "torch_threads": count, "precision": precision,
+                             **result, "share_of_float32_peak": share})  # fmt: skip
     print(", ".join(f"{dtype} matmul peak {flops / 1e9:.1f} GFLOP/s" for dtype, flops in peaks.items()))
     table = [
-        [r["arch"], r["step"], r["precision"], f"{r['images_per_s']:.0f}", f"{r['flops_per_s'] / 1e9:.2f}",
-         f"{r['share_of_float32_peak']:.1%}"]
+        [r["arch"], r["step"], str(r["torch_threads"]), r["precision"], f"{r['images_per_s']:.0f}",
+         f"{r['flops_per_s'] / 1e9:.2f}", f"{r['share_of_float32_peak']:.1%}"]
         for r in rows
     ]  # fmt: skip
-    print(fixed_width_table(["arch", "step", "precision", "images/s", "GFLOP/s", "of fp32 peak"], table))
+    header = ["arch", "step", "threads", "precision", "images/s", "GFLOP/s", "of fp32 peak"]
+    print(fixed_width_table(header, table))
     print(f"machine: {machine()['cpu']}, {machine()['torch_threads']} torch threads")
     if not args.quick:
         write_results(args.out, {"images": images, "peaks_flops_per_s": peaks, "rows": rows})

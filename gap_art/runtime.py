@@ -105,6 +105,19 @@ def gradient_autocast(device: torch.device, allowed: bool = True) -> torch.autoc
 
 
 @contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Fix torch's CPU threads for the block (``None``: leave them). On CPU the thread count
+    changes the order of float sums, so equal thread counts give equal numbers."""
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@contextlib.contextmanager
 def seeded(seed: int | None) -> Iterator[None]:
     """Seed torch, numpy and random inside the block and restore their states after it.
 

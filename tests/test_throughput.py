@@ -1,6 +1,6 @@
 """benchmarks/throughput.py, the engine's throughput against the machine's peak, runs (its
 --quick mode, in this process): every step the bench runs gets a rate and a share of the peak,
-at each precision asked for."""
+at each precision and thread count asked for."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "throughput.py"
 
 
 def test_throughput_measures_every_step_against_the_peak(monkeypatch, capsys):
-    monkeypatch.setattr(sys, "argv", [str(SCRIPT), "--quick", "--precisions", "float32,bfloat16"])
+    monkeypatch.setattr(
+        sys, "argv", [str(SCRIPT), "--quick", "--precisions", "float32,bfloat16", "--threads", "1"]
+    )
     monkeypatch.syspath_prepend(str(SCRIPT.parent))  # its `common` module, as `python SCRIPT` finds it
     runpy.run_path(str(SCRIPT), run_name="__main__")
     printed = capsys.readouterr().out
@@ -30,6 +32,7 @@ def test_throughput_measures_every_step_against_the_peak(monkeypatch, capsys):
         s for s in steps for _ in "ab"
     ]
     assert [line.split()[-4] for line in rows] == ["float32", "bfloat16"] * len(steps)
+    assert {line.split()[-5] for line in rows} == {"1"}  # the thread count asked for
     assert all(line.rstrip().endswith("%") for line in rows)
 
 

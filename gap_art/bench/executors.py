@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from tqdm.auto import tqdm
@@ -16,6 +15,7 @@ from gap_art.bench.rows import Row, as_row
 from gap_art.bench.target_spec import TargetSpec
 from gap_art.bench.task_results import Failure, TaskResult
 from gap_art.bench.tasks import CellSpec
+from gap_art.runtime import torch_threads
 
 logger = logging.getLogger(__name__)
 
@@ -28,21 +28,6 @@ def _done(result: TaskResult | None) -> bool:
     return result is not None and not result.failed
 
 
-@contextlib.contextmanager
-def _torch_threads(threads: int | None) -> Iterator[None]:
-    """Fix torch's CPU threads for the block (``None``: leave them). On CPU the thread count
-    changes the order of float sums, so equal thread counts give equal numbers."""
-    import torch
-
-    previous = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def run_local(
     graph: Graph, ctx: Context, resume: bool = True, progress: bool = True, cpus_per_task: int | None = None
 ) -> list[Row]:
@@ -51,7 +36,7 @@ def run_local(
     With ``resume``, cached tasks and logged rows are reused; failed ones are retried.
     ``cpus_per_task`` sets torch's threads, as it does for each Ray task.
     """
-    with _torch_threads(cpus_per_task):
+    with torch_threads(cpus_per_task):
         return _run_local(graph, ctx, resume, progress)
 
 
