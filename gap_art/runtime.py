@@ -1,7 +1,8 @@
 """Process-level helpers every layer shares: the device, the precision of gradient steps, seeding,
 seeded subsets, atomic writes.
 
-This module imports only :mod:`gap_art.settings` from gap-art, so any layer may use it.
+This module imports only :mod:`gap_art.settings`, :mod:`gap_art.validation` and
+:mod:`gap_art.errors` from gap-art, so any layer may use it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch
 
 from gap_art.errors import ParameterError
 from gap_art.settings import DEVICES, PRECISIONS
+from gap_art.validation import check_choice
 
 READABLE = stat.S_IRUSR | stat.S_IWUSR | stat.S_IRGRP | stat.S_IROTH
 """0644: results are shared with colleagues, like the plots matplotlib writes."""
@@ -51,8 +53,7 @@ _PRECISION: contextvars.ContextVar[str] = contextvars.ContextVar("gap_art_precis
 
 def check_precision(precision: object, param: str = "precision") -> None:
     """``precision`` is one of :data:`~gap_art.settings.PRECISIONS`."""
-    if precision not in PRECISIONS:
-        raise ParameterError(f"{param} must be one of {list(PRECISIONS)}, got {precision!r}")
+    check_choice(precision, param, PRECISIONS)
 
 
 def native_bfloat16(device: torch.device) -> bool:

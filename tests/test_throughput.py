@@ -29,7 +29,7 @@ def test_throughput_measures_every_step_against_the_peak(monkeypatch, capsys):
     )
     rows = [line for line in printed.splitlines() if line.startswith("lenet-wide")]
     assert [next(s for s in reversed(steps) if s in line) for line in rows] == [
-        s for s in steps for _ in "ab"
+        s for s in steps for _ in range(2)
     ]
     assert [line.split()[-4] for line in rows] == ["float32", "bfloat16"] * len(steps)
     assert {line.split()[-5] for line in rows} == {"1"}  # the thread count asked for
